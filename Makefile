@@ -1,0 +1,47 @@
+# Two commands: `make run` and `make test`. Both set themselves up on a fresh machine
+# that has Python 3.11+ and make, and are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+SFEMU_PORT ?= 8443
+export DEBUG ?= true
+
+.PHONY: run test setup lint format ci bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py bootstrap --demo
+	@echo
+	@echo "  Cockpit:   http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/)"
+	@echo "  API docs:  http://127.0.0.1:$(PORT)/api/docs/"
+	@echo
+	PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
+
+test: setup
+	@bash tests/run.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AdminconfigConfig(AppConfig):
+    name = "adminconfig"
+    verbose_name = "Salesforce sync configuration"

@@ -1,0 +1,55 @@
+"""Create the first admin (and optionally the demo data) once; safe to run on every start."""
+
+import os
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from cockpit.demo import CSMS, demo_load
+
+
+class Command(BaseCommand):
+    help = "Create the first admin from DJANGO_SUPERUSER_* (or a generated password) and demo data."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--demo", action="store_true", help="Load the demo data once.")
+
+    def handle(self, *args: Any, demo: bool, **options: Any) -> None:
+        User = get_user_model()
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
+        email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "admin@example.com")
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        password_file = settings.VAR_DIR / "admin_password"
+        if not User.objects.filter(username=username).exists():
+            if not username.strip():
+                raise CommandError("DJANGO_SUPERUSER_USERNAME is empty.")
+            if not password:
+                password = secrets.token_urlsafe(12)
+                password_file.write_text(password + "\n")
+                password_file.chmod(0o600)
+            User.objects.create_superuser(username=username, email=email, password=password)
+            self.stdout.write(f"Created admin '{username}'.")
+        if demo:
+            demo_file = settings.VAR_DIR / "demo_password"
+            result = demo_load()
+            if result.created:
+                demo_file.write_text(result.password + "\n")
+                demo_file.chmod(0o600)
+                self.stdout.write("Loaded demo data.")
+        self._print_logins(username, password_file, demo)
+
+    def _print_logins(self, username: str, password_file: Any, demo: bool) -> None:
+        if os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
+            admin_pw = "(DJANGO_SUPERUSER_PASSWORD)"
+        elif password_file.exists():
+            admin_pw = password_file.read_text().strip()
+        else:
+            admin_pw = "(set earlier)"
+        self.stdout.write(f"  admin login: {username} / {admin_pw}")
+        demo_file = settings.VAR_DIR / "demo_password"
+        if demo and demo_file.exists():
+            csms = ", ".join(c[0] for c in CSMS)
+            self.stdout.write(f"  CSM logins:  {csms} / {demo_file.read_text().strip()}")

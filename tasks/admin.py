@@ -1,0 +1,96 @@
+from django.contrib import admin
+
+from . import services
+from .models import (
+    Company,
+    CustomField,
+    Priority,
+    Status,
+    Task,
+    TaskSyncRecord,
+    TaskType,
+    UserProfile,
+)
+
+EDITABLE_FIELDS = (
+    "name",
+    "status",
+    "priority",
+    "due_date",
+    "details",
+    "owner",
+    "company",
+    "type",
+    "custom_fields",
+)
+
+
+@admin.register(Status)
+class StatusAdmin(admin.ModelAdmin):
+    list_display = ["value", "label", "order", "is_closed", "is_default", "is_active"]
+    list_editable = ["order"]
+    list_filter = ["is_closed", "is_active"]
+
+
+@admin.register(Priority)
+class PriorityAdmin(admin.ModelAdmin):
+    list_display = ["value", "label", "order", "is_default", "is_active"]
+    list_editable = ["order"]
+    list_filter = ["is_active"]
+
+
+@admin.register(TaskType)
+class TaskTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(admin.ModelAdmin):
+    list_display = ["key", "label", "field_type", "required", "is_active"]
+    list_filter = ["field_type", "required", "is_active"]
+    search_fields = ["key", "label"]
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "salesforce_account_id"]
+    search_fields = ["name", "salesforce_account_id"]
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "time_zone"]
+    search_fields = ["user__username", "user__email"]
+
+
+class TaskSyncRecordInline(admin.StackedInline):
+    model = TaskSyncRecord
+    can_delete = False
+    readonly_fields = ["salesforce_id", "state", "last_synced_at", "last_error", "agreed_values"]
+    extra = 0
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "status", "priority", "due_date", "company"]
+    list_filter = ["status", "priority", "type", "owner"]
+    search_fields = ["name", "details", "company__name"]
+    date_hierarchy = "due_date"
+    list_select_related = ["owner", "status", "priority", "company"]
+    raw_id_fields = ["owner", "company"]
+    readonly_fields = ["created_at", "updated_at", "completed_at"]
+    inlines = [TaskSyncRecordInline]
+
+    # Admin edits go through the services too, so completion times and sync stay right.
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        fields = form.changed_data if change else list(form.cleaned_data)
+        data = {f: form.cleaned_data[f] for f in fields if f in EDITABLE_FIELDS}
+        if change:
+            services.task_update(task=Task.objects.get(pk=obj.pk), **data)
+        else:
+            name, owner = data.pop("name"), data.pop("owner")
+            obj.pk = services.task_create(owner=owner, name=name, **data).pk
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        services.task_delete(task=obj)

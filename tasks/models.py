@@ -1,0 +1,206 @@
+"""The task domain: tasks, companies, the Status and Priority picklists, types and custom fields."""
+
+import datetime as dt
+import zoneinfo
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+NAME_MAX_LENGTH = 255
+# Salesforce's Task.Description holds at most 32,000 characters.
+DETAILS_MAX_LENGTH = 32_000
+
+salesforce_id_validator = RegexValidator(
+    r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$", "Enter a 15- or 18-character Salesforce Id."
+)
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class PicklistValue(models.Model):
+    """An admin-editable picklist value; `value` is what the API and the mappings use."""
+
+    value = models.CharField(max_length=80, unique=True, help_text="Stored value, e.g. 'Open'.")
+    label = models.CharField(max_length=80, help_text="What CSMs see.")
+    order = models.PositiveIntegerField(default=0, help_text="Position in lists.")
+    is_default = models.BooleanField(default=False, help_text="Used when a task names none.")
+    is_active = models.BooleanField(default=True, help_text="Inactive values are not offered.")
+
+    class Meta:
+        abstract = True
+        ordering = ["order", "value"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Status(PicklistValue):
+    is_closed = models.BooleanField(
+        default=False, help_text="A task with this status counts as completed."
+    )
+
+    class Meta(PicklistValue.Meta):
+        verbose_name_plural = "statuses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_status"
+            )
+        ]
+
+
+class Priority(PicklistValue):
+    class Meta(PicklistValue.Meta):
+        verbose_name_plural = "priorities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_priority"
+            )
+        ]
+
+
+class TaskType(models.Model):
+    name = models.CharField(max_length=80, unique=True, help_text="e.g. Call, Email, Meeting.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomField(models.Model):
+    class FieldType(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        DATETIME = "datetime", "Date and time"
+        BOOLEAN = "boolean", "Yes/No"
+        EMAIL = "email", "Email"
+        URL = "url", "URL"
+
+    key = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="Key of the value in a task's custom_fields, e.g. 'renewal_date'.",
+    )
+    label = models.CharField(max_length=80)
+    field_type = models.CharField(max_length=10, choices=FieldType.choices)
+    max_length = models.PositiveIntegerField(
+        default=255, help_text="Longest accepted text (text, email and url fields)."
+    )
+    required = models.BooleanField(default=False, help_text="Every task must have a value.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    salesforce_account_id = models.CharField(
+        max_length=18,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[salesforce_id_validator],
+        help_text="The Salesforce Account this company is (WhatId of its tasks).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        choices=time_zone_choices,
+        help_text="Decides what 'today' means in this CSM's cockpit. Empty: the site's TIME_ZONE.",
+    )
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+
+class Task(models.Model):
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    status = models.ForeignKey(Status, on_delete=models.PROTECT, related_name="tasks")
+    priority = models.ForeignKey(Priority, on_delete=models.PROTECT, related_name="tasks")
+    due_date = models.DateField(null=True, blank=True)
+    details = models.TextField(
+        blank=True,
+        max_length=DETAILS_MAX_LENGTH,
+        # TextField.max_length is only a widget hint; the validator enforces it.
+        validators=[MaxLengthValidator(DETAILS_MAX_LENGTH)],
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks"
+    )
+    company = models.ForeignKey(
+        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    type = models.ForeignKey(
+        TaskType, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        indexes = [
+            models.Index(fields=["owner", "due_date"], name="task_owner_due"),
+            models.Index(fields=["owner", "status"], name="task_owner_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status.is_closed
+
+    def is_overdue(self, today: dt.date) -> bool:
+        return bool(self.due_date and self.due_date < today and not self.is_closed)
+
+
+class TaskSyncRecord(models.Model):
+    """A task's link to its Salesforce twin. Written by the sync engine, read by pages and API."""
+
+    class State(models.TextChoices):
+        NOT_SYNCED = "not_synced", "Not synced"
+        PENDING = "pending", "Pending"
+        SYNCED = "synced", "Synced"
+        ERROR = "error", "Error"
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="sync_record")
+    salesforce_id = models.CharField(
+        max_length=18, unique=True, null=True, blank=True, validators=[salesforce_id_validator]
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.NOT_SYNCED)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # The field values both sides last agreed on: the base of the three-way merge.
+    agreed_values = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state"], name="tasksync_state")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} ↔ {self.salesforce_id or '-'} ({self.state})"

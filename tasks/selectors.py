@@ -1,0 +1,69 @@
+"""Reads of the task domain that more than one interface needs."""
+
+import datetime as dt
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import Priority, Status, Task, UserProfile
+
+
+def user_time_zone(user: AbstractBaseUser | AnonymousUser) -> zoneinfo.ZoneInfo:
+    name = ""
+    if user.is_authenticated:
+        name = UserProfile.objects.filter(user=user).values_list("time_zone", flat=True).first()
+    return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
+
+
+def user_today(user: AbstractBaseUser | AnonymousUser) -> dt.date:
+    """The user's today: a CSM in Tokyo and one in London can be on different dates."""
+    return timezone.localdate(timezone.now(), user_time_zone(user))
+
+
+def tasks_visible_to(user: AbstractBaseUser) -> QuerySet[Task]:
+    qs = Task.objects.select_related(
+        "status", "priority", "owner", "company", "type", "sync_record"
+    )
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+DUE_CHOICES = ("today", "tomorrow", "overdue", "upcoming")
+
+
+def tasks_due(qs: QuerySet[Task], *, due: str, today: dt.date) -> QuerySet[Task]:
+    """'overdue' is open tasks due before today; 'upcoming' is anything due after tomorrow."""
+    tomorrow = today + dt.timedelta(days=1)
+    if due == "today":
+        return qs.filter(due_date=today)
+    if due == "tomorrow":
+        return qs.filter(due_date=tomorrow)
+    if due == "overdue":
+        return qs.filter(due_date__lt=today, status__is_closed=False)
+    if due == "upcoming":
+        return qs.filter(due_date__gt=tomorrow)
+    raise ValueError(due)
+
+
+def task_search(qs: QuerySet[Task], *, text: str) -> QuerySet[Task]:
+    return qs.filter(
+        Q(name__icontains=text) | Q(details__icontains=text) | Q(company__name__icontains=text)
+    )
+
+
+def status_default() -> Status:
+    return Status.objects.get(is_default=True)
+
+
+def priority_default() -> Priority:
+    return Priority.objects.get(is_default=True)
+
+
+def status_closed_default() -> Status:
+    """The status 'complete' sets: the first active closed status."""
+    status = Status.objects.filter(is_closed=True, is_active=True).order_by("order", "id").first()
+    if status is None:
+        raise Status.DoesNotExist("No active closed status is defined.")
+    return status

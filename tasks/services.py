@@ -1,0 +1,97 @@
+"""Writes of the task domain: every interface (API, pages, admin, sync) goes through here."""
+
+import datetime as dt
+from typing import Any, TypedDict
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from .custom_fields import custom_fields_clean
+from .models import Company, Priority, Status, Task, TaskType
+from .selectors import priority_default, status_closed_default, status_default
+
+
+class TaskChanges(TypedDict, total=False):
+    name: str
+    status: Status
+    priority: Priority
+    due_date: dt.date | None
+    details: str
+    owner: AbstractBaseUser
+    company: Company | None
+    type: TaskType | None
+    custom_fields: dict[str, Any]
+
+
+def _set_completion(task: Task, *, was_closed: bool) -> None:
+    """Completing stamps completed_at; reopening clears it."""
+    if task.status.is_closed and not was_closed:
+        task.completed_at = timezone.now()
+    elif not task.status.is_closed:
+        task.completed_at = None
+
+
+def _apply(task: Task, changes: TaskChanges) -> None:
+    # Explicit assignments, not setattr over a dict: each field is a decision.
+    if "name" in changes:
+        task.name = changes["name"]
+    if "status" in changes:
+        task.status = changes["status"]
+    if "priority" in changes:
+        task.priority = changes["priority"]
+    if "due_date" in changes:
+        task.due_date = changes["due_date"]
+    if "details" in changes:
+        task.details = changes["details"] or ""
+    if "owner" in changes:
+        task.owner = changes["owner"]
+    if "company" in changes:
+        task.company = changes["company"]
+    if "type" in changes:
+        task.type = changes["type"]
+
+
+@transaction.atomic
+def task_create(*, owner: AbstractBaseUser, name: str, **changes: Any) -> Task:
+    data: TaskChanges = {"owner": owner, "name": name, **changes}  # type: ignore[typeddict-item]
+    task = Task(status=data.get("status") or status_default())
+    task.priority = data.get("priority") or priority_default()
+    data.pop("status", None)
+    data.pop("priority", None)
+    _apply(task, data)
+    task.custom_fields = custom_fields_clean(data.get("custom_fields"))
+    _set_completion(task, was_closed=False)
+    task.full_clean()
+    task.save()
+    return task
+
+
+@transaction.atomic
+def task_update(*, task: Task, **changes: Any) -> Task:
+    was_closed = task.status.is_closed
+    data: TaskChanges = changes  # type: ignore[assignment]
+    _apply(task, data)
+    if "custom_fields" in data:
+        task.custom_fields = custom_fields_clean(data["custom_fields"], existing=task.custom_fields)
+    _set_completion(task, was_closed=was_closed)
+    task.full_clean()
+    task.save()
+    return task
+
+
+def task_complete(*, task: Task) -> Task:
+    if task.status.is_closed:
+        return task
+    return task_update(task=task, status=status_closed_default())
+
+
+def task_reopen(*, task: Task) -> Task:
+    if not task.status.is_closed:
+        return task
+    return task_update(task=task, status=status_default())
+
+
+@transaction.atomic
+def task_delete(*, task: Task) -> None:
+    task.delete()

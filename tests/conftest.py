@@ -1,0 +1,38 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import AdminFactory, UserFactory
+
+
+@pytest.fixture
+def csm(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_csm(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def admin_user(db):
+    return AdminFactory(username="root")
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def csm_api(csm):
+    client = APIClient()
+    client.force_authenticate(csm)
+    return client
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole suite; browser tests run where Chromium exists and are skipped, loudly, elsewhere.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "!! Chromium not found at ${CHROMIUM_PATH:-/usr/bin/chromium}: browser tests will be SKIPPED."
+  echo "!! Install it with: apt-get install chromium chromium-driver (CI does this itself)."
+fi
+.venv/bin/ruff check . || exit 1
+exec .venv/bin/pytest "$@"

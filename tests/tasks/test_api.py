@@ -1,0 +1,295 @@
+import datetime as dt
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from tasks.models import CustomField, Task, TaskSyncRecord
+from tests.factories import (
+    CompanyFactory,
+    CustomFieldFactory,
+    TaskFactory,
+    UserFactory,
+    priority,
+    status,
+)
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/tasks/"
+
+
+def names(response):
+    return sorted(t["name"] for t in response.json()["results"])
+
+
+def test_a_csm_creates_a_task_and_gets_the_documented_json(csm_api, csm):
+    company = CompanyFactory(name="Acme")
+
+    response = csm_api.post(
+        URL,
+        {
+            "name": "Kick-off call",
+            "status": "In Progress",
+            "priority": "High",
+            "due_date": "2026-12-01",
+            "details": "Agenda attached",
+            "company": company.pk,
+            "type": "Call",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) == {
+        "id",
+        "name",
+        "status",
+        "priority",
+        "due_date",
+        "details",
+        "owner",
+        "company",
+        "type",
+        "custom_fields",
+        "is_closed",
+        "completed_at",
+        "created_at",
+        "updated_at",
+        "salesforce_id",
+        "sync",
+    }
+    assert body["status"] == "In Progress"
+    assert body["priority"] == "High"
+    assert body["owner"] == csm.pk
+    assert body["company"] == company.pk
+    assert body["type"] == "Call"
+    assert body["is_closed"] is False
+    assert body["salesforce_id"] is None
+    assert body["sync"] == {"state": "not_synced", "last_synced_at": None, "error": ""}
+    assert Task.objects.get(pk=body["id"]).owner == csm
+
+
+def test_the_sync_record_shows_in_the_task_json(csm_api, csm):
+    task = TaskFactory(owner=csm)
+    now = timezone.now()
+    TaskSyncRecord.objects.create(
+        task=task,
+        salesforce_id="00T000000000001AAA",
+        state="error",
+        last_synced_at=now,
+        last_error="UNABLE_TO_LOCK_ROW",
+    )
+
+    body = csm_api.get(f"{URL}{task.pk}/").json()
+
+    assert body["salesforce_id"] == "00T000000000001AAA"
+    assert body["sync"]["state"] == "error"
+    assert body["sync"]["error"] == "UNABLE_TO_LOCK_ROW"
+
+
+def test_completing_through_the_api_sets_completed_at_and_reopening_clears_it(csm_api, csm):
+    task = TaskFactory(owner=csm)
+
+    done = csm_api.patch(f"{URL}{task.pk}/", {"status": "Complete"}, format="json").json()
+    assert done["is_closed"] is True
+    assert done["completed_at"] is not None
+
+    reopened = csm_api.patch(f"{URL}{task.pk}/", {"status": "Open"}, format="json").json()
+    assert reopened["completed_at"] is None
+
+
+def test_a_full_update_and_a_delete(csm_api, csm):
+    task = TaskFactory(owner=csm)
+
+    response = csm_api.put(
+        f"{URL}{task.pk}/", {"name": "Renamed", "priority": "Low", "due_date": None}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Renamed"
+    assert response.json()["due_date"] is None
+
+    assert csm_api.delete(f"{URL}{task.pk}/").status_code == 204
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "fragment"),
+    [
+        ({}, "name", "required"),
+        ({"name": "x" * 256}, "name", "255"),
+        ({"name": "ok", "details": "d" * 32_001}, "details", "32000"),
+        ({"name": "ok", "status": "Done"}, "status", "Allowed values: Open, In Progress, Complete"),
+        ({"name": "ok", "priority": "Urgent"}, "priority", "Allowed values: Low, Medium, High"),
+        ({"name": "ok", "due_date": "31/12/2026"}, "due_date", "format"),
+        ({"name": "ok", "owner": 999999}, "owner", "does not exist"),
+        ({"name": "ok", "company": 999999}, "company", "does not exist"),
+    ],
+)
+def test_bad_input_answers_400_with_a_message_for_the_field(csm_api, payload, field, fragment):
+    response = csm_api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert fragment in " ".join(response.json()[field])
+    assert Task.objects.count() == 0
+
+
+def test_a_custom_field_of_the_wrong_type_answers_400_naming_the_field(csm_api):
+    CustomFieldFactory(key="seats", field_type=CustomField.FieldType.NUMBER)
+
+    response = csm_api.post(URL, {"name": "ok", "custom_fields": {"seats": "many"}}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"custom_fields": {"seats": ["Enter a number."]}}
+    assert Task.objects.count() == 0
+
+
+def test_a_bad_update_changes_nothing(csm_api, csm):
+    task = TaskFactory(owner=csm, name="Keep me")
+
+    response = csm_api.patch(f"{URL}{task.pk}/", {"name": "New", "status": "Nope"}, format="json")
+
+    assert response.status_code == 400
+    task.refresh_from_db()
+    assert task.name == "Keep me"
+
+
+def test_anonymous_requests_get_401(api):
+    assert api.get(URL).status_code == 401
+    assert api.get("/api/v1/picklists/").status_code == 401
+    assert api.get("/api/v1/companies/").status_code == 401
+
+
+def test_a_csm_sees_only_their_own_tasks(csm_api, csm, other_csm):
+    TaskFactory(owner=csm, name="mine")
+    theirs = TaskFactory(owner=other_csm, name="theirs")
+
+    assert names(csm_api.get(URL)) == ["mine"]
+    assert csm_api.get(f"{URL}{theirs.pk}/").status_code == 404
+    assert csm_api.patch(f"{URL}{theirs.pk}/", {"name": "x"}, format="json").status_code == 404
+    assert csm_api.delete(f"{URL}{theirs.pk}/").status_code == 404
+    assert Task.objects.filter(pk=theirs.pk, name="theirs").exists()
+
+
+def test_a_csm_cannot_give_a_task_to_someone_else(csm_api, csm, other_csm):
+    task = TaskFactory(owner=csm)
+
+    created = csm_api.post(URL, {"name": "x", "owner": other_csm.pk}, format="json")
+    moved = csm_api.patch(f"{URL}{task.pk}/", {"owner": other_csm.pk}, format="json")
+
+    assert created.status_code == 400
+    assert "only assign tasks to yourself" in created.json()["owner"][0]
+    assert moved.status_code == 400
+    task.refresh_from_db()
+    assert task.owner == csm
+
+
+def test_staff_see_and_change_every_task_and_can_assign_them(admin_api, csm, other_csm):
+    task = TaskFactory(owner=csm, name="a")
+    TaskFactory(owner=other_csm, name="b")
+
+    assert names(admin_api.get(URL)) == ["a", "b"]
+    response = admin_api.patch(f"{URL}{task.pk}/", {"owner": other_csm.pk}, format="json")
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert task.owner == other_csm
+
+
+def test_filters_by_status_priority_owner_company_and_search(admin_api, csm, other_csm):
+    acme = CompanyFactory(name="Acme")
+    TaskFactory(owner=csm, name="a", status=status("In Progress"), company=acme)
+    TaskFactory(owner=csm, name="b", priority=priority("High"), details="renewal risk")
+    TaskFactory(owner=other_csm, name="c")
+
+    assert names(admin_api.get(URL, {"status": "In Progress"})) == ["a"]
+    assert names(admin_api.get(URL, {"priority": "High"})) == ["b"]
+    assert names(admin_api.get(URL, {"owner": other_csm.pk})) == ["c"]
+    assert names(admin_api.get(URL, {"company": acme.pk})) == ["a"]
+    assert names(admin_api.get(URL, {"search": "RENEWAL"})) == ["b"]
+    assert names(admin_api.get(URL, {"search": "acme"})) == ["a"]
+
+
+def test_filters_by_due_date_range_and_sync_state(csm_api, csm):
+    a = TaskFactory(owner=csm, name="a", due_date=dt.date(2026, 12, 1))
+    TaskFactory(owner=csm, name="b", due_date=dt.date(2026, 12, 10))
+    TaskSyncRecord.objects.create(task=a, state="synced")
+
+    assert names(csm_api.get(URL, {"due_after": "2026-12-05"})) == ["b"]
+    assert names(csm_api.get(URL, {"due_before": "2026-12-05"})) == ["a"]
+    assert names(csm_api.get(URL, {"sync_state": "synced"})) == ["a"]
+    assert names(csm_api.get(URL, {"sync_state": "not_synced"})) == ["b"]
+
+
+def test_bad_filter_values_answer_400(csm_api):
+    assert csm_api.get(URL, {"due": "someday"}).status_code == 400
+    assert csm_api.get(URL, {"due_after": "soon"}).status_code == 400
+    assert "Allowed values" in csm_api.get(URL, {"status": "x"}).json()["status"][0]
+    assert csm_api.get(URL, {"ordering": "password"}).status_code == 400
+
+
+@time_machine.travel(dt.datetime(2026, 11, 29, 20, 0, tzinfo=dt.UTC), tick=False)
+def test_due_today_is_the_requesting_users_today_in_their_time_zone(api):
+    # 20:00 UTC on 29 Nov is already 30 Nov in Tokyo, still 29 Nov in London.
+    tokyo = UserFactory(username="tokyo", time_zone="Asia/Tokyo")
+    london = UserFactory(username="london", time_zone="Europe/London")
+    for user in (tokyo, london):
+        TaskFactory(owner=user, name=f"{user.username} 29th", due_date=dt.date(2026, 11, 29))
+        TaskFactory(owner=user, name=f"{user.username} 30th", due_date=dt.date(2026, 11, 30))
+
+    api.force_authenticate(tokyo)
+    assert names(api.get(URL, {"due": "today"})) == ["tokyo 30th"]
+    api.force_authenticate(london)
+    assert names(api.get(URL, {"due": "today"})) == ["london 29th"]
+    assert names(api.get(URL, {"due": "tomorrow"})) == ["london 30th"]
+
+
+@time_machine.travel(dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC), tick=False)
+def test_overdue_lists_open_past_tasks_and_upcoming_lists_later_ones(csm_api, csm):
+    TaskFactory(owner=csm, name="late", due_date=dt.date(2026, 11, 20))
+    TaskFactory(
+        owner=csm, name="late but done", due_date=dt.date(2026, 11, 20), status=status("Complete")
+    )
+    TaskFactory(owner=csm, name="tomorrow", due_date=dt.date(2026, 11, 30))
+    TaskFactory(owner=csm, name="later", due_date=dt.date(2026, 12, 5))
+
+    assert names(csm_api.get(URL, {"due": "overdue"})) == ["late"]
+    assert names(csm_api.get(URL, {"due": "upcoming"})) == ["later"]
+
+
+def test_ordering_and_pagination(csm_api, csm):
+    for n, p in enumerate(["Low", "High", "Medium"]):
+        TaskFactory(owner=csm, name=f"t{n}", priority=priority(p))
+
+    ordered = csm_api.get(URL, {"ordering": "-priority"}).json()["results"]
+    assert [t["priority"] for t in ordered] == ["High", "Medium", "Low"]
+
+    page = csm_api.get(URL, {"page_size": 2}).json()
+    assert page["count"] == 3
+    assert len(page["results"]) == 2
+    assert page["next"] is not None
+
+
+def test_picklists_list_the_values_a_task_form_offers(csm_api):
+    CustomFieldFactory(key="seats", field_type=CustomField.FieldType.NUMBER)
+
+    body = csm_api.get("/api/v1/picklists/").json()
+
+    assert [s["value"] for s in body["status"]] == ["Open", "In Progress", "Complete"]
+    assert [s["is_closed"] for s in body["status"]] == [False, False, True]
+    assert [p["value"] for p in body["priority"]] == ["Low", "Medium", "High"]
+    assert "Call" in body["type"]
+    assert body["custom_fields"][0]["key"] == "seats"
+
+
+def test_csms_read_companies_but_only_staff_change_them(csm_api, admin_api):
+    CompanyFactory(name="Acme")
+
+    assert [c["name"] for c in csm_api.get("/api/v1/companies/").json()["results"]] == ["Acme"]
+    assert csm_api.post("/api/v1/companies/", {"name": "New"}).status_code == 403
+    created = admin_api.post(
+        "/api/v1/companies/", {"name": "Globex", "salesforce_account_id": "001000000000001AAA"}
+    )
+    assert created.status_code == 201
+    bad = admin_api.post("/api/v1/companies/", {"name": "X", "salesforce_account_id": "nope"})
+    assert bad.status_code == 400
+    assert "salesforce_account_id" in bad.json()

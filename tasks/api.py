@@ -226,6 +226,7 @@ _FILTER_PARAMS = [
 @extend_schema_view(list=extend_schema(parameters=_FILTER_PARAMS))
 class TaskViewSet(viewsets.ModelViewSet):
     serializer_class = TaskSerializer
+    queryset = Task.objects.none()  # for the schema; get_queryset scopes to the user
 
     def get_queryset(self) -> QuerySet[Task]:
         return selectors.tasks_visible_to(self.request.user)

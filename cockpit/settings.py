@@ -181,6 +181,9 @@ CELERY_BEAT_SCHEDULE = {
     "cockpit-heartbeat": {"task": "cockpit.tasks.heartbeat", "schedule": 30.0},
 }
 
+# Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).
+SYNC_ENCRYPTION_KEYS = env.list("SYNC_ENCRYPTION_KEY", default=[])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,58 @@
+"""What adminconfig needs from the sync engine, filled in by `sync` when it loads.
+
+adminconfig may not import sync (sync depends on adminconfig), so the engine registers an
+implementation of these protocols in `SyncConfig.ready()`.
+"""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .models import SalesforceConnection
+
+
+@dataclass
+class OrgReport:
+    ok: bool
+    message: str
+    state: str  # a SalesforceConnection.State value
+    api_usage: tuple[int, int] | None = None
+    task_describe: dict[str, Any] = field(default_factory=dict)
+    has_external_id: bool = False
+
+
+class SalesforceGateway(Protocol):
+    def org_check(self, connection: "SalesforceConnection") -> OrgReport:
+        """Log in, read the org's limits and the Task describe; never raises for org errors."""
+
+    def org_users(self, connection: "SalesforceConnection") -> list[dict[str, Any]]:
+        """Active Salesforce users as dicts with Id, Email, Name."""
+
+
+class SyncEngine(Protocol):
+    def first_sync_start(self) -> None:
+        """Sync was switched on for the first time: import recent Salesforce tasks."""
+
+    def resync_start(self, run_id: int) -> None:
+        """Mappings changed: push every synced task again, updating the ResyncRun's progress."""
+
+
+_gateway: SalesforceGateway | None = None
+_engine: SyncEngine | None = None
+
+
+def register(*, gateway: SalesforceGateway, engine: SyncEngine) -> None:
+    global _gateway, _engine
+    _gateway, _engine = gateway, engine
+
+
+def gateway() -> SalesforceGateway:
+    if _gateway is None:
+        raise RuntimeError("No Salesforce gateway registered: is the 'sync' app installed?")
+    return _gateway
+
+
+def engine() -> SyncEngine:
+    if _engine is None:
+        raise RuntimeError("No sync engine registered: is the 'sync' app installed?")
+    return _engine

@@ -1,0 +1,117 @@
+"""Salesforce connections: create, change, make primary, test."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import hooks
+from ..crypto import secret_encrypt
+from ..models import PicklistMapping, SalesforceConnection
+from .mappings import mappings_create_defaults
+
+EDITABLE = (
+    "name",
+    "login_url",
+    "client_id",
+    "api_version",
+    "ca_bundle",
+    "default_status",
+    "default_priority",
+    "external_id_field",
+    "daily_api_budget",
+)
+
+
+def _demote_other_primaries(connection: SalesforceConnection) -> None:
+    # Lock the current primary first, so two concurrent "make primary" saves serialise here
+    # and the partial unique index never sees two primaries.
+    list(
+        SalesforceConnection.objects.select_for_update()
+        .filter(is_primary=True)
+        .exclude(pk=connection.pk)
+    )
+    SalesforceConnection.objects.filter(is_primary=True).exclude(pk=connection.pk).update(
+        is_primary=False
+    )
+
+
+@transaction.atomic
+def connection_create(
+    *, name: str, client_id: str, client_secret: str, is_primary: bool = False, **fields: Any
+) -> SalesforceConnection:
+    connection = SalesforceConnection(name=name, client_id=client_id, is_primary=is_primary)
+    for key in EDITABLE:
+        if key in fields:
+            setattr(connection, key, fields[key])
+    connection.client_secret_encrypted = secret_encrypt(client_secret) if client_secret else ""
+    connection.full_clean(exclude=["client_secret_encrypted"])
+    if is_primary:
+        _demote_other_primaries(connection)
+    connection.save()
+    mappings_create_defaults(connection=connection)
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    *,
+    connection: SalesforceConnection,
+    client_secret: str | None = None,
+    is_primary: bool | None = None,
+    **fields: Any,
+) -> SalesforceConnection:
+    """Change a connection. An empty or missing client_secret keeps the stored one."""
+    for key in EDITABLE:
+        if key in fields:
+            setattr(connection, key, fields[key])
+    if client_secret:
+        connection.client_secret_encrypted = secret_encrypt(client_secret)
+        connection.state = SalesforceConnection.State.NEW
+    if is_primary is not None:
+        connection.is_primary = is_primary
+    connection.full_clean(exclude=["client_secret_encrypted"])
+    if connection.is_primary:
+        _demote_other_primaries(connection)
+    connection.save()
+    return connection
+
+
+def connection_make_primary(*, connection: SalesforceConnection) -> SalesforceConnection:
+    return connection_update(connection=connection, is_primary=True)
+
+
+def connection_primary() -> SalesforceConnection | None:
+    return SalesforceConnection.objects.filter(is_primary=True).first()
+
+
+def connection_test(*, connection: SalesforceConnection) -> hooks.OrgReport:
+    """Log in, read limits and the Task describe; record what was found on the connection.
+
+    Runs outside any transaction: network time must not hold row locks.
+    """
+    report = hooks.gateway().org_check(connection)
+    changes: dict[str, Any] = {
+        "state": report.state,
+        "last_error": "" if report.ok else report.message,
+        "last_checked_at": timezone.now(),
+    }
+    if report.ok and report.task_describe:
+        changes["task_describe"] = report.task_describe
+        changes["describe_fetched_at"] = timezone.now()
+    SalesforceConnection.objects.filter(pk=connection.pk).update(**changes)
+    for key, value in changes.items():
+        setattr(connection, key, value)
+    return report
+
+
+def connection_salesforce_picklist(
+    *, connection: SalesforceConnection, picklist: str
+) -> list[str] | None:
+    """The Salesforce values of Status/Priority from the cached describe; None when unknown."""
+    from ..fields import picklist_values
+
+    if not connection.task_describe:
+        return None
+    field = "Status" if picklist == PicklistMapping.Picklist.STATUS else "Priority"
+    return picklist_values(connection.task_describe, field)

@@ -1,0 +1,239 @@
+"""Field and picklist mappings: defaults, validation shared by admin and API, and re-sync."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from tasks.models import Priority, Status, TaskSyncRecord
+
+from .. import hooks
+from ..fields import (
+    cockpit_fields,
+    describe_field,
+    field_mapping_problem,
+    picklist_problems,
+    picklist_values,
+)
+from ..models import FieldMapping, PicklistMapping, ResyncRun, SalesforceConnection
+
+# DESIGN section 2: the mapping a new connection starts with.
+DEFAULT_FIELDS = [
+    ("name", "Subject"),
+    ("due_date", "ActivityDate"),
+    ("details", "Description"),
+]
+DEFAULT_PICKLISTS = {
+    PicklistMapping.Picklist.STATUS: [
+        ("Open", ["Not Started"]),
+        ("In Progress", ["In Progress"]),
+        ("Complete", ["Completed"]),
+    ],
+    PicklistMapping.Picklist.PRIORITY: [
+        ("Low", ["Low"]),
+        ("Medium", ["Normal"]),
+        ("High", ["High"]),
+    ],
+}
+
+
+def mappings_create_defaults(*, connection: SalesforceConnection) -> None:
+    if not connection.field_mappings.exists():
+        FieldMapping.objects.bulk_create(
+            FieldMapping(connection=connection, cockpit_field=c, salesforce_field=s, order=i)
+            for i, (c, s) in enumerate(DEFAULT_FIELDS)
+        )
+    if not connection.picklist_mappings.exists():
+        existing = {
+            PicklistMapping.Picklist.STATUS: set(Status.objects.values_list("value", flat=True)),
+            PicklistMapping.Picklist.PRIORITY: set(
+                Priority.objects.values_list("value", flat=True)
+            ),
+        }
+        PicklistMapping.objects.bulk_create(
+            PicklistMapping(
+                connection=connection, picklist=picklist, cockpit_value=c, salesforce_values=s
+            )
+            for picklist, rows in DEFAULT_PICKLISTS.items()
+            for c, s in rows
+            if c in existing[picklist]
+        )
+
+
+def field_mapping_check(
+    *,
+    connection: SalesforceConnection,
+    cockpit_field: str,
+    salesforce_field: str,
+    direction: str,
+) -> None:
+    """Raise ValidationError keyed by form field when the mapping is not allowed (rule 6)."""
+    describe = connection.task_describe or {}
+    if not describe:
+        raise ValidationError(
+            {
+                "salesforce_field": "The Salesforce Task fields are not known yet: use "
+                "'Test connection' to read them from the org first."
+            }
+        )
+    problem = field_mapping_problem(
+        cockpit=cockpit_fields().get(cockpit_field),
+        cockpit_name=cockpit_field,
+        salesforce=describe_field(describe, salesforce_field),
+        salesforce_name=salesforce_field,
+        goes_out=direction in (FieldMapping.Direction.BOTH, FieldMapping.Direction.TO_SALESFORCE),
+        comes_in=direction in (FieldMapping.Direction.BOTH, FieldMapping.Direction.FROM_SALESFORCE),
+    )
+    if problem:
+        raise ValidationError({problem[0]: problem[1]})
+
+
+def field_mappings_check_unique(rows: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
+    """(row index, form field, message) for a Cockpit or Salesforce field mapped twice."""
+    problems = []
+    seen_sf: dict[str, int] = {}
+    seen_cockpit: dict[str, int] = {}
+    for index, (cockpit_field, salesforce_field) in enumerate(rows):
+        if salesforce_field in seen_sf:
+            problems.append(
+                (index, "salesforce_field", f"Salesforce field {salesforce_field} is mapped twice.")
+            )
+        if cockpit_field in seen_cockpit:
+            problems.append(
+                (index, "cockpit_field", f"Cockpit field {cockpit_field} is mapped twice.")
+            )
+        seen_sf.setdefault(salesforce_field, index)
+        seen_cockpit.setdefault(cockpit_field, index)
+    return problems
+
+
+def _check_against_others(mapping: FieldMapping) -> None:
+    others = FieldMapping.objects.filter(connection=mapping.connection).exclude(pk=mapping.pk)
+    rows = [(o.cockpit_field, o.salesforce_field) for o in others]
+    rows.append((mapping.cockpit_field, mapping.salesforce_field))
+    for index, field, message in field_mappings_check_unique(rows):
+        if index == len(rows) - 1:
+            raise ValidationError({field: message})
+
+
+@transaction.atomic
+def field_mapping_save(
+    *,
+    connection: SalesforceConnection,
+    cockpit_field: str,
+    salesforce_field: str,
+    direction: str = FieldMapping.Direction.BOTH,
+    editable: bool = True,
+    mapping: FieldMapping | None = None,
+    resync: bool = True,
+) -> FieldMapping:
+    """Create (mapping=None) or change a field mapping, then re-sync the synced tasks."""
+    field_mapping_check(
+        connection=connection,
+        cockpit_field=cockpit_field,
+        salesforce_field=salesforce_field,
+        direction=direction,
+    )
+    mapping = mapping or FieldMapping(connection=connection)
+    mapping.connection = connection
+    mapping.cockpit_field = cockpit_field
+    mapping.salesforce_field = salesforce_field
+    mapping.direction = direction
+    mapping.editable = editable
+    _check_against_others(mapping)
+    mapping.save()
+    if resync:
+        resync_start(connection=connection, reason=f"Field mapping {mapping} saved")
+    return mapping
+
+
+@transaction.atomic
+def field_mapping_delete(*, mapping: FieldMapping) -> None:
+    connection = mapping.connection
+    label = str(mapping)
+    mapping.delete()
+    resync_start(connection=connection, reason=f"Field mapping {label} removed")
+
+
+def _picklist_context(connection: SalesforceConnection, picklist: str) -> dict[str, Any]:
+    if picklist == PicklistMapping.Picklist.STATUS:
+        cockpit_values = list(Status.objects.values_list("value", flat=True))
+        sf_field = "Status"
+    else:
+        cockpit_values = list(Priority.objects.values_list("value", flat=True))
+        sf_field = "Priority"
+    describe = connection.task_describe or {}
+    return {
+        "cockpit_values": cockpit_values,
+        "salesforce_values": picklist_values(describe, sf_field) if describe else None,
+        "picklist_label": sf_field.lower(),
+    }
+
+
+def picklist_rows_check(
+    *, connection: SalesforceConnection, picklist: str, rows: list[tuple[str, list[str]]]
+) -> list[tuple[int, str]]:
+    """Problems of the whole proposed mapping of one picklist, as (row index, message)."""
+    return picklist_problems(rows=rows, **_picklist_context(connection, picklist))
+
+
+@transaction.atomic
+def picklist_mapping_save(
+    *,
+    connection: SalesforceConnection,
+    picklist: str,
+    cockpit_value: str,
+    salesforce_values: list[str],
+    mapping: PicklistMapping | None = None,
+    resync: bool = True,
+) -> PicklistMapping:
+    others = PicklistMapping.objects.filter(connection=connection, picklist=picklist)
+    if mapping is not None:
+        others = others.exclude(pk=mapping.pk)
+    rows = [(o.cockpit_value, list(o.salesforce_values)) for o in others]
+    rows.append((cockpit_value, list(salesforce_values)))
+    messages = [
+        m
+        for i, m in picklist_rows_check(connection=connection, picklist=picklist, rows=rows)
+        if i == len(rows) - 1
+    ]
+    if messages:
+        raise ValidationError({"salesforce_values": messages})
+    mapping = mapping or PicklistMapping()
+    mapping.connection = connection
+    mapping.picklist = picklist
+    mapping.cockpit_value = cockpit_value
+    mapping.salesforce_values = list(salesforce_values)
+    mapping.save()
+    if resync:
+        resync_start(
+            connection=connection, reason=f"{mapping.get_picklist_display()} mapping saved"
+        )
+    return mapping
+
+
+@transaction.atomic
+def picklist_mapping_delete(*, mapping: PicklistMapping) -> None:
+    connection = mapping.connection
+    mapping.delete()
+    resync_start(connection=connection, reason=f"{mapping.get_picklist_display()} mapping removed")
+
+
+def resync_start(*, connection: SalesforceConnection, reason: str) -> ResyncRun:
+    """Start re-syncing every synced task with the new mapping (only the primary syncs).
+
+    The run is created now; the engine starts after commit and counts progress on it. With no
+    synced task the run is finished at once.
+    """
+    from django.utils import timezone
+
+    total = (
+        TaskSyncRecord.objects.exclude(salesforce_id=None).count() if connection.is_primary else 0
+    )
+    run = ResyncRun.objects.create(connection=connection, reason=reason[:200], total=total)
+    if total == 0:
+        ResyncRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+        run.finished_at = timezone.now()
+    else:
+        transaction.on_commit(lambda: hooks.engine().resync_start(run.pk))
+    return run

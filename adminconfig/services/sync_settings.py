@@ -1,0 +1,54 @@
+"""The one row of sync switches."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .. import hooks
+from ..models import SyncSettings
+
+EDITABLE = (
+    "initial_import_hours",
+    "deletion_window_days",
+    "pull_interval_seconds",
+    "conflict_policy",
+)
+
+
+def sync_settings_get() -> SyncSettings:
+    settings, _ = SyncSettings.objects.get_or_create(pk=1)
+    return settings
+
+
+def sync_settings_check(*, auto_sync: bool, bidirectional_sync: bool) -> None:
+    if bidirectional_sync and not auto_sync:
+        raise ValidationError(
+            {"bidirectional_sync": "Bi-directional Sync needs Auto Sync: switch both on."}
+        )
+
+
+@transaction.atomic
+def sync_settings_update(**changes: Any) -> SyncSettings:
+    """Change the switches; switching sync on for the first time starts the first import."""
+    settings = SyncSettings.objects.select_for_update().get(pk=sync_settings_get().pk)
+    for key in EDITABLE:
+        if key in changes:
+            setattr(settings, key, changes[key])
+    if "auto_sync" in changes:
+        settings.auto_sync = changes["auto_sync"]
+    if "bidirectional_sync" in changes:
+        settings.bidirectional_sync = changes["bidirectional_sync"]
+    sync_settings_check(
+        auto_sync=settings.auto_sync, bidirectional_sync=settings.bidirectional_sync
+    )
+    settings.full_clean()
+    first_time = settings.auto_sync and settings.first_enabled_at is None
+    if first_time:
+        # Marketo's rule: only tasks created after this moment are pushed.
+        settings.first_enabled_at = timezone.now()
+    settings.save()
+    if first_time:
+        transaction.on_commit(lambda: hooks.engine().first_sync_start())
+    return settings

@@ -1,0 +1,208 @@
+"""The one module that talks to Salesforce: OAuth, the REST client, error classification.
+
+simple-salesforce's login helpers hard-code https://{domain}.salesforce.com, so Cockpit fetches
+the OAuth token itself from the connection's login URL and hands instance_url + session_id over.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce import exceptions as sf_exc
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 30
+USAGE_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class SalesforceError(Exception):
+    """A Salesforce failure, classified once: transient ones are retried, permanent ones not."""
+
+    transient = False
+
+    def __init__(self, message: str, *, code: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class TransientError(SalesforceError):
+    transient = True
+
+
+class PermanentError(SalesforceError):
+    pass
+
+
+class AuthError(PermanentError):
+    """Login refused or session invalid after a fresh login: the connection is unauthorized."""
+
+
+# Error codes Salesforce answers with that a retry can cure.
+TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    login_url: str
+    client_id: str
+    client_secret: str
+    api_version: str = "59.0"
+    ca_bundle: str = ""
+
+
+class _VerifyAdapter(HTTPAdapter):
+    """Forces certificate verification against the connection's CA bundle on every request.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify, so setting
+    `session.verify` is silently ignored on machines that set them; the adapter always wins.
+    """
+
+    def __init__(self, verify: str | bool) -> None:
+        super().__init__()
+        self._verify = verify
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["verify"] = self._verify
+        kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+        if kwargs["timeout"] is None:
+            kwargs["timeout"] = TIMEOUT_SECONDS
+        return super().send(request, **kwargs)
+
+
+def http_session(ca_bundle: str = "") -> requests.Session:
+    session = requests.Session()
+    adapter = _VerifyAdapter(ca_bundle or True)
+    session.mount("https://", adapter)
+    return session
+
+
+def _first_error(body: Any) -> tuple[str, str]:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return body[0].get("errorCode", ""), body[0].get("message", "")
+    if isinstance(body, dict):
+        return body.get("errorCode", body.get("error", "")), body.get(
+            "message", body.get("error_description", "")
+        )
+    return "", str(body)
+
+
+def classify(exc: Exception) -> SalesforceError:
+    """Turn a simple-salesforce or requests exception into a transient or permanent error."""
+    if isinstance(exc, SalesforceError):
+        return exc
+    if isinstance(exc, requests.exceptions.SSLError):
+        return PermanentError(f"TLS verification failed: {exc}", code="SSL_ERROR")
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return TransientError(f"Salesforce unreachable: {exc}", code="CONNECTION_ERROR")
+    if isinstance(exc, sf_exc.SalesforceError):
+        code, message = _first_error(exc.content)
+        status = exc.status
+        text = f"{code}: {message}" if code else message or str(exc)
+        if isinstance(exc, sf_exc.SalesforceExpiredSession):
+            return AuthError(text, code=code or "INVALID_SESSION_ID", status=status)
+        if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
+            return TransientError(text, code=code, status=status)
+        return PermanentError(text, code=code, status=status)
+    raise exc
+
+
+def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
+    """OAuth 2.0 client credentials flow against the connection's login URL."""
+    url = creds.login_url.rstrip("/") + "/services/oauth2/token"
+    try:
+        response = session.post(
+            url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+            },
+        )
+    except requests.exceptions.RequestException as exc:
+        raise classify(exc) from exc
+    if response.status_code >= 500:
+        raise TransientError(
+            f"Login failed with HTTP {response.status_code}", status=response.status_code
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        error = body.get("error", "") if isinstance(body, dict) else ""
+        description = body.get("error_description", "") if isinstance(body, dict) else ""
+        raise AuthError(
+            f"Login refused: {error or response.status_code} {description}".strip(),
+            code=error,
+            status=response.status_code,
+        )
+    return body["access_token"], body["instance_url"]
+
+
+class SalesforceClient:
+    """A logged-in REST client for one connection; logs in again once when the session expires."""
+
+    def __init__(self, creds: Credentials) -> None:
+        self.creds = creds
+        self.session = http_session(creds.ca_bundle)
+        self.session.hooks["response"].append(self._track_usage)
+        self._sf: Salesforce | None = None
+        self.api_usage: tuple[int, int] | None = None
+        self.calls = 0
+
+    def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # Every REST answer carries Sforce-Limit-Info: api-usage=N/MAX. simple-salesforce only
+        # parses it on some calls, so the session hook reads it on all of them.
+        self.calls += 1
+        match = USAGE_RE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = (int(match.group(1)), int(match.group(2)))
+
+    def _login(self) -> Salesforce:
+        token, instance_url = token_fetch(self.creds, self.session)
+        self._sf = Salesforce(
+            instance_url=instance_url,
+            session_id=token,
+            session=self.session,
+            version=self.creds.api_version,
+        )
+        return self._sf
+
+    @property
+    def sf(self) -> Salesforce:
+        return self._sf or self._login()
+
+    def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""
+        for attempt in (1, 2):
+            target: Any = self.sf
+            for part in fn_name.split("."):
+                target = getattr(target, part)
+            try:
+                return target(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - classified right here, never swallowed
+                error = classify(exc)
+                if isinstance(error, AuthError) and attempt == 1 and self._sf is not None:
+                    log.info("Salesforce session expired; logging in again")
+                    self._sf = None
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    def limits(self) -> dict[str, Any]:
+        return self.call("limits")
+
+    def task_describe(self) -> dict[str, Any]:
+        return self.call("Task.describe")
+
+    def users(self) -> list[dict[str, Any]]:
+        result = self.call(
+            "query_all", "SELECT Id, Email, Name, IsActive FROM User WHERE IsActive = true"
+        )
+        return list(result["records"])

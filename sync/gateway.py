@@ -1,0 +1,96 @@
+"""The Salesforce side of admin configuration: connection test, Task describe, org users."""
+
+from typing import Any
+
+from adminconfig.crypto import secret_decrypt
+from adminconfig.hooks import OrgReport
+from adminconfig.models import SalesforceConnection
+
+from .client import AuthError, Credentials, SalesforceClient, SalesforceError
+
+# What the cached describe keeps of each Task field: enough to validate mappings.
+DESCRIBE_KEYS = (
+    "name",
+    "label",
+    "type",
+    "length",
+    "nillable",
+    "createable",
+    "updateable",
+    "custom",
+    "externalId",
+    "defaultedOnCreate",
+    "referenceTo",
+    "restrictedPicklist",
+)
+
+
+def credentials(connection: SalesforceConnection) -> Credentials:
+    return Credentials(
+        login_url=connection.login_url,
+        client_id=connection.client_id,
+        client_secret=secret_decrypt(connection.client_secret_encrypted),
+        api_version=connection.api_version,
+        ca_bundle=connection.ca_bundle,
+    )
+
+
+def client_for(connection: SalesforceConnection) -> SalesforceClient:
+    return SalesforceClient(credentials(connection))
+
+
+def describe_compact(describe: dict[str, Any]) -> dict[str, Any]:
+    fields = []
+    for field in describe.get("fields", []):
+        kept = {key: field.get(key) for key in DESCRIBE_KEYS}
+        kept["picklistValues"] = [
+            {
+                "value": v["value"],
+                "label": v.get("label"),
+                "active": v.get("active", True),
+                "defaultValue": v.get("defaultValue", False),
+            }
+            for v in field.get("picklistValues") or []
+        ]
+        fields.append(kept)
+    return {"name": describe.get("name", "Task"), "fields": fields}
+
+
+class SalesforceGateway:
+    def org_check(self, connection: SalesforceConnection) -> OrgReport:
+        try:
+            client = client_for(connection)
+            limits = client.limits()
+            describe = describe_compact(client.task_describe())
+        except ValueError as exc:  # the stored secret cannot be decrypted
+            return OrgReport(ok=False, message=str(exc), state=SalesforceConnection.State.ERROR)
+        except AuthError as exc:
+            return OrgReport(
+                ok=False, message=str(exc), state=SalesforceConnection.State.UNAUTHORIZED
+            )
+        except SalesforceError as exc:
+            return OrgReport(ok=False, message=str(exc), state=SalesforceConnection.State.ERROR)
+        daily = limits.get("DailyApiRequests", {})
+        usage = client.api_usage
+        if daily.get("Max") is not None:
+            usage = (daily["Max"] - daily.get("Remaining", 0), daily["Max"])
+        names = {f["name"] for f in describe["fields"]}
+        has_external_id = connection.external_id_field in names
+        parts = [f"Connected. Task has {len(describe['fields'])} fields"]
+        if usage:
+            parts.append(f"API usage today {usage[0]:,} of {usage[1]:,}")
+        parts.append(
+            f"external id field {connection.external_id_field} "
+            + ("found" if has_external_id else "NOT found: retries may create duplicates")
+        )
+        return OrgReport(
+            ok=True,
+            message="; ".join(parts) + ".",
+            state=SalesforceConnection.State.CONNECTED,
+            api_usage=usage,
+            task_describe=describe,
+            has_external_id=has_external_id,
+        )
+
+    def org_users(self, connection: SalesforceConnection) -> list[dict[str, Any]]:
+        return client_for(connection).users()

@@ -1,0 +1,151 @@
+"""Pure translation between Cockpit task values and Salesforce Task fields (DESIGN 3, rules 5-6).
+
+No database, no network: the engine loads a MappingSpec once (sync/config.py) and calls these.
+Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date', 'status',
+'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+CUSTOM_PREFIX = "custom:"
+SF_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000+0000"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    cockpit_field: str
+    salesforce_field: str
+    kind: str  # text, number, date, datetime, boolean, email, url
+    goes_out: bool = True
+    comes_in: bool = True
+
+    @property
+    def is_custom(self) -> bool:
+        return self.cockpit_field.startswith(CUSTOM_PREFIX)
+
+
+@dataclass(frozen=True)
+class PicklistRule:
+    """One picklist's mapping: Cockpit value → ordered Salesforce values."""
+
+    salesforce_field: str
+    values: dict[str, tuple[str, ...]]
+    salesforce_default: str
+
+    def out(self, cockpit_value: str) -> str:
+        """The first listed value, always the same; the org's default when unmapped."""
+        listed = self.values.get(cockpit_value)
+        return listed[0] if listed else self.salesforce_default
+
+    def back(self, salesforce_value: str) -> str | None:
+        for cockpit_value, listed in self.values.items():
+            if salesforce_value in listed:
+                return cockpit_value
+        return None
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    fields: tuple[FieldRule, ...]
+    status: PicklistRule
+    priority: PicklistRule
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A Salesforce value that did not sync in: the Cockpit field keeps its value."""
+
+    cockpit_field: str
+    salesforce_field: str
+    salesforce_value: Any
+    reason: str
+
+
+@dataclass
+class Inbound:
+    values: dict[str, Any] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def sf_datetime_format(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("Salesforce datetimes must be aware (UTC)")
+    return value.astimezone(dt.UTC).strftime(SF_DATETIME_FORMAT)
+
+
+def sf_datetime_parse(value: str) -> dt.datetime:
+    """'2026-11-29T08:49:32.000+0000' (or with 'Z' / '+00:00') → aware datetime."""
+    text = value.replace("Z", "+00:00")
+    if len(text) >= 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def value_out(value: Any, kind: str) -> Any:
+    """A Cockpit value as Salesforce JSON. A due date is a date: never shifted by a time zone."""
+    if value is None or value == "":
+        return None
+    if kind == "date":
+        return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
+    if kind == "datetime":
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return sf_datetime_format(value)
+    return value
+
+
+def value_in(value: Any, rule: FieldRule) -> Any:
+    """A Salesforce value as the Cockpit value: objects for standard fields, JSON for custom."""
+    if value is None:
+        return None if rule.is_custom or rule.kind not in ("text", "email", "url") else ""
+    if rule.kind == "date":
+        parsed = dt.date.fromisoformat(str(value)[:10])
+        return parsed.isoformat() if rule.is_custom else parsed
+    if rule.kind == "datetime":
+        parsed_dt = sf_datetime_parse(str(value))
+        return parsed_dt.isoformat() if rule.is_custom else parsed_dt
+    if rule.kind == "number" and isinstance(value, float) and value.is_integer():
+        return int(value) if rule.is_custom else value
+    return value
+
+
+def to_salesforce(values: dict[str, Any], spec: MappingSpec) -> dict[str, Any]:
+    """The Salesforce Task fields for these Cockpit values (only outbound mappings)."""
+    out: dict[str, Any] = {}
+    for rule in spec.fields:
+        if rule.goes_out and rule.cockpit_field in values:
+            out[rule.salesforce_field] = value_out(values[rule.cockpit_field], rule.kind)
+    if "status" in values:
+        out[spec.status.salesforce_field] = spec.status.out(values["status"])
+    if "priority" in values:
+        out[spec.priority.salesforce_field] = spec.priority.out(values["priority"])
+    return out
+
+
+def from_salesforce(record: dict[str, Any], spec: MappingSpec) -> Inbound:
+    """The Cockpit values for a Salesforce Task record (only inbound mappings).
+
+    An unmapped Status/Priority value does not sync: it is reported in `skipped` and the
+    Cockpit field keeps its value.
+    """
+    result = Inbound()
+    for rule in spec.fields:
+        if rule.comes_in and rule.salesforce_field in record:
+            result.values[rule.cockpit_field] = value_in(record[rule.salesforce_field], rule)
+    for name, rule in (("status", spec.status), ("priority", spec.priority)):
+        if rule.salesforce_field not in record:
+            continue
+        sf_value = record[rule.salesforce_field]
+        cockpit_value = rule.back(sf_value) if sf_value is not None else None
+        if cockpit_value is None:
+            result.skipped.append(
+                Skipped(name, rule.salesforce_field, sf_value, "no Cockpit value is mapped to it")
+            )
+        else:
+            result.values[name] = cockpit_value
+    return result

@@ -1,0 +1,145 @@
+"""The emulator's own admin endpoint, `/__emulator/...`, for tests, benchmarks and the demo.
+
+Only callers presenting the fault secret (header `X-Emulator-Secret`) get in. Its calls are
+never counted as API calls nor written to the request log.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from sfemulator.errors import SalesforceError
+from sfemulator.faults import FaultPlan
+from sfemulator.protocol import Request, Response
+from sfemulator.seed import SEEDS
+from sfemulator.sftime import format_datetime
+
+if TYPE_CHECKING:
+    from sfemulator.app import Emulator
+
+PREFIX = "/__emulator"
+SECRET_HEADER = "X-Emulator-Secret"
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status, {"error": message})
+
+
+class Admin:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def handle(self, request: Request) -> Response:
+        name = request.path[len(PREFIX) :].strip("/")
+        if name == "health":
+            return Response(200, {"ok": True})
+        secret = self.emulator.config.fault_secret
+        if not secret:
+            return _error(403, "the admin endpoint is disabled: start with --fault-secret")
+        given = request.header(SECRET_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return _error(403, f"missing or wrong {SECRET_HEADER} header")
+        handler = getattr(self, f"{request.method.lower()}_{name.replace('-', '_')}", None)
+        if handler is None:
+            return _error(404, f"no admin resource {request.method} {PREFIX}/{name}")
+        try:
+            return handler(request)
+        except (ValueError, TypeError) as error:
+            return _error(400, str(error))
+        except SalesforceError as error:
+            return _error(400, error.message)
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        if not request.body:
+            return {}
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        return body
+
+    # Faults -----------------------------------------------------------------------------------
+
+    def get_faults(self, request: Request) -> Response:
+        return Response(200, self.emulator.faults.plan.to_json())
+
+    def put_faults(self, request: Request) -> Response:
+        body = self._body(request)
+        plan = FaultPlan.from_json(body)
+        self.emulator.faults.set(plan)
+        if body.get("expire_tokens"):
+            self.emulator.auth.expire_all()
+        return Response(200, plan.to_json())
+
+    post_faults = put_faults
+
+    def delete_faults(self, request: Request) -> Response:
+        self.emulator.faults.set(FaultPlan())
+        return Response(200, FaultPlan().to_json())
+
+    def post_expire_tokens(self, request: Request) -> Response:
+        self.emulator.auth.expire_all()
+        return Response(200, {"expired": True})
+
+    # Usage and the request log ------------------------------------------------------------------
+
+    def get_requests(self, request: Request) -> Response:
+        emulator = self.emulator
+        snapshot = emulator.log.snapshot()
+        snapshot["api_usage"] = emulator.usage.used(emulator.clock.today())
+        snapshot["api_limit"] = emulator.usage.maximum
+        return Response(200, snapshot)
+
+    def delete_requests(self, request: Request) -> Response:
+        self.emulator.log.reset()
+        return self.get_requests(request)
+
+    def get_api_usage(self, request: Request) -> Response:
+        usage = self.emulator.usage
+        return Response(
+            200, {"used": usage.used(self.emulator.clock.today()), "max": usage.maximum}
+        )
+
+    def put_api_usage(self, request: Request) -> Response:
+        body = self._body(request)
+        used = body.get("used", 0)
+        maximum = body.get("max")
+        if not isinstance(used, int) or (maximum is not None and not isinstance(maximum, int)):
+            raise ValueError("used and max must be integers")
+        self.emulator.usage.set(self.emulator.clock.today(), used, maximum)
+        return self.get_api_usage(request)
+
+    # Clock and data -------------------------------------------------------------------------------
+
+    def get_clock(self, request: Request) -> Response:
+        clock = self.emulator.clock
+        return Response(200, {"offset_seconds": clock.offset_seconds, "now": _now(self.emulator)})
+
+    def put_clock(self, request: Request) -> Response:
+        offset = self._body(request).get("offset_seconds", 0)
+        if not isinstance(offset, int | float):
+            raise ValueError("offset_seconds must be a number")
+        self.emulator.clock.set_offset(offset)
+        return self.get_clock(request)
+
+    def post_reset(self, request: Request) -> Response:
+        seed_name = self._body(request).get("seed", "users")
+        if seed_name not in SEEDS:
+            raise ValueError(f"seed must be one of {', '.join(SEEDS)}")
+        self.emulator.reset(seed_name)
+        return Response(200, {"reset": True, "seed": seed_name})
+
+    def get_info(self, request: Request) -> Response:
+        emulator = self.emulator
+        return Response(
+            200,
+            {
+                "integration_user_id": emulator.store.get_meta("integration_user_id"),
+                "now": _now(emulator),
+                "faults": emulator.faults.plan.to_json(),
+            },
+        )
+
+
+def _now(emulator: Emulator) -> str:
+    return format_datetime(emulator.clock.now())

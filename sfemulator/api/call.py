@@ -1,0 +1,42 @@
+"""What a REST resource handler receives: the request, the API version, the caller and the
+emulator's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sfemulator.auth import Principal
+from sfemulator.errors import not_found
+from sfemulator.protocol import Request
+from sfemulator.records import WriteContext
+from sfemulator.schema import SObjectType, sobject_type
+
+if TYPE_CHECKING:
+    from sfemulator.app import Emulator
+
+
+@dataclass
+class Call:
+    request: Request
+    version: str
+    principal: Principal
+    emulator: Emulator
+    args: dict[str, str]
+
+    def write_context(self) -> WriteContext:
+        return WriteContext(
+            user_id=self.principal.user_id, lock_fault=self.emulator.faults.lock_fault
+        )
+
+    def sobject(self) -> SObjectType:
+        found = sobject_type(self.args["type"])
+        if found is None:
+            raise not_found()
+        return found
+
+    def record_url(self, sobject: str, record_id: str) -> str:
+        return f"/services/data/v{self.version}/sobjects/{sobject}/{record_id}"
+
+    def attributes(self, sobject: str, record_id: str) -> dict[str, str]:
+        return {"type": sobject, "url": self.record_url(sobject, record_id)}

@@ -1,0 +1,189 @@
+"""The emulator: its parts, and the pipeline every request goes through.
+
+REST calls: version check, routing, bearer token (401), daily limit (403), injected latency
+and errors, counting, the resource handler, then the Sforce-Limit-Info header and the request
+log. OAuth token calls and the admin endpoint have pipelines of their own.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+from sfemulator.admin import PREFIX as ADMIN_PREFIX
+from sfemulator.admin import Admin
+from sfemulator.api.call import Call
+from sfemulator.api.meta import versions
+from sfemulator.api.routes import resolve, unknown_endpoint
+from sfemulator.auth import Auth
+from sfemulator.config import MAX_VERSION, MIN_VERSION, Config
+from sfemulator.cursors import Cursors
+from sfemulator.errors import OAuthError, SalesforceError, not_found, request_limit_exceeded
+from sfemulator.faults import FaultPlan, Faults
+from sfemulator.protocol import Request, Response
+from sfemulator.records import Records
+from sfemulator.seed import seed
+from sfemulator.sftime import Clock, format_datetime
+from sfemulator.soql import QueryEngine
+from sfemulator.store import Store
+from sfemulator.usage import ApiUsage, RequestLog
+
+_VERSION_RE = re.compile(r"^v(\d+)\.0$")
+TOKEN_PATH = "/services/oauth2/token"
+DATA_PATH = "/services/data"
+RECYCLE_BIN_DAYS = 15
+_PURGE_EVERY_SECONDS = 60
+
+
+def error_response(error: SalesforceError) -> Response:
+    return Response(error.status, error.body())
+
+
+def injected_error(status: int) -> SalesforceError:
+    if status == 503:
+        return SalesforceError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable")
+    return SalesforceError(
+        500,
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact support: "
+        "1234567890-12345 (-1234567890)",
+    )
+
+
+class Emulator:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.clock = Clock()
+        self.store = Store(config.state)
+        self.records = Records(self.store, self.clock)
+        self.query_engine = QueryEngine(self.store, self.clock)
+        self.cursors = Cursors()
+        self.faults = Faults(config.faults)
+        self.usage = ApiUsage(config.api_limit)
+        self.log = RequestLog()
+        self.auth = Auth(
+            self.store,
+            self.records,
+            self.clock,
+            config.client_id,
+            config.client_secret,
+            config.token_ttl,
+        )
+        self.admin = Admin(self)
+        self._last_purge = 0.0
+        self._purge_lock = threading.Lock()
+        seed(config.seed, self.store, self.records)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def reset(self, seed_name: str) -> None:
+        """Wipe data, faults, the request log, usage and the clock offset; then seed."""
+        self.store.wipe()
+        self.cursors.clear()
+        self.faults.set(FaultPlan())
+        self.log.reset()
+        self.usage.set(self.clock.today(), 0, self.config.api_limit)
+        self.clock.set_offset(0)
+        seed(seed_name, self.store, self.records)
+
+    def purge_recycle_bin(self, force: bool = False) -> None:
+        with self._purge_lock:
+            if not force and time.monotonic() - self._last_purge < _PURGE_EVERY_SECONDS:
+                return
+            self._last_purge = time.monotonic()
+        cutoff = self.clock.now() - timedelta(days=RECYCLE_BIN_DAYS)
+        self.store.purge_recycle_bin(format_datetime(cutoff))
+
+    # Dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return self.admin.handle(request)
+        if path.rstrip("/") == TOKEN_PATH:
+            return self.handle_token(request)
+        if path.rstrip("/") == DATA_PATH or path.startswith(DATA_PATH + "/"):
+            return self.handle_rest(request)
+        return error_response(not_found())
+
+    def instance_url(self, request: Request) -> str:
+        host = request.host or f"{self.config.host}:{self.config.port}"
+        return f"https://{host}"
+
+    def handle_token(self, request: Request) -> Response:
+        endpoint = "POST oauth2/token"
+        latency = self.faults.latency_seconds(oauth=True)
+        if latency:
+            time.sleep(latency)
+        status = self.faults.error_status(oauth=True)
+        if status:
+            self.log.record(endpoint, None, status, login=True)
+            return error_response(injected_error(status))
+        form = {k: v[0] for k, v in parse_qs(request.query_string).items()}
+        if request.body:
+            body_form = parse_qs(request.body.decode("utf-8", "replace"))
+            form.update({k: v[0] for k, v in body_form.items()})
+        try:
+            if request.method != "POST":
+                raise OAuthError("invalid_request", "must use HTTP POST")
+            response = Response(200, self.auth.issue(form, self.instance_url(request)))
+        except OAuthError as error:
+            response = Response(error.status, error.body())
+        self.log.record(endpoint, None, response.status, login=True)
+        return response
+
+    def handle_rest(self, request: Request) -> Response:
+        segments = [s for s in request.path.split("/") if s][2:]
+        if not segments:
+            return Response(200, versions())
+        match = _VERSION_RE.match(segments[0])
+        if not match or not MIN_VERSION <= int(match.group(1)) <= MAX_VERSION:
+            return error_response(not_found())
+        version = f"{match.group(1)}.0"
+        method = request.method
+
+        route_error: SalesforceError | None = None
+        try:
+            route, args, handler = resolve(method, segments[1:])
+            endpoint = route.endpoint(method, args)
+        except SalesforceError as error:
+            route_error = error
+            endpoint = unknown_endpoint(method, error)
+
+        today = self.clock.today()
+        try:
+            principal = self.auth.authenticate(request.header("Authorization"))
+        except SalesforceError as error:
+            self.log.record(endpoint, None, error.status)
+            return self._with_usage(error_response(error))
+        username = principal.username
+
+        if self.faults.api_limit_reached() or self.usage.exhausted(today):
+            response = error_response(request_limit_exceeded())
+        elif route_error is not None:
+            self.usage.count(today)
+            response = error_response(route_error)
+        else:
+            latency = self.faults.latency_seconds()
+            if latency:
+                time.sleep(latency)
+            status = self.faults.error_status()
+            if status:
+                response = error_response(injected_error(status))
+            else:
+                self.usage.count(today)
+                call = Call(request, version, principal, self, args)
+                try:
+                    response = handler(call)
+                except SalesforceError as error:
+                    response = error_response(error)
+        self.log.record(endpoint, username, response.status)
+        return self._with_usage(response)
+
+    def _with_usage(self, response: Response) -> Response:
+        response.headers["Sforce-Limit-Info"] = self.usage.header(self.clock.today())
+        return response

@@ -1,0 +1,108 @@
+"""HTTPS transport: a threaded http.server whose handler turns requests into `Request`s for
+the emulator and writes its `Response`s back. The TLS handshake happens in the worker thread,
+so a slow or broken client never blocks the accept loop."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sfemulator.app import Emulator, error_response
+from sfemulator.errors import SalesforceError
+from sfemulator.protocol import Request, Response
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], emulator: Emulator, context: ssl.SSLContext
+    ) -> None:
+        self.emulator = emulator
+        self.ssl_context = context
+        super().__init__(address, EmulatorHandler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        wrapped = self.ssl_context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLError | ConnectionError | TimeoutError | socket.timeout):
+            return  # a client that hung up or refused our certificate
+        super().handle_error(request, client_address)
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sfemulator"
+    sys_version = ""
+    server: EmulatorServer
+    timeout = 60
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.timeout)
+        self.connection.do_handshake()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.emulator.config.log_requests:
+            super().log_message(format, *args)
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        request = Request(
+            method=self.command,
+            path=path,
+            query_string=query,
+            headers=self.headers,
+            body=body,
+            host=self.headers.get("Host", ""),
+        )
+        try:
+            response = self.server.emulator.handle(request)
+        except Exception:  # noqa: BLE001 - a bug must answer 500, not kill the connection
+            traceback.print_exc()
+            response = error_response(
+                SalesforceError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
+            )
+        self._write(response)
+
+    def _write(self, response: Response) -> None:
+        payload = response.encoded()
+        self.send_response(response.status)
+        if response.body is not None:
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PATCH = _dispatch
+    do_PUT = _dispatch
+    do_DELETE = _dispatch
+    do_HEAD = _dispatch
+
+
+def make_server(
+    emulator: Emulator, host: str, port: int, cert_path: str, key_path: str
+) -> EmulatorServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return EmulatorServer((host, port), emulator, context)

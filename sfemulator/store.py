@@ -1,0 +1,316 @@
+"""SQLite persistence: records (with a recycle bin), users' passwords, tokens and counters.
+
+One connection guarded by one re-entrant lock: the emulator is a test double, and serialising
+writes keeps allOrNone, savepoints and the strictly increasing SystemModstamp simple and exact.
+Records are JSON documents holding every field in its API form (datetimes as Salesforce
+strings, which sort correctly because they are fixed-width UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sfemulator.ids import make_id
+from sfemulator.schema import SOBJECTS
+from sfemulator.sftime import format_datetime, parse_datetime
+
+Record = dict[str, Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    sobject TEXT NOT NULL,
+    data TEXT NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    deleted_date TEXT,
+    modstamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_live ON records (sobject, is_deleted);
+CREATE INDEX IF NOT EXISTS records_modstamp ON records (sobject, modstamp);
+CREATE INDEX IF NOT EXISTS records_deleted ON records (sobject, deleted_date);
+CREATE TABLE IF NOT EXISTS passwords (user_id TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _unique_expression(field_name: str) -> str:
+    # The same expression must appear in the index and in lookups for SQLite to use the index.
+    return f"lower(json_extract(data, '$.{field_name}'))"
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self.lock = threading.RLock()
+        self._savepoints = 0
+        with self.lock:
+            self._conn.executescript(_SCHEMA)
+            for sobject in SOBJECTS.values():
+                for item in sobject.unique_fields():
+                    self._conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS records_{sobject.name}_{item.name} "
+                        f"ON records (sobject, {_unique_expression(item.name)})"
+                    )
+        self._last_stamp = self._meta_datetime("last_stamp")
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    # Transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested calls become savepoints."""
+        with self.lock:
+            if self._conn.in_transaction:
+                with self.savepoint():
+                    yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.lock:
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                raise
+            self._conn.execute(f"RELEASE {name}")
+
+    # Counters and stamps -----------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _meta_datetime(self, key: str) -> datetime | None:
+        with self.lock:
+            value = self._meta(key)
+        return parse_datetime(value) if value else None
+
+    def get_meta(self, key: str) -> str | None:
+        with self.lock:
+            return self._meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self._set_meta(key, value)
+
+    def new_id(self, prefix: str) -> str:
+        """Counters survive data resets so that an Id is never handed out twice per state
+        file (a test that kept an old Id must not find somebody else's record)."""
+        with self.lock:
+            key = f"counter:{prefix}"
+            value = int(self._meta(key) or "0") + 1
+            self._set_meta(key, str(value))
+            return make_id(prefix, value)
+
+    def next_stamp(self, now: datetime) -> datetime:
+        """A SystemModstamp later than every earlier one, even within one millisecond or
+        after the clock was moved back: replication (getUpdated, `SystemModstamp >`) relies
+        on it."""
+        with self.lock:
+            stamp = now
+            if self._last_stamp is not None and stamp <= self._last_stamp:
+                stamp = self._last_stamp + timedelta(milliseconds=1)
+            self._last_stamp = stamp
+            self._set_meta("last_stamp", format_datetime(stamp))
+            return stamp
+
+    # Records --------------------------------------------------------------------------------
+
+    def get(self, record_id: str) -> tuple[str, Record, bool] | None:
+        """(sobject, record, is_deleted) for an Id, deleted records included."""
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT sobject, data, is_deleted FROM records WHERE id = ?", (record_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return row[0], json.loads(row[1]), bool(row[2])
+
+    def get_live(self, sobject: str, record_id: str) -> Record | None:
+        found = self.get(record_id)
+        if found is None or found[0] != sobject or found[2]:
+            return None
+        return found[1]
+
+    def get_many(self, record_ids: list[str]) -> dict[str, tuple[str, Record, bool]]:
+        found: dict[str, tuple[str, Record, bool]] = {}
+        with self.lock:
+            for start in range(0, len(record_ids), 500):
+                chunk = record_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._conn.execute(
+                    # Only "?" placeholders are interpolated.
+                    f"SELECT id, sobject, data, is_deleted FROM records WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ):
+                    found[row[0]] = (row[1], json.loads(row[2]), bool(row[3]))
+        return found
+
+    def insert(self, sobject: str, record: Record) -> None:
+        with self.lock:
+            self._conn.execute(
+                "INSERT INTO records (id, sobject, data, is_deleted, modstamp) "
+                "VALUES (?, ?, ?, 0, ?)",
+                (record["Id"], sobject, json.dumps(record), record["SystemModstamp"]),
+            )
+
+    def save(self, record: Record) -> None:
+        with self.lock:
+            self._conn.execute(
+                "UPDATE records SET data = ?, modstamp = ? WHERE id = ?",
+                (json.dumps(record), record["SystemModstamp"], record["Id"]),
+            )
+
+    def mark_deleted(self, record: Record, deleted_date: str) -> None:
+        with self.lock:
+            self._conn.execute(
+                "UPDATE records SET data = ?, modstamp = ?, is_deleted = 1, deleted_date = ? "
+                "WHERE id = ?",
+                (json.dumps(record), record["SystemModstamp"], deleted_date, record["Id"]),
+            )
+
+    def find_live_by_unique(self, sobject: str, field_name: str, value: str) -> list[Record]:
+        """Live records whose unique field equals `value`, case-insensitively as Salesforce
+        matches external ids."""
+        with self.lock:
+            rows = self._conn.execute(
+                # field_name comes from the schema, never from a request.
+                f"SELECT data FROM records WHERE sobject = ? AND is_deleted = 0 "  # noqa: S608
+                f"AND {_unique_expression(field_name)} = ?",
+                (sobject, value.lower()),
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def scan(self, sobject: str, include_deleted: bool) -> list[tuple[Record, bool]]:
+        """Every record of a type in creation order, for the SOQL evaluator."""
+        sql = "SELECT data, is_deleted FROM records WHERE sobject = ?"
+        if not include_deleted:
+            sql += " AND is_deleted = 0"
+        with self.lock:
+            rows = self._conn.execute(sql + " ORDER BY rowid", (sobject,)).fetchall()
+        return [(json.loads(row[0]), bool(row[1])) for row in rows]
+
+    def updated_ids(self, sobject: str, start: str, end: str) -> list[str]:
+        with self.lock:
+            rows = self._conn.execute(
+                "SELECT id FROM records WHERE sobject = ? AND is_deleted = 0 "
+                "AND modstamp >= ? AND modstamp < ? ORDER BY modstamp",
+                (sobject, start, end),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def deleted_rows(self, sobject: str, start: str, end: str) -> list[tuple[str, str]]:
+        with self.lock:
+            rows = self._conn.execute(
+                "SELECT id, deleted_date FROM records WHERE sobject = ? AND is_deleted = 1 "
+                "AND deleted_date >= ? AND deleted_date < ? ORDER BY deleted_date",
+                (sobject, start, end),
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def purge_recycle_bin(self, before: str) -> None:
+        """Hard-delete what has been in the recycle bin longer than Salesforce keeps it, and
+        remember the newest purged deletion (getDeleted's earliestDateAvailable)."""
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT max(deleted_date) FROM records WHERE is_deleted = 1 AND deleted_date < ?",
+                (before,),
+            ).fetchone()
+            if row and row[0]:
+                self._conn.execute(
+                    "DELETE FROM records WHERE is_deleted = 1 AND deleted_date < ?", (before,)
+                )
+                self._set_meta("last_purged", row[0])
+
+    def count(self, sobject: str) -> int:
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM records WHERE sobject = ? AND is_deleted = 0", (sobject,)
+            ).fetchone()
+        return int(row[0])
+
+    # Users' passwords and tokens -----------------------------------------------------------
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        with self.lock:
+            self._conn.execute(
+                "INSERT INTO passwords (user_id, hash) VALUES (?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash",
+                (user_id, password_hash),
+            )
+
+    def password_hash(self, user_id: str) -> str | None:
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT hash FROM passwords WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def add_token(self, token: str, user_id: str, issued_at: float, expires_at: float) -> None:
+        with self.lock:
+            self._conn.execute(
+                "INSERT INTO tokens (token, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token, user_id, issued_at, expires_at),
+            )
+
+    def token(self, token: str) -> tuple[str, float] | None:
+        with self.lock:
+            row = self._conn.execute(
+                "SELECT user_id, expires_at FROM tokens WHERE token = ?", (token,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def expire_tokens(self, now: float) -> None:
+        with self.lock:
+            self._conn.execute("UPDATE tokens SET expires_at = ? WHERE expires_at > ?", (now, now))
+            self._conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 86400,))
+
+    # Whole-state operations -----------------------------------------------------------------
+
+    def wipe(self) -> None:
+        """Delete all data but keep the Id counters and the last stamp (see new_id)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM records")
+            self._conn.execute("DELETE FROM passwords")
+            self._conn.execute("DELETE FROM tokens")
+            self._conn.execute(
+                "DELETE FROM meta WHERE key NOT LIKE 'counter:%' AND key != 'last_stamp'"
+            )

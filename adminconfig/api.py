@@ -1,17 +1,51 @@
-"""Admin-only API: CSM accounts (and, as the sync lands, the sync configuration)."""
+"""Admin-only API: CSM accounts and the sync configuration. Thin: parse, call a service, render."""
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import permissions, serializers, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from tasks.models import UserProfile, time_zone_choices
+from tasks.models import UserProfile, salesforce_id_validator, time_zone_choices
 
 from . import services
+from .models import (
+    FieldMapping,
+    PicklistMapping,
+    ResyncRun,
+    SalesforceConnection,
+    SyncSettings,
+    UserMapping,
+)
+from .permissions import IsSyncAdmin
 
 User = get_user_model()
+
+
+def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(exc.message_dict)
+    return serializers.ValidationError({"non_field_errors": exc.messages})
+
+
+class ServiceErrors:
+    """Runs a service and turns its Django ValidationError into a DRF 400."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if isinstance(exc, DjangoValidationError):
+            raise as_drf_error(exc) from None
+
+
+# ---- users -------------------------------------------------------------------------------
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -20,6 +54,14 @@ class UserSerializer(serializers.ModelSerializer):
     )
     time_zone = serializers.ChoiceField(
         choices=time_zone_choices(), required=False, allow_blank=True
+    )
+    salesforce_user_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=18,
+        validators=[salesforce_id_validator],
+        help_text="The Salesforce User this CSM is (005…); empty removes the link.",
     )
 
     class Meta:
@@ -34,6 +76,7 @@ class UserSerializer(serializers.ModelSerializer):
             "is_staff",
             "is_active",
             "time_zone",
+            "salesforce_user_id",
         ]
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
@@ -42,6 +85,10 @@ class UserSerializer(serializers.ModelSerializer):
             data["time_zone"] = instance.profile.time_zone
         except UserProfile.DoesNotExist:
             data["time_zone"] = ""
+        try:
+            data["salesforce_user_id"] = instance.salesforce_user.salesforce_user_id
+        except UserMapping.DoesNotExist:
+            data["salesforce_user_id"] = None
         return data
 
     def validate_email(self, value: str) -> str:
@@ -64,17 +111,325 @@ class UserSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({"password": exc.messages}) from None
         return attrs
 
+    def _save(self, instance: Any, data: dict[str, Any]) -> Any:
+        has_sf = "salesforce_user_id" in data
+        sf_id = data.pop("salesforce_user_id", None)
+        with ServiceErrors():
+            if instance is None:
+                instance = services.user_create(**data)
+            else:
+                instance = services.user_update(user=instance, **data)
+            if has_sf:
+                services.user_mapping_set(user=instance, salesforce_user_id=sf_id)
+        return User.objects.select_related("profile", "salesforce_user").get(pk=instance.pk)
+
     def create(self, validated_data: dict[str, Any]) -> Any:
-        return services.user_create(**validated_data)
+        return self._save(None, validated_data)
 
     def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
-        return services.user_update(user=instance, **validated_data)
+        return self._save(instance, validated_data)
 
 
 class UserViewSet(viewsets.ModelViewSet):
-    """Admins list, create and change CSM accounts."""
+    """Admins list, create and change CSM accounts and their Salesforce user."""
 
-    queryset = User.objects.select_related("profile").order_by("username")
+    queryset = User.objects.select_related("profile", "salesforce_user").order_by("username")
     serializer_class = UserSerializer
     permission_classes = [permissions.IsAdminUser]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_permissions(self):  # type: ignore[no-untyped-def]
+        # Setting a CSM's Salesforce user is sync configuration: sync admins only.
+        if self.request.method not in permissions.SAFE_METHODS and (
+            "salesforce_user_id" in self.request.data
+        ):
+            return [permissions.IsAdminUser(), IsSyncAdmin()]
+        return super().get_permissions()
+
+
+# ---- sync settings -----------------------------------------------------------------------
+
+
+class SyncSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncSettings
+        fields = [
+            "auto_sync",
+            "bidirectional_sync",
+            "first_enabled_at",
+            "initial_import_hours",
+            "deletion_window_days",
+            "pull_interval_seconds",
+            "conflict_policy",
+            "updated_at",
+        ]
+        read_only_fields = ["first_enabled_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance
+        auto = attrs.get("auto_sync", current.auto_sync if current else False)
+        bidi = attrs.get("bidirectional_sync", current.bidirectional_sync if current else False)
+        with ServiceErrors():
+            services.sync_settings_check(auto_sync=auto, bidirectional_sync=bidi)
+        return attrs
+
+
+class SyncSettingsView(APIView):
+    """The sync switches: auto_sync (outbound), bidirectional_sync (inbound too) and timings."""
+
+    permission_classes = [IsSyncAdmin]
+
+    @extend_schema(responses=SyncSettingsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(SyncSettingsSerializer(services.sync_settings_get()).data)
+
+    @extend_schema(request=SyncSettingsSerializer, responses=SyncSettingsSerializer)
+    def put(self, request: Request) -> Response:
+        return self._change(request, partial=False)
+
+    @extend_schema(request=SyncSettingsSerializer, responses=SyncSettingsSerializer)
+    def patch(self, request: Request) -> Response:
+        return self._change(request, partial=True)
+
+    def _change(self, request: Request, *, partial: bool) -> Response:
+        serializer = SyncSettingsSerializer(
+            services.sync_settings_get(), data=request.data, partial=partial
+        )
+        serializer.is_valid(raise_exception=True)
+        with ServiceErrors():
+            updated = services.sync_settings_update(**serializer.validated_data)
+        return Response(SyncSettingsSerializer(updated).data)
+
+
+# ---- connections -------------------------------------------------------------------------
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    client_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only; never returned. Leave out to keep the stored secret.",
+    )
+    has_client_secret = serializers.BooleanField(source="has_secret", read_only=True)
+    # Declared, so DRF adds no "already exists" check: making one primary demotes the other.
+    is_primary = serializers.BooleanField(required=False, default=False)
+
+    class Meta:
+        model = SalesforceConnection
+        fields = [
+            "id",
+            "name",
+            "is_primary",
+            "login_url",
+            "client_id",
+            "client_secret",
+            "has_client_secret",
+            "api_version",
+            "ca_bundle",
+            "default_status",
+            "default_priority",
+            "external_id_field",
+            "daily_api_budget",
+            "state",
+            "last_error",
+            "last_checked_at",
+            "describe_fetched_at",
+        ]
+        read_only_fields = ["state", "last_error", "last_checked_at", "describe_fetched_at"]
+        # The single-primary rule is the service's (it demotes the old primary), not a 400.
+        validators: list[Any] = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None and not attrs.get("client_secret"):
+            raise serializers.ValidationError({"client_secret": "This field is required."})
+        return attrs
+
+
+class OrgReportSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+    state = serializers.CharField()
+
+
+class ConnectionViewSet(viewsets.ModelViewSet):
+    """Salesforce connections; exactly one is primary and only the primary syncs."""
+
+    queryset = SalesforceConnection.objects.all()
+    serializer_class = ConnectionSerializer
+    permission_classes = [IsSyncAdmin]
+
+    def perform_create(self, serializer: ConnectionSerializer) -> None:
+        data = dict(serializer.validated_data)
+        with ServiceErrors():
+            serializer.instance = services.connection_create(**data)
+
+    def perform_update(self, serializer: ConnectionSerializer) -> None:
+        with ServiceErrors():
+            serializer.instance = services.connection_update(
+                connection=serializer.instance, **serializer.validated_data
+            )
+
+    @extend_schema(request=None, responses=OrgReportSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        """Log in, read the org's limits and the Task describe; say what was found."""
+        report = services.connection_test(connection=self.get_object())
+        return Response(
+            OrgReportSerializer(report).data,
+            status=status.HTTP_200_OK if report.ok else status.HTTP_502_BAD_GATEWAY,
+        )
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "MatchUsersResult",
+            {
+                "matched": serializers.ListField(child=serializers.CharField()),
+                "unmatched": serializers.ListField(child=serializers.CharField()),
+            },
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="match-users")
+    def match_users(self, request: Request, pk: str | None = None) -> Response:
+        """Map each CSM to the Salesforce user with the same email (hand-set links are kept)."""
+        result = services.users_match_by_email(connection=self.get_object())
+        return Response({"matched": result.matched, "unmatched": result.unmatched})
+
+
+# ---- mappings ----------------------------------------------------------------------------
+
+
+class PrimaryDefault:
+    requires_context = False
+
+    def __call__(self) -> SalesforceConnection | None:
+        return services.connection_primary()
+
+
+class FieldMappingSerializer(serializers.ModelSerializer):
+    connection = serializers.PrimaryKeyRelatedField(
+        queryset=SalesforceConnection.objects.all(), default=PrimaryDefault()
+    )
+
+    class Meta:
+        model = FieldMapping
+        fields = ["id", "connection", "cockpit_field", "salesforce_field", "direction", "editable"]
+        validators: list[Any] = []  # uniqueness is checked by the service, with clear words
+
+    def validate_connection(self, value: SalesforceConnection | None) -> SalesforceConnection:
+        if value is None:
+            raise serializers.ValidationError("Create a Salesforce connection first.")
+        return value
+
+
+class FieldMappingViewSet(viewsets.ModelViewSet):
+    """Cockpit task field ↔ Salesforce Task field, with a direction. Saving re-syncs."""
+
+    serializer_class = FieldMappingSerializer
+    permission_classes = [IsSyncAdmin]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = FieldMapping.objects.select_related("connection")
+        connection = self.request.query_params.get("connection")
+        return qs.filter(connection_id=connection) if connection else qs
+
+    def perform_create(self, serializer: FieldMappingSerializer) -> None:
+        with ServiceErrors():
+            serializer.instance = services.field_mapping_save(**serializer.validated_data)
+
+    def perform_update(self, serializer: FieldMappingSerializer) -> None:
+        current = serializer.instance
+        data = {
+            "connection": current.connection,
+            "cockpit_field": current.cockpit_field,
+            "salesforce_field": current.salesforce_field,
+            "direction": current.direction,
+            "editable": current.editable,
+            **serializer.validated_data,
+        }
+        with ServiceErrors():
+            serializer.instance = services.field_mapping_save(mapping=current, **data)
+
+    def perform_destroy(self, instance: FieldMapping) -> None:
+        services.field_mapping_delete(mapping=instance)
+
+
+class PicklistMappingSerializer(serializers.ModelSerializer):
+    connection = serializers.PrimaryKeyRelatedField(
+        queryset=SalesforceConnection.objects.all(), default=PrimaryDefault()
+    )
+    salesforce_values = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        allow_empty=False,
+        help_text="Ordered: the first is what Cockpit sends; every one maps back.",
+    )
+
+    class Meta:
+        model = PicklistMapping
+        fields = ["id", "connection", "picklist", "cockpit_value", "salesforce_values"]
+        validators: list[Any] = []
+
+    def validate_connection(self, value: SalesforceConnection | None) -> SalesforceConnection:
+        if value is None:
+            raise serializers.ValidationError("Create a Salesforce connection first.")
+        return value
+
+
+class PicklistMappingViewSet(viewsets.ModelViewSet):
+    """Status and Priority values: one Cockpit value to one or more Salesforce values."""
+
+    serializer_class = PicklistMappingSerializer
+    permission_classes = [IsSyncAdmin]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = PicklistMapping.objects.select_related("connection")
+        for param in ("connection", "picklist"):
+            value = self.request.query_params.get(param)
+            if value:
+                qs = qs.filter(**{f"{param}_id" if param == "connection" else param: value})
+        return qs
+
+    def perform_create(self, serializer: PicklistMappingSerializer) -> None:
+        with ServiceErrors():
+            serializer.instance = services.picklist_mapping_save(**serializer.validated_data)
+
+    def perform_update(self, serializer: PicklistMappingSerializer) -> None:
+        current = serializer.instance
+        data = {
+            "connection": current.connection,
+            "picklist": current.picklist,
+            "cockpit_value": current.cockpit_value,
+            "salesforce_values": current.salesforce_values,
+            **serializer.validated_data,
+        }
+        with ServiceErrors():
+            serializer.instance = services.picklist_mapping_save(mapping=current, **data)
+
+    def perform_destroy(self, instance: PicklistMapping) -> None:
+        services.picklist_mapping_delete(mapping=instance)
+
+
+class ResyncRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ResyncRun
+        fields = [
+            "id",
+            "connection",
+            "reason",
+            "total",
+            "done",
+            "failed",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ResyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Re-syncs started by mapping changes, newest first, with their progress."""
+
+    queryset = ResyncRun.objects.all()
+    serializer_class = ResyncRunSerializer
+    permission_classes = [IsSyncAdmin]

@@ -9,7 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from adminconfig.api import UserViewSet
+from adminconfig.api import (
+    ConnectionViewSet,
+    FieldMappingViewSet,
+    PicklistMappingViewSet,
+    ResyncRunViewSet,
+    UserViewSet,
+)
 from tasks.api import CompanyViewSet, TaskViewSet
 
 
@@ -31,3 +37,7 @@ router = DefaultRouter()
 router.register("tasks", TaskViewSet, basename="task")
 router.register("companies", CompanyViewSet, basename="company")
 router.register("users", UserViewSet, basename="user")
+router.register("sync/connections", ConnectionViewSet, basename="sync-connection")
+router.register("sync/field-mappings", FieldMappingViewSet, basename="sync-field-mapping")
+router.register("sync/picklist-mappings", PicklistMappingViewSet, basename="sync-picklist-mapping")
+router.register("sync/resync-runs", ResyncRunViewSet, basename="sync-resync-run")

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from adminconfig.api import SyncSettingsView
 from tasks.api import PicklistsView
 
 from . import views
@@ -11,6 +12,7 @@ from .api import TokenView, router
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("picklists/", PicklistsView.as_view(), name="api-picklists"),
+    path("sync/settings/", SyncSettingsView.as_view(), name="api-sync-settings"),
     path("", include(router.urls)),
 ]
 

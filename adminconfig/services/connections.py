@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from .. import hooks
 from ..crypto import secret_encrypt
-from ..models import PicklistMapping, SalesforceConnection
+from ..models import PicklistMapping, SalesforceConnection, SyncSettings
 from .mappings import mappings_create_defaults
+from .sync_settings import sync_settings_get
 
 EDITABLE = (
     "name",
@@ -24,13 +25,11 @@ EDITABLE = (
 
 
 def _demote_other_primaries(connection: SalesforceConnection) -> None:
-    # Lock the current primary first, so two concurrent "make primary" saves serialise here
-    # and the partial unique index never sees two primaries.
-    list(
-        SalesforceConnection.objects.select_for_update()
-        .filter(is_primary=True)
-        .exclude(pk=connection.pk)
-    )
+    # Two concurrent "make primary" saves must not both pass: lock the settings row as a
+    # mutex (it exists even before the first primary, unlike a primary row to lock), so the
+    # second save waits, then sees and demotes the first one's primary.
+    settings = sync_settings_get()
+    SyncSettings.objects.select_for_update().filter(pk=settings.pk).get()
     SalesforceConnection.objects.filter(is_primary=True).exclude(pk=connection.pk).update(
         is_primary=False
     )
@@ -40,14 +39,16 @@ def _demote_other_primaries(connection: SalesforceConnection) -> None:
 def connection_create(
     *, name: str, client_id: str, client_secret: str, is_primary: bool = False, **fields: Any
 ) -> SalesforceConnection:
+    if not SalesforceConnection.objects.filter(is_primary=True).exists():
+        is_primary = True  # the first connection is the one that syncs
     connection = SalesforceConnection(name=name, client_id=client_id, is_primary=is_primary)
     for key in EDITABLE:
         if key in fields:
             setattr(connection, key, fields[key])
     connection.client_secret_encrypted = secret_encrypt(client_secret) if client_secret else ""
-    connection.full_clean(exclude=["client_secret_encrypted"])
     if is_primary:
-        _demote_other_primaries(connection)
+        _demote_other_primaries(connection)  # first, so the single-primary check passes
+    connection.full_clean(exclude=["client_secret_encrypted"])
     connection.save()
     mappings_create_defaults(connection=connection)
     return connection
@@ -70,9 +71,9 @@ def connection_update(
         connection.state = SalesforceConnection.State.NEW
     if is_primary is not None:
         connection.is_primary = is_primary
-    connection.full_clean(exclude=["client_secret_encrypted"])
     if connection.is_primary:
-        _demote_other_primaries(connection)
+        _demote_other_primaries(connection)  # first, so the single-primary check passes
+    connection.full_clean(exclude=["client_secret_encrypted"])
     connection.save()
     return connection
 

@@ -1,0 +1,64 @@
+import pytest
+
+from adminconfig import services
+from adminconfig.models import SalesforceConnection
+
+
+def sf_field(name, type_, length=0, updateable=True, picklist=(), label=None, **extra):
+    return {
+        "name": name,
+        "label": label or name,
+        "type": type_,
+        "length": length,
+        "createable": updateable,
+        "updateable": updateable,
+        "nillable": True,
+        "custom": name.endswith("__c"),
+        "externalId": False,
+        "picklistValues": [{"value": v, "label": v, "active": True} for v in picklist],
+        **extra,
+    }
+
+
+# The compact Task describe Cockpit caches, in Salesforce's field shapes.
+TASK_DESCRIBE = {
+    "name": "Task",
+    "fields": [
+        sf_field("Id", "id", 18, updateable=False),
+        sf_field("Subject", "combobox", 255),
+        sf_field(
+            "Status",
+            "picklist",
+            40,
+            picklist=[
+                "Not Started",
+                "In Progress",
+                "Completed",
+                "Waiting on someone else",
+                "Deferred",
+            ],
+        ),
+        sf_field("Priority", "picklist", 40, picklist=["High", "Normal", "Low"]),
+        sf_field("ActivityDate", "date"),
+        sf_field("Description", "textarea", 32000),
+        sf_field("OwnerId", "reference", 18, referenceTo=["User"]),
+        sf_field("WhatId", "reference", 18, referenceTo=["Account"]),
+        sf_field("IsClosed", "boolean", updateable=False),
+        sf_field("CompletedDateTime", "datetime", updateable=False),
+        sf_field("Name__c", "string", 80),
+        sf_field("Effort_Hours__c", "double"),
+        sf_field("Follow_Up_Date__c", "date"),
+        sf_field("Customer_Health__c", "picklist", 40, picklist=["Green", "Red"]),
+        sf_field("Tags__c", "multipicklist", 4099, picklist=["A", "B"]),
+    ],
+}
+
+
+@pytest.fixture
+def connection(db):
+    conn = services.connection_create(
+        name="Org", login_url="https://127.0.0.1:9", client_id="cid", client_secret="s3cret-value"
+    )
+    SalesforceConnection.objects.filter(pk=conn.pk).update(task_describe=TASK_DESCRIBE)
+    conn.refresh_from_db()
+    return conn

@@ -1,0 +1,1 @@
+from tests.sfemu import sfemu, sfemu_clean  # noqa: F401

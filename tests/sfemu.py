@@ -175,7 +175,7 @@ class SalesforceEmulator:
     def data_url(self, path: str = "", version: str = DEFAULT_API_VERSION) -> str:
         return f"{self.base_url}/services/data/v{version}/{path}"
 
-    # Admin endpoint --------------------------------------------------------------------------------
+    # Admin endpoint ----------------------------------------------------------------------
 
     def admin(self, method: str, name: str, json: Any = None) -> Any:
         response = self.session.request(

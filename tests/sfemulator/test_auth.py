@@ -16,7 +16,12 @@ def test_it_issues_a_client_credentials_token_for_the_integration_user(sfemu_cle
     token = sfemu_clean.token()
 
     assert set(token) >= {
-        "access_token", "instance_url", "id", "token_type", "issued_at", "signature"
+        "access_token",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+        "signature",
     }
     assert token["token_type"] == "Bearer"
     assert token["instance_url"] == sfemu_clean.base_url
@@ -41,8 +46,10 @@ def test_it_logs_in_a_stored_user_with_the_password_grant(sfemu_clean):
     [
         ({"grant_type": "client_credentials", "client_id": "nope"}, "invalid_client_id"),
         ({"grant_type": "client_credentials", "client_secret": "wrong"}, "invalid_client"),
-        ({"grant_type": "password", "username": "alice@example.com.sfemu", "password": "x"},
-         "invalid_grant"),
+        (
+            {"grant_type": "password", "username": "alice@example.com.sfemu", "password": "x"},
+            "invalid_grant",
+        ),
         ({"grant_type": "password", "username": "nobody@example.com"}, "invalid_grant"),
         ({"grant_type": "authorization_code"}, "unsupported_grant_type"),
     ],
@@ -68,7 +75,10 @@ def test_it_answers_the_password_grant_failure_as_salesforce_does(sfemu_clean):
         password="wrong-password1",
     )
 
-    assert response.json() == {"error": "invalid_grant", "error_description": "authentication failure"}
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "authentication failure",
+    }
 
 
 def test_it_answers_an_unknown_token_with_a_json_array_and_401(sfemu_clean):
@@ -117,6 +127,8 @@ def test_it_lets_a_client_set_a_users_password_and_act_as_that_user(sfemu_clean)
 
     assert sf.set_password(user["id"], "Secret-pass42") is None
 
-    as_erin = sfemu_clean.simple_salesforce(username="erin@example.com.sfemu", password="Secret-pass42")
+    as_erin = sfemu_clean.simple_salesforce(
+        username="erin@example.com.sfemu", password="Secret-pass42"
+    )
     created = as_erin.Task.create({"Subject": "Erin's task"})
     assert as_erin.Task.get(created["id"])["CreatedById"] == user["id"]

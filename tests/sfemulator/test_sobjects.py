@@ -119,8 +119,11 @@ def test_it_returns_only_the_requested_fields(sf):
         ({"Subject": "x" * 256}, "STRING_TOO_LONG", ["Subject"]),
         ({"Name__c": "y" * 81}, "STRING_TOO_LONG", ["Name__c"]),
         ({"IsClosed": True}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsClosed"]),
-        ({"CreatedDate": "2026-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE",
-         ["CreatedDate"]),
+        (
+            {"CreatedDate": "2026-01-01T00:00:00Z"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            ["CreatedDate"],
+        ),
         ({"OwnerId": "001000000000000AAA"}, "FIELD_INTEGRITY_EXCEPTION", ["OwnerId"]),
         ({"OwnerId": "005Ws00000zzzzzAAA"}, "INVALID_CROSS_REFERENCE_KEY", ["OwnerId"]),
         ({"OwnerId": "not-an-id"}, "MALFORMED_ID", ["OwnerId"]),
@@ -175,14 +178,19 @@ def test_it_stores_custom_field_values(sf):
 
 
 def test_it_upserts_by_external_id_creating_then_updating(sf):
-    created = sf.Task.upsert("Cockpit_Task_Id__c/ck-42", {"Subject": "From Cockpit"}, raw_response=True)
+    created = sf.Task.upsert(
+        "Cockpit_Task_Id__c/ck-42", {"Subject": "From Cockpit"}, raw_response=True
+    )
     assert created.status_code == 201
     assert created.json()["created"] is True
 
     updated = sf.Task.upsert("Cockpit_Task_Id__c/ck-42", {"Subject": "Renamed"}, raw_response=True)
     assert updated.status_code == 200
     assert updated.json() == {
-        "id": created.json()["id"], "success": True, "errors": [], "created": False
+        "id": created.json()["id"],
+        "success": True,
+        "errors": [],
+        "created": False,
     }
 
     task = sf.Task.get_by_custom_id("Cockpit_Task_Id__c", "ck-42")
@@ -251,8 +259,13 @@ def test_it_describes_task_fields_with_salesforces_shape(sf):
     assert status["restrictedPicklist"] is True
     assert status["defaultedOnCreate"] is True
     assert status["nillable"] is False
-    assert {"active": True, "defaultValue": True, "label": "Not Started", "validFor": None,
-            "value": "Not Started"} in status["picklistValues"]
+    assert {
+        "active": True,
+        "defaultValue": True,
+        "label": "Not Started",
+        "validFor": None,
+        "value": "Not Started",
+    } in status["picklistValues"]
     assert fields["Subject"]["length"] == 255
     assert fields["Description"]["type"] == "textarea"
     assert fields["Description"]["length"] == 32000
@@ -266,9 +279,26 @@ def test_it_describes_task_fields_with_salesforces_shape(sf):
     assert external["length"] == 64
     assert fields["Effort_Hours__c"]["type"] == "double"
     assert fields["Customer_Health__c"]["type"] == "picklist"
-    keys = {"name", "label", "type", "length", "nillable", "createable", "updateable",
-            "defaultedOnCreate", "custom", "externalId", "picklistValues", "restrictedPicklist",
-            "referenceTo", "calculated", "unique", "soapType", "filterable", "sortable"}
+    keys = {
+        "name",
+        "label",
+        "type",
+        "length",
+        "nillable",
+        "createable",
+        "updateable",
+        "defaultedOnCreate",
+        "custom",
+        "externalId",
+        "picklistValues",
+        "restrictedPicklist",
+        "referenceTo",
+        "calculated",
+        "unique",
+        "soapType",
+        "filterable",
+        "sortable",
+    }
     assert all(keys <= set(field) for field in describe["fields"])
 
 

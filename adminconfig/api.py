@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from tasks.models import UserProfile, salesforce_id_validator, time_zone_choices
 
 from . import services
+from .hooks import GatewayError
 from .models import (
     FieldMapping,
     PicklistMapping,
@@ -295,7 +296,10 @@ class ConnectionViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="match-users")
     def match_users(self, request: Request, pk: str | None = None) -> Response:
         """Map each CSM to the Salesforce user with the same email (hand-set links are kept)."""
-        result = services.users_match_by_email(connection=self.get_object())
+        try:
+            result = services.users_match_by_email(connection=self.get_object())
+        except GatewayError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response({"matched": result.matched, "unmatched": result.unmatched})
 
 

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from .models import SalesforceConnection
 
 
+class GatewayError(Exception):
+    """Salesforce could not answer a configuration request; the message says why."""
+
+
 @dataclass
 class OrgReport:
     ok: bool
@@ -26,7 +30,7 @@ class SalesforceGateway(Protocol):
         """Log in, read the org's limits and the Task describe; never raises for org errors."""
 
     def org_users(self, connection: "SalesforceConnection") -> list[dict[str, Any]]:
-        """Active Salesforce users as dicts with Id, Email, Name."""
+        """Active Salesforce users as dicts with Id, Email, Name; GatewayError on failure."""
 
 
 class SyncEngine(Protocol):

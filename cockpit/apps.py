@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class CockpitAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "cockpit.admin_site.CockpitAdminSite"
 
 
 class CockpitConfig(AppConfig):
+    default = True
     name = "cockpit"
     verbose_name = "Cockpit"

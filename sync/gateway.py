@@ -3,7 +3,7 @@
 from typing import Any
 
 from adminconfig.crypto import secret_decrypt
-from adminconfig.hooks import OrgReport
+from adminconfig.hooks import GatewayError, OrgReport
 from adminconfig.models import SalesforceConnection
 
 from .client import AuthError, Credentials, SalesforceClient, SalesforceError
@@ -93,4 +93,7 @@ class SalesforceGateway:
         )
 
     def org_users(self, connection: SalesforceConnection) -> list[dict[str, Any]]:
-        return client_for(connection).users()
+        try:
+            return client_for(connection).users()
+        except (SalesforceError, ValueError) as exc:
+            raise GatewayError(str(exc)) from exc

@@ -36,3 +36,16 @@ def admin_api(admin_user):
     client = APIClient()
     client.force_authenticate(admin_user)
     return client
+
+
+# The real Salesforce emulator over HTTPS, for sync and configuration tests.
+from tests.sfemu import sfemu, sfemu_clean  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # Tests render admin pages without running collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -5,6 +5,7 @@ from .connections import (
     connection_make_primary,
     connection_primary,
     connection_salesforce_picklist,
+    connection_save,
     connection_test,
     connection_update,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "connection_make_primary",
     "connection_primary",
     "connection_salesforce_picklist",
+    "connection_save",
     "connection_test",
     "connection_update",
     "field_mapping_check",

@@ -36,25 +36,40 @@ def _demote_other_primaries(connection: SalesforceConnection) -> None:
 
 
 @transaction.atomic
+def connection_save(
+    *, connection: SalesforceConnection, client_secret: str | None = None
+) -> SalesforceConnection:
+    """Validate and save a new or changed connection (the admin form fills the instance).
+
+    A non-empty client_secret replaces the stored one (encrypted); empty keeps it. Making the
+    connection primary demotes the former primary; the first connection is primary anyway.
+    """
+    is_new = connection.pk is None
+    if is_new and not SalesforceConnection.objects.filter(is_primary=True).exists():
+        connection.is_primary = True  # the first connection is the one that syncs
+    if client_secret:
+        connection.client_secret_encrypted = secret_encrypt(client_secret)
+        if not is_new:
+            connection.state = SalesforceConnection.State.NEW
+    if connection.is_primary:
+        _demote_other_primaries(connection)  # first, so the single-primary check passes
+    connection.full_clean(exclude=["client_secret_encrypted"])
+    connection.save()
+    if is_new:
+        mappings_create_defaults(connection=connection)
+    return connection
+
+
 def connection_create(
     *, name: str, client_id: str, client_secret: str, is_primary: bool = False, **fields: Any
 ) -> SalesforceConnection:
-    if not SalesforceConnection.objects.filter(is_primary=True).exists():
-        is_primary = True  # the first connection is the one that syncs
     connection = SalesforceConnection(name=name, client_id=client_id, is_primary=is_primary)
     for key in EDITABLE:
         if key in fields:
             setattr(connection, key, fields[key])
-    connection.client_secret_encrypted = secret_encrypt(client_secret) if client_secret else ""
-    if is_primary:
-        _demote_other_primaries(connection)  # first, so the single-primary check passes
-    connection.full_clean(exclude=["client_secret_encrypted"])
-    connection.save()
-    mappings_create_defaults(connection=connection)
-    return connection
+    return connection_save(connection=connection, client_secret=client_secret)
 
 
-@transaction.atomic
 def connection_update(
     *,
     connection: SalesforceConnection,
@@ -66,16 +81,9 @@ def connection_update(
     for key in EDITABLE:
         if key in fields:
             setattr(connection, key, fields[key])
-    if client_secret:
-        connection.client_secret_encrypted = secret_encrypt(client_secret)
-        connection.state = SalesforceConnection.State.NEW
     if is_primary is not None:
         connection.is_primary = is_primary
-    if connection.is_primary:
-        _demote_other_primaries(connection)  # first, so the single-primary check passes
-    connection.full_clean(exclude=["client_secret_encrypted"])
-    connection.save()
-    return connection
+    return connection_save(connection=connection, client_secret=client_secret)
 
 
 def connection_make_primary(*, connection: SalesforceConnection) -> SalesforceConnection:

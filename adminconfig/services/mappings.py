@@ -148,11 +148,12 @@ def field_mapping_save(
 
 
 @transaction.atomic
-def field_mapping_delete(*, mapping: FieldMapping) -> None:
+def field_mapping_delete(*, mapping: FieldMapping, resync: bool = True) -> None:
     connection = mapping.connection
     label = str(mapping)
     mapping.delete()
-    resync_start(connection=connection, reason=f"Field mapping {label} removed")
+    if resync:
+        resync_start(connection=connection, reason=f"Field mapping {label} removed")
 
 
 def _picklist_context(connection: SalesforceConnection, picklist: str) -> dict[str, Any]:
@@ -213,10 +214,13 @@ def picklist_mapping_save(
 
 
 @transaction.atomic
-def picklist_mapping_delete(*, mapping: PicklistMapping) -> None:
+def picklist_mapping_delete(*, mapping: PicklistMapping, resync: bool = True) -> None:
     connection = mapping.connection
     mapping.delete()
-    resync_start(connection=connection, reason=f"{mapping.get_picklist_display()} mapping removed")
+    if resync:
+        resync_start(
+            connection=connection, reason=f"{mapping.get_picklist_display()} mapping removed"
+        )
 
 
 def resync_start(*, connection: SalesforceConnection, reason: str) -> ResyncRun:

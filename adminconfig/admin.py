@@ -1,0 +1,384 @@
+"""The sync configuration in the Django admin, in the order an admin thinks: connection,
+switches, field mappings, picklist mappings, user mapping. Rules live in the services."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from . import services
+from .fields import unmapped_salesforce_values
+from .forms import (
+    ConnectionForm,
+    FieldMappingForm,
+    FieldMappingFormSet,
+    PicklistMappingForm,
+    PriorityMappingFormSet,
+    StatusMappingFormSet,
+    SyncSettingsForm,
+)
+from .hooks import GatewayError
+from .models import (
+    FieldMapping,
+    PicklistMapping,
+    PriorityMapping,
+    ResyncRun,
+    SalesforceConnection,
+    StatusMapping,
+    SyncSettings,
+    UserMapping,
+)
+from .permissions import is_sync_admin
+
+
+class SyncAdminOnly:
+    """Only superusers and the 'Sync admin' group see or change the sync configuration."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_sync_admin(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_sync_admin(request.user)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return is_sync_admin(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_sync_admin(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_sync_admin(request.user)
+
+
+class FieldMappingInline(SyncAdminOnly, admin.TabularInline):
+    model = FieldMapping
+    form = FieldMappingForm
+    formset = FieldMappingFormSet
+    fields = ["cockpit_field", "salesforce_field", "direction", "editable"]
+    extra = 0
+    verbose_name = "Task field mapping"
+    verbose_name_plural = "Task field mappings (use “Add another” for + FIELD)"
+
+
+class PicklistMappingInline(SyncAdminOnly, admin.TabularInline):
+    form = PicklistMappingForm
+    fields = ["cockpit_value", "salesforce_values"]
+    extra = 0
+    fk_name = "connection"
+
+
+class StatusMappingInline(PicklistMappingInline):
+    model = StatusMapping
+    formset = StatusMappingFormSet
+    verbose_name = "Status value"
+    verbose_name_plural = "Status mapping (Cockpit status → Salesforce Status values)"
+
+
+class PriorityMappingInline(PicklistMappingInline):
+    model = PriorityMapping
+    formset = PriorityMappingFormSet
+    verbose_name = "Priority value"
+    verbose_name_plural = "Priority mapping (Cockpit priority → Salesforce Priority values)"
+
+
+@admin.register(SalesforceConnection)
+class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = ["name", "is_primary", "login_url", "state", "last_checked_at"]
+    list_filter = ["state", "is_primary"]
+    search_fields = ["name", "login_url"]
+    actions = ["test_connections", "match_users"]
+    readonly_fields = [
+        "state",
+        "last_error",
+        "last_checked_at",
+        "describe_fetched_at",
+        "resync_progress",
+        "not_synced_values",
+        "unmatched_users",
+    ]
+    fieldsets = [
+        (
+            "Connection",
+            {
+                "fields": [
+                    "name",
+                    "is_primary",
+                    "login_url",
+                    "client_id",
+                    "client_secret",
+                    "api_version",
+                    "ca_bundle",
+                ]
+            },
+        ),
+        ("State", {"fields": ["state", "last_error", "last_checked_at", "describe_fetched_at"]}),
+        (
+            "Salesforce defaults and budget",
+            {
+                "fields": [
+                    "default_status",
+                    "default_priority",
+                    "external_id_field",
+                    "daily_api_budget",
+                ]
+            },
+        ),
+    ]
+    mapping_fieldset = (
+        "Mapping status",
+        {"fields": ["resync_progress", "not_synced_values", "unmatched_users"]},
+    )
+    change_form_template = "admin/adminconfig/salesforceconnection/change_form.html"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [self.fieldsets[0], self.fieldsets[2]]
+        return [*self.fieldsets, self.mapping_fieldset]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        # Mappings need the saved connection (and its describe for the field lists).
+        return (
+            [] if obj is None else [FieldMappingInline, StatusMappingInline, PriorityMappingInline]
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        services.connection_save(connection=obj, client_secret=form.cleaned_data["client_secret"])
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        connection = form.instance
+        # The admin's change message reads these; the services did the writing.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for item in formset.forms:
+            if not item.has_changed() and item.instance.pk:
+                continue
+            data = item.cleaned_data
+            if not data:
+                continue
+            if data.get("DELETE"):
+                if item.instance.pk:
+                    if formset.model is FieldMapping:
+                        services.field_mapping_delete(mapping=item.instance, resync=False)
+                    else:
+                        services.picklist_mapping_delete(mapping=item.instance, resync=False)
+                continue
+            if formset.model is FieldMapping:
+                services.field_mapping_save(
+                    connection=connection,
+                    cockpit_field=data["cockpit_field"],
+                    salesforce_field=data["salesforce_field"],
+                    direction=data["direction"],
+                    editable=data["editable"],
+                    mapping=item.instance if item.instance.pk else None,
+                    resync=False,
+                )
+            else:
+                services.picklist_mapping_save(
+                    connection=connection,
+                    picklist=formset.picklist,
+                    cockpit_value=data["cockpit_value"],
+                    salesforce_values=data["salesforce_values"],
+                    mapping=item.instance if item.instance.pk else None,
+                    resync=False,
+                )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if any(formset.has_changed() for formset in formsets):
+            run = services.resync_start(connection=form.instance, reason="Mappings saved")
+            if run.is_finished:
+                self.message_user(request, "Tasks are now synced with the new mapping.")
+            else:
+                self.message_user(
+                    request,
+                    f"Re-syncing {run.total} synced tasks with the new mapping; the progress "
+                    "shows on this page.",
+                )
+
+    @admin.display(description="Re-sync after mapping changes")
+    def resync_progress(self, obj: SalesforceConnection) -> str:
+        run = obj.resync_runs.first()
+        if run is None:
+            return "No mapping change yet."
+        if run.is_finished:
+            failed = f" ({run.failed} failed: see sync errors)" if run.failed else ""
+            return f"Tasks are now synced with the new mapping{failed}."
+        return f"Re-syncing: {run.done} of {run.total} tasks done…"
+
+    @admin.display(description="Salesforce values that will not sync")
+    def not_synced_values(self, obj: SalesforceConnection) -> str:
+        if not obj.task_describe:
+            return "Unknown until the connection is tested."
+        lines = []
+        for picklist in PicklistMapping.Picklist:
+            rows = [
+                (m.cockpit_value, m.salesforce_values)
+                for m in obj.picklist_mappings.filter(picklist=picklist)
+            ]
+            values = services.connection_salesforce_picklist(connection=obj, picklist=picklist)
+            skipped = unmapped_salesforce_values(rows=rows, salesforce_values=values or [])
+            lines.append((picklist.label, ", ".join(skipped) or "none: every value syncs"))
+        return format_html_join("", "<div><strong>{}</strong>: not synced: {}</div>", lines)
+
+    @admin.display(description="CSMs without a Salesforce user")
+    def unmatched_users(self, obj: SalesforceConnection) -> str:
+        users = services.users_unmatched()
+        if not users:
+            return "Every active CSM has a Salesforce user."
+        url = reverse("admin:adminconfig_usermapping_changelist")
+        names = ", ".join(u.get_username() for u in users)
+        return format_html('{} (<a href="{}">user mapping</a>)', names, url)
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path(
+                "<int:pk>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name="adminconfig_salesforceconnection_test",
+            ),
+            path(
+                "<int:pk>/match-users/",
+                self.admin_site.admin_view(self.match_users_view),
+                name="adminconfig_salesforceconnection_match_users",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def _report(self, request: HttpRequest, connection: SalesforceConnection) -> None:
+        report = services.connection_test(connection=connection)
+        level = messages.SUCCESS if report.ok else messages.ERROR
+        prefix = "" if report.ok else "Connection failed: "
+        self.message_user(request, f"{connection.name}: {prefix}{report.message}", level)
+
+    def _post_only(self, request: HttpRequest, pk: int) -> SalesforceConnection | HttpResponse:
+        if request.method != "POST" or not is_sync_admin(request.user):
+            return HttpResponse(status=405 if request.method != "POST" else 403)
+        return get_object_or_404(SalesforceConnection, pk=pk)
+
+    def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        connection = self._post_only(request, pk)
+        if isinstance(connection, HttpResponse):
+            return connection
+        self._report(request, connection)
+        return HttpResponseRedirect(
+            reverse("admin:adminconfig_salesforceconnection_change", args=[pk])
+        )
+
+    def match_users_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        connection = self._post_only(request, pk)
+        if isinstance(connection, HttpResponse):
+            return connection
+        self._match(request, connection)
+        return HttpResponseRedirect(
+            reverse("admin:adminconfig_salesforceconnection_change", args=[pk])
+        )
+
+    def _match(self, request: HttpRequest, connection: SalesforceConnection) -> None:
+        try:
+            result = services.users_match_by_email(connection=connection)
+        except GatewayError as exc:
+            self.message_user(request, f"Matching users failed: {exc}", messages.ERROR)
+            return
+        matched = ", ".join(result.matched) or "nobody new"
+        self.message_user(request, f"Matched by email: {matched}.")
+        if result.unmatched:
+            self.message_user(
+                request,
+                "No Salesforce user with the same email: " + ", ".join(result.unmatched),
+                messages.WARNING,
+            )
+
+    @admin.action(description="Test connection (log in, read limits and the Task describe)")
+    def test_connections(self, request: HttpRequest, queryset: Any) -> None:
+        for connection in queryset:
+            self._report(request, connection)
+
+    @admin.action(description="Match users by email")
+    def match_users(self, request: HttpRequest, queryset: Any) -> None:
+        for connection in queryset:
+            self._match(request, connection)
+
+
+@admin.register(SyncSettings)
+class SyncSettingsAdmin(SyncAdminOnly, admin.ModelAdmin):
+    form = SyncSettingsForm
+    readonly_fields = ["first_enabled_at", "updated_at"]
+    fieldsets = [
+        ("Switches", {"fields": ["auto_sync", "bidirectional_sync", "first_enabled_at"]}),
+        ("Conflicts", {"fields": ["conflict_policy"]}),
+        (
+            "Timing",
+            {"fields": ["pull_interval_seconds", "initial_import_hours", "deletion_window_days"]},
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # One row: the list is the form.
+        settings = services.sync_settings_get()
+        return HttpResponseRedirect(
+            reverse("admin:adminconfig_syncsettings_change", args=[settings.pk])
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        was_first = obj.first_enabled_at is None
+        updated = services.sync_settings_update(**form.cleaned_data)
+        obj.first_enabled_at = updated.first_enabled_at
+        if was_first and updated.first_enabled_at:
+            self.message_user(
+                request,
+                "Sync is on. Salesforce tasks of the last "
+                f"{updated.initial_import_hours} hours are being imported; Cockpit tasks "
+                "created from now on are pushed to Salesforce.",
+            )
+
+
+@admin.register(UserMapping)
+class UserMappingAdmin(SyncAdminOnly, admin.ModelAdmin):
+    list_display = ["user", "user_email", "salesforce_user_id", "source", "updated_at"]
+    list_filter = ["source"]
+    search_fields = ["user__username", "user__email", "salesforce_user_id"]
+    raw_id_fields = ["user"]
+    change_list_template = "admin/adminconfig/usermapping/change_list.html"
+
+    @admin.display(description="Email")
+    def user_email(self, obj: UserMapping) -> str:
+        return obj.user.email
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("user")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        services.user_mapping_set(
+            user=obj.user,
+            salesforce_user_id=obj.salesforce_user_id,
+            source=UserMapping.Source.MANUAL,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra = {
+            "unmatched_users": services.users_unmatched(),
+            "primary": services.connection_primary(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=extra)
+
+
+@admin.register(ResyncRun)
+class ResyncRunAdmin(SyncAdminOnly, admin.ModelAdmin):
+    list_display = ["started_at", "connection", "reason", "done", "total", "failed", "finished_at"]
+    list_filter = ["connection"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

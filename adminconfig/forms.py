@@ -1,0 +1,253 @@
+"""Admin forms of the sync configuration. Rules live in services; forms only call them."""
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from . import services
+from .fields import describe_field, mappable_cockpit_fields
+from .models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
+
+
+class ConnectionForm(forms.ModelForm):
+    login_url = forms.URLField(
+        assume_scheme="https",
+        initial="https://login.salesforce.com",
+        help_text=SalesforceConnection._meta.get_field("login_url").help_text,
+    )
+    client_secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Consumer secret of the connected app. Write-only: it is stored encrypted and "
+        "never shown again; leave empty to keep the stored one.",
+    )
+
+    class Meta:
+        model = SalesforceConnection
+        fields = [
+            "name",
+            "is_primary",
+            "login_url",
+            "client_id",
+            "api_version",
+            "ca_bundle",
+            "default_status",
+            "default_priority",
+            "external_id_field",
+            "daily_api_budget",
+        ]
+
+    def clean_client_secret(self) -> str:
+        secret = self.cleaned_data.get("client_secret", "")
+        if not secret and not (self.instance.pk and self.instance.has_secret):
+            raise ValidationError("Enter the client secret of the connected app.")
+        return secret
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # Making this connection primary demotes the other one (in the service), so the
+        # single-primary constraint is not a form error here.
+        exclude = set(exclude or ()) | {"is_primary"}
+        super().validate_constraints(exclude=exclude)
+
+
+def _salesforce_field_choices(connection: SalesforceConnection | None) -> list[tuple[str, str]]:
+    if connection is None or not connection.task_describe:
+        return []
+    choices = []
+    for field in sorted(connection.task_describe.get("fields", []), key=lambda f: f["label"]):
+        length = f", {field['length']}" if field.get("length") else ""
+        read_only = "" if field.get("updateable") else ", read-only"
+        choices.append(
+            (
+                field["name"],
+                f"{field['label']} ({field['name']}: {field['type']}{length}{read_only})",
+            )
+        )
+    return choices
+
+
+class FieldMappingForm(forms.ModelForm):
+    class Meta:
+        model = FieldMapping
+        fields = ["cockpit_field", "salesforce_field", "direction", "editable"]
+
+    def __init__(self, *args: Any, connection: SalesforceConnection | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.connection = connection
+        cockpit_choices = [
+            (name, f"{f.label} ({f.kind})") for name, f in mappable_cockpit_fields().items()
+        ]
+        current = self.initial.get("cockpit_field") or self.instance.cockpit_field
+        if current and current not in dict(cockpit_choices):
+            cockpit_choices.append((current, current))
+        self.fields["cockpit_field"] = forms.ChoiceField(
+            choices=[("", "---------"), *cockpit_choices],
+            help_text="Cockpit task field (custom fields included).",
+        )
+        sf_choices = _salesforce_field_choices(connection)
+        if sf_choices:
+            current_sf = self.initial.get("salesforce_field") or self.instance.salesforce_field
+            if current_sf and current_sf not in dict(sf_choices):
+                sf_choices.append((current_sf, f"{current_sf} (not in the org's describe)"))
+            self.fields["salesforce_field"] = forms.ChoiceField(
+                choices=[("", "---------"), *sf_choices],
+                help_text="Salesforce Task field, with its type and length from the describe.",
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if (
+            self.connection is None
+            or not data.get("cockpit_field")
+            or self.cleaned_data.get("DELETE")
+        ):
+            return data
+        try:
+            services.field_mapping_check(
+                connection=self.connection,
+                cockpit_field=data["cockpit_field"],
+                salesforce_field=data.get("salesforce_field", ""),
+                direction=data.get("direction", FieldMapping.Direction.BOTH),
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+class FieldMappingFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "connection": self._connection()}
+
+    @property
+    def empty_form(self) -> forms.Form:  # the "+ FIELD" template row
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            connection=self._connection(),
+            renderer=self.renderer,
+        )
+        self.add_fields(form, None)
+        return form
+
+    def _connection(self) -> SalesforceConnection | None:
+        return self.instance if self.instance and self.instance.pk else None
+
+    def clean(self) -> None:
+        super().clean()
+        forms_kept = [
+            f
+            for f in self.forms
+            if f.cleaned_data
+            and not f.cleaned_data.get("DELETE")
+            and f.cleaned_data.get("cockpit_field")
+            and f.cleaned_data.get("salesforce_field")
+        ]
+        rows = [
+            (f.cleaned_data["cockpit_field"], f.cleaned_data["salesforce_field"])
+            for f in forms_kept
+        ]
+        for index, field, message in services.field_mappings_check_unique(rows):
+            forms_kept[index].add_error(field, message)
+
+
+class SalesforceValuesField(forms.CharField):
+    """Salesforce values typed as 'Not Started, Waiting on someone else' (order matters)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class PicklistMappingForm(forms.ModelForm):
+    salesforce_values = SalesforceValuesField(
+        help_text="Comma-separated, in order: the first is what Cockpit sends; every one maps "
+        "back to this Cockpit value."
+    )
+
+    class Meta:
+        model = PicklistMapping
+        fields = ["cockpit_value", "salesforce_values"]
+
+
+class PicklistMappingFormSet(forms.BaseInlineFormSet):
+    picklist: str = ""
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().filter(picklist=self.picklist)
+
+    def save_new(self, form: forms.Form, commit: bool = True) -> Any:
+        form.instance.picklist = self.picklist
+        return super().save_new(form, commit=commit)
+
+    def clean(self) -> None:
+        super().clean()
+        if not (self.instance and self.instance.pk):
+            return
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        rows = [
+            (f.cleaned_data["cockpit_value"], f.cleaned_data["salesforce_values"])
+            for f in kept
+            if f.cleaned_data.get("cockpit_value")
+        ]
+        for index, message in services.picklist_rows_check(
+            connection=self.instance, picklist=self.picklist, rows=rows
+        ):
+            kept[index].add_error("salesforce_values", message)
+
+
+class StatusMappingFormSet(PicklistMappingFormSet):
+    picklist = PicklistMapping.Picklist.STATUS
+
+    @classmethod
+    def get_default_prefix(cls) -> str:
+        return "status_mappings"  # both picklists share one model: give each its own prefix
+
+
+class PriorityMappingFormSet(PicklistMappingFormSet):
+    picklist = PicklistMapping.Picklist.PRIORITY
+
+    @classmethod
+    def get_default_prefix(cls) -> str:
+        return "priority_mappings"
+
+
+class SyncSettingsForm(forms.ModelForm):
+    class Meta:
+        model = SyncSettings
+        fields = [
+            "auto_sync",
+            "bidirectional_sync",
+            "conflict_policy",
+            "pull_interval_seconds",
+            "initial_import_hours",
+            "deletion_window_days",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            services.sync_settings_check(
+                auto_sync=data.get("auto_sync", False),
+                bidirectional_sync=data.get("bidirectional_sync", False),
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field, messages)
+        return data
+
+
+def describe_has(connection: SalesforceConnection, field: str) -> bool:
+    return describe_field(connection.task_describe or {}, field) is not None

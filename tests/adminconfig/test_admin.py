@@ -1,0 +1,291 @@
+"""The sync configuration through the Django admin's forms (the browser walk is in tests/e2e)."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from adminconfig.models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
+from tests.adminconfig.conftest import TASK_DESCRIBE
+from tests.factories import AdminFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+SECRET = "admin-form-secret-987"
+CONNECTION_FIELDS = {
+    "name": "Org",
+    "is_primary": "on",
+    "login_url": "https://127.0.0.1:8443",
+    "client_id": "cid",
+    "api_version": "59.0",
+    "ca_bundle": "",
+    "default_status": "Not Started",
+    "default_priority": "Normal",
+    "external_id_field": "Cockpit_Task_Id__c",
+    "daily_api_budget": "10000",
+}
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(AdminFactory(username="boss"))
+    return client
+
+
+def change_url(connection):
+    return f"/admin/adminconfig/salesforceconnection/{connection.pk}/change/"
+
+
+def formset(prefix, rows, initial=0):
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"{prefix}-{index}-{key}"] = value
+    return data
+
+
+def current_formsets(connection, field_rows=None, status_rows=None, priority_rows=None):
+    """POST data for the change page: the stored rows, optionally with changed/added rows."""
+    fields = [
+        {
+            "id": str(m.pk),
+            "connection": str(connection.pk),
+            "cockpit_field": m.cockpit_field,
+            "salesforce_field": m.salesforce_field,
+            "direction": m.direction,
+            "editable": "on" if m.editable else "",
+        }
+        for m in connection.field_mappings.all()
+    ]
+    initial_fields = len(fields)
+    fields += field_rows or []
+
+    def picklist(name, extra):
+        rows = [
+            {
+                "id": str(m.pk),
+                "connection": str(connection.pk),
+                "cockpit_value": m.cockpit_value,
+                "salesforce_values": ", ".join(m.salesforce_values),
+            }
+            for m in connection.picklist_mappings.filter(picklist=name)
+        ]
+        count = len(rows)
+        for index, row in (extra or {}).items():
+            rows[index].update(row)
+        return rows, count
+
+    status, n_status = picklist("status", status_rows)
+    priority, n_priority = picklist("priority", priority_rows)
+    return {
+        **formset("field_mappings", fields, initial_fields),
+        **formset("status_mappings", status, n_status),
+        **formset("priority_mappings", priority, n_priority),
+    }
+
+
+@pytest.fixture
+def described(connection):
+    return connection
+
+
+def test_adding_a_connection_needs_the_secret_and_never_shows_it_again(admin_client):
+    missing = admin_client.post("/admin/adminconfig/salesforceconnection/add/", CONNECTION_FIELDS)
+    assert missing.status_code == 200
+    assert "Enter the client secret" in missing.content.decode()
+
+    response = admin_client.post(
+        "/admin/adminconfig/salesforceconnection/add/",
+        {**CONNECTION_FIELDS, "client_secret": SECRET},
+    )
+
+    assert response.status_code == 302
+    connection = SalesforceConnection.objects.get()
+    assert connection.is_primary
+    assert connection.field_mappings.count() == 3
+    page = admin_client.get(change_url(connection)).content.decode()
+    assert SECRET not in page
+    assert connection.client_secret_encrypted not in page
+    assert "Test connection" in page
+
+
+def test_a_field_mapping_of_a_lookup_is_refused_in_the_admin_form(admin_client, described):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            described,
+            field_rows=[
+                {
+                    "connection": str(described.pk),
+                    "cockpit_field": "name",
+                    "salesforce_field": "WhatId",
+                    "direction": "both",
+                    "editable": "on",
+                }
+            ],
+        ),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    assert "Lookups cannot be mapped" in response.content.decode()
+    assert not FieldMapping.objects.filter(salesforce_field="WhatId").exists()
+
+
+def test_a_salesforce_field_mapped_twice_is_refused_in_the_admin_form(admin_client, described):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            described,
+            field_rows=[
+                {
+                    "connection": str(described.pk),
+                    "cockpit_field": "custom:x",
+                    "salesforce_field": "Subject",
+                    "direction": "both",
+                }
+            ],
+        ),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "mapped twice" in page or "Select a valid choice" in page
+
+
+def test_a_salesforce_value_under_two_cockpit_values_is_refused_in_the_admin(
+    admin_client, described
+):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(described, status_rows={0: {"salesforce_values": "Completed"}}),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    assert "already mapped to" in response.content.decode()
+    assert PicklistMapping.objects.get(
+        picklist="status", cockpit_value="Open"
+    ).salesforce_values == ["Not Started"]
+
+
+def test_saving_mappings_tells_the_admin_the_tasks_are_synced(admin_client, described):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            described,
+            status_rows={0: {"salesforce_values": "Not Started, Waiting on someone else"}},
+        ),
+    }
+
+    response = admin_client.post(change_url(described), data, follow=True)
+
+    page = response.content.decode()
+    assert "Tasks are now synced with the new mapping" in page
+    assert PicklistMapping.objects.get(
+        picklist="status", cockpit_value="Open"
+    ).salesforce_values == [
+        "Not Started",
+        "Waiting on someone else",
+    ]
+
+
+def test_the_admin_shows_which_salesforce_values_will_not_sync(admin_client, described):
+    page = admin_client.get(change_url(described)).content.decode()
+
+    assert "not synced: Waiting on someone else, Deferred" in page
+
+
+def test_bidirectional_without_auto_sync_is_a_form_error(admin_client):
+    url = "/admin/adminconfig/syncsettings/"
+    change = admin_client.get(url, follow=True)
+    response = admin_client.post(
+        change.redirect_chain[-1][0],
+        {
+            "bidirectional_sync": "on",
+            "conflict_policy": "latest",
+            "pull_interval_seconds": "60",
+            "initial_import_hours": "24",
+            "deletion_window_days": "15",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "needs Auto Sync" in response.content.decode()
+    assert SyncSettings.objects.get().bidirectional_sync is False
+
+
+def test_a_pull_interval_under_ten_seconds_is_a_form_error(admin_client):
+    change = admin_client.get("/admin/adminconfig/syncsettings/", follow=True)
+    response = admin_client.post(
+        change.redirect_chain[-1][0],
+        {
+            "auto_sync": "on",
+            "conflict_policy": "latest",
+            "pull_interval_seconds": "5",
+            "initial_import_hours": "24",
+            "deletion_window_days": "15",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "greater than or equal to 10" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/adminconfig/salesforceconnection/",
+        "/admin/adminconfig/syncsettings/",
+        "/admin/adminconfig/usermapping/",
+    ],
+)
+def test_staff_outside_the_sync_admin_group_cannot_open_the_configuration(client, url):
+    staff = UserFactory(username="helpdesk", is_staff=True)
+    client.force_login(staff)
+
+    assert client.get(url, follow=True).status_code == 403
+
+    staff.groups.add(Group.objects.get(name="Sync admin"))
+    assert client.get(url, follow=True).status_code == 200
+
+
+def test_the_test_connection_button_reports_against_the_emulator(admin_client, sfemu_clean):
+    from adminconfig import services
+
+    connection = services.connection_create(
+        name="Emulator",
+        login_url=sfemu_clean.login_url,
+        client_id=sfemu_clean.client_id,
+        client_secret=sfemu_clean.client_secret,
+        ca_bundle=sfemu_clean.ca_path,
+    )
+
+    response = admin_client.post(
+        f"/admin/adminconfig/salesforceconnection/{connection.pk}/test/", follow=True
+    )
+
+    page = response.content.decode()
+    assert "Emulator: Connected." in page
+    assert (
+        admin_client.get(
+            f"/admin/adminconfig/salesforceconnection/{connection.pk}/test/"
+        ).status_code
+        == 405
+    )
+
+
+def test_the_admin_index_lists_the_sync_configuration_in_order(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+
+    positions = [
+        page.index(name) for name in ("Salesforce connections", "Sync settings", "User mappings")
+    ]
+    assert positions == sorted(positions)
+    assert TASK_DESCRIBE  # the describe fixture module stays imported for the forms above

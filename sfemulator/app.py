@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
@@ -35,7 +35,7 @@ _VERSION_RE = re.compile(r"^v(\d+)\.0$")
 TOKEN_PATH = "/services/oauth2/token"
 DATA_PATH = "/services/data"
 RECYCLE_BIN_DAYS = 15
-_PURGE_EVERY_SECONDS = 60
+_PURGE_EVERY = timedelta(minutes=1)
 
 
 def error_response(error: SalesforceError) -> Response:
@@ -73,7 +73,7 @@ class Emulator:
             config.token_ttl,
         )
         self.admin = Admin(self)
-        self._last_purge = 0.0
+        self._last_purge: datetime | None = None
         self._purge_lock = threading.Lock()
         seed(config.seed, self.store, self.records)
 
@@ -90,13 +90,15 @@ class Emulator:
         self.clock.set_offset(0)
         seed(seed_name, self.store, self.records)
 
-    def purge_recycle_bin(self, force: bool = False) -> None:
+    def purge_recycle_bin(self) -> None:
+        """At most once a minute of emulator time (the admin clock can jump it forward)."""
+        now = self.clock.now()
         with self._purge_lock:
-            if not force and time.monotonic() - self._last_purge < _PURGE_EVERY_SECONDS:
+            last = self._last_purge
+            if last is not None and last <= now < last + _PURGE_EVERY:
                 return
-            self._last_purge = time.monotonic()
-        cutoff = self.clock.now() - timedelta(days=RECYCLE_BIN_DAYS)
-        self.store.purge_recycle_bin(format_datetime(cutoff))
+            self._last_purge = now
+        self.store.purge_recycle_bin(format_datetime(now - timedelta(days=RECYCLE_BIN_DAYS)))
 
     # Dispatch ---------------------------------------------------------------------------------
 

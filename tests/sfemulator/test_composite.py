@@ -83,7 +83,9 @@ def test_it_rolls_everything_back_with_all_or_none(sf):
 
 def test_it_updates_records_by_id(sf):
     created = sf.restful(
-        "composite/sobjects", method="POST", json={"records": [_task(Subject="a"), _task(Subject="b")]}
+        "composite/sobjects",
+        method="POST",
+        json={"records": [_task(Subject="a"), _task(Subject="b")]},
     )
     ids = [r["id"] for r in created]
 
@@ -124,9 +126,12 @@ def test_it_deletes_records_by_ids(sf):
     assert results[1] == {"id": ids[1], "success": True, "errors": []}
     assert results[2]["success"] is False
     assert results[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
-    assert sf.query_all("SELECT Id FROM Task WHERE IsDeleted = true", include_deleted=True)[
-        "totalSize"
-    ] == 3
+    assert (
+        sf.query_all("SELECT Id FROM Task WHERE IsDeleted = true", include_deleted=True)[
+            "totalSize"
+        ]
+        == 3
+    )
 
 
 def test_it_rolls_back_deletes_with_all_or_none(sf):
@@ -180,7 +185,8 @@ def test_it_retrieves_several_records_by_id(sf):
     task_id = sf.Task.create({"Subject": "fetch me"})["id"]
 
     records = sf.restful(
-        "composite/sobjects/Task", params={"ids": f"{task_id},00TWs00000zzzzzAAA", "fields": "Subject"}
+        "composite/sobjects/Task",
+        params={"ids": f"{task_id},00TWs00000zzzzzAAA", "fields": "Subject"},
     )
 
     assert records[0]["Subject"] == "fetch me"

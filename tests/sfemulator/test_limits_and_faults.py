@@ -71,7 +71,9 @@ def test_it_reaches_the_api_limit_on_demand_and_recovers_when_cleared(sf, sfemu_
     assert sf.Task.create({"Subject": "accepted"})["success"] is True
 
 
-@pytest.mark.parametrize(("status", "code"), [(503, "SERVER_UNAVAILABLE"), (500, "UNKNOWN_EXCEPTION")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(503, "SERVER_UNAVAILABLE"), (500, "UNKNOWN_EXCEPTION")]
+)
 def test_it_answers_a_share_of_requests_with_server_errors(sf, sfemu_clean, status, code):
     sfemu_clean.set_faults(error_rate=1.0, error_status=status)
 
@@ -155,7 +157,9 @@ def test_it_expires_every_token_through_the_fault_plan(sf, sfemu_clean):
 
 def test_it_counts_calls_by_endpoint_and_user_but_not_admin_calls(sfemu_clean):
     sf = sfemu_clean.simple_salesforce()
-    alice = sfemu_clean.simple_salesforce(username="alice@example.com.sfemu", password="sfemu-Passw0rd")
+    alice = sfemu_clean.simple_salesforce(
+        username="alice@example.com.sfemu", password="sfemu-Passw0rd"
+    )
     sfemu_clean.reset_request_log()
 
     task_id = sf.Task.create({"Subject": "count me"})["id"]
@@ -183,9 +187,12 @@ def test_it_keeps_the_admin_endpoint_for_holders_of_the_fault_secret(sfemu_clean
     assert session.put(url, json={"error_rate": 1}).status_code == 403
     wrong = session.put(url, json={"error_rate": 1}, headers={"X-Emulator-Secret": "guess"})
     assert wrong.status_code == 403
-    assert session.get(url, headers={"X-Emulator-Secret": sfemu_clean.fault_secret}).json()[
-        "error_rate"
-    ] == 0
+    assert (
+        session.get(url, headers={"X-Emulator-Secret": sfemu_clean.fault_secret}).json()[
+            "error_rate"
+        ]
+        == 0
+    )
 
 
 def test_it_refuses_an_unknown_fault_setting(sfemu_clean):

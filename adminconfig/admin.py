@@ -220,8 +220,8 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             ]
             values = services.connection_salesforce_picklist(connection=obj, picklist=picklist)
             skipped = unmapped_salesforce_values(rows=rows, salesforce_values=values or [])
-            lines.append((picklist.label, ", ".join(skipped) or "none: every value syncs"))
-        return format_html_join("", "<div><strong>{}</strong>: not synced: {}</div>", lines)
+            lines.append((picklist.label, ", ".join(skipped) or "none (every value syncs)"))
+        return format_html_join("", "<div><strong>{}</strong>: {}</div>", lines)
 
     @admin.display(description="CSMs without a Salesforce user")
     def unmatched_users(self, obj: SalesforceConnection) -> str:

@@ -199,7 +199,8 @@ def test_saving_mappings_tells_the_admin_the_tasks_are_synced(admin_client, desc
 def test_the_admin_shows_which_salesforce_values_will_not_sync(admin_client, described):
     page = admin_client.get(change_url(described)).content.decode()
 
-    assert "not synced: Waiting on someone else, Deferred" in page
+    assert "<strong>Status</strong>: Waiting on someone else, Deferred" in page
+    assert "<strong>Priority</strong>: none (every value syncs)" in page
 
 
 def test_bidirectional_without_auto_sync_is_a_form_error(admin_client):

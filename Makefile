@@ -19,15 +19,28 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-run: setup
+SFEMU_CREDENTIALS := var/sfemulator/credentials.env
+
+# The demo emulator's OAuth client and fault-admin secrets: generated once, kept under var/.
+$(SFEMU_CREDENTIALS):
+	@mkdir -p var/sfemulator
+	@$(PYTHON) -c 'import secrets; print("SFEMU_CLIENT_ID=cockpit-demo"); print("SFEMU_CLIENT_SECRET=" + secrets.token_urlsafe(24)); print("SFEMU_FAULT_SECRET=" + secrets.token_urlsafe(24))' > $@
+	@chmod 600 $@
+
+run: setup $(SFEMU_CREDENTIALS)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py bootstrap --demo
+	set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	  SFEMU_URL=https://127.0.0.1:$(SFEMU_PORT) SFEMU_CA=$(CURDIR)/var/sfemulator/ca.pem \
+	  $(BIN)/python manage.py bootstrap --demo
 	@echo
 	@echo "  Cockpit:   http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/)"
 	@echo "  API docs:  http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  Salesforce emulator: https://127.0.0.1:$(SFEMU_PORT)  (CA: var/sfemulator/ca.pem;"
+	@echo "    OAuth client id/secret in $(SFEMU_CREDENTIALS); see docs/sfemulator.md)"
 	@echo
-	PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
+	set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	  PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
 
 test: setup
 	@bash tests/run.sh

@@ -68,3 +68,23 @@ def demo_load(*, password: str | None = None) -> DemoResult:
                 details=f"Demo task for {first}.",
             )
     return DemoResult(created=True, password=password)
+
+
+def demo_connection_create(
+    *, login_url: str, client_id: str, client_secret: str, ca_bundle: str
+) -> bool:
+    """Point the demo at the local Salesforce emulator, once (the admin tests and switches it on)."""
+    from adminconfig import services as config
+    from adminconfig.models import SalesforceConnection
+
+    if SalesforceConnection.objects.exists():
+        return False
+    config.connection_create(
+        name="Local Salesforce emulator",
+        login_url=login_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        ca_bundle=ca_bundle,
+        is_primary=True,
+    )
+    return True

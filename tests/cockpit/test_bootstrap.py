@@ -51,3 +51,21 @@ def test_demo_data_loads_once_with_tasks_due_today_tomorrow_overdue_and_later(tm
     mine = Task.objects.filter(owner=alice)
     for due in ("today", "tomorrow", "overdue", "upcoming"):
         assert tasks_due(mine, due=due, today=today).exists(), due
+
+
+def test_the_demo_points_at_the_local_emulator_once(monkeypatch, tmp_path, settings):
+    from adminconfig.models import SalesforceConnection
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("SFEMU_URL", "https://127.0.0.1:8443")
+    monkeypatch.setenv("SFEMU_CLIENT_ID", "cockpit-demo")
+    monkeypatch.setenv("SFEMU_CLIENT_SECRET", "demo-secret")
+    monkeypatch.setenv("SFEMU_CA", "/tmp/ca.pem")
+
+    call_command("bootstrap", "--demo")
+    call_command("bootstrap", "--demo")
+
+    connection = SalesforceConnection.objects.get()
+    assert connection.is_primary
+    assert connection.login_url == "https://127.0.0.1:8443"
+    assert connection.ca_bundle == "/tmp/ca.pem"

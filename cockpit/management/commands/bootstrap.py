@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cockpit.demo import CSMS, demo_load
+from cockpit.demo import CSMS, demo_connection_create, demo_load
 
 
 class Command(BaseCommand):
@@ -39,6 +39,17 @@ class Command(BaseCommand):
                 demo_file.write_text(result.password + "\n")
                 demo_file.chmod(0o600)
                 self.stdout.write("Loaded demo data.")
+            emulator = os.environ.get("SFEMU_URL", "")
+            if emulator and demo_connection_create(
+                login_url=emulator,
+                client_id=os.environ.get("SFEMU_CLIENT_ID", ""),
+                client_secret=os.environ.get("SFEMU_CLIENT_SECRET", ""),
+                ca_bundle=os.environ.get("SFEMU_CA", ""),
+            ):
+                self.stdout.write(
+                    "Added the connection 'Local Salesforce emulator': open it in the admin, "
+                    "press Test connection, then switch sync on in Sync settings."
+                )
         self._print_logins(username, password_file, demo)
 
     def _print_logins(self, username: str, password_file: Any, demo: bool) -> None:

@@ -102,6 +102,8 @@ def resolve(method: str, segments: list[str]) -> tuple[Route, dict[str, str], Ha
         if args is None:
             continue
         handler = route.handlers.get(method)
+        if handler is None and method == "HEAD":
+            handler = route.handlers.get("GET")
         if handler is None:
             raise method_not_allowed(method, sorted({"HEAD", *route.handlers}))
         return route, args, handler

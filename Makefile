@@ -30,7 +30,7 @@ $(SFEMU_CREDENTIALS):
 run: setup $(SFEMU_CREDENTIALS)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	@set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
 	  SFEMU_URL=https://127.0.0.1:$(SFEMU_PORT) SFEMU_CA=$(CURDIR)/var/sfemulator/ca.pem \
 	  $(BIN)/python manage.py bootstrap --demo
 	@echo
@@ -39,7 +39,7 @@ run: setup $(SFEMU_CREDENTIALS)
 	@echo "  Salesforce emulator: https://127.0.0.1:$(SFEMU_PORT)  (CA: var/sfemulator/ca.pem;"
 	@echo "    OAuth client id/secret in $(SFEMU_CREDENTIALS); see docs/sfemulator.md)"
 	@echo
-	set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	@set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
 	  PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
 
 test: setup

@@ -219,14 +219,49 @@ class Store:
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def scan(self, sobject: str, include_deleted: bool) -> list[tuple[Record, bool]]:
-        """Every record of a type in creation order, for the SOQL evaluator."""
-        sql = "SELECT data, is_deleted FROM records WHERE sobject = ?"
+    def scan(
+        self,
+        sobject: str,
+        include_deleted: bool,
+        modstamp_from: str | None = None,
+        modstamp_to: str | None = None,
+    ) -> list[Record]:
+        """Records of a type in creation order, for the SOQL evaluator; optionally only those
+        whose SystemModstamp lies in an inclusive range."""
+        sql = "SELECT data FROM records WHERE sobject = ?"
+        params: list[object] = [sobject]
         if not include_deleted:
             sql += " AND is_deleted = 0"
+        if modstamp_from is not None:
+            sql += " AND modstamp >= ?"
+            params.append(modstamp_from)
+        if modstamp_to is not None:
+            sql += " AND modstamp <= ?"
+            params.append(modstamp_to)
         with self.lock:
-            rows = self._conn.execute(sql + " ORDER BY rowid", (sobject,)).fetchall()
-        return [(json.loads(row[0]), bool(row[1])) for row in rows]
+            rows = self._conn.execute(sql + " ORDER BY rowid", params).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def find_by_unique(
+        self, sobject: str, field_name: str, lowered_values: list[str], include_deleted: bool
+    ) -> list[Record]:
+        """Records whose unique field is one of the (lower-cased) values, in creation order."""
+        found: list[tuple[int, Record]] = []
+        deleted_clause = "" if include_deleted else " AND is_deleted = 0"
+        with self.lock:
+            for start in range(0, len(lowered_values), 500):
+                chunk = lowered_values[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                # field_name comes from the schema; only "?" placeholders are interpolated.
+                sql = (
+                    f"SELECT rowid, data FROM records WHERE sobject = ?{deleted_clause} "  # noqa: S608
+                    f"AND {_unique_expression(field_name)} IN ({marks})"
+                )
+                found.extend(
+                    (row[0], json.loads(row[1]))
+                    for row in self._conn.execute(sql, [sobject, *chunk])
+                )
+        return [record for _, record in sorted(found, key=lambda pair: pair[0])]
 
     def updated_ids(self, sobject: str, start: str, end: str) -> list[str]:
         with self.lock:

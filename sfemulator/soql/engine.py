@@ -17,6 +17,7 @@ from sfemulator.soql.ast import And, Comparison, Condition, FieldRef, InList, Li
 from sfemulator.soql.dates import date_range
 from sfemulator.soql.errors import located
 from sfemulator.soql.parser import parse
+from sfemulator.soql.plan import make_plan
 from sfemulator.store import Record, Store
 
 MAX_OFFSET = 2000
@@ -352,16 +353,22 @@ class _Run:
     # Rows, ordering, projection ----------------------------------------------------------------
 
     def candidates(self, where: Condition | None) -> list[Record]:
-        """All rows of the object, or only those named by a top-level `Id =`/`Id IN`."""
-        ids = _id_restriction(where, self.root)
-        if ids is None:
-            return [record for record, _ in self.store.scan(self.root.name, self.include_deleted)]
-        found = self.store.get_many(sorted(ids))
-        return [
-            record
-            for sobject, record, deleted in found.values()
-            if sobject == self.root.name and (self.include_deleted or not deleted)
-        ]
+        """The rows the WHERE clause can match, in creation order (see plan.py)."""
+        plan = make_plan(where, self.root)
+        name = self.root.name
+        if plan.ids is not None:
+            found = self.store.get_many(sorted(plan.ids))
+            rows = [
+                record
+                for sobject, record, deleted in found.values()
+                if sobject == name and (self.include_deleted or not deleted)
+            ]
+            return sorted(rows, key=lambda record: record["Id"])
+        if plan.unique_field is not None and plan.unique_values is not None:
+            return self.store.find_by_unique(
+                name, plan.unique_field, sorted(plan.unique_values), self.include_deleted
+            )
+        return self.store.scan(name, self.include_deleted, plan.modstamp_from, plan.modstamp_to)
 
     def sort(self, rows: list[Record], order: list) -> list[Record]:
         keyed = [([self.typed(row, bound) for _, bound in order], row) for row in rows]
@@ -448,34 +455,3 @@ def _like_regex(raw: str) -> re.Pattern[str]:
         parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
         index += 1
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
-
-
-def _id_restriction(where: Condition | None, root: SObjectType) -> set[str] | None:
-    """Ids a top-level `Id = '...'` or `Id IN (...)` (alone or in an AND) restricts to."""
-
-    def from_condition(condition: Condition) -> set[str] | None:
-        if isinstance(condition, Comparison) and condition.op == "=":
-            ref, literals = condition.field, [condition.value]
-        elif isinstance(condition, InList) and not condition.negated:
-            ref, literals = condition.field, list(condition.values)
-        else:
-            return None
-        path = ref.path[1:] if ref.path[0].lower() == root.name.lower() else ref.path
-        if len(path) != 1 or path[0].lower() != "id":
-            return None
-        if any(literal.kind != "string" for literal in literals):
-            return None  # let the binder report the type error
-        ids = {normalize_id(literal.value) for literal in literals}
-        if None in ids:
-            return None
-        return {i for i in ids if i}
-
-    if where is None:
-        return None
-    if isinstance(where, And):
-        for item in where.items:
-            found = from_condition(item)
-            if found is not None:
-                return found
-        return None
-    return from_condition(where)

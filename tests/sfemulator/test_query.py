@@ -312,3 +312,27 @@ def test_it_refuses_an_unknown_query_locator(sf):
         sf.query_more("01gWs0000000000AAA-2000")
 
     assert raised.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_it_finds_records_by_external_id_case_insensitively_deleted_ones_with_query_all(sf):
+    kept = sf.Task.create({"Subject": "kept", "Cockpit_Task_Id__c": "CK-A"})["id"]
+    gone = sf.Task.create({"Subject": "gone", "Cockpit_Task_Id__c": "ck-b"})["id"]
+    sf.Task.delete(gone)
+    soql = "SELECT Id FROM Task WHERE Cockpit_Task_Id__c IN ('ck-a', 'CK-B') AND Subject != null"
+
+    assert [r["Id"] for r in sf.query(soql)["records"]] == [kept]
+    everything = sf.query_all(soql, include_deleted=True)["records"]
+    assert [r["Id"] for r in everything] == [kept, gone]
+
+
+def test_it_filters_on_system_modstamp_with_millisecond_datetime_literals(sf):
+    first = sf.Task.create({"Subject": "first"})["id"]
+    second = sf.Task.create({"Subject": "second"})["id"]
+    stamp = sf.Task.get(first)["SystemModstamp"]  # 2026-11-29T08:49:32.123+0000
+    literal = stamp[:-5] + "Z"
+
+    after = sf.query(f"SELECT Id FROM Task WHERE SystemModstamp > {literal}")["records"]
+    since = sf.query(f"SELECT Id FROM Task WHERE SystemModstamp >= {literal} ORDER BY Id")
+
+    assert [r["Id"] for r in after] == [second]
+    assert [r["Id"] for r in since["records"]] == [first, second]

@@ -57,8 +57,8 @@ class Records:
             if value is None and item.defaulted_on_create:
                 continue
             record[item.name] = value
-        self._derive(sobject, record, previous=None)
-        self._check_required(sobject, record, creating=True)
+        self._derive(sobject, record)
+        self._check_required(sobject, record)
         self._check_unique(sobject, record, values)
         self._check_references(sobject, values, record)
         self._lock_fault(ctx, None)
@@ -78,8 +78,8 @@ class Records:
         record = dict(current)
         for item, value in values.items():
             record[item.name] = value
-        self._derive(sobject, record, previous=current)
-        self._check_required(sobject, record, creating=False)
+        self._derive(sobject, record)
+        self._check_required(sobject, record)
         self._check_unique(sobject, record, values)
         self._check_references(sobject, values, record)
         self._lock_fault(ctx, record["Id"])
@@ -226,7 +226,7 @@ class Records:
             )
         return values
 
-    def _derive(self, sobject: SObjectType, record: Record, previous: Record | None) -> None:
+    def _derive(self, sobject: SObjectType, record: Record) -> None:
         if sobject is TASK:
             status = TASK.field("Status")
             entry = status.picklist_value(record["Status"]) if status and record["Status"] else None
@@ -238,7 +238,7 @@ class Records:
         if sobject is USER and not record.get("Alias") and record.get("LastName"):
             record["Alias"] = ((record["FirstName"] or "")[:1] + record["LastName"][:4]).lower()
 
-    def _check_required(self, sobject: SObjectType, record: Record, creating: bool) -> None:
+    def _check_required(self, sobject: SObjectType, record: Record) -> None:
         missing = []
         for item in sobject.fields:
             if record.get(item.name) is not None or item.nillable or item.type == "boolean":

@@ -47,7 +47,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     server_version = "sfemulator"
     sys_version = ""
     server: EmulatorServer
-    timeout = 60
+    # Idle keep-alive connections are closed after this many seconds.
+    timeout = 120
     # Buffer the response so headers and body leave in one TLS record; written separately
     # they meet Nagle's algorithm and the client's delayed ACK, costing ~40 ms a call.
     wbufsize = 1 << 16

@@ -295,13 +295,6 @@ class Store:
                 )
                 self._set_meta("last_purged", row[0])
 
-    def count(self, sobject: str) -> int:
-        with self.lock:
-            row = self._conn.execute(
-                "SELECT count(*) FROM records WHERE sobject = ? AND is_deleted = 0", (sobject,)
-            ).fetchone()
-        return int(row[0])
-
     # Users' passwords and tokens -----------------------------------------------------------
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:

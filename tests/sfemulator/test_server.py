@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import certifi
 import pytest
 import requests
 from simple_salesforce import Salesforce
@@ -25,6 +26,19 @@ def test_it_serves_https_with_a_certificate_from_its_own_ca(sfemu):
 
     response = trusting_session(sfemu.ca_path).get(f"{sfemu.base_url}/services/data/")
     assert response.status_code == 200
+
+
+def test_it_needs_the_adapter_because_requests_ca_bundle_overrides_session_verify(
+    sfemu, monkeypatch
+):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    url = f"{sfemu.base_url}/services/data/"
+    naive = requests.Session()
+    naive.verify = sfemu.ca_path
+
+    with pytest.raises(requests.exceptions.SSLError):
+        naive.get(url, timeout=10)
+    assert trusting_session(sfemu.ca_path).get(url, timeout=10).status_code == 200
 
 
 def test_it_is_trusted_for_localhost_too(sfemu):

@@ -109,7 +109,10 @@ class Emulator:
         if path.rstrip("/") == TOKEN_PATH:
             return self.handle_token(request)
         if path.rstrip("/") == DATA_PATH or path.startswith(DATA_PATH + "/"):
-            return self.handle_rest(request)
+            response = self.handle_rest(request)
+            if "Sforce-Limit-Info" not in response.headers:
+                self._with_usage(response)
+            return response
         return error_response(not_found())
 
     def instance_url(self, request: Request) -> str:

@@ -108,6 +108,8 @@ def test_it_returns_null_for_a_missing_parent(sf, tasks):
             ["epsilon_x", "Gamma 100% done"],
         ),
         ("NOT (Priority = 'Normal' OR IsClosed = true)", ["epsilon_x", "Gamma 100% done"]),
+        ("Owner.Email = 'INTEGRATION@example.com' AND Priority = 'Low'", ["Gamma 100% done"]),
+        ("Owner.Email LIKE 'alice%'", []),
     ],
 )
 def test_it_filters_with_soql_conditions(sf, tasks, where, expected):

@@ -136,6 +136,15 @@ def create(call: Call) -> Response:
     return _run(call, [(None, operation(record)) for record in records], all_or_none)
 
 
+def _record_id(record: dict[str, Any]) -> Any:
+    """The record's Id: Salesforce field names are case-insensitive, and its own docs
+    write the key of a collection update as "id"."""
+    for key, value in record.items():
+        if key.lower() == "id":
+            return value
+    return None
+
+
 def update(call: Call) -> Response:
     records, all_or_none = _collection_body(call)
     ctx = call.write_context()
@@ -144,7 +153,7 @@ def update(call: Call) -> Response:
     def operation(record: Any) -> Callable[[], Result]:
         def run() -> Result:
             sobject = _record_type(record)
-            record_id = record.get("Id")
+            record_id = _record_id(record)
             if not record_id:
                 raise SalesforceError(
                     400, "MISSING_ARGUMENT", "Id not specified in an update call", []
@@ -156,7 +165,7 @@ def update(call: Call) -> Response:
 
     operations = []
     for record in records:
-        raw_id = record.get("Id") if isinstance(record, dict) else None
+        raw_id = _record_id(record) if isinstance(record, dict) else None
         operations.append((normalize_id(raw_id) or raw_id, operation(record)))
     return _run(call, operations, all_or_none)
 

@@ -191,3 +191,22 @@ def test_it_retrieves_several_records_by_id(sf):
 
     assert records[0]["Subject"] == "fetch me"
     assert records[1] is None
+
+
+def test_it_takes_the_lower_case_id_key_of_salesforces_own_examples(sf):
+    created = sf.restful(
+        "composite/sobjects", method="POST", json={"records": [_task(Subject="a")]}
+    )
+
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "records": [
+                {"attributes": {"type": "Task"}, "id": created[0]["id"], "Status": "Completed"}
+            ]
+        },
+    )
+
+    assert results == [{"id": created[0]["id"], "success": True, "errors": []}]
+    assert sf.Task.get(created[0]["id"])["Status"] == "Completed"

@@ -63,8 +63,12 @@ def _seed() -> dict:
     user_model = get_user_model()
     if user_model.objects.filter(username="bench0").exists():
         csm = user_model.objects.get(username="bench0")
-        return {"csm": csm, "task_id": Task.objects.filter(owner=csm).first().pk,
-                "tasks": Task.objects.count(), "csms": 5}
+        return {
+            "csm": csm,
+            "task_id": Task.objects.filter(owner=csm).first().pk,
+            "tasks": Task.objects.count(),
+            "csms": 5,
+        }
     statuses = list(Status.objects.all())
     priorities = list(Priority.objects.all())
     types = list(TaskType.objects.all())
@@ -90,5 +94,9 @@ def _seed() -> dict:
                 )
             )
     Task.objects.bulk_create(rows, batch_size=500)
-    return {"csm": csms[0], "task_id": Task.objects.filter(owner=csms[0]).first().pk,
-            "tasks": len(rows), "csms": len(csms)}
+    return {
+        "csm": csms[0],
+        "task_id": Task.objects.filter(owner=csms[0]).first().pk,
+        "tasks": len(rows),
+        "csms": len(csms),
+    }

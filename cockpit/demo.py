@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from adminconfig.services import user_create
+from adminconfig.models import SalesforceConnection
+from adminconfig.services import connection_create, user_create
 from tasks.models import Company, Priority, Status, TaskType
 from tasks.selectors import user_today
 from tasks.services import task_create
@@ -73,13 +74,11 @@ def demo_load(*, password: str | None = None) -> DemoResult:
 def demo_connection_create(
     *, login_url: str, client_id: str, client_secret: str, ca_bundle: str
 ) -> bool:
-    """Point the demo at the local Salesforce emulator, once (the admin tests and switches it on)."""
-    from adminconfig import services as config
-    from adminconfig.models import SalesforceConnection
-
+    """Point the demo at the local Salesforce emulator, once; the admin tests it and
+    switches sync on."""
     if SalesforceConnection.objects.exists():
         return False
-    config.connection_create(
+    connection_create(
         name="Local Salesforce emulator",
         login_url=login_url,
         client_id=client_id,

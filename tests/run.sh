@@ -7,4 +7,5 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   echo "!! Install it with: apt-get install chromium chromium-driver (CI does this itself)."
 fi
 .venv/bin/ruff check . || exit 1
+.venv/bin/ruff format --check . || exit 1
 exec .venv/bin/pytest "$@"

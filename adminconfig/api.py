@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tasks.api import as_drf_error
 from tasks.models import UserProfile, salesforce_id_validator, time_zone_choices
 
 from . import services
@@ -27,12 +28,6 @@ from .models import (
 from .permissions import IsSyncAdmin
 
 User = get_user_model()
-
-
-def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(exc.message_dict)
-    return serializers.ValidationError({"non_field_errors": exc.messages})
 
 
 class ServiceErrors:

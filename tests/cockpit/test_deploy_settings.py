@@ -1,0 +1,43 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_once_tls_settings_are_given(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "x9!Qz" * 10,
+        COCKPIT_VAR_DIR=str(tmp_path),
+        SECURE_SSL_REDIRECT="true",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_start_up_fails_naming_secret_key_when_debug_is_off_and_it_is_missing(tmp_path):
+    result = run_manage("check", DEBUG="false", COCKPIT_VAR_DIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr

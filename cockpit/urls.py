@@ -25,4 +25,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", views.task_list, name="task-list"),
+    path("tasks/new/", views.task_new, name="task-new"),
+    path("tasks/<int:pk>/edit/", views.task_edit, name="task-edit"),
+    path("tasks/<int:pk>/complete/", views.task_complete_view, name="task-complete"),
+    path("tasks/<int:pk>/reopen/", views.task_reopen_view, name="task-reopen"),
+    path("tasks/<int:pk>/delete/", views.task_delete_view, name="task-delete"),
 ]

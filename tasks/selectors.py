@@ -5,10 +5,10 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Priority, Status, Task, UserProfile
+from .models import CustomField, Priority, Status, Task, UserProfile
 
 
 def user_time_zone(user: AbstractBaseUser | AnonymousUser) -> zoneinfo.ZoneInfo:
@@ -67,3 +67,43 @@ def status_closed_default() -> Status:
     if status is None:
         raise Status.DoesNotExist("No active closed status is defined.")
     return status
+
+
+# Reads of the cockpit pages. A page shows a CSM their own tasks only, staff included:
+# other people's work is reached through the admin, never by guessing an id in the cockpit.
+
+
+def tasks_owned_by(user: AbstractBaseUser) -> QuerySet[Task]:
+    return tasks_visible_to(user).filter(owner=user)
+
+
+def tasks_open(qs: QuerySet[Task]) -> QuerySet[Task]:
+    """Open work soonest first; tasks without a due date come last, not first."""
+    return qs.filter(status__is_closed=False).order_by(F("due_date").asc(nulls_last=True), "id")
+
+
+def tasks_completed(qs: QuerySet[Task]) -> QuerySet[Task]:
+    """The most recently completed first."""
+    return qs.filter(status__is_closed=True).order_by(
+        F("completed_at").desc(nulls_last=True), "-id"
+    )
+
+
+def tasks_filter(
+    qs: QuerySet[Task],
+    *,
+    status: Status | None = None,
+    priority: Priority | None = None,
+    text: str = "",
+) -> QuerySet[Task]:
+    if status is not None:
+        qs = qs.filter(status=status)
+    if priority is not None:
+        qs = qs.filter(priority=priority)
+    if text:
+        qs = task_search(qs, text=text)
+    return qs
+
+
+def custom_fields_active() -> QuerySet[CustomField]:
+    return CustomField.objects.filter(is_active=True).order_by("key")

@@ -1,0 +1,247 @@
+"""Forms of the cockpit pages. They parse what a browser sends; the task services do the writes
+and have the last word on validation (their errors are put back on the fields here)."""
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import Q
+from django.utils.dateparse import parse_date, parse_datetime
+
+from tasks.models import (
+    DETAILS_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Company,
+    CustomField,
+    Priority,
+    Status,
+    Task,
+    TaskType,
+)
+
+# Custom fields live in the same form as the task's own fields; the prefix keeps an admin's
+# custom field key (say "name" or "status") from shadowing a real field.
+CUSTOM_PREFIX = "cf_"
+
+VIEW_CHOICES = [
+    ("today", "Today & tomorrow"),
+    ("open", "All open"),
+    ("upcoming", "Upcoming"),
+    ("completed", "Completed"),
+]
+
+FieldType = CustomField.FieldType
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        # The browser's date input speaks ISO dates, whatever the locale.
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+class SearchInput(forms.TextInput):
+    input_type = "search"
+
+
+class TaskFilterForm(forms.Form):
+    """The list's query string. A bad value is dropped, not an error page: it is a bookmark."""
+
+    view = forms.ChoiceField(choices=VIEW_CHOICES, required=False, widget=forms.HiddenInput)
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=SearchInput(attrs={"placeholder": "Name, details or company"}),
+    )
+    status = forms.ModelChoiceField(
+        queryset=Status.objects.all(), to_field_name="value", required=False, empty_label="Any"
+    )
+    priority = forms.ModelChoiceField(
+        queryset=Priority.objects.all(), to_field_name="value", required=False, empty_label="Any"
+    )
+
+    def values(self) -> dict[str, Any]:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "view": data.get("view") or "today",
+            "text": data.get("q") or "",
+            "status": data.get("status"),
+            "priority": data.get("priority"),
+        }
+
+
+def _bool_coerce(value: str) -> bool:
+    return value == "true"
+
+
+def _custom_form_field(field: CustomField) -> forms.Field:
+    common: dict[str, Any] = {"label": field.label, "required": field.required}
+    if field.field_type == FieldType.NUMBER:
+        return forms.DecimalField(**common)
+    if field.field_type == FieldType.DATE:
+        return forms.DateField(widget=DateInput, **common)
+    if field.field_type == FieldType.DATETIME:
+        return forms.DateTimeField(widget=DateTimeInput, help_text="In your time zone.", **common)
+    if field.field_type == FieldType.BOOLEAN:
+        # A select, not a checkbox: "not answered" differs from "no", and a required
+        # yes/no field must be answerable with "no".
+        return forms.TypedChoiceField(
+            choices=[("", "—"), ("true", "Yes"), ("false", "No")],
+            coerce=_bool_coerce,
+            empty_value=None,
+            **common,
+        )
+    if field.field_type == FieldType.EMAIL:
+        return forms.EmailField(max_length=field.max_length, **common)
+    if field.field_type == FieldType.URL:
+        return forms.URLField(max_length=field.max_length, assume_scheme="https", **common)
+    return forms.CharField(max_length=field.max_length, **common)
+
+
+def _custom_initial(field: CustomField, value: Any) -> Any:
+    """A stored JSON value as the form field wants it."""
+    if value is None:
+        return None
+    if field.field_type == FieldType.DATE and isinstance(value, str):
+        return parse_date(value)
+    if field.field_type == FieldType.DATETIME and isinstance(value, str):
+        # Shown in the user's time zone: DateTimeField.prepare_value converts an aware value.
+        return parse_datetime(value)
+    if field.field_type == FieldType.BOOLEAN and isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _custom_value(field: CustomField, value: Any) -> Any:
+    """A cleaned form value as the JSON the task services validate and store."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        # Aware in the user's time zone; the service stores it in UTC.
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class TaskForm(forms.Form):
+    required_css_class = "required"
+
+    name = forms.CharField(max_length=NAME_MAX_LENGTH)
+    status = forms.ModelChoiceField(queryset=Status.objects.none(), empty_label=None)
+    priority = forms.ModelChoiceField(queryset=Priority.objects.none(), empty_label=None)
+    # A due date is a date: no time zone touches it on the way in or out (Salesforce's
+    # ActivityDate has none either).
+    due_date = forms.DateField(required=False, widget=DateInput, label="Due date")
+    details = forms.CharField(
+        required=False,
+        max_length=DETAILS_MAX_LENGTH,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    company = forms.ModelChoiceField(
+        queryset=Company.objects.all(), required=False, empty_label="No company"
+    )
+    type = forms.ModelChoiceField(
+        queryset=TaskType.objects.none(), required=False, empty_label="No type"
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        custom_fields: Iterable[CustomField],
+        task: Task | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.task = task
+        self.custom_fields = list(custom_fields)
+        kwargs.setdefault("initial", self._initial(task))
+        super().__init__(*args, **kwargs)
+        # Inactive picklist values are not offered, except the one the task already has:
+        # editing the name must not force a new status on it.
+        self.fields["status"].queryset = Status.objects.filter(
+            Q(is_active=True) | Q(pk=task.status_id if task else None)
+        )
+        self.fields["priority"].queryset = Priority.objects.filter(
+            Q(is_active=True) | Q(pk=task.priority_id if task else None)
+        )
+        self.fields["type"].queryset = TaskType.objects.filter(
+            Q(is_active=True) | Q(pk=task.type_id if task else None)
+        )
+        for field in self.custom_fields:
+            self.fields[CUSTOM_PREFIX + field.key] = _custom_form_field(field)
+
+    def _initial(self, task: Task | None) -> dict[str, Any]:
+        if task is None:
+            return {
+                "status": Status.objects.filter(is_default=True).first(),
+                "priority": Priority.objects.filter(is_default=True).first(),
+            }
+        initial: dict[str, Any] = {
+            "name": task.name,
+            "status": task.status_id,
+            "priority": task.priority_id,
+            "due_date": task.due_date,
+            "details": task.details,
+            "company": task.company_id,
+            "type": task.type_id,
+        }
+        for field in self.custom_fields:
+            value = (task.custom_fields or {}).get(field.key)
+            initial[CUSTOM_PREFIX + field.key] = _custom_initial(field, value)
+        return initial
+
+    def custom_bound_fields(self) -> list[forms.BoundField]:
+        return [self[CUSTOM_PREFIX + field.key] for field in self.custom_fields]
+
+    def changes(self) -> dict[str, Any]:
+        """The cleaned input as keyword arguments of task_create / task_update."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "status": data["status"],
+            "priority": data["priority"],
+            "due_date": data["due_date"],
+            "details": data["details"],
+            "company": data["company"],
+            "type": data["type"],
+            # Every active field is sent, empty ones as None: clearing a value removes it.
+            "custom_fields": {
+                field.key: _custom_value(field, data.get(CUSTOM_PREFIX + field.key))
+                for field in self.custom_fields
+            },
+        }
+
+    def add_service_error(self, exc: ValidationError) -> None:
+        """Put a service's ValidationError on the fields it names (custom fields by key)."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc.messages)
+            return
+        custom_keys = {field.key for field in self.custom_fields}
+        for key, messages in exc.message_dict.items():
+            if key in custom_keys:
+                target: str | None = CUSTOM_PREFIX + key
+            elif key in self.fields and not key.startswith(CUSTOM_PREFIX):
+                target = key
+            else:
+                target = None
+            if key == NON_FIELD_ERRORS or target is None:
+                label = "" if key in (NON_FIELD_ERRORS, "custom_fields") else f"{key}: "
+                self.add_error(None, [f"{label}{message}" for message in messages])
+            else:
+                self.add_error(target, messages)

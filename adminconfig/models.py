@@ -69,6 +69,18 @@ class SalesforceConnection(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.NEW)
     last_error = models.TextField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    api_usage = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API calls the org has used today (Sforce-Limit-Info)."
+    )
+    api_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The org's daily API call allowance."
+    )
+    api_usage_checked_at = models.DateTimeField(null=True, blank=True)
+    push_paused_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Pushing waits until then because the org neared its daily API limit.",
+    )
     task_describe = models.JSONField(
         default=dict, blank=True, help_text="Cached Task describe (fields, types, picklists)."
     )

@@ -179,6 +179,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "cockpit-heartbeat": {"task": "cockpit.tasks.heartbeat", "schedule": 30.0},
+    "sync-sweep": {"task": "sync.sweep", "schedule": 15.0},
 }
 
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).

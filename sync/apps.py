@@ -12,3 +12,4 @@ class SyncConfig(AppConfig):
         from .gateway import SalesforceGateway
 
         hooks.register(gateway=SalesforceGateway(), engine=SyncEngine())
+        from . import signals  # noqa: F401 - connects the task signal handlers

@@ -159,7 +159,8 @@ class SalesforceClient:
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # Every REST answer carries Sforce-Limit-Info: api-usage=N/MAX. simple-salesforce only
         # parses it on some calls, so the session hook reads it on all of them.
-        self.calls += 1
+        if "/services/data/" in response.url:  # OAuth token calls do not count
+            self.calls += 1
         match = USAGE_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
@@ -206,3 +207,49 @@ class SalesforceClient:
             "query_all", "SELECT Id, Email, Name, IsActive FROM User WHERE IsActive = true"
         )
         return list(result["records"])
+
+    # sObject Collections: up to 200 records a call (DESIGN rule 10). simple-salesforce has no
+    # helper for them, so they go through restful().
+
+    def collection_upsert(
+        self, sobject: str, external_id_field: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        return self.call(
+            "restful",
+            f"composite/sobjects/{sobject}/{external_id_field}",
+            method="PATCH",
+            json=body,
+        )
+
+    def collection_create(
+        self, sobject: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        return self.call("restful", "composite/sobjects", method="POST", json=body)
+
+    def collection_update(
+        self, sobject: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        return self.call("restful", "composite/sobjects", method="PATCH", json=body)
+
+    def collection_delete(self, ids: list[str]) -> list[dict[str, Any]]:
+        return self.call(
+            "restful",
+            "composite/sobjects",
+            method="DELETE",
+            params={"ids": ",".join(ids), "allOrNone": "false"},
+        )
+
+
+COLLECTION_LIMIT = 200

@@ -49,3 +49,15 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _celery_runs_tasks_in_process():
+    # Celery task functions run directly (the doorbell after commit pushes at once); the real
+    # worker runs in the end-to-end tests.
+    from cockpit.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False

@@ -1,0 +1,23 @@
+"""Celery shells: take ids, call a service. The outbox rows are the real queue."""
+
+from celery import shared_task
+
+from . import outbound
+
+
+@shared_task(name="sync.push", ignore_result=True)
+def push() -> None:
+    outbound.outbox_push_all()
+
+
+@shared_task(name="sync.sweep", ignore_result=True)
+def sweep() -> None:
+    """Beat: recover work a lost message or a crashed worker left behind."""
+    outbound.outbox_release_stale()
+    if outbound.outbox_due():
+        outbound.outbox_push_all()
+
+
+@shared_task(name="sync.resync", ignore_result=True)
+def resync(run_id: int) -> None:
+    outbound.resync_run_start(run_id=run_id)

@@ -1,0 +1,328 @@
+"""Outbound sync against the real emulator over HTTPS: nothing in the request path is mocked."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from adminconfig import services as config
+from sync import outbound
+from sync.context import applying_inbound
+from sync.models import OutboxEntry, SyncEvent
+from tasks import services as tasks
+from tasks.models import Company, TaskSyncRecord
+from tests.factories import TaskFactory, UserFactory, priority, status
+
+pytestmark = pytest.mark.django_db
+
+
+def sf_task(org, salesforce_id):
+    return org.simple_salesforce().Task.get(salesforce_id)
+
+
+def sf_count(org, where="Id != null"):
+    return org.simple_salesforce().query(f"SELECT COUNT() FROM Task WHERE {where}")["totalSize"]
+
+
+def create(capture, **fields):
+    with capture(execute=True):
+        return tasks.task_create(**fields)
+
+
+def test_a_new_task_reaches_salesforce_with_the_mapped_fields(
+    org, alice, django_capture_on_commit_callbacks
+):
+    acme = Company.objects.create(name="Acme", salesforce_account_id=None)
+    task = create(
+        django_capture_on_commit_callbacks,
+        owner=alice,
+        name="Kick-off call",
+        due_date=dt.date(2026, 12, 31),
+        details="Agenda attached",
+        priority=priority("High"),
+        company=acme,
+    )
+
+    record = TaskSyncRecord.objects.get(task=task)
+    assert record.state == TaskSyncRecord.State.SYNCED
+    assert record.salesforce_id.startswith("00T")
+    remote = sf_task(org, record.salesforce_id)
+    assert remote["Subject"] == "Kick-off call"
+    assert remote["ActivityDate"] == "2026-12-31"  # a date, never shifted by a time zone
+    assert remote["Description"] == "Agenda attached"
+    assert remote["Status"] == "Not Started"
+    assert remote["Priority"] == "High"
+    assert remote["Cockpit_Task_Id__c"] == f"cockpit-{task.pk}"
+    owner = org.simple_salesforce().query(
+        f"SELECT Email FROM User WHERE Id = '{remote['OwnerId']}'"
+    )["records"][0]
+    assert owner["Email"] == "alice@example.com"
+
+
+def test_editing_and_completing_update_the_same_salesforce_task(
+    org, alice, django_capture_on_commit_callbacks
+):
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="Renewal")
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_update(task=task, name="Renewal call", priority=priority("Low"))
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_complete(task=task)
+
+    remote = sf_task(org, salesforce_id)
+    assert remote["Subject"] == "Renewal call"
+    assert remote["Priority"] == "Low"
+    assert remote["Status"] == "Completed"
+    assert remote["IsClosed"] is True
+    assert sf_count(org, f"Cockpit_Task_Id__c = 'cockpit-{task.pk}'") == 1
+
+
+def test_deleting_a_synced_task_deletes_it_in_salesforce(
+    org, alice, django_capture_on_commit_callbacks
+):
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="Obsolete")
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_delete(task=task)
+
+    deleted = org.simple_salesforce().query_all(
+        f"SELECT Id, IsDeleted FROM Task WHERE Id = '{salesforce_id}'", include_deleted=True
+    )["records"]
+    assert deleted[0]["IsDeleted"] is True
+    assert not OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE).exists()
+
+
+def test_tasks_created_before_sync_was_switched_on_stay_until_pushed_by_hand(
+    sfemu_clean, alice, django_capture_on_commit_callbacks
+):
+    old = TaskFactory(owner=alice, name="From before")  # sync not configured yet
+    connection = config.connection_create(
+        name="Emulator",
+        login_url=sfemu_clean.login_url,
+        client_id=sfemu_clean.client_id,
+        client_secret=sfemu_clean.client_secret,
+        ca_bundle=sfemu_clean.ca_path,
+    )
+    config.connection_test(connection=connection)
+    config.users_match_by_email(connection=connection)
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(auto_sync=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_update(task=old, name="From before, edited")
+
+    assert not TaskSyncRecord.objects.filter(task=old).exclude(salesforce_id=None).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = outbound.task_push_now(task=old)
+
+    assert result.pushed == 1
+    assert sf_count(sfemu_clean, "Subject = 'From before, edited'") == 1
+
+
+def test_nothing_is_queued_while_auto_sync_is_off(sfemu_clean, alice):
+    task = TaskFactory(owner=alice)
+
+    assert not OutboxEntry.objects.exists()
+    assert not TaskSyncRecord.objects.filter(task=task).exists()
+
+
+def test_changes_applied_from_salesforce_are_not_pushed_back(org, alice):
+    with applying_inbound():
+        TaskFactory(owner=alice, name="Came from Salesforce")
+
+    assert not OutboxEntry.objects.exists()
+
+
+def test_450_tasks_go_out_in_three_collection_calls(org, alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        for n in range(450):
+            tasks.task_create(owner=alice, name=f"Bulk {n}")
+    org.reset_request_log()
+
+    result = outbound.outbox_push_all()
+
+    assert result.pushed == 450
+    assert result.api_calls == 3
+    assert org.api_calls() == 3
+    assert sf_count(org, "Subject LIKE 'Bulk %'") == 450
+
+
+def test_a_salesforce_outage_keeps_the_change_and_retries_it_later(
+    org, alice, django_capture_on_commit_callbacks
+):
+    org.set_faults(error_rate=1.0, error_status=503)
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="During the outage")
+
+    entry = OutboxEntry.objects.get(task_id=task.pk)
+    record = TaskSyncRecord.objects.get(task=task)
+    assert entry.state == OutboxEntry.State.PENDING
+    assert entry.attempts == 1
+    assert entry.next_attempt_at > timezone.now()
+    assert record.state == TaskSyncRecord.State.PENDING
+    assert "Will retry" in record.last_error
+    assert SyncEvent.objects.filter(kind=SyncEvent.Kind.RETRY, task_id=task.pk).exists()
+
+    org.clear_faults()
+    assert outbound.outbox_push_all().pushed == 0  # not due yet: backing off
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+        assert outbound.outbox_push_all().pushed == 1
+
+    record.refresh_from_db()
+    assert record.state == TaskSyncRecord.State.SYNCED
+    assert record.last_error == ""
+    assert sf_count(org, "Subject = 'During the outage'") == 1
+
+
+def test_a_locked_row_is_retried_and_the_others_in_the_batch_go_through(
+    org, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        first = tasks.task_create(owner=alice, name="Locked")
+        tasks.task_create(owner=alice, name="Free")
+    org.set_faults(lock_next=1)
+
+    result = outbound.outbox_push_all()
+
+    assert (result.pushed, result.retried) == (1, 1)
+    assert OutboxEntry.objects.get(task_id=first.pk).state == OutboxEntry.State.PENDING
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+        assert outbound.outbox_push_all().pushed == 1
+    assert sf_count(org, "Subject IN ('Locked', 'Free')") == 2
+
+
+def test_a_permanent_error_shows_on_the_task_and_can_be_retried_by_hand(
+    org, django_capture_on_commit_callbacks
+):
+    zed = UserFactory(username="zed", email="zed@example.com")  # no Salesforce user
+    task = create(django_capture_on_commit_callbacks, owner=zed, name="Orphan")
+
+    record = TaskSyncRecord.objects.get(task=task)
+    entry = OutboxEntry.objects.get(task_id=task.pk)
+    assert record.state == TaskSyncRecord.State.ERROR
+    assert "zed has no Salesforce user" in record.last_error
+    assert entry.state == OutboxEntry.State.FAILED
+
+    sf_user = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
+    config.user_mapping_set(user=zed, salesforce_user_id=sf_user["records"][0]["Id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        outbound.entry_retry(entry=entry)
+
+    record.refresh_from_db()
+    assert record.state == TaskSyncRecord.State.SYNCED
+    assert sf_count(org, "Subject = 'Orphan'") == 1
+
+
+def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
+    org, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        task = tasks.task_create(owner=alice, name="Crash")
+    # The worker claims and pushes, then dies before recording the outcome.
+    claimed = outbound.outbox_claim()
+    client = outbound.client_for_connection(outbound.outbound_connection())
+    client.collection_upsert(
+        "Task",
+        "Cockpit_Task_Id__c",
+        [
+            {
+                "Cockpit_Task_Id__c": f"cockpit-{task.pk}",
+                "Subject": "Crash",
+                "OwnerId": org.integration_user_id,
+            }
+        ],
+    )
+    assert [e.state for e in claimed] == [OutboxEntry.State.IN_FLIGHT]
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=11)):
+        assert outbound.outbox_release_stale() == 1
+        assert outbound.outbox_push_all().pushed == 1
+
+    assert sf_count(org, "Subject = 'Crash'") == 1
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
+
+
+def test_an_expired_session_is_renewed_without_losing_the_push(
+    org, alice, django_capture_on_commit_callbacks
+):
+    create(django_capture_on_commit_callbacks, owner=alice, name="Before expiry")
+    org.expire_tokens()
+
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="After expiry")
+
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
+
+
+def test_a_wrong_secret_marks_the_connection_unauthorized_and_keeps_the_change(
+    org, alice, django_capture_on_commit_callbacks
+):
+    connection = outbound.outbound_connection()
+    config.connection_update(connection=connection, client_secret="revoked-secret")
+
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="Unauthorized")
+
+    connection.refresh_from_db()
+    assert connection.state == "unauthorized"
+    assert OutboxEntry.objects.get(task_id=task.pk).state == OutboxEntry.State.PENDING
+
+
+def test_pushing_slows_down_before_the_daily_api_limit(
+    org, alice, django_capture_on_commit_callbacks
+):
+    org.set_api_usage(95_000, 100_000)
+    create(django_capture_on_commit_callbacks, owner=alice, name="Near the limit")
+    with django_capture_on_commit_callbacks(execute=False):
+        later = tasks.task_create(owner=alice, name="Waits")
+
+    assert outbound.outbox_push_all().pushed == 0
+    connection = outbound.outbound_connection()
+    assert (connection.api_usage, connection.api_limit) == (95_001, 100_000)
+    assert connection.push_paused_until > timezone.now()
+    assert OutboxEntry.objects.get(task_id=later.pk).state == OutboxEntry.State.PENDING
+    assert SyncEvent.objects.filter(message__contains="pushing paused").exists()
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=16)):
+        org.set_api_usage(10, 100_000)  # a new day at the org
+        assert outbound.outbox_push_all().pushed == 1
+
+
+def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(
+    org, alice, django_capture_on_commit_callbacks
+):
+    from adminconfig.models import PicklistMapping, ResyncRun
+
+    for n in range(3):
+        create(django_capture_on_commit_callbacks, owner=alice, name=f"Mapped {n}")
+    connection = outbound.outbound_connection()
+    row = PicklistMapping.objects.get(
+        connection=connection, picklist="status", cockpit_value="Open"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        config.picklist_mapping_save(
+            connection=connection,
+            picklist="status",
+            cockpit_value="Open",
+            salesforce_values=["Waiting on someone else", "Not Started"],
+            mapping=row,
+        )
+
+    run = ResyncRun.objects.get()
+    assert (run.total, run.done, run.failed) == (3, 3, 0)
+    assert run.finished_at is not None
+    assert sf_count(org, "Status = 'Waiting on someone else'") == 3
+
+
+def test_status_and_priority_without_a_mapping_use_the_connections_defaults(
+    org, alice, django_capture_on_commit_callbacks
+):
+    from tasks.models import Status
+
+    blocked = Status.objects.create(value="Blocked", label="Blocked", order=40)
+
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="Blocked", status=blocked)
+
+    remote = sf_task(org, TaskSyncRecord.objects.get(task=task).salesforce_id)
+    assert remote["Status"] == "Not Started"  # the connection's default Status
+    assert status("Open")

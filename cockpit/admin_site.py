@@ -11,6 +11,7 @@ MODEL_ORDER = {
         "UserMapping",
         "ResyncRun",
     ],
+    "sync": ["SyncEvent", "OutboxEntry"],
 }
 
 

@@ -16,6 +16,7 @@ from adminconfig.api import (
     ResyncRunViewSet,
     UserViewSet,
 )
+from sync.api import SyncErrorViewSet, SyncEventViewSet
 from tasks.api import CompanyViewSet, TaskViewSet
 
 
@@ -41,3 +42,5 @@ router.register("sync/connections", ConnectionViewSet, basename="sync-connection
 router.register("sync/field-mappings", FieldMappingViewSet, basename="sync-field-mapping")
 router.register("sync/picklist-mappings", PicklistMappingViewSet, basename="sync-picklist-mapping")
 router.register("sync/resync-runs", ResyncRunViewSet, basename="sync-resync-run")
+router.register("sync/errors", SyncErrorViewSet, basename="sync-error")
+router.register("sync/events", SyncEventViewSet, basename="sync-event")

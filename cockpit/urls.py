@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from adminconfig.api import SyncSettingsView
+from sync.api import SyncPushView, SyncStatusView, TaskPushView
 from tasks.api import PicklistsView
 
 from . import views
@@ -13,6 +14,9 @@ api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("picklists/", PicklistsView.as_view(), name="api-picklists"),
     path("sync/settings/", SyncSettingsView.as_view(), name="api-sync-settings"),
+    path("sync/status/", SyncStatusView.as_view(), name="api-sync-status"),
+    path("sync/push/", SyncPushView.as_view(), name="api-sync-push"),
+    path("tasks/<int:pk>/sync/", TaskPushView.as_view(), name="api-task-push"),
     path("", include(router.urls)),
 ]
 

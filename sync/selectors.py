@@ -1,6 +1,13 @@
-"""Reads of the sync configuration that the engine needs on hot paths."""
+"""Reads of the sync state that the engine and the interfaces need."""
+
+from typing import Any
+
+from django.db.models import Count, Max
 
 from adminconfig.models import SalesforceConnection, SyncSettings
+from tasks.models import Task, TaskSyncRecord
+
+from .models import OutboxEntry, SyncEvent
 
 
 def sync_settings() -> SyncSettings:
@@ -17,3 +24,39 @@ def outbound_connection(settings: SyncSettings | None = None) -> SalesforceConne
         .exclude(state=SalesforceConnection.State.PAUSED)
         .first()
     )
+
+
+def sync_status() -> dict[str, Any]:
+    """Health and figures for admins: switches, the primary org, the outbox, task states."""
+    settings = sync_settings()
+    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    outbox = dict(
+        OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE)
+        .values_list("state")
+        .annotate(n=Count("id"))
+    )
+    states = dict(TaskSyncRecord.objects.values_list("state").annotate(n=Count("id")))
+    tracked = sum(states.values())
+    states[TaskSyncRecord.State.NOT_SYNCED] = states.get(TaskSyncRecord.State.NOT_SYNCED, 0) + (
+        Task.objects.count() - tracked
+    )
+    last = SyncEvent.objects.values("kind").annotate(at=Max("created_at"))
+    return {
+        "auto_sync": settings.auto_sync,
+        "bidirectional_sync": settings.bidirectional_sync,
+        "first_enabled_at": settings.first_enabled_at,
+        "connection": None
+        if connection is None
+        else {
+            "id": connection.pk,
+            "name": connection.name,
+            "state": connection.state,
+            "last_error": connection.last_error,
+            "api_usage": connection.api_usage,
+            "api_limit": connection.api_limit,
+            "push_paused_until": connection.push_paused_until,
+        },
+        "outbox": {state: outbox.get(state, 0) for state in ("pending", "in_flight", "failed")},
+        "tasks": {state: states.get(state, 0) for state in TaskSyncRecord.State.values},
+        "last": {row["kind"]: row["at"] for row in last},
+    }

@@ -1,0 +1,129 @@
+"""REST API of the sync: push a task now, status and figures, failed pushes and their retry."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from adminconfig.permissions import IsSyncAdmin
+from tasks.api import TaskSerializer
+from tasks.models import Task
+from tasks.selectors import tasks_visible_to
+
+from . import outbound
+from .models import OutboxEntry, SyncEvent
+from .selectors import sync_status
+
+PushResultSerializer = inline_serializer(
+    "PushResult",
+    {
+        "pushed": serializers.IntegerField(),
+        "deleted": serializers.IntegerField(),
+        "retried": serializers.IntegerField(),
+        "failed": serializers.IntegerField(),
+        "api_calls": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class TaskPushView(APIView):
+    """'Sync to Salesforce' for one task: also pushes tasks that predate the sync."""
+
+    @extend_schema(request=None, responses=TaskSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
+        try:
+            outbound.task_push_now(task=task)
+        except outbound.SyncOffError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        task = tasks_visible_to(request.user).get(pk=pk)
+        return Response(TaskSerializer(task, context={"request": request}).data)
+
+
+class SyncStatusView(APIView):
+    """Sync health and figures: switches, the primary org and its API usage, the outbox."""
+
+    permission_classes = [IsSyncAdmin]
+
+    @extend_schema(
+        responses=inline_serializer("SyncStatus", {"auto_sync": serializers.BooleanField()})
+    )
+    def get(self, request: Request) -> Response:
+        return Response(sync_status())
+
+
+class SyncPushView(APIView):
+    """Push every due change now instead of waiting for the worker."""
+
+    permission_classes = [IsSyncAdmin]
+
+    @extend_schema(request=None, responses=PushResultSerializer)
+    def post(self, request: Request) -> Response:
+        result = outbound.outbox_push_all()
+        return Response(result.__dict__)
+
+
+class SyncErrorSerializer(serializers.ModelSerializer):
+    task_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OutboxEntry
+        fields = [
+            "id",
+            "task_id",
+            "task_name",
+            "salesforce_id",
+            "operation",
+            "state",
+            "attempts",
+            "last_error",
+            "updated_at",
+        ]
+
+    def get_task_name(self, entry: OutboxEntry) -> str | None:
+        names: dict[int, str] = self.context.get("task_names", {})
+        return names.get(entry.task_id)
+
+
+class SyncErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Pushes that failed for good, with the reason; POST .../retry/ tries again."""
+
+    serializer_class = SyncErrorSerializer
+    permission_classes = [IsSyncAdmin]
+    queryset = OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).order_by("-updated_at")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        ids = self.get_queryset().values_list("task_id", flat=True)
+        context["task_names"] = dict(Task.objects.filter(pk__in=ids).values_list("pk", "name"))
+        return context
+
+    @extend_schema(request=None, responses=SyncErrorSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        entry = outbound.entry_retry(entry=self.get_object())
+        return Response(SyncErrorSerializer(entry, context=self.get_serializer_context()).data)
+
+
+class SyncEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncEvent
+        fields = ["id", "kind", "task_id", "salesforce_id", "message", "created_at"]
+
+
+class SyncEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The sync log, newest first: pushes, pulls, skipped values, conflicts, retries, errors."""
+
+    serializer_class = SyncEventSerializer
+    permission_classes = [IsSyncAdmin]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = SyncEvent.objects.all()
+        kind = self.request.query_params.get("kind")
+        return qs.filter(kind=kind) if kind else qs

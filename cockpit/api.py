@@ -16,7 +16,7 @@ from adminconfig.api import (
     ResyncRunViewSet,
     UserViewSet,
 )
-from sync.api import SyncErrorViewSet, SyncEventViewSet
+from sync.api import ConflictViewSet, SyncErrorViewSet, SyncEventViewSet
 from tasks.api import CompanyViewSet, TaskViewSet
 
 
@@ -44,3 +44,4 @@ router.register("sync/picklist-mappings", PicklistMappingViewSet, basename="sync
 router.register("sync/resync-runs", ResyncRunViewSet, basename="sync-resync-run")
 router.register("sync/errors", SyncErrorViewSet, basename="sync-error")
 router.register("sync/events", SyncEventViewSet, basename="sync-event")
+router.register("sync/conflicts", ConflictViewSet, basename="sync-conflict")

@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "cockpit-heartbeat": {"task": "cockpit.tasks.heartbeat", "schedule": 30.0},
     "sync-sweep": {"task": "sync.sweep", "schedule": 15.0},
+    # Pulls when the admin's pull interval (default 60 s, at least 10 s) has passed.
+    "sync-pull-tick": {"task": "sync.pull_tick", "schedule": 10.0},
 }
 
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from adminconfig.api import SyncSettingsView
-from sync.api import SyncPushView, SyncStatusView, TaskPushView
+from sync.api import SyncPullView, SyncPushView, SyncStatusView, TaskPushView
 from tasks.api import PicklistsView
 
 from . import views
@@ -16,6 +16,7 @@ api_v1 = [
     path("sync/settings/", SyncSettingsView.as_view(), name="api-sync-settings"),
     path("sync/status/", SyncStatusView.as_view(), name="api-sync-status"),
     path("sync/push/", SyncPushView.as_view(), name="api-sync-push"),
+    path("sync/pull/", SyncPullView.as_view(), name="api-sync-pull"),
     path("tasks/<int:pk>/sync/", TaskPushView.as_view(), name="api-task-push"),
     path("", include(router.urls)),
 ]

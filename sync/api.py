@@ -15,8 +15,8 @@ from tasks.api import TaskSerializer
 from tasks.models import Task
 from tasks.selectors import tasks_visible_to
 
-from . import outbound
-from .models import OutboxEntry, SyncEvent
+from . import inbound, outbound
+from .models import Conflict, OutboxEntry, SyncEvent
 from .selectors import sync_status
 
 PushResultSerializer = inline_serializer(
@@ -67,6 +67,62 @@ class SyncPushView(APIView):
     def post(self, request: Request) -> Response:
         result = outbound.outbox_push_all()
         return Response(result.__dict__)
+
+
+class SyncPullView(APIView):
+    """Pull Salesforce changes and deletions now instead of waiting for the interval."""
+
+    permission_classes = [IsSyncAdmin]
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "PullResult",
+            {
+                "ran": serializers.BooleanField(),
+                "created": serializers.IntegerField(),
+                "updated": serializers.IntegerField(),
+                "unchanged": serializers.IntegerField(),
+                "deleted": serializers.IntegerField(),
+                "skipped": serializers.IntegerField(),
+                "conflicts": serializers.IntegerField(),
+                "api_calls": serializers.IntegerField(),
+                "errors": serializers.ListField(child=serializers.CharField()),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        result = inbound.pull_run(force=True)
+        if not result.ran:
+            return Response(
+                {**result.__dict__, "detail": "Bi-directional Sync is off, or a pull is running."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(result.__dict__)
+
+
+class ConflictSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conflict
+        fields = [
+            "id",
+            "task_id",
+            "salesforce_id",
+            "salesforce_field",
+            "cockpit_value",
+            "salesforce_value",
+            "winner",
+            "policy",
+            "created_at",
+        ]
+
+
+class ConflictViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Fields changed on both sides since the last sync, and which side won, newest first."""
+
+    queryset = Conflict.objects.all()
+    serializer_class = ConflictSerializer
+    permission_classes = [IsSyncAdmin]
 
 
 class SyncErrorSerializer(serializers.ModelSerializer):

@@ -4,8 +4,10 @@ simple-salesforce's login helpers hard-code https://{domain}.salesforce.com, so 
 the OAuth token itself from the connection's login URL and hands instance_url + session_id over.
 """
 
+import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,5 +253,37 @@ class SalesforceClient:
             params={"ids": ",".join(ids), "allOrNone": "false"},
         )
 
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """SOQL results page by page (up to 2,000 records a call), never all in memory."""
+        page = self.call("query", soql, include_deleted=include_deleted)
+        while True:
+            yield [dict(r) for r in page["records"]]
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            page = self.call(
+                "query_more",
+                page["nextRecordsUrl"],
+                identifier_is_url=True,
+                include_deleted=include_deleted,
+            )
+
+    def deleted(self, sobject: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+        """getDeleted. simple-salesforce builds a broken URL from naive datetimes: UTC only."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("getDeleted needs aware datetimes")
+        return self.call(f"{sobject}.deleted", start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+
 
 COLLECTION_LIMIT = 200
+SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
+
+
+def soql_ids(ids: list[str]) -> str:
+    """A quoted SOQL list of Salesforce Ids; anything that is not an Id is refused, so no
+    value from outside can change the query."""
+    bad = [i for i in ids if not SALESFORCE_ID.match(i)]
+    if bad:
+        raise ValueError(f"Not Salesforce Ids: {bad[:3]}")
+    return ", ".join(f"'{i}'" for i in ids)

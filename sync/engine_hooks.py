@@ -7,8 +7,11 @@ log = logging.getLogger(__name__)
 
 class SyncEngine:
     def first_sync_start(self) -> None:
-        # The first import is the inbound pull's job; until it lands this is logged only.
-        log.info("Sync switched on for the first time; first import requested")
+        # The first pull imports the Salesforce tasks of the initial window (rule 2).
+        from .tasks import pull
+
+        log.info("Sync switched on for the first time; first import started")
+        pull.delay()
 
     def resync_start(self, run_id: int) -> None:
         from .tasks import resync

@@ -76,3 +76,40 @@ class SyncEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:60]}"
+
+
+class PullState(models.Model):
+    """Where the inbound pull got to, and a lease so only one machine pulls at a time."""
+
+    watermark = models.DateTimeField(
+        null=True, blank=True, help_text="SystemModstamp of the newest Salesforce change applied."
+    )
+    deleted_until = models.DateTimeField(
+        null=True, blank=True, help_text="Salesforce deletions are known up to here."
+    )
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"Pulled up to {self.watermark}"
+
+
+class Conflict(models.Model):
+    """A field changed on both sides since they last agreed, and how the policy settled it."""
+
+    task_id = models.BigIntegerField(db_index=True)
+    salesforce_id = models.CharField(max_length=18)
+    salesforce_field = models.CharField(max_length=80)
+    cockpit_value = models.JSONField(null=True)
+    salesforce_value = models.JSONField(null=True)
+    winner = models.CharField(max_length=10)  # "cockpit" or "salesforce"
+    policy = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.salesforce_field} on task {self.task_id}: {self.winner} won"

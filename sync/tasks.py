@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import outbound
+from . import inbound, outbound
 
 
 @shared_task(name="sync.push", ignore_result=True)
@@ -21,3 +21,15 @@ def sweep() -> None:
 @shared_task(name="sync.resync", ignore_result=True)
 def resync(run_id: int) -> None:
     outbound.resync_run_start(run_id=run_id)
+
+
+@shared_task(name="sync.pull", ignore_result=True)
+def pull() -> None:
+    """Pull now (first import, or on demand)."""
+    inbound.pull_run(force=True)
+
+
+@shared_task(name="sync.pull_tick", ignore_result=True)
+def pull_tick() -> None:
+    """Beat, every 10 s: pulls when the admin's pull interval has passed."""
+    inbound.pull_run()

@@ -334,11 +334,14 @@ class Store:
     # Whole-state operations -----------------------------------------------------------------
 
     def wipe(self) -> None:
-        """Delete all data but keep the Id counters and the last stamp (see new_id)."""
+        """Delete all data but keep the Id counters (see new_id).
+
+        The last SystemModstamp goes too: with no records left nothing can be ordered before
+        it, and a stamp left in the future by a moved clock would date every new record there.
+        """
         with self.transaction():
             self._conn.execute("DELETE FROM records")
             self._conn.execute("DELETE FROM passwords")
             self._conn.execute("DELETE FROM tokens")
-            self._conn.execute(
-                "DELETE FROM meta WHERE key NOT LIKE 'counter:%' AND key != 'last_stamp'"
-            )
+            self._conn.execute("DELETE FROM meta WHERE key NOT LIKE 'counter:%'")
+            self._last_stamp = None

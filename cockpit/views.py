@@ -130,7 +130,9 @@ def task_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created “{task.name}”.")
             return redirect("task-list")
-    return render(request, "cockpit/task_form.html", {"form": form, "task": None})
+    return render(
+        request, "cockpit/task_form.html", {"form": form, "task": None, "back": _next_url(request)}
+    )
 
 
 @login_required
@@ -148,7 +150,9 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved “{task.name}”.")
             return redirect(_next_url(request))
-    return render(request, "cockpit/task_form.html", {"form": form, "task": task})
+    return render(
+        request, "cockpit/task_form.html", {"form": form, "task": task, "back": _next_url(request)}
+    )
 
 
 @login_required

@@ -500,6 +500,7 @@ def test_a_csm_edits_a_task_and_returns_to_the_view_they_came_from(alice, csm):
     page = page_text(alice.get(f"/tasks/{task.pk}/edit/?next=/%3Fview%3Dopen"))
     assert 'value="Old name"' in page
     assert 'name="cf_champion" value="Dana"' in page
+    assert '<a class="button" href="/?view=open">Cancel</a>' in page
 
     response = alice.post(
         f"/tasks/{task.pk}/edit/",

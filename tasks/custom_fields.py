@@ -69,6 +69,9 @@ def custom_fields_clean(values: Any, *, existing: dict[str, Any] | None = None) 
                 errors[key] = "Unknown custom field. Known: " + (
                     ", ".join(sorted(fields)) or "none"
                 )
+            elif value not in (None, ""):
+                # A field an admin deactivated: its stored value is kept, not erased by an edit.
+                cleaned[key] = value
             continue
         if value is None or value == "":
             continue

@@ -1,7 +1,6 @@
 """A CSM works through their day in the cockpit, in real Chromium."""
 
 import datetime as dt
-from importlib import import_module
 
 import pytest
 
@@ -12,15 +11,6 @@ from tests.factories import CompanyFactory, TaskFactory, UserFactory, status
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture(autouse=True)
-def default_picklists(transactional_db):
-    # A transactional test that ran earlier flushed the tables, and with them the default
-    # Status, Priority and type rows of the data migration; put them back (it is idempotent).
-    from django.apps import apps
-
-    import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
 
 
 def section(page, title: str):

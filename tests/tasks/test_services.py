@@ -131,3 +131,17 @@ def test_a_task_is_overdue_only_while_open_and_past_due(csm):
     assert task.is_overdue(dt.date.today())
     services.task_complete(task=task)
     assert not task.is_overdue(dt.date.today())
+
+
+def test_deactivating_a_custom_field_keeps_its_values_through_later_edits(csm):
+    field = CustomFieldFactory(key="legacy")
+    CustomFieldFactory(key="current")
+    task = services.task_create(
+        owner=csm, name="t", custom_fields={"legacy": "old", "current": "1"}
+    )
+    field.is_active = False
+    field.save()
+
+    services.task_update(task=task, custom_fields={"current": "2"})
+
+    assert task.custom_fields == {"legacy": "old", "current": "2"}

@@ -35,4 +35,5 @@ urlpatterns = [
     path("tasks/<int:pk>/complete/", views.task_complete_view, name="task-complete"),
     path("tasks/<int:pk>/reopen/", views.task_reopen_view, name="task-reopen"),
     path("tasks/<int:pk>/delete/", views.task_delete_view, name="task-delete"),
+    path("tasks/<int:pk>/sync/", views.task_sync_view, name="task-sync"),
 ]

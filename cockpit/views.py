@@ -15,7 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tasks.models import Task
+from sync.outbound import SyncOffError, task_push_now
+from sync.selectors import outbound_connection
+from tasks.models import Task, TaskSyncRecord
 from tasks.selectors import (
     custom_fields_active,
     tasks_completed,
@@ -151,7 +153,14 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Saved “{task.name}”.")
             return redirect(_next_url(request))
     return render(
-        request, "cockpit/task_form.html", {"form": form, "task": task, "back": _next_url(request)}
+        request,
+        "cockpit/task_form.html",
+        {
+            "form": form,
+            "task": task,
+            "back": _next_url(request),
+            "sync_on": outbound_connection() is not None,
+        },
     )
 
 
@@ -190,3 +199,24 @@ def task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         "cockpit/task_confirm_delete.html",
         {"task": task, "next": _next_url(request)},
     )
+
+
+@login_required
+@require_POST
+def task_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """'Sync to Salesforce': pushes now, also a task older than the sync, or one that failed."""
+    task = _own_task(request, pk)
+    try:
+        task_push_now(task=task)
+    except SyncOffError as exc:
+        messages.error(request, str(exc))
+        return redirect(_next_url(request))
+    record = TaskSyncRecord.objects.filter(task=task).first()
+    if record and record.state == TaskSyncRecord.State.SYNCED:
+        messages.success(request, f"“{task.name}” is synced to Salesforce.")
+    else:
+        reason = record.last_error if record else ""
+        messages.warning(
+            request, f"“{task.name}” is not synced yet: {reason or 'it will be retried'}."
+        )
+    return redirect(_next_url(request))

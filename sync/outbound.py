@@ -435,6 +435,12 @@ def _apply_answers(
                 },
             )
             _done(entry)
+            # An earlier push of this task that failed for good is settled by this one.
+            OutboxEntry.objects.filter(
+                task_id=entry.task_id,
+                operation=OutboxEntry.Operation.UPSERT,
+                state=OutboxEntry.State.FAILED,
+            ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
             result.pushed += 1
             continue
         code, text = _record_error(answer)

@@ -1,0 +1,65 @@
+"""The CSM's 'Sync to Salesforce' button on the task page."""
+
+import pytest
+from django.utils import timezone
+
+from sync.models import OutboxEntry
+from tasks.models import TaskSyncRecord
+from tests.factories import TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_csm_pushes_a_task_older_than_the_sync_from_its_page(org, alice, client):
+    task = TaskFactory(owner=alice, name="Older task")
+    type(task).objects.filter(pk=task.pk).update(created_at=timezone.now().replace(year=2020))
+    client.force_login(alice)
+
+    page = client.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert "Sync to Salesforce" in page
+    response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+
+    assert "is synced to Salesforce" in response.content.decode()
+    record = TaskSyncRecord.objects.get(task=task)
+    assert record.state == TaskSyncRecord.State.SYNCED
+    assert org.simple_salesforce().Task.get(record.salesforce_id)["Subject"] == "Older task"
+
+
+def test_a_failed_task_shows_the_reason_and_a_retry_that_settles_it(
+    org, client, django_capture_on_commit_callbacks
+):
+    from adminconfig import services as config
+    from tasks import services as tasks
+
+    zed = UserFactory(username="zed", email="zed@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        task = tasks.task_create(owner=zed, name="Unmapped")
+    client.force_login(zed)
+
+    page = client.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert "zed has no Salesforce user" in page
+    assert "Retry sync to Salesforce" in page
+
+    dave = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
+    config.user_mapping_set(user=zed, salesforce_user_id=dave["records"][0]["Id"])
+    response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+
+    assert "is synced to Salesforce" in response.content.decode()
+    assert not OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).exists()
+
+
+def test_the_button_is_absent_while_sync_is_off_and_the_post_says_why(alice, client):
+    task = TaskFactory(owner=alice)
+    client.force_login(alice)
+
+    assert "Sync to Salesforce" not in client.get(f"/tasks/{task.pk}/edit/").content.decode()
+    response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+    assert "Auto Sync on first" in response.content.decode()
+
+
+def test_another_csms_task_cannot_be_pushed(org, client):
+    task = TaskFactory(owner=UserFactory(username="bob", email="bob@example.com"))
+    client.force_login(UserFactory(username="mallory"))
+
+    assert client.post(f"/tasks/{task.pk}/sync/").status_code == 404
+    assert client.get(f"/tasks/{task.pk}/sync/").status_code in (404, 405)

@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import api_pages, emulator
+from bench import api_pages, emulator, sync
 
-BENCHES = {"api_pages": api_pages.main, "emulator": emulator.main}
+BENCHES = {"api_pages": api_pages.main, "emulator": emulator.main, "sync": sync.main}
 
 
 def main(argv: list[str]) -> int:

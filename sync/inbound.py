@@ -179,12 +179,11 @@ def _pull_changes(
     for page in client.query_pages(soql, include_deleted=True):
         context.load(page, client)
         for record in page:
-            if record.get("IsDeleted"):
-                _apply_deletions([record["Id"]], result)
-            else:
+            if not record.get("IsDeleted"):
                 _apply_record(record, context, result)
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp
+        _apply_deletions([r["Id"] for r in page if r.get("IsDeleted")], result)
     return watermark
 
 
@@ -208,18 +207,23 @@ def _pull_deletions(
 
 
 def _apply_deletions(ids: list[str], result: PullResult) -> None:
-    records = TaskSyncRecord.objects.filter(salesforce_id__in=ids).select_related("task")
-    for record in records:
-        task_id, salesforce_id = record.task_id, record.salesforce_id
-        with applying_inbound():
-            task_services.task_delete(task=record.task)
-        SyncEvent.objects.create(
+    linked = dict(
+        TaskSyncRecord.objects.filter(salesforce_id__in=ids).values_list("task_id", "salesforce_id")
+    )
+    if not linked:
+        return
+    with applying_inbound():
+        task_services.task_delete_many(task_ids=list(linked))
+    SyncEvent.objects.bulk_create(
+        SyncEvent(
             kind=SyncEvent.Kind.DELETED,
             task_id=task_id,
             salesforce_id=salesforce_id,
             message="Deleted in Salesforce, deleted in Cockpit",
         )
-        result.deleted += 1
+        for task_id, salesforce_id in linked.items()
+    )
+    result.deleted += len(linked)
 
 
 # ---- one record ----------------------------------------------------------------------------
@@ -234,6 +238,15 @@ class _Context:
     records: dict[str, TaskSyncRecord] = field(default_factory=dict)
     by_external_id: dict[str, TaskSyncRecord] = field(default_factory=dict)
     companies: dict[str, Company] = field(default_factory=dict)
+    statuses: dict[str, Status] = field(default_factory=dict)
+    priorities: dict[str, Priority] = field(default_factory=dict)
+    users: dict[int, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.statuses = {s.value: s for s in Status.objects.all()}
+        self.priorities = {p.value: p for p in Priority.objects.all()}
+        user_model = Task._meta.get_field("owner").related_model
+        self.users = {u.pk: u for u in user_model.objects.filter(pk__in=self.owners.values())}
 
     def load(self, page: list[dict[str, Any]], client: SalesforceClient) -> None:
         """Everything a page needs in three queries, not three per record."""
@@ -330,9 +343,9 @@ def _changes_from(
     custom: dict[str, Any] = {}
     for name, value in inbound.values.items():
         if name == "status":
-            changes["status"] = Status.objects.get(value=value)
+            changes["status"] = ctx.statuses[value]
         elif name == "priority":
-            changes["priority"] = Priority.objects.get(value=value)
+            changes["priority"] = ctx.priorities[value]
         elif name.startswith("custom:"):
             custom[name.removeprefix("custom:")] = value
         elif name in ("name", "details", "due_date"):
@@ -352,7 +365,7 @@ def _changes_from(
     if "OwnerId" in sub_record:
         user_id = ctx.owners.get(sub_record["OwnerId"])
         if user_id:
-            changes["owner"] = Task._meta.get_field("owner").related_model.objects.get(pk=user_id)
+            changes["owner"] = ctx.users[user_id]
         else:
             skipped.append("OwnerId")
     if "WhatId" in sub_record:

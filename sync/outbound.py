@@ -419,29 +419,12 @@ def _apply_answers(
     records: dict[int, TaskSyncRecord],
     result: PushResult,
 ) -> None:
+    """Record a collection call's answers: a handful of queries per batch, not per record."""
     now = timezone.now()
+    succeeded: list[tuple[OutboxEntry, dict[str, Any], str]] = []
     for (entry, payload), answer in zip(sent, answers, strict=True):
         if answer.get("success"):
-            TaskSyncRecord.objects.update_or_create(
-                task_id=entry.task_id,
-                defaults={
-                    "salesforce_id": answer["id"],
-                    "state": TaskSyncRecord.State.SYNCED,
-                    "last_synced_at": now,
-                    "last_error": "",
-                    # What both sides now hold: the base of the next three-way merge, and
-                    # how the next pull recognises this push's echo (rule 7).
-                    "agreed_values": payload,
-                },
-            )
-            _done(entry)
-            # An earlier push of this task that failed for good is settled by this one.
-            OutboxEntry.objects.filter(
-                task_id=entry.task_id,
-                operation=OutboxEntry.Operation.UPSERT,
-                state=OutboxEntry.State.FAILED,
-            ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
-            result.pushed += 1
+            succeeded.append((entry, payload, answer["id"]))
             continue
         code, text = _record_error(answer)
         if code in TRANSIENT_RECORD_CODES:
@@ -451,15 +434,52 @@ def _apply_answers(
             _fail(entry, text)
             result.failed += 1
         result.errors.append(text)
+    if succeeded:
+        _record_successes(succeeded, records, now)
+    result.pushed += len(succeeded)
+
+
+def _record_successes(
+    succeeded: list[tuple[OutboxEntry, dict[str, Any], str]],
+    records: dict[int, TaskSyncRecord],
+    now: Any,
+) -> None:
+    new_records = []
+    changed_records = []
+    for entry, payload, salesforce_id in succeeded:
+        record = records.get(entry.task_id) or TaskSyncRecord(task_id=entry.task_id)
+        record.salesforce_id = salesforce_id
+        record.state = TaskSyncRecord.State.SYNCED
+        record.last_synced_at = now
+        record.last_error = ""
+        # What both sides now hold: the base of the next three-way merge, and how the next
+        # pull recognises this push's echo (rule 7).
+        record.agreed_values = payload
+        (changed_records if record.pk else new_records).append(record)
+    TaskSyncRecord.objects.bulk_update(
+        changed_records, ["salesforce_id", "state", "last_synced_at", "last_error", "agreed_values"]
+    )
+    TaskSyncRecord.objects.bulk_create(new_records)
+    entries = [entry for entry, _, _ in succeeded]
+    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
+    )
+    for entry in entries:
+        _count_for_run(entry, failed=False)
+    # Earlier pushes of these tasks that failed for good are settled by this one.
+    OutboxEntry.objects.filter(
+        task_id__in=[e.task_id for e in entries],
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+    ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
     SyncEvent.objects.bulk_create(
         SyncEvent(
             kind=SyncEvent.Kind.PUSHED,
             task_id=entry.task_id,
-            salesforce_id=answer.get("id") or "",
+            salesforce_id=salesforce_id,
             message="Pushed to Salesforce",
         )
-        for (entry, _), answer in zip(sent, answers, strict=True)
-        if answer.get("success")
+        for entry, _, salesforce_id in succeeded
     )
 
 

@@ -63,3 +63,31 @@ def test_another_csms_task_cannot_be_pushed(org, client):
 
     assert client.post(f"/tasks/{task.pk}/sync/").status_code == 404
     assert client.get(f"/tasks/{task.pk}/sync/").status_code in (404, 405)
+
+
+def test_the_sync_health_page_shows_failures_and_retries_them(
+    org, client, django_capture_on_commit_callbacks
+):
+    from tasks import services as tasks
+    from tests.factories import AdminFactory
+
+    zed = UserFactory(username="zed", email="zed@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_create(owner=zed, name="Unmapped owner task")
+    client.force_login(AdminFactory(username="boss"))
+
+    page = client.get("/sync/").content.decode()
+    assert "Unmapped owner task" in page
+    assert "zed has no Salesforce user" in page
+    assert "Connected" in page or "connected" in page
+
+    entry = OutboxEntry.objects.get()
+    response = client.post(f"/sync/errors/{entry.pk}/retry/", follow=True)
+    assert f"Push of task {entry.task_id} queued again." in response.content.decode()
+
+
+def test_the_sync_health_page_is_for_sync_admins_only(client, alice):
+    client.force_login(alice)
+
+    assert client.get("/sync/").status_code == 403
+    assert client.post("/sync/errors/1/retry/").status_code == 403

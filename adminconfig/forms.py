@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import services
+from .services.connections import EDITABLE as CONNECTION_FIELDS
 from .fields import describe_field, mappable_cockpit_fields
 from .models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
 
@@ -26,18 +27,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = SalesforceConnection
-        fields = [
-            "name",
-            "is_primary",
-            "login_url",
-            "client_id",
-            "api_version",
-            "ca_bundle",
-            "default_status",
-            "default_priority",
-            "external_id_field",
-            "daily_api_budget",
-        ]
+        fields = [CONNECTION_FIELDS[0], "is_primary", *CONNECTION_FIELDS[1:]]
 
     def clean_client_secret(self) -> str:
         secret = self.cleaned_data.get("client_secret", "")

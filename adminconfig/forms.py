@@ -6,9 +6,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import services
-from .services.connections import EDITABLE as CONNECTION_FIELDS
 from .fields import describe_field, mappable_cockpit_fields
 from .models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
+from .services.connections import EDITABLE as CONNECTION_FIELDS
 
 
 class ConnectionForm(forms.ModelForm):

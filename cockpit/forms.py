@@ -166,6 +166,7 @@ class TaskForm(forms.Form):
         *args: Any,
         custom_fields: Iterable[CustomField],
         task: Task | None = None,
+        locked: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         self.task = task
@@ -185,6 +186,15 @@ class TaskForm(forms.Form):
         )
         for field in self.custom_fields:
             self.fields[CUSTOM_PREFIX + field.key] = _custom_form_field(field)
+        # Fields an admin mapped as not editable: Salesforce owns them while the task is
+        # synced. A disabled field keeps its stored value whatever is posted.
+        for name in locked:
+            form_name = (
+                CUSTOM_PREFIX + name.removeprefix("custom:") if name.startswith("custom:") else name
+            )
+            if form_name in self.fields:
+                self.fields[form_name].disabled = True
+                self.fields[form_name].help_text = "Synced from Salesforce: change it there."
 
     def _initial(self, task: Task | None) -> dict[str, Any]:
         if task is None:

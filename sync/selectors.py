@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import Count, Max
 
-from adminconfig.models import SalesforceConnection, SyncSettings
+from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
 from tasks.models import Task, TaskSyncRecord
 
 from .models import OutboxEntry, SyncEvent
@@ -23,6 +23,18 @@ def outbound_connection(settings: SyncSettings | None = None) -> SalesforceConne
         SalesforceConnection.objects.filter(is_primary=True)
         .exclude(state=SalesforceConnection.State.PAUSED)
         .first()
+    )
+
+
+def fields_locked_for(task: Task) -> set[str]:
+    """Cockpit fields an admin mapped as not editable, for a task linked to Salesforce."""
+    linked = TaskSyncRecord.objects.filter(task=task).exclude(salesforce_id=None).exists()
+    if not linked:
+        return set()
+    return set(
+        FieldMapping.objects.filter(connection__is_primary=True, editable=False).values_list(
+            "cockpit_field", flat=True
+        )
     )
 
 

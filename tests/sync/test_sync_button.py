@@ -91,3 +91,31 @@ def test_the_sync_health_page_is_for_sync_admins_only(client, alice):
 
     assert client.get("/sync/").status_code == 403
     assert client.post("/sync/errors/1/retry/").status_code == 403
+
+
+def test_a_field_mapped_as_not_editable_is_read_only_on_a_synced_task(
+    org, alice, client, django_capture_on_commit_callbacks
+):
+    from adminconfig.models import FieldMapping
+    from tasks import services as tasks
+
+    FieldMapping.objects.filter(cockpit_field="name").update(editable=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = tasks.task_create(owner=alice, name="Owned by Salesforce")
+    client.force_login(alice)
+
+    page = client.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert "Synced from Salesforce: change it there." in page
+    client.post(
+        f"/tasks/{task.pk}/edit/",
+        {
+            "name": "Renamed in Cockpit",
+            "status": task.status_id,
+            "priority": task.priority_id,
+            "details": "New details",
+        },
+    )
+
+    task.refresh_from_db()
+    assert task.name == "Owned by Salesforce"
+    assert task.details == "New details"

@@ -1,0 +1,330 @@
+"""The whole stack as `make run` runs it, as real subprocesses, for end-to-end tests.
+
+`Stack(workdir)` migrates a private SQLite database under `workdir/var`, creates the first
+admin, and starts the Salesforce emulator, the web app under gunicorn, a Celery worker and
+Celery beat, each with its own environment and log file, as the Procfile does. Nothing is
+mocked and nothing is shared with the test process but the network: tests drive it over HTTP.
+
+Every wait is bounded, so a stack that does not come up fails the test instead of hanging CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from tests.sfemu import EmulatorProcess, SalesforceEmulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "e2e-Admin-passw0rd"
+# Variables of the test process that would change what the stack's processes do.
+DROPPED_ENV = (
+    "DJANGO_SETTINGS_MODULE",  # pytest-django's; cockpit/celery.py sets its own
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests' conftest sets it
+    "CELERY_TASK_ALWAYS_EAGER",  # the worker must run the tasks, not the web app
+    "DATABASE_URL",
+    "COCKPIT_VAR_DIR",
+    "PORT",
+)
+
+T = TypeVar("T")
+
+
+def venv_bin() -> Path:
+    """The bin folder holding gunicorn and celery: this interpreter's venv, else the repo's."""
+    here = Path(sys.executable).parent  # not resolved: .venv/bin/python is a symlink
+    if (here / "gunicorn").exists() and (here / "celery").exists():
+        return here
+    return REPO_ROOT / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.2) -> T:
+    """Call `check` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+class Service:
+    """One long-running process of the stack, in its own process group, logging to a file."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.workdir = workdir
+        self.log_path = workdir / "logs" / f"{name}.log"
+        self.log_offset = 0  # where this start's output begins (a restart appends)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # A file, not a pipe: a full pipe nobody reads would block the process.
+        with self.log_path.open("ab") as log:
+            self.log_offset = log.tell()
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: the pool's children stop with it
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, *, timeout: float = START_TIMEOUT) -> None:
+        def seen() -> bool:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited at start-up:\n{self.log()[-4000:]}")
+            return text in self.log()[self.log_offset :]
+
+        wait_for(seen, timeout=timeout, what=f"{self.name} to log {text!r}")
+
+    def stop(self) -> None:
+        """SIGTERM (Celery's warm shutdown, gunicorn's graceful stop), then SIGKILL the group."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+        # Children that outlived their parent (a prefork pool process, a gunicorn worker).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+class Stack:
+    """Emulator, web, worker and beat over one private database and broker.
+
+    The processes run in `workdir`, not in the repository as the Procfile's do: kombu's
+    filesystem transport keeps its exchange table in `./control` (cockpit/settings.py sets no
+    `control_folder`), which would land in the source tree and be shared with `make run`.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.var_dir = workdir / "var"
+        self.log_dir = workdir / "logs"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.bin = venv_bin()
+        self.broker_url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+        self.env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+        self.env.update(
+            DEBUG="true",
+            COCKPIT_VAR_DIR=str(self.var_dir),
+            DATABASE_URL=f"sqlite:///{self.var_dir / 'cockpit.sqlite3'}",
+            CELERY_BROKER_URL=self.broker_url,
+            LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+            # This checkout's code, whatever the venv's editable install points at; the
+            # processes run in `workdir`, not in the repository (see the class docstring).
+            PYTHONPATH=os.pathsep.join(
+                [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        )
+        self.emulator_process = EmulatorProcess(workdir / "sfemulator", seed="users")
+        self.emulator: SalesforceEmulator | None = None
+        self.port = 0
+        self.web: Service | None = None
+        self.worker: Service | None = None
+        self.beat: Service | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---- one-off commands -------------------------------------------------------------------
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = START_TIMEOUT
+    ) -> str:
+        """Run a command of the venv (`manage.py ...`, `celery ...`) to completion."""
+        command = [str(self.bin / args[0]), *args[1:]]
+        if args[0].endswith(".py"):
+            command = [str(self.bin / "python"), str(REPO_ROOT / args[0]), *args[1:]]
+        done = subprocess.run(  # noqa: S603
+            command,
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        with (self.log_dir / "commands.log").open("a") as log:
+            log.write(f"$ {' '.join(args)}\n{output}\n")
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{output}")
+        return output
+
+    # ---- the processes ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.run("manage.py", "migrate", "--noinput")
+        self.run(
+            "manage.py",
+            "createsuperuser",
+            "--noinput",
+            env={
+                "DJANGO_SUPERUSER_USERNAME": ADMIN_USERNAME,
+                "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+                "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            },
+        )
+        self.emulator_process.start(timeout=START_TIMEOUT)
+        self.emulator = SalesforceEmulator(self.emulator_process)
+        self.start_web()
+        self.start_worker()
+        self.beat = Service(
+            "beat",
+            [str(self.bin / "celery"), "-A", "cockpit", "beat", "--loglevel", "INFO"],
+            self.env,
+            self.workdir,
+        )
+        self.beat.start()
+        self.beat.wait_for_log("beat: Starting")
+
+    def start_web(self) -> None:
+        for _attempt in range(3):  # another process may take the free port before gunicorn
+            self.port = free_port()
+            self.web = Service(
+                "web",
+                [
+                    str(self.bin / "gunicorn"),
+                    "cockpit.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    # Its own control socket: the default (~/.gunicorn/gunicorn.ctl) is shared
+                    # with `make run` and with other test runs on the machine.
+                    "--control-socket",
+                    str(self.workdir / "gunicorn.ctl"),
+                ],
+                {**self.env, "PORT": str(self.port)},
+                self.workdir,
+            )
+            self.web.start()
+            if wait_for(self._web_state, timeout=START_TIMEOUT, what="web's /healthz") == "up":
+                return
+            self.web.stop()
+        raise RuntimeError(f"gunicorn did not start:\n{self.web.log()[-4000:]}")
+
+    def _web_state(self) -> str | None:
+        assert self.web is not None
+        if not self.web.running:
+            return "exited"
+        try:
+            answer = requests.get(f"{self.url}/healthz", timeout=2)
+        except requests.ConnectionError:
+            return None
+        return "up" if answer.status_code == 200 else None
+
+    def start_worker(self) -> None:
+        self.worker = Service(
+            "worker",
+            [
+                str(self.bin / "celery"),
+                "-A",
+                "cockpit",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            self.env,
+            self.workdir,
+        )
+        self.worker.start()
+        self.worker.wait_for_log(" ready.")
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def stop(self) -> None:
+        # Beat first, so it queues nothing more for a worker that is going away.
+        for service in (self.beat, self.worker, self.web):
+            if service is not None:
+                service.stop()
+        self.emulator_process.stop()
+
+    def logs(self) -> str:
+        parts = []
+        for path in sorted(self.log_dir.glob("*.log")) + [self.emulator_process.log_path]:
+            if path.exists():
+                text = path.read_text(errors="replace")
+                parts.append(f"===== {path.name} ({len(text)} chars, last 20000) =====")
+                parts.append(text[-20000:])
+        return "\n".join(parts)
+
+
+class Api:
+    """A REST client of Cockpit's /api/v1/, as an integrator uses it: token auth over HTTP."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/") + "/api/v1/"
+        self.session = requests.Session()
+        self.session.trust_env = False  # plain HTTP to 127.0.0.1: no proxy, no CA variables
+        if token:
+            self.session.headers["Authorization"] = f"Token {token}"
+
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str) -> Api:
+        answer = cls(base_url).call(
+            "POST", "auth/token/", {"username": username, "password": password}
+        )
+        return cls(base_url, answer["token"])
+
+    def request(self, method: str, path: str, json: Any = None) -> requests.Response:
+        return self.session.request(method, self.base_url + path, json=json, timeout=30)
+
+    def call(self, method: str, path: str, json: Any = None, *, expect: int = 0) -> Any:
+        """The JSON answer; fails with the body unless the status is `expect` (or any 2xx)."""
+        response = self.request(method, path, json)
+        ok = response.status_code == expect if expect else response.ok
+        assert ok, f"{method} {path} answered {response.status_code}: {response.text[:2000]}"
+        return response.json() if response.content else None

@@ -1,0 +1,305 @@
+"""The whole stack, as `make run` runs it: web (gunicorn), Celery worker, Celery beat and the
+Salesforce emulator, each a real process with its own environment; nothing is mocked.
+
+The test drives Cockpit only over HTTP, as an integrator would (REST API under /api/v1/), and
+Salesforce only through simple-salesforce against the emulator. It proves the paths between the
+processes: signal → outbox → broker → worker → Salesforce for Cockpit changes, and beat's pull
+tick → worker → Cockpit for Salesforce changes; and that the outbox and beat's sweep recover a
+change whose worker was down and whose broker message was lost.
+
+Latencies (seconds from a change on one side to seeing it on the other) are printed; run with
+`-s` to see them. Only generous bounds are asserted, never exact timings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from simple_salesforce import Salesforce
+
+from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USERNAME, Api, Stack, wait_for
+
+# Outbound is driven by signals "within seconds"; inbound by beat's pull tick (every 10 s) and
+# the pull interval (10 s here): both well inside this bound on a loaded CI machine.
+OUTBOUND_BOUND = 30.0
+INBOUND_BOUND = 45.0
+ALICE_PASSWORD = "alice-E2e-passw0rd"
+
+
+@dataclass
+class Synced:
+    """The configured stack and the clients a test needs."""
+
+    stack: Stack
+    admin: Api
+    alice: Api
+    alice_id: int
+    alice_salesforce_id: str
+    sf: Salesforce
+    latencies: dict[str, float]
+
+    def measure(self, what: str, since: float, check: Callable[[], Any], *, bound: float) -> Any:
+        """Poll `check` until it holds; record and print the seconds since the change."""
+        result = wait_for(check, timeout=bound, what=what, every=0.1)
+        self.latencies[what] = time.monotonic() - since
+        print(f"  {what}: {self.latencies[what]:.1f} s")
+        return result
+
+    def sf_tasks(self, where: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        soql = (
+            f"SELECT Id, Subject, Status, OwnerId, ActivityDate, IsDeleted FROM Task WHERE {where}"
+        )
+        return self.sf.query_all(soql, include_deleted=include_deleted)["records"]
+
+
+def _unique(label: str) -> str:
+    return f"{label} {secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
+    """Start the stack and configure the sync through the API, as an admin would."""
+    stack = Stack(tmp_path_factory.mktemp("whole-stack"))
+    started = time.monotonic()
+    try:
+        stack.start()
+        print(f"\n  stack started in {time.monotonic() - started:.1f} s ({stack.broker_url})")
+        configured = _configure(stack)
+    except BaseException:  # Ctrl-C included: no process outlives the test run
+        stack.stop()
+        print(f"\n===== whole-stack logs ({stack.workdir}) =====\n{stack.logs()}")
+        raise
+    try:
+        yield configured
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(
+    synced: Synced, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    """Every process's log after a failed test: what the worker did is rarely in the assert."""
+    failures_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failures_before:
+        with capsys.disabled():  # teardown output of a failed test is not shown otherwise
+            print(f"\n===== whole-stack logs ({synced.stack.workdir}) =====\n{synced.stack.logs()}")
+
+
+def _configure(stack: Stack) -> Synced:
+    emulator = stack.emulator
+    assert emulator is not None
+    emulator.reset(seed="users")  # the sales users, alice@example.com among them
+
+    admin = Api.login(stack.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    alice_user = admin.call(
+        "POST",
+        "users/",
+        {"username": "alice", "email": "alice@example.com", "password": ALICE_PASSWORD},
+        expect=201,
+    )
+    connection = admin.call(
+        "POST",
+        "sync/connections/",
+        {
+            "name": "Emulator",
+            "login_url": emulator.login_url,
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "ca_bundle": emulator.ca_path,
+            "is_primary": True,
+        },
+        expect=201,
+    )
+    report = admin.call("POST", f"sync/connections/{connection['id']}/test/")
+    assert report["ok"], report
+    matched = admin.call("POST", f"sync/connections/{connection['id']}/match-users/")
+    assert "alice" in matched["matched"], matched
+    alice_user = admin.call("GET", f"users/{alice_user['id']}/")
+    assert alice_user["salesforce_user_id"], alice_user
+    switches = admin.call(
+        "PATCH",
+        "sync/settings/",
+        {"auto_sync": True, "bidirectional_sync": True, "pull_interval_seconds": 10},
+    )
+    assert switches["first_enabled_at"], switches
+    return Synced(
+        stack=stack,
+        admin=admin,
+        alice=Api.login(stack.url, "alice", ALICE_PASSWORD),
+        alice_id=alice_user["id"],
+        alice_salesforce_id=alice_user["salesforce_user_id"],
+        sf=emulator.simple_salesforce(),
+        latencies={},
+    )
+
+
+def test_changes_on_either_side_reach_the_other_through_the_real_processes(synced: Synced) -> None:
+    alice, sf = synced.alice, synced.sf
+    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    print("\n  latencies (change on one side → seen on the other):")
+
+    # 1. Outbound create: signal → outbox → broker → worker → Salesforce.
+    renamed_name = _unique("Call Acme about renewal")
+    kept_name = _unique("Send Globex the QBR deck")
+    posted_at = time.monotonic()
+    renamed = alice.call("POST", "tasks/", {"name": renamed_name, "due_date": tomorrow}, expect=201)
+    kept = alice.call("POST", "tasks/", {"name": kept_name, "due_date": tomorrow}, expect=201)
+    assert renamed["owner"] == synced.alice_id
+
+    def pushed(task: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        now = alice.call("GET", f"tasks/{task['id']}/")
+        found = synced.sf_tasks(f"Subject = '{name}'")
+        if now["sync"]["state"] == "synced" and found:
+            return now, found[0]
+        return None
+
+    renamed, sf_renamed = synced.measure(
+        "Cockpit create → Salesforce",
+        posted_at,
+        lambda: pushed(renamed, renamed_name),
+        bound=OUTBOUND_BOUND,
+    )
+    kept, sf_kept = wait_for(
+        lambda: pushed(kept, kept_name), timeout=OUTBOUND_BOUND, what="the second push"
+    )
+    assert renamed["salesforce_id"] == sf_renamed["Id"]
+    assert kept["salesforce_id"] == sf_kept["Id"]
+    assert sf_renamed["OwnerId"] == synced.alice_salesforce_id
+    assert sf_renamed["ActivityDate"] == tomorrow
+    assert sf_renamed["Status"] == "Not Started"
+    assert renamed["sync"]["error"] == ""
+
+    # 2. Outbound completion.
+    completed_at = time.monotonic()
+    alice.call("PATCH", f"tasks/{renamed['id']}/", {"status": "Complete"})
+    synced.measure(
+        "Cockpit complete → Salesforce",
+        completed_at,
+        lambda: synced.sf_tasks(f"Id = '{sf_renamed['Id']}' AND Status = 'Completed'"),
+        bound=OUTBOUND_BOUND,
+    )
+
+    # 3-5. Inbound, all in the same pull cycle: an edit, a new task and a deletion made in
+    # Salesforce reach Cockpit through beat's pull tick and the worker.
+    new_subject = _unique("Call Acme about the renewal (moved)")
+    created_subject = _unique("Prepare Initech onboarding")
+    edited_at = time.monotonic()
+    sf.Task.update(sf_renamed["Id"], {"Subject": new_subject})
+    created_at = time.monotonic()
+    sf.Task.create(
+        {
+            "Subject": created_subject,
+            "OwnerId": synced.alice_salesforce_id,
+            "ActivityDate": tomorrow,
+            "Status": "In Progress",
+            "Priority": "High",
+        }
+    )
+    deleted_at = time.monotonic()
+    sf.Task.delete(sf_kept["Id"])
+
+    def arrived(started: float, check: Callable[[], Any]) -> Callable[[], Any]:
+        def poll() -> Any:
+            result = check()
+            return (result, time.monotonic() - started) if result else None
+
+        return poll
+
+    pending: dict[str, Callable[[], Any]] = {
+        "Salesforce edit → Cockpit": arrived(
+            edited_at,
+            lambda: alice.call("GET", f"tasks/{renamed['id']}/")["name"] == new_subject,
+        ),
+        "Salesforce create → Cockpit": arrived(
+            created_at,
+            lambda: alice.call("GET", f"tasks/?search={created_subject.split()[-1]}")["results"],
+        ),
+        "Salesforce delete → Cockpit": arrived(
+            deleted_at,
+            lambda: alice.request("GET", f"tasks/{kept['id']}/").status_code == 404,
+        ),
+    }
+    seen: dict[str, Any] = {}
+
+    def all_arrived() -> bool:
+        for what, poll in pending.items():
+            if what not in seen and (answer := poll()):
+                seen[what] = answer[0]
+                synced.latencies[what] = answer[1]
+                print(f"  {what}: {answer[1]:.1f} s")
+        return len(seen) == len(pending)
+
+    try:
+        wait_for(all_arrived, timeout=INBOUND_BOUND, what="Salesforce changes", every=0.25)
+    except AssertionError as exc:
+        missing = sorted(set(pending) - set(seen))
+        raise AssertionError(f"{exc}; still missing in Cockpit: {missing}") from None
+    edited = alice.call("GET", f"tasks/{renamed['id']}/")
+    assert edited["status"] == "Complete"  # only the Subject changed in Salesforce
+    assert edited["sync"]["state"] == "synced"
+    [imported] = seen["Salesforce create → Cockpit"]
+    assert imported["name"] == created_subject
+    assert imported["owner"] == synced.alice_id
+    assert imported["status"] == "In Progress"
+    assert imported["priority"] == "High"
+    assert imported["due_date"] == tomorrow
+    assert imported["sync"]["state"] == "synced"
+    assert imported["salesforce_id"]
+
+    # 6. Outbound delete.
+    removed_at = time.monotonic()
+    alice.call("DELETE", f"tasks/{renamed['id']}/", expect=204)
+    synced.measure(
+        "Cockpit delete → Salesforce",
+        removed_at,
+        lambda: synced.sf_tasks(
+            f"Id = '{sf_renamed['Id']}' AND IsDeleted = true", include_deleted=True
+        ),
+        bound=OUTBOUND_BOUND,
+    )
+    assert synced.sf_tasks(f"Id = '{sf_renamed['Id']}'") == []
+
+    # No echo: what came from Salesforce was not pushed back as a copy.
+    assert len(synced.sf_tasks(f"Subject = '{created_subject}'")) == 1
+    assert len(synced.sf_tasks(f"Subject = '{new_subject}'", include_deleted=True)) == 1
+    # Nothing failed for good, and a Subject changed only in Salesforce is no conflict.
+    errors = synced.admin.call("GET", "sync/errors/")
+    assert errors["count"] == 0, errors
+    conflicts = synced.admin.call("GET", "sync/conflicts/")
+    assert conflicts["count"] == 0, conflicts
+
+
+def test_a_change_made_while_the_worker_is_down_is_pushed_once_it_is_back(synced: Synced) -> None:
+    stack, alice = synced.stack, synced.alice
+    print("\n  recovery:")
+    stack.stop_worker()
+
+    name = _unique("Follow up with Umbrella")
+    task = alice.call("POST", "tasks/", {"name": name}, expect=201)
+    time.sleep(2)  # long enough for a worker, had there been one, to push it
+    assert alice.call("GET", f"tasks/{task['id']}/")["sync"]["state"] == "pending"
+    assert synced.sf_tasks(f"Subject = '{name}'") == []
+    # The broker loses the doorbell (and beat's messages): the outbox row alone must be enough.
+    purged = stack.run("celery", "-A", "cockpit", "purge", "-f")
+    assert re.search(r"Purged [1-9]\d* messages?", purged), purged
+
+    stack.start_worker()
+    synced.measure(
+        "worker ready → pending change in Salesforce (beat's sweep)",
+        time.monotonic(),
+        lambda: (
+            synced.sf_tasks(f"Subject = '{name}'")
+            and alice.call("GET", f"tasks/{task['id']}/")["sync"]["state"] == "synced"
+        ),
+        bound=OUTBOUND_BOUND,
+    )
+    assert len(synced.sf_tasks(f"Subject = '{name}'")) == 1

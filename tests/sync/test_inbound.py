@@ -263,3 +263,13 @@ def test_pulling_while_bidirectional_sync_is_off_says_so(org, admin_api):
 
     assert response.status_code == 409
     assert "Bi-directional Sync is off" in response.json()["detail"]
+
+
+def test_a_beat_tick_a_moment_early_still_pulls_on_time(bidi):
+    assert inbound.pull_run(force=True).ran
+    last = PullState.objects.get().last_pull_at
+
+    with time_machine.travel(last + dt.timedelta(seconds=58)):
+        assert inbound.pull_due()  # the 60 s interval, ticked two seconds early
+    with time_machine.travel(last + dt.timedelta(seconds=50)):
+        assert not inbound.pull_due()

@@ -135,6 +135,7 @@ def pull_run(*, force: bool = False) -> PullResult:
         _lease_release(token, last_error=str(exc), last_pull_at=started)
         result.api_calls = client.calls - calls_before
         return result
+    outbound.api_usage_record(connection, client.api_usage)
     _lease_release(
         token,
         watermark=watermark or state.watermark or since,

@@ -274,7 +274,7 @@ def outbox_push(*, limit: int = COLLECTION_LIMIT) -> PushResult:
                 _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
             _retry_all(batch, str(exc), result)
     result.api_calls = client.calls - calls_before
-    _respect_api_limit(connection, client.api_usage)
+    api_usage_record(connection, client.api_usage)
     return result
 
 
@@ -302,7 +302,7 @@ def _connection_state(connection: SalesforceConnection, state: str, error: str) 
     SalesforceConnection.objects.filter(pk=connection.pk).update(state=state, last_error=error)
 
 
-def _respect_api_limit(connection: SalesforceConnection, usage: tuple[int, int] | None) -> None:
+def api_usage_record(connection: SalesforceConnection, usage: tuple[int, int] | None) -> None:
     """Record the org's usage from Sforce-Limit-Info; pause pushing before the limit is hit."""
     if not usage:
         return

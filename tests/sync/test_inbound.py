@@ -273,3 +273,11 @@ def test_a_beat_tick_a_moment_early_still_pulls_on_time(bidi):
         assert inbound.pull_due()  # the 60 s interval, ticked two seconds early
     with time_machine.travel(last + dt.timedelta(seconds=50)):
         assert not inbound.pull_due()
+
+
+def test_a_pull_records_the_orgs_api_usage_too(bidi):
+    pull()
+
+    connection = outbound.outbound_connection()
+    assert connection.api_limit == 100_000
+    assert connection.api_usage >= 1

@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from adminconfig.permissions import is_sync_admin
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from sync.outbound import SyncOffError, entry_retry, task_push_now
-from sync.selectors import fields_locked_for, outbound_connection, sync_status
+from sync.selectors import outbound_connection, sync_status
+from tasks.hooks import locked_fields
 from tasks.models import Task, TaskSyncRecord
 from tasks.selectors import (
     custom_fields_active,
@@ -147,7 +148,7 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None,
         custom_fields=custom_fields_active(),
         task=task,
-        locked=fields_locked_for(task),
+        locked=locked_fields(task),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -12,4 +12,9 @@ class SyncConfig(AppConfig):
         from .gateway import SalesforceGateway
 
         hooks.register(gateway=SalesforceGateway(), engine=SyncEngine())
+        from tasks.hooks import register_locked_fields
+
+        from .selectors import fields_locked_for
+
+        register_locked_fields(fields_locked_for)
         from . import signals  # noqa: F401 - connects the task signal handlers

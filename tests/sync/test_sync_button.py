@@ -119,3 +119,30 @@ def test_a_field_mapped_as_not_editable_is_read_only_on_a_synced_task(
     task.refresh_from_db()
     assert task.name == "Owned by Salesforce"
     assert task.details == "New details"
+
+
+def test_the_api_refuses_changes_to_a_field_salesforce_owns_on_a_synced_task(
+    org, alice, django_capture_on_commit_callbacks
+):
+    from rest_framework.test import APIClient
+
+    from adminconfig.models import FieldMapping
+    from tasks import services as tasks
+
+    FieldMapping.objects.filter(cockpit_field="name").update(editable=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = tasks.task_create(owner=alice, name="Owned by Salesforce")
+    api = APIClient()
+    api.force_authenticate(alice)
+
+    refused = api.patch(f"/api/v1/tasks/{task.pk}/", {"name": "Renamed"}, format="json")
+    same = api.patch(
+        f"/api/v1/tasks/{task.pk}/",
+        {"name": "Owned by Salesforce", "details": "fine"},
+        format="json",
+    )
+
+    assert refused.status_code == 400
+    assert refused.json() == {"name": ["Synced from Salesforce: change it there."]}
+    assert same.status_code == 200
+    assert same.json()["details"] == "fine"

@@ -76,6 +76,10 @@ class SalesforceConnection(models.Model):
         null=True, blank=True, help_text="The org's daily API call allowance."
     )
     api_usage_checked_at = models.DateTimeField(null=True, blank=True)
+    cockpit_calls_date = models.DateField(null=True, blank=True)
+    cockpit_calls = models.PositiveIntegerField(
+        default=0, help_text="API calls Cockpit itself made on cockpit_calls_date (UTC)."
+    )
     push_paused_until = models.DateTimeField(
         null=True,
         blank=True,

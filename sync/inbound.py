@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=10)
 PULL_TICK_SLACK = dt.timedelta(seconds=3)
+BUDGET_PULL_INTERVAL = dt.timedelta(minutes=15)
 # Salesforce keeps deleted records 15 days; getDeleted refuses a start further back.
 RECYCLE_BIN = dt.timedelta(days=15)
 BASE_FIELDS = (
@@ -79,6 +80,14 @@ def pull_due() -> bool:
         return False
     if state is None or state.last_pull_at is None:
         return True
+    connection = inbound_connection(settings)
+    if (
+        connection
+        and connection.push_paused_until
+        and connection.push_paused_until > timezone.now()
+    ):
+        # Near the org's limit or past Cockpit's budget: pull, but rarely.
+        return state.last_pull_at + BUDGET_PULL_INTERVAL <= timezone.now()
     # Beat ticks every 10 s and lands a little early or late; without the slack a tick just
     # short of the interval is skipped and every pull waits a whole extra tick.
     interval = dt.timedelta(seconds=settings.pull_interval_seconds) - PULL_TICK_SLACK
@@ -135,7 +144,7 @@ def pull_run(*, force: bool = False) -> PullResult:
         _lease_release(token, last_error=str(exc), last_pull_at=started)
         result.api_calls = client.calls - calls_before
         return result
-    outbound.api_usage_record(connection, client.api_usage)
+    outbound.api_usage_record(connection, client.api_usage, calls=client.calls - calls_before)
     _lease_release(
         token,
         watermark=watermark or state.watermark or since,

@@ -274,7 +274,7 @@ def outbox_push(*, limit: int = COLLECTION_LIMIT) -> PushResult:
                 _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
             _retry_all(batch, str(exc), result)
     result.api_calls = client.calls - calls_before
-    api_usage_record(connection, client.api_usage)
+    api_usage_record(connection, client.api_usage, calls=result.api_calls)
     return result
 
 
@@ -302,22 +302,38 @@ def _connection_state(connection: SalesforceConnection, state: str, error: str) 
     SalesforceConnection.objects.filter(pk=connection.pk).update(state=state, last_error=error)
 
 
-def api_usage_record(connection: SalesforceConnection, usage: tuple[int, int] | None) -> None:
-    """Record the org's usage from Sforce-Limit-Info; pause pushing before the limit is hit."""
-    if not usage:
-        return
-    used, maximum = usage
+def api_usage_record(
+    connection: SalesforceConnection, usage: tuple[int, int] | None, *, calls: int = 0
+) -> None:
+    """Record the org's usage (Sforce-Limit-Info) and Cockpit's own calls of the day; pause
+    pushing before the org's limit or Cockpit's daily budget is reached, never after."""
     now = timezone.now()
-    paused = now + LIMIT_PAUSE if used >= maximum * API_USAGE_CEILING else None
-    SalesforceConnection.objects.filter(pk=connection.pk).update(
-        api_usage=used, api_limit=maximum, api_usage_checked_at=now, push_paused_until=paused
-    )
-    if paused:
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.RETRY,
-            message=f"Salesforce API usage {used:,} of {maximum:,}: pushing paused for "
-            f"{int(LIMIT_PAUSE.total_seconds() // 60)} minutes, before the daily limit.",
-        )
+    today = now.astimezone(dt.UTC).date()
+    with transaction.atomic():
+        row = SalesforceConnection.objects.select_for_update().get(pk=connection.pk)
+        spent = (row.cockpit_calls if row.cockpit_calls_date == today else 0) + calls
+        changes: dict[str, Any] = {"cockpit_calls": spent, "cockpit_calls_date": today}
+        if usage:
+            changes.update(api_usage=usage[0], api_limit=usage[1], api_usage_checked_at=now)
+        reason = ""
+        paused = None
+        if usage and usage[0] >= usage[1] * API_USAGE_CEILING:
+            paused = now + LIMIT_PAUSE
+            reason = (
+                f"Salesforce API usage {usage[0]:,} of {usage[1]:,}: pushing paused for "
+                f"{int(LIMIT_PAUSE.total_seconds() // 60)} minutes, before the daily limit."
+            )
+        elif spent >= row.daily_api_budget:
+            midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+            paused = midnight
+            reason = (
+                f"Cockpit spent its daily API budget ({spent:,} of {row.daily_api_budget:,} "
+                "calls): pushing paused until midnight UTC."
+            )
+        changes["push_paused_until"] = paused
+        SalesforceConnection.objects.filter(pk=connection.pk).update(**changes)
+    if reason and not (row.push_paused_until and row.push_paused_until > now):
+        SyncEvent.objects.create(kind=SyncEvent.Kind.RETRY, message=reason)
 
 
 def task_payload(

@@ -1,8 +1,10 @@
 """Reads of the sync state that the engine and the interfaces need."""
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
 from tasks.models import Task, TaskSyncRecord
@@ -67,6 +69,10 @@ def sync_status() -> dict[str, Any]:
             "api_usage": connection.api_usage,
             "api_limit": connection.api_limit,
             "push_paused_until": connection.push_paused_until,
+            "cockpit_calls_today": connection.cockpit_calls
+            if connection.cockpit_calls_date == timezone.now().astimezone(dt.UTC).date()
+            else 0,
+            "daily_api_budget": connection.daily_api_budget,
         },
         "outbox": {state: outbox.get(state, 0) for state in ("pending", "in_flight", "failed")},
         "tasks": {state: states.get(state, 0) for state in TaskSyncRecord.State.values},

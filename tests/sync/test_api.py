@@ -91,6 +91,7 @@ def test_status_shows_switches_org_usage_and_the_outbox(
     assert status["auto_sync"] is True
     assert status["connection"]["state"] == "connected"
     assert status["connection"]["api_limit"] == 100_000
+    assert status["connection"]["cockpit_calls_today"] >= 1
     assert status["outbox"]["pending"] == 1
     assert status["tasks"]["synced"] == 1
     assert status["tasks"]["pending"] == 1

@@ -281,3 +281,16 @@ def test_a_pull_records_the_orgs_api_usage_too(bidi):
     connection = outbound.outbound_connection()
     assert connection.api_limit == 100_000
     assert connection.api_usage >= 1
+
+
+def test_pulls_slow_down_while_pushing_is_paused_for_the_api_limit(bidi):
+    from adminconfig.models import SalesforceConnection
+
+    assert inbound.pull_run(force=True).ran
+    last = PullState.objects.get().last_pull_at
+    SalesforceConnection.objects.update(push_paused_until=last + dt.timedelta(hours=1))
+
+    with time_machine.travel(last + dt.timedelta(minutes=5)):
+        assert not inbound.pull_due()
+    with time_machine.travel(last + dt.timedelta(minutes=15)):
+        assert inbound.pull_due()

@@ -326,3 +326,24 @@ def test_status_and_priority_without_a_mapping_use_the_connections_defaults(
     remote = sf_task(org, TaskSyncRecord.objects.get(task=task).salesforce_id)
     assert remote["Status"] == "Not Started"  # the connection's default Status
     assert status("Open")
+
+
+def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
+    org, alice, django_capture_on_commit_callbacks
+):
+    from adminconfig.models import SalesforceConnection
+
+    today = timezone.now().astimezone(dt.UTC).date()
+    SalesforceConnection.objects.update(
+        daily_api_budget=100, cockpit_calls=99, cockpit_calls_date=today
+    )
+    create(django_capture_on_commit_callbacks, owner=alice, name="The hundredth call")
+    with django_capture_on_commit_callbacks(execute=False):
+        later = tasks.task_create(owner=alice, name="Tomorrow then")
+
+    assert outbound.outbox_push_all().pushed == 0
+    connection = outbound.outbound_connection()
+    assert connection.cockpit_calls == 100
+    assert connection.push_paused_until.date() == today + dt.timedelta(days=1)
+    assert OutboxEntry.objects.get(task_id=later.pk).state == OutboxEntry.State.PENDING
+    assert SyncEvent.objects.filter(message__contains="daily API budget").exists()

@@ -1,12 +1,14 @@
 """The sync configuration in the Django admin, in the order an admin thinks: connection,
 switches, field mappings, picklist mappings, user mapping. Rules live in the services."""
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import services
@@ -92,6 +94,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
     search_fields = ["name", "login_url"]
     actions = ["test_connections", "match_users"]
     readonly_fields = [
+        "api_usage_today",
         "state",
         "last_error",
         "last_checked_at",
@@ -115,7 +118,18 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
                 ]
             },
         ),
-        ("State", {"fields": ["state", "last_error", "last_checked_at", "describe_fetched_at"]}),
+        (
+            "State",
+            {
+                "fields": [
+                    "state",
+                    "last_error",
+                    "last_checked_at",
+                    "describe_fetched_at",
+                    "api_usage_today",
+                ]
+            },
+        ),
         (
             "Salesforce defaults and budget",
             {
@@ -197,6 +211,22 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
                     f"Re-syncing {run.total} synced tasks with the new mapping; the progress "
                     "shows on this page.",
                 )
+
+    @admin.display(description="API calls today")
+    def api_usage_today(self, obj: SalesforceConnection) -> str:
+        org = (
+            f"the org has used {obj.api_usage:,} of {obj.api_limit:,}"
+            if obj.api_limit
+            else "the org's usage is not measured yet"
+        )
+        paused = (
+            f"; pushing paused until {obj.push_paused_until:%Y-%m-%d %H:%M} UTC"
+            if obj.push_paused_until
+            else ""
+        )
+        today = timezone.now().astimezone(dt.UTC).date()
+        spent = obj.cockpit_calls if obj.cockpit_calls_date == today else 0
+        return f"Cockpit made {spent:,} of its {obj.daily_api_budget:,}; {org}{paused}."
 
     @admin.display(description="Re-sync after mapping changes")
     def resync_progress(self, obj: SalesforceConnection) -> str:

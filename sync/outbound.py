@@ -93,13 +93,17 @@ def outbox_add(
 def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:
     """A task was created or changed in Cockpit: queue its push when it is eligible."""
     settings = sync_settings()
-    if outbound_connection(settings) is None:
-        return None
     record = TaskSyncRecord.objects.filter(task=task).first()
     linked = bool(record and record.salesforce_id)
-    created_after = settings.first_enabled_at and task.created_at >= settings.first_enabled_at
-    if not (force or linked or created_after):
-        return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
+    if outbound_connection(settings) is None:
+        if not linked or force:
+            return None
+        # A task already in Salesforce keeps its changes while sync is off; they are pushed
+        # when it is back on, so the two sides do not drift apart for good.
+    else:
+        created_after = settings.first_enabled_at and task.created_at >= settings.first_enabled_at
+        if not (force or linked or created_after):
+            return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
     TaskSyncRecord.objects.update_or_create(
         task=task, defaults={"state": TaskSyncRecord.State.PENDING}
     )
@@ -109,8 +113,10 @@ def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None
 def task_delete_record(*, task: Task) -> OutboxEntry | None:
     """A task is being deleted in Cockpit: queue the Salesforce delete when it was linked."""
     record = TaskSyncRecord.objects.filter(task=task).exclude(salesforce_id=None).first()
-    if record is None or outbound_connection() is None:
+    if record is None:
         return None
+    # Queued even while sync is off: otherwise the Salesforce twin would outlive it and come
+    # back as a new task at the next pull.
     return outbox_add(
         task_id=task.pk,
         operation=OutboxEntry.Operation.DELETE,

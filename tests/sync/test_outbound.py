@@ -347,3 +347,27 @@ def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
     assert connection.push_paused_until.date() == today + dt.timedelta(days=1)
     assert OutboxEntry.objects.get(task_id=later.pk).state == OutboxEntry.State.PENDING
     assert SyncEvent.objects.filter(message__contains="daily API budget").exists()
+
+
+def test_changes_to_linked_tasks_while_sync_is_off_reach_salesforce_when_it_is_back(
+    org, alice, django_capture_on_commit_callbacks
+):
+    kept = create(django_capture_on_commit_callbacks, owner=alice, name="Kept")
+    gone = create(django_capture_on_commit_callbacks, owner=alice, name="Gone")
+    gone_id = TaskSyncRecord.objects.get(task=gone).salesforce_id
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(auto_sync=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_update(task=kept, name="Kept, renamed while off")
+        tasks.task_delete(task=gone)
+    never = TaskFactory(owner=alice, name="Created while off")
+
+    assert sf_task(org, TaskSyncRecord.objects.get(task=kept).salesforce_id)["Subject"] == "Kept"
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(auto_sync=True)
+    outbound.outbox_push_all()
+
+    kept_id = TaskSyncRecord.objects.get(task=kept).salesforce_id
+    assert sf_task(org, kept_id)["Subject"] == "Kept, renamed while off"
+    assert sf_count(org, f"Id = '{gone_id}'") == 0
+    assert not TaskSyncRecord.objects.filter(task=never).exclude(salesforce_id=None).exists()

@@ -124,6 +124,18 @@ def task_delete_record(*, task: Task) -> OutboxEntry | None:
     )
 
 
+def company_tasks_record(*, company: Any) -> int:
+    """Queue a push of every linked task of a company whose link is about to change."""
+    task_ids = list(
+        TaskSyncRecord.objects.filter(task__company=company)
+        .exclude(salesforce_id=None)
+        .values_list("task_id", flat=True)
+    )
+    for task_id in task_ids:
+        outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
+    return len(task_ids)
+
+
 # ---- claiming ------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
-from tasks.models import Task
+from tasks.models import Company, Task
 
 from . import outbound
 from .context import is_applying_inbound
@@ -25,3 +25,10 @@ def task_deleted(sender: type[Task], instance: Task, **kwargs: Any) -> None:
     if is_applying_inbound():
         return
     outbound.task_delete_record(task=instance)
+
+
+# Deleting a company sets its tasks' company to NULL with one UPDATE, which fires no task
+# signal; their Salesforce twins must still lose the WhatId.
+@receiver(pre_delete, sender=Company, dispatch_uid="sync_company_deleted")
+def company_deleted(sender: type[Company], instance: Company, **kwargs: Any) -> None:
+    outbound.company_tasks_record(company=instance)

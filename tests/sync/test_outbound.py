@@ -371,3 +371,20 @@ def test_changes_to_linked_tasks_while_sync_is_off_reach_salesforce_when_it_is_b
     assert sf_task(org, kept_id)["Subject"] == "Kept, renamed while off"
     assert sf_count(org, f"Id = '{gone_id}'") == 0
     assert not TaskSyncRecord.objects.filter(task=never).exclude(salesforce_id=None).exists()
+
+
+def test_deleting_a_company_clears_the_account_on_its_synced_tasks(
+    org, alice, django_capture_on_commit_callbacks
+):
+    account = org.simple_salesforce().Account.create({"Name": "Soon gone"})["id"]
+    company = Company.objects.create(name="Soon gone", salesforce_account_id=account)
+    task = create(
+        django_capture_on_commit_callbacks, owner=alice, name="With account", company=company
+    )
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    assert sf_task(org, salesforce_id)["WhatId"] == account
+
+    with django_capture_on_commit_callbacks(execute=True):
+        company.delete()
+
+    assert sf_task(org, salesforce_id)["WhatId"] is None

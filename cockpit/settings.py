@@ -184,7 +184,11 @@ CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "sync.sweep", "schedule": 15.0},
     # Pulls when the admin's pull interval (default 60 s, at least 10 s) has passed.
     "sync-pull-tick": {"task": "sync.pull_tick", "schedule": 10.0},
+    "sync-prune": {"task": "sync.prune", "schedule": 24 * 3600.0},
 }
+
+# Days of sync history (events, conflicts, finished outbox entries) kept before pruning.
+SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
 
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).
 SYNC_ENCRYPTION_KEYS = env.list("SYNC_ENCRYPTION_KEY", default=[])

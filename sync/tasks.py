@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import inbound, outbound
+from . import housekeeping, inbound, outbound
 
 
 @shared_task(name="sync.push", ignore_result=True)
@@ -33,3 +33,9 @@ def pull() -> None:
 def pull_tick() -> None:
     """Beat, every 10 s: pulls when the admin's pull interval has passed."""
     inbound.pull_run()
+
+
+@shared_task(name="sync.prune", ignore_result=True)
+def prune() -> None:
+    """Beat, daily: drop sync history older than SYNC_LOG_RETENTION_DAYS."""
+    housekeeping.sync_log_prune()

@@ -424,7 +424,9 @@ def _merge_task(
     base = sync_record.agreed_values or {}
     owners_out = {user_id: sf_id for sf_id, user_id in ctx.owners.items()}
     ours_payload, _ = outbound.task_payload(task, ctx.spec, owners_out, ctx.connection)
-    ours = ours_payload or {}
+    # No payload (the owner lost their Salesforce user): Cockpit's side is unknown, so it is
+    # taken as unchanged rather than as a clash on every field.
+    ours = ours_payload if ours_payload is not None else dict(base)
     outgoing = {r.salesforce_field for r in ctx.spec.fields if r.goes_out} | {
         ctx.spec.status.salesforce_field,
         ctx.spec.priority.salesforce_field,

@@ -294,3 +294,23 @@ def test_pulls_slow_down_while_pushing_is_paused_for_the_api_limit(bidi):
         assert not inbound.pull_due()
     with time_machine.travel(last + dt.timedelta(minutes=15)):
         assert inbound.pull_due()
+
+
+def test_a_task_whose_owner_lost_the_salesforce_user_still_takes_salesforce_edits(
+    bidi, sf, alice, django_capture_on_commit_callbacks
+):
+    from adminconfig.models import UserMapping
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task = tasks.task_create(owner=alice, name="Before")
+    sf_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    sf.Task.update(sf_id, {"Subject": "After"})
+    alice_sf = UserMapping.objects.get(user=alice).salesforce_user_id
+    UserMapping.objects.filter(user=alice).delete()
+    UserMapping.objects.create(user=UserFactory(username="ghost"), salesforce_user_id=alice_sf)
+
+    result = pull()
+
+    task.refresh_from_db()
+    assert task.name == "After"
+    assert result.conflicts == 0

@@ -302,6 +302,22 @@ TASK = SObjectType(
     ),
 )
 
+
+def _full_name() -> Field:
+    """Name of a person record (User, Contact): Salesforce computes it from the parts."""
+    return Field(
+        "Name",
+        "Full Name",
+        "string",
+        length=121,
+        createable=False,
+        updateable=False,
+        name_field=True,
+        nillable=False,
+        defaulted_on_create=True,
+    )
+
+
 USER = SObjectType(
     "User",
     "User",
@@ -314,17 +330,7 @@ USER = SObjectType(
         ),
         Field("LastName", "Last Name", "string", length=80, nillable=False),
         Field("FirstName", "First Name", "string", length=40),
-        Field(
-            "Name",
-            "Full Name",
-            "string",
-            length=121,
-            createable=False,
-            updateable=False,
-            name_field=True,
-            nillable=False,
-            defaulted_on_create=True,
-        ),
+        _full_name(),
         Field("Alias", "Alias", "string", length=8, nillable=False, defaulted_on_create=True),
         Field("Email", "Email", "email", length=128, nillable=False),
         Field("Title", "Title", "string", length=80),
@@ -382,17 +388,7 @@ CONTACT = SObjectType(
         _reference("AccountId", "Account ID", "Account", "Account"),
         Field("LastName", "Last Name", "string", length=80, nillable=False),
         Field("FirstName", "First Name", "string", length=40),
-        Field(
-            "Name",
-            "Full Name",
-            "string",
-            length=121,
-            createable=False,
-            updateable=False,
-            name_field=True,
-            nillable=False,
-            defaulted_on_create=True,
-        ),
+        _full_name(),
         Field("Email", "Email", "email", length=80),
         Field("Phone", "Business Phone", "phone", length=40),
         Field("Title", "Title", "string", length=128),

@@ -9,6 +9,7 @@ backoff until it succeeds or fails permanently, and then shows on the task (rule
 import datetime as dt
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,14 +231,19 @@ def _fail(entry: OutboxEntry, error: str) -> None:
 
 
 def _count_for_run(entry: OutboxEntry, *, failed: bool) -> None:
-    """Progress of the mapping re-sync this entry belongs to (the admin shows done / total)."""
-    if not entry.resync_run_id:
-        return
+    _count_for_runs([entry], failed=failed)
+
+
+def _count_for_runs(entries: list[OutboxEntry], *, failed: bool) -> None:
+    """Progress of the mapping re-syncs these entries belong to (the admin shows done / total),
+    two queries per run, not per entry."""
+    per_run = Counter(e.resync_run_id for e in entries if e.resync_run_id)
     column = "failed" if failed else "done"
-    ResyncRun.objects.filter(pk=entry.resync_run_id).update(**{column: F(column) + 1})
-    ResyncRun.objects.filter(
-        pk=entry.resync_run_id, finished_at=None, total__lte=F("done") + F("failed")
-    ).update(finished_at=timezone.now())
+    for run_id, count in per_run.items():
+        ResyncRun.objects.filter(pk=run_id).update(**{column: F(column) + count})
+        ResyncRun.objects.filter(
+            pk=run_id, finished_at=None, total__lte=F("done") + F("failed")
+        ).update(finished_at=timezone.now())
 
 
 def _record_state(task_id: int, state: str, error: str) -> None:
@@ -498,8 +504,7 @@ def _record_successes(
     OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
         state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
     )
-    for entry in entries:
-        _count_for_run(entry, failed=False)
+    _count_for_runs(entries, failed=False)
     # Earlier pushes of these tasks that failed for good are settled by this one.
     OutboxEntry.objects.filter(
         task_id__in=[e.task_id for e in entries],

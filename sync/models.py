@@ -89,11 +89,40 @@ class PullState(models.Model):
     )
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
-    lock_token = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
         return f"Pulled up to {self.watermark}"
+
+
+class Lease(models.Model):
+    """A named lock that works across processes and machines without holding a transaction.
+
+    Pushes and pulls take the same lease ("engine"): both read and write a task's agreed
+    values around a network call, and two of them interleaving on one task would lose one
+    side's bookkeeping.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    token = models.CharField(max_length=32, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.locked_until}"
+
+
+class Tombstone(models.Model):
+    """A task deleted in Cockpit that was, or may have become, a Salesforce task.
+
+    Nothing comes back to life: a Salesforce record that names a tombstoned task (by Id or by
+    the external id a first push stamped on it) is deleted in Salesforce, never imported.
+    """
+
+    task_id = models.BigIntegerField(primary_key=True)
+    salesforce_id = models.CharField(max_length=18, blank=True, db_index=True)
+    deleted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} deleted ({self.salesforce_id or 'not linked'})"
 
 
 class Conflict(models.Model):

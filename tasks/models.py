@@ -196,8 +196,15 @@ class TaskSyncRecord(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.NOT_SYNCED)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    # The field values both sides last agreed on: the base of the three-way merge.
+    # What both sides last agreed on, the base of the three-way merge: the Salesforce values
+    # (by Salesforce field) and the Cockpit values they correspond to (by Salesforce field too).
+    # Both are kept because a Salesforce value with no Cockpit mapping ('Deferred') and the
+    # Cockpit value it stands beside are different values that agree.
     agreed_values = models.JSONField(default=dict, blank=True)
+    agreed_cockpit = models.JSONField(default=dict, blank=True)
+    # Writes sent to Salesforce whose answer never came (a timeout, a lost connection): they may
+    # still be applied later, and their values must then be recognised as a stale echo.
+    uncertain_writes = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state"], name="tasksync_state")]

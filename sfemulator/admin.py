@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sfemulator.errors import SalesforceError
 from sfemulator.faults import FaultPlan
 from sfemulator.protocol import Request, Response
+from sfemulator.schema import PROFILE
 from sfemulator.seed import SEEDS
 from sfemulator.sftime import format_datetime
 
@@ -135,8 +136,14 @@ class Admin:
             200,
             {
                 "integration_user_id": emulator.store.get_meta("integration_user_id"),
+                "profile_ids": {
+                    profile["Name"]: profile["Id"]
+                    for profile in emulator.store.scan(PROFILE.name, include_deleted=False)
+                },
                 "now": _now(emulator),
                 "faults": emulator.faults.plan.to_json(),
+                # Write calls held back right now by late_commit or apply_late.
+                "waiting_writes": emulator.waiting_writes,
             },
         )
 

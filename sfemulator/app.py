@@ -1,8 +1,9 @@
 """The emulator: its parts, and the pipeline every request goes through.
 
 REST calls: version check, routing, bearer token (401), daily limit (403), injected latency
-and errors, counting, the resource handler, then the Sforce-Limit-Info header and the request
-log. OAuth token calls and the admin endpoint have pipelines of their own.
+and errors, counting, the write-call faults (late commit, late apply, lost answer), the
+resource handler, then the Sforce-Limit-Info header and the request log. OAuth token calls
+and the admin endpoint have pipelines of their own.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -17,14 +20,14 @@ from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import Admin
 from sfemulator.api.call import Call
 from sfemulator.api.meta import versions
-from sfemulator.api.routes import resolve, unknown_endpoint
+from sfemulator.api.routes import WRITE_HANDLERS, Handler, resolve, unknown_endpoint
 from sfemulator.auth import Auth
 from sfemulator.config import MAX_VERSION, MIN_VERSION, Config
 from sfemulator.cursors import Cursors
 from sfemulator.errors import OAuthError, SalesforceError, not_found, request_limit_exceeded
-from sfemulator.faults import FaultPlan, Faults
+from sfemulator.faults import FaultPlan, Faults, WriteFaults
 from sfemulator.protocol import Request, Response
-from sfemulator.records import Records
+from sfemulator.records import CallStamp, InFlight, Records
 from sfemulator.seed import seed
 from sfemulator.sftime import Clock, format_datetime
 from sfemulator.soql import QueryEngine
@@ -73,6 +76,9 @@ class Emulator:
             config.token_ttl,
         )
         self.admin = Admin(self)
+        self.in_flight = InFlight()
+        self._waiting_writes = 0
+        self._waiting_lock = threading.Lock()
         self._last_purge: datetime | None = None
         self._purge_lock = threading.Lock()
         seed(config.seed, self.store, self.records)
@@ -181,13 +187,49 @@ class Emulator:
                 response = error_response(injected_error(status))
             else:
                 self.usage.count(today)
-                call = Call(request, version, principal, self, args)
-                try:
-                    response = handler(call)
-                except SalesforceError as error:
-                    response = error_response(error)
+                call = Call(
+                    request, version, principal, self, args, CallStamp(self.store, self.clock)
+                )
+                write = self.faults.write_faults() if handler in WRITE_HANDLERS else WriteFaults()
+                response = self._respond(handler, call, write)
         self.log.record(endpoint, username, response.status)
         return self._with_usage(response)
+
+    def _respond(self, handler: Handler, call: Call, write: WriteFaults) -> Response:
+        """Run the handler, with the write-call faults around it. The waits hold no lock:
+        each request has its own thread, and other calls go on meanwhile."""
+        with ExitStack() as stack:
+            if write.late_commit_ms:
+                # The transaction starts now: it is stamped on arrival, and getUpdated and
+                # getDeleted know it is in flight until it commits.
+                stack.enter_context(self.in_flight.holding(call.stamp.take()))
+            delay_ms = write.late_commit_ms + write.apply_late_ms
+            if delay_ms:
+                stack.enter_context(self._waiting())
+                time.sleep(delay_ms / 1000)
+            try:
+                response = handler(call)
+            except SalesforceError as error:
+                response = error_response(error)
+        # Applied and committed; only the answer goes missing.
+        response.drop_connection = write.lose_answer
+        return response
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        with self._waiting_lock:
+            self._waiting_writes += 1
+        try:
+            yield
+        finally:
+            with self._waiting_lock:
+                self._waiting_writes -= 1
+
+    @property
+    def waiting_writes(self) -> int:
+        """Write calls held back by late_commit or apply_late right now."""
+        with self._waiting_lock:
+            return self._waiting_writes
 
     def _with_usage(self, response: Response) -> Response:
         response.headers["Sforce-Limit-Info"] = self.usage.header(self.clock.today())

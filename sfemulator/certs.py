@@ -1,15 +1,17 @@
 """The emulator's own certificate authority and server certificate.
 
-On first start a CA is created in the cert directory and written to `ca.pem` for clients to
-trust (requests' `verify=`); the server certificate is signed by it for 127.0.0.1, ::1 and
-localhost (plus the --host name, when it is another one). Both are reused on restart, so a
-client that trusted `ca.pem` once keeps working.
+On first start a CA is created in the cert directory (made 0700 when the emulator creates
+it) and written to `ca.pem` for clients to trust (requests' `verify=`); the server certificate
+is signed by it for 127.0.0.1, ::1 and localhost (plus the --host name, when it is another
+one). Both are reused on restart, so a client that trusted `ca.pem` once keeps working.
+Private keys are written 0600.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from pathlib import Path
 
 from cryptography import x509
@@ -25,14 +27,17 @@ _DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    """Write a private key owner-only from the first byte: created 0600, never written
+    world-readable and tightened afterwards."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    path.chmod(0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)  # an older key file may have had a wider mode
+        file.write(pem)
 
 
 def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -142,7 +147,10 @@ def _make_server(
 
 def ensure_certificates(directory: Path, host: str) -> tuple[Path, Path]:
     """(server certificate, server key) paths, creating the CA and certificate as needed."""
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.exists():
+        # Owner-only, as the state directory: it holds the CA's private key.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
     ca_path, ca_key_path = directory / CA_FILE, directory / CA_KEY_FILE
     if ca_path.exists() and ca_key_path.exists():
         ca = x509.load_pem_x509_certificate(ca_path.read_bytes())

@@ -1,8 +1,8 @@
 """The fault plan: what the emulator does wrong on purpose, so clients can prove they survive.
 
 Set by flags at start and replaced at run time through the admin endpoint. Randomness comes
-from a seedable generator so tests can be deterministic; `fail_next`/`lock_next` give exact
-counts without any randomness at all.
+from a seedable generator so tests can be deterministic; the `*_next` counters (`fail_next`,
+`lock_next` and the write-call faults) give exact counts without any randomness at all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ class FaultPlan:
     # Also apply latency and error faults to the OAuth token endpoint.
     include_oauth: bool = False
     seed: int | None = None
+    # Faults of write calls (see WriteFaults). Each counter counts the next N write calls on
+    # its own, so two counters set to 1 both hit the same next write call.
+    late_commit_next: int = 0
+    late_commit_ms: int = 3000
+    lose_answer_next: int = 0
+    apply_late_next: int = 0
+    apply_late_ms: int = 3000
 
     @classmethod
     def from_json(cls, data: Any) -> FaultPlan:
@@ -49,13 +56,44 @@ class FaultPlan:
                 raise ValueError(f"{name} must be a number between 0 and 1")
         if self.error_status not in (500, 503):
             raise ValueError("error_status must be 500 or 503")
-        for name in ("latency_ms", "fail_next", "lock_next"):
+        for name in (
+            "latency_ms",
+            "fail_next",
+            "lock_next",
+            "late_commit_next",
+            "late_commit_ms",
+            "lose_answer_next",
+            "apply_late_next",
+            "apply_late_ms",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class WriteFaults:
+    """What the plan does to one write call (record writes through sObject rows, upserts and
+    collections; not queries, password calls or OAuth).
+
+    late_commit_ms: the call takes its SystemModstamp when it arrives, waits this long without
+        holding the store, then commits with that older stamp: other writes meanwhile commit
+        later stamps and become visible first (a Salesforce transaction still in flight).
+    apply_late_ms: the call waits this long before it is applied and stamped, so a client
+        whose timeout is shorter retries, and the retry is applied before the original.
+    lose_answer: the call is applied and committed, then the connection is closed without an
+        answer.
+    """
+
+    late_commit_ms: int = 0
+    apply_late_ms: int = 0
+    lose_answer: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.late_commit_ms or self.apply_late_ms or self.lose_answer)
 
 
 class Faults:
@@ -101,6 +139,26 @@ class Faults:
                 plan.lock_next -= 1
                 return True
             return bool(plan.lock_rate) and self._random.random() < plan.lock_rate
+
+    def write_faults(self) -> WriteFaults:
+        """Count down the write-call faults for one write call, and say which apply to it."""
+        with self._lock:
+            plan = self._plan
+            late_commit = apply_late = lose_answer = False
+            if plan.late_commit_next > 0:
+                plan.late_commit_next -= 1
+                late_commit = True
+            if plan.apply_late_next > 0:
+                plan.apply_late_next -= 1
+                apply_late = True
+            if plan.lose_answer_next > 0:
+                plan.lose_answer_next -= 1
+                lose_answer = True
+            return WriteFaults(
+                late_commit_ms=plan.late_commit_ms if late_commit else 0,
+                apply_late_ms=plan.apply_late_ms if apply_late else 0,
+                lose_answer=lose_answer,
+            )
 
     def api_limit_reached(self) -> bool:
         with self._lock:

@@ -9,6 +9,9 @@ KEY_PREFIXES: dict[str, str] = {
     "Contact": "003",
     "User": "005",
     "Task": "00T",
+    "Profile": "00e",
+    # Not an object of the emulator: only the shape of Profile.UserLicenseId.
+    "UserLicense": "100",
 }
 ORG_PREFIX = "00D"
 QUERY_LOCATOR_PREFIX = "01g"

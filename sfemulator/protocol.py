@@ -48,6 +48,8 @@ class Response:
     status: int
     body: Any = None  # JSON-serialisable, or None for an empty body
     headers: dict[str, str] = field(default_factory=dict)
+    # The server closes the connection instead of answering (the lose_answer fault).
+    drop_connection: bool = False
 
     def encoded(self) -> bytes:
         if self.body is None:

@@ -1,6 +1,6 @@
 """Writes to sObject records with Salesforce's rules: field validation, defaults, required and
 read-only fields, unique and external ids, references, IsClosed/CompletedDateTime following
-Status, audit fields, a strictly increasing SystemModstamp and the recycle bin.
+Status, audit fields, SystemModstamp (one per API call, to the second) and the recycle bin.
 
 Callers hold a store transaction around these calls (a savepoint per record in collections).
 """
@@ -11,7 +11,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +31,67 @@ _READ_ONLY_HINT = (
 )
 
 
+class CallStamp:
+    """The one SystemModstamp of an API call.
+
+    Every record one call writes shares it (CreatedDate, LastModifiedDate, SystemModstamp,
+    CompletedDateTime, the deleted date), as the records of one Salesforce transaction do.
+    It is taken at the call's first record write, or earlier with `take()` when the call
+    models a transaction that started before it commits (the late_commit fault).
+    """
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._value: str | None = None
+
+    def take(self) -> str:
+        with self._store.lock:
+            if self._value is None:
+                self._value = format_datetime(self._store.next_stamp(self._clock.now()))
+            return self._value
+
+
+class InFlight:
+    """Stamps of late commits: calls that took their stamp and have not committed yet.
+
+    getUpdated and getDeleted do not claim to cover a moment at or after the oldest of them
+    (Salesforce's latestDateCovered is "the start time of that long-running transaction
+    until it completes"), so a client that starts its next window there misses nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamps: Counter[str] = Counter()
+
+    @contextmanager
+    def holding(self, stamp: str) -> Iterator[None]:
+        with self._lock:
+            self._stamps[stamp] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._stamps[stamp] -= 1
+                if not self._stamps[stamp]:
+                    del self._stamps[stamp]
+
+    def oldest(self) -> str | None:
+        with self._lock:
+            return min(self._stamps) if self._stamps else None
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(self._stamps.values())
+
+
 @dataclass(frozen=True)
 class WriteContext:
-    """Who writes, and whether the fault plan wants this write to hit a locked row."""
+    """Who writes, the call's stamp (each write takes its own without one), and whether the
+    fault plan wants this write to hit a locked row."""
 
     user_id: str
     lock_fault: Callable[[], bool] = lambda: False
+    stamp: CallStamp | None = None
 
 
 class Records:
@@ -62,7 +120,7 @@ class Records:
         self._check_unique(sobject, record, values)
         self._check_references(sobject, values, record)
         self._lock_fault(ctx, None)
-        stamp = self._stamp()
+        stamp = self._stamp(ctx)
         record["Id"] = self.store.new_id(sobject.key_prefix)
         record["IsDeleted"] = False
         record["CreatedDate"] = record["LastModifiedDate"] = record["SystemModstamp"] = stamp
@@ -83,7 +141,7 @@ class Records:
         self._check_unique(sobject, record, values)
         self._check_references(sobject, values, record)
         self._lock_fault(ctx, record["Id"])
-        stamp = self._stamp()
+        stamp = self._stamp(ctx)
         if sobject is TASK and record["IsClosed"] and not current["IsClosed"]:
             record["CompletedDateTime"] = stamp
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
@@ -98,7 +156,7 @@ class Records:
             )
         record = dict(self.live_record(sobject, record_id))
         self._lock_fault(ctx, record["Id"])
-        stamp = self._stamp()
+        stamp = self._stamp(ctx)
         record["IsDeleted"] = True
         record["SystemModstamp"] = stamp
         self.store.mark_deleted(record, stamp)
@@ -235,8 +293,6 @@ class Records:
                 record["CompletedDateTime"] = None
         if sobject.field("Name") is not None and sobject.field("LastName") is not None:
             record["Name"] = " ".join(p for p in (record["FirstName"], record["LastName"]) if p)
-        if sobject is USER and not record.get("Alias") and record.get("LastName"):
-            record["Alias"] = ((record["FirstName"] or "")[:1] + record["LastName"][:4]).lower()
 
     def _check_required(self, sobject: SObjectType, record: Record) -> None:
         missing = []
@@ -245,7 +301,9 @@ class Records:
                 continue
             if not (item.createable or item.updateable):
                 continue
-            if item.type == "picklist" and item.restricted:
+            # A restricted picklist Salesforce fills on create (Task Status) was cleared: that
+            # is a bad value. One it does not fill (User TimeZoneSidKey) is just missing.
+            if item.type == "picklist" and item.restricted and item.defaulted_on_create:
                 raise SalesforceError(
                     400,
                     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
@@ -324,7 +382,9 @@ class Records:
                 [],
             )
 
-    def _stamp(self) -> str:
+    def _stamp(self, ctx: WriteContext) -> str:
+        if ctx.stamp is not None:
+            return ctx.stamp.take()
         return format_datetime(self.store.next_stamp(self.clock.now()))
 
 

@@ -1,6 +1,6 @@
-"""The sObjects the emulator knows: Task, User, Account and Contact, with Salesforce's field
-types, lengths, picklists and flags. describe.py renders them in Salesforce's describe shape;
-records.py enforces them on writes; the SOQL binder checks queries against them."""
+"""The sObjects the emulator knows: Task, User, Profile, Account and Contact, with Salesforce's
+field types, lengths, picklists and flags. describe.py renders them in Salesforce's describe
+shape; records.py enforces them on writes; the SOQL binder checks queries against them."""
 
 from __future__ import annotations
 
@@ -318,6 +318,86 @@ def _full_name() -> Field:
     )
 
 
+# A few of Salesforce's values each (its lists run to hundreds); restricted, as there.
+USER_TIME_ZONES = _picklist(
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Chicago",
+    "America/New_York",
+    "America/Toronto",
+    "America/Sao_Paulo",
+    "Atlantic/Reykjavik",
+    "GMT",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Amsterdam",
+    "Europe/Zurich",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Helsinki",
+    "Europe/Athens",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+USER_LOCALES = _picklist(
+    "en_US", "en_GB", "en_CA", "en_AU", "en_IE", "de_DE", "de_CH", "fr_FR", "fr_CA", "es_ES",
+    "it_IT", "nl_NL", "sv_SE", "fi_FI", "pt_BR", "ja_JP", "zh_CN",
+)  # fmt: skip
+USER_LANGUAGES = _picklist(
+    "en_US", "en_GB", "de", "fr", "es", "it", "nl_NL", "sv", "fi", "pt_BR", "ja", "zh_CN",
+)  # fmt: skip
+USER_EMAIL_ENCODINGS = _picklist(
+    "UTF-8", "ISO-8859-1", "Shift_JIS", "ISO-2022-JP", "EUC-JP", "ks_c_5601-1987", "Big5", "GB2312",
+)  # fmt: skip
+
+
+def _required_picklist(name: str, label: str, values: tuple) -> Field:
+    return Field(
+        name, label, "picklist", length=40, nillable=False, restricted=True, picklist=values
+    )
+
+
+PROFILE = SObjectType(
+    "Profile",
+    "Profile",
+    "Profiles",
+    deletable=False,
+    fields=(
+        *_system_fields()[:1],
+        Field("Name", "Name", "string", length=255, nillable=False, name_field=True, unique=True),
+        # UserLicense is not an object of the emulator: the seeded profiles carry an Id of the
+        # right shape, and clients cannot set it.
+        _reference(
+            "UserLicenseId",
+            "User License ID",
+            "UserLicense",
+            "UserLicense",
+            createable=False,
+            updateable=False,
+        ),
+        Field("Description", "Description", "string", length=255),
+        *_system_fields()[1:],
+    ),
+)
+
+# Field order follows Salesforce's REQUIRED_FIELD_MISSING message for a bare User: [Username,
+# LastName, Email, Alias, TimeZoneSidKey, LocaleSidKey, EmailEncodingKey, ProfileId,
+# LanguageLocaleKey].
 USER = SObjectType(
     "User",
     "User",
@@ -331,8 +411,13 @@ USER = SObjectType(
         Field("LastName", "Last Name", "string", length=80, nillable=False),
         Field("FirstName", "First Name", "string", length=40),
         _full_name(),
-        Field("Alias", "Alias", "string", length=8, nillable=False, defaulted_on_create=True),
         Field("Email", "Email", "email", length=128, nillable=False),
+        Field("Alias", "Alias", "string", length=8, nillable=False),
+        _required_picklist("TimeZoneSidKey", "Time Zone", USER_TIME_ZONES),
+        _required_picklist("LocaleSidKey", "Locale", USER_LOCALES),
+        _required_picklist("EmailEncodingKey", "Email Encoding", USER_EMAIL_ENCODINGS),
+        _reference("ProfileId", "Profile ID", "Profile", "Profile", nillable=False),
+        _required_picklist("LanguageLocaleKey", "Language", USER_LANGUAGES),
         Field("Title", "Title", "string", length=80),
         Field("CompanyName", "Company Name", "string", length=80),
         Field(
@@ -397,7 +482,7 @@ CONTACT = SObjectType(
     ),
 )
 
-SOBJECTS: dict[str, SObjectType] = {s.name: s for s in (ACCOUNT, CONTACT, TASK, USER)}
+SOBJECTS: dict[str, SObjectType] = {s.name: s for s in (ACCOUNT, CONTACT, PROFILE, TASK, USER)}
 _BY_LOWER = {name.lower(): sobject for name, sobject in SOBJECTS.items()}
 
 

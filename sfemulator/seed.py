@@ -1,14 +1,17 @@
-"""Seed data. The integration user always exists (client_credentials acts as it); `users` adds
-sales users whose emails match the demo CSMs of `make run`; `demo` adds accounts, contacts and
-tasks due around today. Seeding is idempotent: a restart on the same state file adds nothing.
+"""Seed data. The profiles "System Administrator" and "Standard User" and the integration user
+(a System Administrator; client_credentials acts as it) always exist; `users` adds sales users
+(Standard User) whose emails match the demo CSMs of `make run`; `demo` adds accounts, contacts
+and tasks due around today. Seeding is idempotent: a restart on the same state file adds
+nothing.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from sfemulator.ids import make_id
 from sfemulator.records import Records, WriteContext
-from sfemulator.schema import ACCOUNT, CONTACT, TASK, USER
+from sfemulator.schema import ACCOUNT, CONTACT, PROFILE, TASK, USER
 from sfemulator.sftime import format_date
 from sfemulator.store import Store
 
@@ -16,6 +19,17 @@ SEEDS = ("none", "users", "demo")
 INTEGRATION_USERNAME = "integration@sfemu.example"
 # The password of every seeded user, for the OAuth password grant.
 SEED_PASSWORD = "sfemu-Passw0rd"
+SYSTEM_ADMINISTRATOR = "System Administrator"
+STANDARD_USER = "Standard User"
+PROFILES = (SYSTEM_ADMINISTRATOR, STANDARD_USER)
+SALESFORCE_LICENSE_ID = make_id("100", 1)
+# What a user created in Setup by an admin in the US would get.
+USER_DEFAULTS = {
+    "TimeZoneSidKey": "America/Los_Angeles",
+    "LocaleSidKey": "en_US",
+    "EmailEncodingKey": "UTF-8",
+    "LanguageLocaleKey": "en_US",
+}
 SALES_USERS = (
     ("Alice", "Adams", "alice@example.com"),
     ("Bob", "Brown", "bob@example.com"),
@@ -46,41 +60,92 @@ TASKS = (
 )
 
 
-def ensure_integration_user(store: Store, records: Records) -> str:
+def ensure_profiles(store: Store, records: Records) -> dict[str, str]:
+    """The standard profiles every org has, by name. Created by the integration user once it
+    exists (see ensure_integration_user)."""
+    ids = {}
+    with store.transaction():
+        for name in PROFILES:
+            found = store.find_live_by_unique(PROFILE.name, "Name", name)
+            if found:
+                ids[name] = found[0]["Id"]
+                continue
+            profile = records.create(PROFILE, {"Name": name}, WriteContext(user_id=""))
+            # Read-only over the API; every standard profile has the Salesforce license.
+            profile["UserLicenseId"] = SALESFORCE_LICENSE_ID
+            store.save(profile)
+            ids[name] = profile["Id"]
+    return ids
+
+
+def user_fields(first: str, last: str, email: str, username: str, profile_id: str) -> dict:
+    """A new user's fields, with the ones Salesforce requires and the alias it would suggest."""
+    return {
+        "Username": username,
+        "FirstName": first,
+        "LastName": last,
+        "Email": email,
+        "Alias": (first[:1] + last[:4]).lower(),
+        "ProfileId": profile_id,
+        **USER_DEFAULTS,
+    }
+
+
+def ensure_integration_user(store: Store, records: Records, profiles: dict[str, str]) -> str:
     with store.transaction():
         existing = store.get_meta("integration_user_id")
         if existing and store.get_live(USER.name, existing):
             return existing
         # The integration user creates itself: its audit fields point at its own Id.
-        user = records.create(
-            USER,
-            {
-                "Username": INTEGRATION_USERNAME,
-                "FirstName": "Integration",
-                "LastName": "User",
-                "Email": "integration@example.com",
-                "Alias": "integ",
-            },
-            WriteContext(user_id=""),
+        fields = user_fields(
+            "Integration",
+            "User",
+            "integration@example.com",
+            INTEGRATION_USERNAME,
+            profiles[SYSTEM_ADMINISTRATOR],
         )
+        user = records.create(USER, {**fields, "Alias": "integ"}, WriteContext(user_id=""))
         user["CreatedById"] = user["LastModifiedById"] = user["Id"]
         store.save(user)
         records.set_password(user["Id"], SEED_PASSWORD)
         store.set_meta("integration_user_id", user["Id"])
+        for profile_id in profiles.values():
+            profile = store.get_live(PROFILE.name, profile_id)
+            if profile is not None and not profile["CreatedById"]:
+                profile["CreatedById"] = profile["LastModifiedById"] = user["Id"]
+                store.save(profile)
         return user["Id"]
 
 
+def _backfill_users(store: Store, profiles: dict[str, str]) -> None:
+    """Users of a state file written before User had all of Salesforce's required fields get
+    them, so that later updates of those users pass the required-field check."""
+    with store.transaction():
+        for user in store.scan(USER.name, include_deleted=False):
+            missing = {name: value for name, value in USER_DEFAULTS.items() if not user.get(name)}
+            if not user.get("ProfileId"):
+                missing["ProfileId"] = profiles[STANDARD_USER]
+            if not user.get("Alias"):
+                missing["Alias"] = (
+                    (user.get("FirstName") or "")[:1] + user["LastName"][:4]
+                ).lower()
+            if missing:
+                store.save({**user, **missing})
+
+
 def seed(name: str, store: Store, records: Records) -> None:
-    integration_id = ensure_integration_user(store, records)
+    profiles = ensure_profiles(store, records)
+    integration_id = ensure_integration_user(store, records, profiles)
+    _backfill_users(store, profiles)
     if name == "none":
         return
     ctx = WriteContext(user_id=integration_id)
-    user_ids = _seed_users(store, records, ctx)
+    user_ids = _seed_users(store, records, ctx, profiles[STANDARD_USER])
     if name == "demo":
         _seed_demo(store, records, ctx, user_ids)
 
 
-def _seed_users(store: Store, records: Records, ctx: WriteContext) -> list[str]:
+def _seed_users(store: Store, records: Records, ctx: WriteContext, profile_id: str) -> list[str]:
     ids = []
     with store.transaction():
         for first, last, email in SALES_USERS:
@@ -92,10 +157,7 @@ def _seed_users(store: Store, records: Records, ctx: WriteContext) -> list[str]:
             user = records.create(
                 USER,
                 {
-                    "Username": username,
-                    "FirstName": first,
-                    "LastName": last,
-                    "Email": email,
+                    **user_fields(first, last, email, username, profile_id),
                     "Title": "Account Executive",
                 },
                 ctx,

@@ -82,6 +82,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             response = error_response(
                 SalesforceError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
             )
+        if response.drop_connection:
+            # The write was applied; its answer is lost: close without writing a byte, and
+            # the client sees the connection end with no response (a ConnectionError).
+            self.close_connection = True
+            return
         self._write(response)
 
     def _write(self, response: Response) -> None:

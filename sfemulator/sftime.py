@@ -1,4 +1,9 @@
-"""Time as Salesforce shows it: UTC, millisecond precision, `2026-11-29T08:49:32.000+0000`."""
+"""Time as Salesforce shows it: UTC, to the whole second, `2026-11-29T08:49:32.000+0000`.
+
+Salesforce keeps datetimes to the second: the milliseconds it writes are always `.000`. The
+emulator's clock still ticks in milliseconds (token lifetimes), but every datetime it stores or
+answers goes through `format_datetime`, which drops them.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ class Clock:
 
 
 def format_datetime(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}+0000"
+    """Salesforce's form, truncated to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".000+0000"
 
 
 def format_date(day: date) -> str:
@@ -76,6 +81,10 @@ def parse_date(text: str) -> date | None:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return None
+
+
+def floor_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 def floor_minute(moment: datetime) -> datetime:

@@ -1,7 +1,7 @@
 """SQLite persistence: records (with a recycle bin), users' passwords, tokens and counters.
 
 One connection guarded by one re-entrant lock: the emulator is a test double, and serialising
-writes keeps allOrNone, savepoints and the strictly increasing SystemModstamp simple and exact.
+writes keeps allOrNone, savepoints and the never-decreasing SystemModstamp simple and exact.
 Records are JSON documents holding every field in its API form (datetimes as Salesforce
 strings, which sort correctly because they are fixed-width UTC).
 """
@@ -9,17 +9,18 @@ strings, which sort correctly because they are fixed-width UTC).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sfemulator.ids import make_id
 from sfemulator.schema import SOBJECTS
-from sfemulator.sftime import format_datetime, parse_datetime
+from sfemulator.sftime import floor_second, format_datetime, parse_datetime
 
 Record = dict[str, Any]
 
@@ -51,9 +52,25 @@ def _unique_expression(field_name: str) -> str:
     return f"lower(json_extract(data, '$.{field_name}'))"
 
 
+def _create_private(path: Path) -> None:
+    """Create the state file owner-only (0600), in an owner-only (0700) directory when this
+    makes the directory: it holds live OAuth tokens and password hashes. SQLite gives its WAL
+    and shared-memory files the database file's mode. A directory that already existed keeps
+    its mode (it may be a shared one such as a temporary directory)."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)  # mkdir's mode is filtered through the umask
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -141,15 +158,19 @@ class Store:
             return make_id(prefix, value)
 
     def next_stamp(self, now: datetime) -> datetime:
-        """A SystemModstamp later than every earlier one, even within one millisecond or
-        after the clock was moved back: replication (getUpdated, `SystemModstamp >`) relies
-        on it."""
+        """The SystemModstamp of a write taking its stamp at `now`.
+
+        Salesforce stamps to the second, so writes within one second tie: stamps are not
+        unique, and a client that reads `SystemModstamp > last seen` misses the rest of that
+        second. They never go backwards, though: after the clock was moved back a write is
+        still not dated before the records already stored."""
         with self.lock:
-            stamp = now
-            if self._last_stamp is not None and stamp <= self._last_stamp:
-                stamp = self._last_stamp + timedelta(milliseconds=1)
-            self._last_stamp = stamp
-            self._set_meta("last_stamp", format_datetime(stamp))
+            stamp = floor_second(now)
+            if self._last_stamp is not None and stamp < self._last_stamp:
+                stamp = self._last_stamp
+            if stamp != self._last_stamp:
+                self._last_stamp = stamp
+                self._set_meta("last_stamp", format_datetime(stamp))
             return stamp
 
     # Records --------------------------------------------------------------------------------

@@ -194,9 +194,41 @@ class SalesforceEmulator:
         self.admin("POST", "reset", {"seed": seed})
 
     def set_faults(self, **plan: Any) -> dict[str, Any]:
-        """Replace the fault plan: latency_ms, error_rate, error_status (503/500), fail_next,
-        lock_rate, lock_next, api_limit_reached, include_oauth, seed, expire_tokens."""
+        """Replace the fault plan (settings left out go back to their defaults):
+
+        - latency_ms: added to every REST call;
+        - error_rate, error_status (503/500), fail_next: calls answered with a server error;
+        - lock_rate, lock_next: record writes failing with UNABLE_TO_LOCK_ROW;
+        - api_limit_reached; include_oauth (latency and errors also on the token endpoint);
+          seed (of the random generator); expire_tokens (one-shot);
+        - late_commit_next, late_commit_ms (default 3000): the next N write calls take their
+          SystemModstamp on arrival, wait late_commit_ms, then commit with that older stamp,
+          so writes made meanwhile become visible first with later stamps;
+        - apply_late_next, apply_late_ms (default 3000): the next N write calls wait
+          apply_late_ms before they are applied (and stamped); a client that times out and
+          retries sees its retry applied first and the original afterwards;
+        - lose_answer_next: the next N write calls are applied and committed, then the
+          connection is closed without an answer (requests raises ConnectionError).
+
+        Write calls are record writes: POST/PATCH/DELETE on sobjects/ rows, upserts and the
+        composite/sobjects collections; not queries, password calls or OAuth. A call refused
+        before it runs (401, 403, an injected 503/500) does not count. The counters are
+        exact and independent: each hits the next N write calls, and two of them at 1 hit
+        the same call."""
         return self.admin("PUT", "faults", plan)
+
+    def waiting_writes(self) -> int:
+        """Write calls the emulator holds back right now (late_commit / apply_late)."""
+        return int(self.admin("GET", "info")["waiting_writes"])
+
+    def wait_for_waiting_writes(self, count: int, timeout: float = 10.0) -> None:
+        """Return once `count` write calls are held back: the held call has arrived and, for
+        a late commit, taken its stamp."""
+        deadline = time.monotonic() + timeout
+        while self.waiting_writes() != count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the emulator did not hold {count} write call(s) back")
+            time.sleep(0.02)
 
     def clear_faults(self) -> None:
         self.admin("DELETE", "faults")
@@ -225,6 +257,35 @@ class SalesforceEmulator:
     @property
     def integration_user_id(self) -> str:
         return str(self.admin("GET", "info")["integration_user_id"])
+
+    def profile_id(self, name: str = "Standard User") -> str:
+        """A seeded profile's Id: "Standard User" or "System Administrator"."""
+        return str(self.admin("GET", "info")["profile_ids"][name])
+
+    def user_body(
+        self,
+        username: str,
+        *,
+        last_name: str = "User",
+        email: str | None = None,
+        profile: str = "Standard User",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A User to create, with every field Salesforce requires (Username, LastName, Email,
+        Alias, TimeZoneSidKey, LocaleSidKey, EmailEncodingKey, ProfileId, LanguageLocaleKey);
+        `fields` adds to or overrides them."""
+        return {
+            "Username": username,
+            "LastName": last_name,
+            "Email": email or username,
+            "Alias": last_name[:8].lower() or "user",
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "LocaleSidKey": "en_US",
+            "EmailEncodingKey": "UTF-8",
+            "LanguageLocaleKey": "en_US",
+            "ProfileId": self.profile_id(profile),
+            **fields,
+        }
 
     # Clients ------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sfemulator.auth import Principal
 from sfemulator.errors import not_found
 from sfemulator.protocol import Request
-from sfemulator.records import WriteContext
+from sfemulator.records import CallStamp, WriteContext
 from sfemulator.schema import SObjectType, sobject_type
 
 if TYPE_CHECKING:
@@ -23,10 +23,14 @@ class Call:
     principal: Principal
     emulator: Emulator
     args: dict[str, str]
+    # Shared by every record the call writes: one call, one SystemModstamp.
+    stamp: CallStamp
 
     def write_context(self) -> WriteContext:
         return WriteContext(
-            user_id=self.principal.user_id, lock_fault=self.emulator.faults.lock_fault
+            user_id=self.principal.user_id,
+            lock_fault=self.emulator.faults.lock_fault,
+            stamp=self.stamp,
         )
 
     def sobject(self) -> SObjectType:

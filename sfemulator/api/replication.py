@@ -3,7 +3,8 @@
 As in Salesforce: start and end are rounded down to the minute and must be at least a minute
 apart (INVALID_REPLICATION_DATE otherwise); start may be at most 30 days back for updated and
 15 days for deleted (the recycle bin); `latestDateCovered` never claims a minute that is still
-running, so a client that starts its next window there misses nothing.
+running, nor the minute a transaction still in flight was stamped in (a late commit), so a
+client that starts its next window there misses nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def _window(call: Call, back: timedelta) -> tuple[datetime, datetime, datetime]:
             "startDate must chronologically precede endDate by more than one minute"
         )
     covered = min(end, floor_minute(now))
+    in_flight = call.emulator.in_flight.oldest()
+    if in_flight is not None:
+        # A late commit that started before `covered` may still add records there.
+        covered = min(covered, floor_minute(parse_datetime(in_flight) or now))
     return start, end, covered
 
 

@@ -96,6 +96,23 @@ ROUTES = (
 )
 
 
+# Calls that write records: the write-call faults (late_commit, apply_late, lose_answer) and
+# nothing else count them. Retrieving records by POST and setting passwords are not among them.
+WRITE_HANDLERS: frozenset[Handler] = frozenset(
+    {
+        sobjects.create,
+        sobjects.update,
+        sobjects.delete,
+        sobjects.upsert,
+        sobjects.delete_by_external_id,
+        composite.create,
+        composite.update,
+        composite.delete,
+        composite.upsert,
+    }
+)
+
+
 def resolve(method: str, segments: list[str]) -> tuple[Route, dict[str, str], Handler]:
     for route in ROUTES:
         args = route.match(segments)

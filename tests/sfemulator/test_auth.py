@@ -122,7 +122,7 @@ def test_it_expires_tokens_after_their_time_to_live(sfemu_clean):
 def test_it_lets_a_client_set_a_users_password_and_act_as_that_user(sfemu_clean):
     sf = sfemu_clean.simple_salesforce()
     user = sf.User.create(
-        {"Username": "erin@example.com.sfemu", "LastName": "Evans", "Email": "erin@example.com"}
+        sfemu_clean.user_body("erin@example.com.sfemu", last_name="Evans", email="erin@example.com")
     )
 
     assert sf.set_password(user["id"], "Secret-pass42") is None

@@ -327,14 +327,19 @@ def test_it_finds_records_by_external_id_case_insensitively_deleted_ones_with_qu
     assert [r["Id"] for r in everything] == [kept, gone]
 
 
-def test_it_filters_on_system_modstamp_with_millisecond_datetime_literals(sf):
+def test_it_compares_second_precision_stamps_with_millisecond_datetime_literals(sf, sfemu_clean):
     first = sf.Task.create({"Subject": "first"})["id"]
+    sfemu_clean.set_clock_offset(5)  # a later second, without sleeping
     second = sf.Task.create({"Subject": "second"})["id"]
-    stamp = sf.Task.get(first)["SystemModstamp"]  # 2026-11-29T08:49:32.123+0000
-    literal = stamp[:-5] + "Z"
+    stamp = sf.Task.get(first)["SystemModstamp"]  # 2026-11-29T08:49:32.000+0000
+    whole, half = stamp[:-5] + "Z", stamp[:-8] + "500Z"
 
-    after = sf.query(f"SELECT Id FROM Task WHERE SystemModstamp > {literal}")["records"]
-    since = sf.query(f"SELECT Id FROM Task WHERE SystemModstamp >= {literal} ORDER BY Id")
+    def ids(where: str) -> list[str]:
+        soql = f"SELECT Id FROM Task WHERE {where} ORDER BY Id"
+        return [r["Id"] for r in sf.query(soql)["records"]]
 
-    assert [r["Id"] for r in after] == [second]
-    assert [r["Id"] for r in since["records"]] == [first, second]
+    assert ids(f"SystemModstamp > {whole}") == [second]
+    assert ids(f"SystemModstamp >= {whole}") == [first, second]
+    assert ids(f"SystemModstamp = {whole}") == [first]
+    assert ids(f"SystemModstamp >= {half}") == [second]
+    assert ids(f"SystemModstamp < {half}") == [first]

@@ -49,7 +49,7 @@ def test_it_lists_deleted_records_with_their_deleted_date(sf):
     assert set(result) == {"deletedRecords", "earliestDateAvailable", "latestDateCovered"}
     [deleted] = result["deletedRecords"]
     assert deleted["id"] == task_id
-    assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$", deleted["deletedDate"])
+    assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$", deleted["deletedDate"])
     assert SF_MINUTE.match(result["earliestDateAvailable"])
 
 

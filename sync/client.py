@@ -26,6 +26,7 @@ class SalesforceError(Exception):
     """A Salesforce failure, classified once: transient ones are retried, permanent ones not."""
 
     transient = False
+    uncertain = False
 
     def __init__(self, message: str, *, code: str = "", status: int | None = None) -> None:
         super().__init__(message)
@@ -35,6 +36,14 @@ class SalesforceError(Exception):
 
 class TransientError(SalesforceError):
     transient = True
+
+
+class UncertainError(TransientError):
+    """The request may have reached Salesforce and been applied: its answer never came (a
+    timeout, a dropped connection, a gateway error). A retry is safe, but the write may still
+    land later, after a newer one."""
+
+    uncertain = True
 
 
 class PermanentError(SalesforceError):
@@ -56,6 +65,7 @@ class Credentials:
     client_secret: str
     api_version: str = "59.0"
     ca_bundle: str = ""
+    timeout: float = TIMEOUT_SECONDS
 
 
 class _VerifyAdapter(HTTPAdapter):
@@ -65,21 +75,22 @@ class _VerifyAdapter(HTTPAdapter):
     `session.verify` is silently ignored on machines that set them; the adapter always wins.
     """
 
-    def __init__(self, verify: str | bool) -> None:
+    def __init__(self, verify: str | bool, timeout: float = TIMEOUT_SECONDS) -> None:
         super().__init__()
         self._verify = verify
+        self._timeout = timeout
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["verify"] = self._verify
-        kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+        kwargs.setdefault("timeout", self._timeout)
         if kwargs["timeout"] is None:
-            kwargs["timeout"] = TIMEOUT_SECONDS
+            kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
 
 
-def http_session(ca_bundle: str = "") -> requests.Session:
+def http_session(ca_bundle: str = "", timeout: float = TIMEOUT_SECONDS) -> requests.Session:
     session = requests.Session()
-    adapter = _VerifyAdapter(ca_bundle or True)
+    adapter = _VerifyAdapter(ca_bundle or True, timeout)
     session.mount("https://", adapter)
     return session
 
@@ -100,21 +111,25 @@ def classify(exc: Exception) -> SalesforceError:
         return exc
     if isinstance(exc, requests.exceptions.SSLError):
         return PermanentError(f"TLS verification failed: {exc}", code="SSL_ERROR")
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
         return TransientError(f"Salesforce unreachable: {exc}", code="CONNECTION_ERROR")
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return UncertainError(f"Salesforce did not answer: {exc}", code="CONNECTION_ERROR")
     if isinstance(exc, sf_exc.SalesforceError):
         code, message = _first_error(exc.content)
         status = exc.status
         text = f"{code}: {message}" if code else message or str(exc)
         if isinstance(exc, sf_exc.SalesforceExpiredSession):
             return AuthError(text, code=code or "INVALID_SESSION_ID", status=status)
+        if status in (500, 502, 504) and code not in TRANSIENT_CODES:
+            return UncertainError(text, code=code, status=status)
         if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
             return TransientError(text, code=code, status=status)
         return PermanentError(text, code=code, status=status)
     raise exc
 
 
-def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
+def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str, str]:
     """OAuth 2.0 client credentials flow against the connection's login URL."""
     url = creds.login_url.rstrip("/") + "/services/oauth2/token"
     try:
@@ -144,7 +159,9 @@ def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str
             code=error,
             status=response.status_code,
         )
-    return body["access_token"], body["instance_url"]
+    # The identity URL ends in the integration user's Id: records it last modified are ours.
+    user_id = str(body.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
+    return body["access_token"], body["instance_url"], user_id
 
 
 class SalesforceClient:
@@ -152,9 +169,10 @@ class SalesforceClient:
 
     def __init__(self, creds: Credentials) -> None:
         self.creds = creds
-        self.session = http_session(creds.ca_bundle)
+        self.session = http_session(creds.ca_bundle, creds.timeout)
         self.session.hooks["response"].append(self._track_usage)
         self._sf: Salesforce | None = None
+        self._user_id = ""
         self.api_usage: tuple[int, int] | None = None
         self.calls = 0
 
@@ -168,7 +186,7 @@ class SalesforceClient:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
 
     def _login(self) -> Salesforce:
-        token, instance_url = token_fetch(self.creds, self.session)
+        token, instance_url, self._user_id = token_fetch(self.creds, self.session)
         self._sf = Salesforce(
             instance_url=instance_url,
             session_id=token,
@@ -180,6 +198,13 @@ class SalesforceClient:
     @property
     def sf(self) -> Salesforce:
         return self._sf or self._login()
+
+    @property
+    def user_id(self) -> str:
+        """The integration user's Salesforce Id (logs in when needed)."""
+        if not self._user_id:
+            self._login()
+        return self._user_id
 
     def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""

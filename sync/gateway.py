@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.conf import settings
+
 from adminconfig.crypto import secret_decrypt
 from adminconfig.hooks import GatewayError, OrgReport
 from adminconfig.models import SalesforceConnection
@@ -32,6 +34,7 @@ def credentials(connection: SalesforceConnection) -> Credentials:
         client_secret=secret_decrypt(connection.client_secret_encrypted),
         api_version=connection.api_version,
         ca_bundle=connection.ca_bundle,
+        timeout=settings.SALESFORCE_TIMEOUT_SECONDS,
     )
 
 

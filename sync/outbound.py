@@ -1,9 +1,11 @@
 """Outbound sync: Cockpit task changes → the outbox → Salesforce, in collections of 200.
 
 Rules (DESIGN section 3): only tasks created after sync was first switched on are pushed, or
-tasks a CSM pushes by hand, or tasks already linked to Salesforce (rule 2); creates upsert by
-the external id field so a retry never duplicates (rule 9); every change is retried with
-backoff until it succeeds or fails permanently, and then shows on the task (rule 9).
+tasks a CSM pushes by hand, or tasks already linked to Salesforce (rule 2). A task's first push
+upserts by the external id field, so a retry never duplicates (rule 9); after that its twin is
+written by Id, and only with the fields Cockpit changed since the two last agreed, merged first
+with what Salesforce changed meanwhile (rule 11). Every change is retried with backoff until it
+succeeds or fails permanently, and then shows on the task (rule 9).
 """
 
 import datetime as dt
@@ -18,25 +20,41 @@ from django.db import connection as db
 from django.db.models import F
 from django.utils import timezone
 
-from adminconfig.models import ResyncRun, SalesforceConnection, UserMapping
+from adminconfig.models import ResyncRun, SalesforceConnection
 from tasks.models import Task, TaskSyncRecord
 
-from .client import COLLECTION_LIMIT, AuthError, SalesforceError
+from .client import COLLECTION_LIMIT, AuthError, SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
-from .config import mapping_spec_load
-from .mapping import MappingSpec, to_salesforce
-from .models import OutboxEntry, SyncEvent
+from .lease import lease_hold, lease_renew
+from .models import OutboxEntry, SyncEvent, Tombstone
+from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
+from .twins import (
+    Engine,
+    Outcome,
+    engine_load,
+    twin_agreed_after_push,
+    twin_merge,
+    twins_deleted_in_salesforce,
+    uncertain_add,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
+# One cycle claims up to this many entries: one read of their Salesforce values, then writes
+# in collections of 200.
+CYCLE_LIMIT = 2000
+LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
+READ_CHUNK = 500  # Ids in one SOQL IN list
 # Slow down before the org's daily limit, never after it (rule 10).
 API_USAGE_CEILING = 0.9
 LIMIT_PAUSE = dt.timedelta(minutes=15)
 # Salesforce answers these for a record that is already gone: a delete is then done.
 GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
+# An update answered with these means Salesforce deleted the record.
+DELETED_CODES = {"ENTITY_IS_DELETED", "NOT_FOUND"}
 TRANSIENT_RECORD_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
 
 
@@ -60,7 +78,12 @@ def _doorbell() -> None:
 
 
 def outbox_add(
-    *, task_id: int, operation: str, salesforce_id: str = "", resync_run_id: int | None = None
+    *,
+    task_id: int,
+    operation: str,
+    salesforce_id: str = "",
+    resync_run_id: int | None = None,
+    urgent: bool = False,
 ) -> OutboxEntry:
     """Write (or reuse) the pending outbox entry and ring the worker after commit."""
     now = timezone.now()
@@ -81,48 +104,77 @@ def outbox_add(
             entry = OutboxEntry.objects.get(
                 task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
             )
-    if entry.next_attempt_at > now or (resync_run_id and entry.resync_run_id != resync_run_id):
-        # A fresh change is pushed now, even if an earlier failure was backing off.
-        changes: dict[str, Any] = {"next_attempt_at": now}
-        if resync_run_id:
-            changes["resync_run_id"] = resync_run_id
+    changes: dict[str, Any] = {}
+    # An entry backing off after failures keeps its backoff: edits made during an outage do
+    # not make it retry sooner or use up its attempts. A CSM's "Sync to Salesforce" does.
+    if entry.next_attempt_at > now and (urgent or entry.attempts == 0):
+        changes["next_attempt_at"] = now
+    if resync_run_id and entry.resync_run_id != resync_run_id:
+        changes["resync_run_id"] = resync_run_id
+    if salesforce_id and not entry.salesforce_id:
+        changes["salesforce_id"] = salesforce_id
+    if changes:
         OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
     transaction.on_commit(_doorbell)
     return entry
 
 
 def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:
-    """A task was created or changed in Cockpit: queue its push when it is eligible."""
+    """A task was created or changed in Cockpit: queue its push when it is eligible.
+
+    Queued while sync is off too (for linked tasks, and for tasks created after sync was
+    first switched on): the entries wait and go out when it is back, so the two sides do not
+    drift apart for good.
+    """
     settings = sync_settings()
     record = TaskSyncRecord.objects.filter(task=task).first()
     linked = bool(record and record.salesforce_id)
-    if outbound_connection(settings) is None:
-        if not linked or force:
-            return None
-        # A task already in Salesforce keeps its changes while sync is off; they are pushed
-        # when it is back on, so the two sides do not drift apart for good.
-    else:
-        created_after = settings.first_enabled_at and task.created_at >= settings.first_enabled_at
-        if not (force or linked or created_after):
-            return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
+    created_after = bool(settings.first_enabled_at and task.created_at >= settings.first_enabled_at)
+    if outbound_connection(settings) is None and force:
+        return None
+    if not (force or linked or created_after):
+        return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
     TaskSyncRecord.objects.update_or_create(
         task=task, defaults={"state": TaskSyncRecord.State.PENDING}
     )
-    return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT)
+    return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT, urgent=force)
 
 
 def task_delete_record(*, task: Task) -> OutboxEntry | None:
-    """A task is being deleted in Cockpit: queue the Salesforce delete when it was linked."""
-    record = TaskSyncRecord.objects.filter(task=task).exclude(salesforce_id=None).first()
+    """A task is being deleted in Cockpit: its Salesforce twin goes too, and stays gone.
+
+    A tombstone is kept for every task that was or may have become a Salesforce task (linked,
+    or with a first push queued or in flight), so a twin that appears later is deleted rather
+    than imported.
+    """
+    record = TaskSyncRecord.objects.filter(task=task).first()
     if record is None:
         return None
-    # Queued even while sync is off: otherwise the Salesforce twin would outlive it and come
-    # back as a new task at the next pull.
+    salesforce_id = record.salesforce_id or ""
+    Tombstone.objects.update_or_create(task_id=task.pk, defaults={"salesforce_id": salesforce_id})
     return outbox_add(
-        task_id=task.pk,
-        operation=OutboxEntry.Operation.DELETE,
-        salesforce_id=record.salesforce_id,
+        task_id=task.pk, operation=OutboxEntry.Operation.DELETE, salesforce_id=salesforce_id
     )
+
+
+def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> OutboxEntry:
+    """A twin of a task deleted in Cockpit turned up in Salesforce: queue its delete."""
+    with transaction.atomic():
+        if tombstone.salesforce_id != salesforce_id:
+            Tombstone.objects.filter(pk=tombstone.pk).update(salesforce_id=salesforce_id)
+        pending = OutboxEntry.objects.filter(
+            task_id=tombstone.task_id,
+            operation=OutboxEntry.Operation.DELETE,
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT],
+            salesforce_id__in=["", salesforce_id],
+        ).first()
+        if pending is not None and pending.state == OutboxEntry.State.IN_FLIGHT:
+            return pending
+        return outbox_add(
+            task_id=tombstone.task_id,
+            operation=OutboxEntry.Operation.DELETE,
+            salesforce_id=salesforce_id,
+        )
 
 
 def company_tasks_record(*, company: Any) -> int:
@@ -180,7 +232,10 @@ def outbox_due() -> bool:
 def _to_pending(
     entry: OutboxEntry, *, error: str, delay: dt.timedelta, count_attempt: bool = True
 ) -> int:
-    """Back to pending for a retry; when a newer change is pending already, that one wins."""
+    """Back to pending for a retry. When a newer change is pending already, that one takes
+    over, with this entry's attempts and backoff: attempts count failures, not edits."""
+    attempts = entry.attempts + (1 if count_attempt else 0)
+    retry_at = timezone.now() + delay
     with transaction.atomic():
         newer = OutboxEntry.objects.filter(
             task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
@@ -189,11 +244,18 @@ def _to_pending(
             OutboxEntry.objects.filter(pk=entry.pk).update(
                 state=OutboxEntry.State.DONE, last_error="superseded by a newer change"
             )
+            if count_attempt:
+                for later in newer:
+                    OutboxEntry.objects.filter(pk=later.pk).update(
+                        attempts=max(later.attempts, attempts),
+                        next_attempt_at=max(later.next_attempt_at, retry_at),
+                        last_error=error,
+                    )
             return 0
         OutboxEntry.objects.filter(pk=entry.pk).update(
             state=OutboxEntry.State.PENDING,
-            attempts=entry.attempts + (1 if count_attempt else 0),
-            next_attempt_at=timezone.now() + delay,
+            attempts=attempts,
+            next_attempt_at=retry_at,
             last_error=error,
             claimed_at=None,
         )
@@ -263,6 +325,7 @@ def _done(entry: OutboxEntry) -> None:
 @dataclass
 class PushResult:
     pushed: int = 0
+    unchanged: int = 0
     deleted: int = 0
     retried: int = 0
     failed: int = 0
@@ -270,36 +333,64 @@ class PushResult:
     errors: list[str] = field(default_factory=list)
 
 
-def outbox_push(*, limit: int = COLLECTION_LIMIT) -> PushResult:
-    """Claim one batch and push it: one collection call for upserts, one for deletes."""
+def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
+    """One push cycle: claim what is due and push it. One cycle runs at a time, and never
+    beside a pull (both keep a task's agreed values)."""
     result = PushResult()
     connection = outbound_connection()
     if connection is None:
         return result  # sync off: entries wait, nothing is lost
     if connection.push_paused_until and connection.push_paused_until > timezone.now():
         return result  # near the org's daily API limit: the sweep resumes later
-    entries = outbox_claim(limit=limit)
-    if not entries:
-        return result
-    client = client_for_connection(connection)
-    calls_before = client.calls
-    upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
-    deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
-    for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
-        if not batch:
-            continue
+    with lease_hold(wait=LEASE_WAIT) as held:
+        if not held:
+            return result  # the sweep comes back for what is due
+        entries = outbox_claim(limit=limit)
+        if not entries:
+            return result
+        client = client_for_connection(connection)
+        calls_before = client.calls
         try:
-            push(connection, client, batch, result)
-        except AuthError as exc:
-            _connection_state(connection, SalesforceConnection.State.UNAUTHORIZED, str(exc))
-            _retry_all(batch, str(exc), result)
+            engine = engine_load(connection, sync_settings(), client.user_id)
         except SalesforceError as exc:
-            if not exc.transient:
-                _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
-            _retry_all(batch, str(exc), result)
-    result.api_calls = client.calls - calls_before
-    api_usage_record(connection, client.api_usage, calls=result.api_calls)
+            _batch_failed(connection, entries, exc, result)
+            engine = None
+        if engine is not None:
+            upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
+            deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
+            for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
+                if not batch:
+                    continue
+                try:
+                    push(engine, client, batch, result)
+                except SalesforceError as exc:
+                    _batch_failed(connection, _unfinished(batch), exc, result)
+        result.api_calls = client.calls - calls_before
+        api_usage_record(connection, client.api_usage, calls=result.api_calls)
     return result
+
+
+def _batch_failed(
+    connection: SalesforceConnection,
+    entries: list[OutboxEntry],
+    exc: SalesforceError,
+    result: PushResult,
+) -> None:
+    if isinstance(exc, AuthError):
+        _connection_state(connection, SalesforceConnection.State.UNAUTHORIZED, str(exc))
+    elif not exc.transient:
+        _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
+    _retry_all(entries, str(exc), result)
+
+
+def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """The entries of a batch still in flight (an exception cut the batch short)."""
+    still = set(
+        OutboxEntry.objects.filter(
+            pk__in=[e.pk for e in entries], state=OutboxEntry.State.IN_FLIGHT
+        ).values_list("pk", flat=True)
+    )
+    return [e for e in entries if e.pk in still]
 
 
 def outbox_push_all(*, max_batches: int = 50) -> PushResult:
@@ -310,7 +401,7 @@ def outbox_push_all(*, max_batches: int = 50) -> PushResult:
         for name in ("pushed", "deleted", "retried", "failed", "api_calls"):
             setattr(total, name, getattr(total, name) + getattr(batch, name))
         total.errors += batch.errors
-        if batch.pushed + batch.deleted + batch.retried + batch.failed == 0:
+        if batch.pushed + batch.deleted + batch.retried + batch.failed + batch.unchanged == 0:
             break
     return total
 
@@ -360,35 +451,8 @@ def api_usage_record(
         SyncEvent.objects.create(kind=SyncEvent.Kind.RETRY, message=reason)
 
 
-def task_payload(
-    task: Task, spec: MappingSpec, owners: dict[int, str], connection: SalesforceConnection
-) -> tuple[dict[str, Any] | None, str]:
-    """The Salesforce fields of a task, or (None, reason) when it cannot be pushed."""
-    owner_id = owners.get(task.owner_id)
-    if not owner_id:
-        return None, (
-            f"{task.owner.get_username()} has no Salesforce user: map it in "
-            "Salesforce sync configuration > User mappings, then retry."
-        )
-    values: dict[str, Any] = {
-        "name": task.name,
-        "details": task.details,
-        "due_date": task.due_date,
-        "completed_at": task.completed_at,
-        "created_at": task.created_at,
-        "status": task.status.value,
-        "priority": task.priority.value,
-    }
-    for key, value in (task.custom_fields or {}).items():
-        values[f"custom:{key}"] = value
-    payload = to_salesforce(values, spec)
-    payload["OwnerId"] = owner_id
-    payload["WhatId"] = task.company.salesforce_account_id if task.company else None
-    return payload, ""
-
-
 def _push_upserts(
-    connection: SalesforceConnection, client: Any, entries: list[OutboxEntry], result: PushResult
+    engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
 ) -> None:
     tasks = {
         t.pk: t
@@ -397,40 +461,228 @@ def _push_upserts(
         )
     }
     records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
-    owners = dict(
-        UserMapping.objects.filter(user_id__in={t.owner_id for t in tasks.values()}).values_list(
-            "user_id", "salesforce_user_id"
-        )
-    )
-    spec = mapping_spec_load(connection)
-    use_upsert = _has_field(connection, connection.external_id_field)
-    sendable: list[tuple[OutboxEntry, dict[str, Any]]] = []
+    linked: list[tuple[OutboxEntry, str]] = []
+    new: list[OutboxEntry] = []
     for entry in entries:
-        task = tasks.get(entry.task_id)
-        if task is None:  # deleted since: its delete entry takes over
+        if entry.task_id not in tasks:  # deleted since: its delete entry takes over
             _done(entry)
             continue
-        payload, reason = task_payload(task, spec, owners, connection)
-        if payload is None:
-            _fail(entry, reason)
+        salesforce_id = _sf_id(records.get(entry.task_id))
+        if salesforce_id:
+            linked.append((entry, salesforce_id))
+        else:
+            new.append(entry)
+    if linked:
+        _push_updates(engine, client, linked, tasks, result)
+    if new:
+        _push_creates(engine, client, new, tasks, result)
+
+
+def _read_current(
+    engine: Engine, client: SalesforceClient, salesforce_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Salesforce's current values of these records (deleted ones are left out): one query
+    for the whole cycle, so a push never writes over an edit it has not seen."""
+    names = ["Id", *engine.field_names, "SystemModstamp", "LastModifiedDate", "LastModifiedById"]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(salesforce_ids), READ_CHUNK):
+        chunk = salesforce_ids[start : start + READ_CHUNK]
+        soql = f"SELECT {', '.join(dict.fromkeys(names))} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
+        for page in client.query_pages(soql):
+            found.update({r["Id"]: r for r in page})
+    return found
+
+
+def _push_updates(
+    engine: Engine,
+    client: SalesforceClient,
+    linked: list[tuple[OutboxEntry, str]],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> None:
+    theirs_by_id: dict[str, dict[str, Any]] | None = None
+    if engine.settings.bidirectional_sync:
+        theirs_by_id = _read_current(engine, client, [sf_id for _, sf_id in linked])
+        gone = [(e, sf_id) for e, sf_id in linked if sf_id not in theirs_by_id]
+        if gone:
+            _deleted_in_salesforce([e for e, _ in gone], [sf_id for _, sf_id in gone], result)
+            linked = [(e, sf_id) for e, sf_id in linked if sf_id in theirs_by_id]
+    sendable: list[tuple[OutboxEntry, str, Outcome]] = []
+    for entry, salesforce_id in linked:
+        outcome = twin_merge(
+            engine=engine,
+            task_id=entry.task_id,
+            theirs=theirs_by_id.get(salesforce_id) if theirs_by_id is not None else None,
+            salesforce_id=salesforce_id,
+            resync=bool(entry.resync_run_id),
+        )
+        if outcome is None:  # deleted meanwhile
+            _done(entry)
+            continue
+        delta = outcome.merged.to_salesforce
+        if not delta:
+            # Nothing Cockpit changed is missing in Salesforce: no call at all.
+            _done(entry)
+            _record_state(entry.task_id, TaskSyncRecord.State.SYNCED, "")
+            result.unchanged += 1
+            continue
+        if OWNER in delta and not delta[OWNER]:
+            _fail(entry, owner_missing_reason(tasks[entry.task_id]))
             result.failed += 1
             continue
-        sendable.append((entry, payload))
-    if not sendable:
+        sendable.append((entry, salesforce_id, outcome))
+    for start in range(0, len(sendable), COLLECTION_LIMIT):
+        chunk = sendable[start : start + COLLECTION_LIMIT]
+        body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
+        try:
+            answers = client.collection_update("Task", body)
+        except SalesforceError as exc:
+            if exc.uncertain:
+                uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk})
+            raise
+        lease_renew()
+        confirmed: list[tuple[Outcome, str]] = []
+        deleted: list[tuple[OutboxEntry, str]] = []
+        for (entry, salesforce_id, outcome), answer in zip(chunk, answers, strict=True):
+            if answer.get("success"):
+                confirmed.append((outcome, salesforce_id))
+                continue
+            code, text = _record_error(answer)
+            if code in DELETED_CODES:
+                deleted.append((entry, salesforce_id))
+            else:
+                _record_failure(entry, code, text, result)
+        twin_agreed_after_push(outcomes=confirmed)
+        confirmed_ids = {outcome.task_id for outcome, _ in confirmed}
+        _finish_pushed([e for e, _, o in chunk if o.task_id in confirmed_ids], result)
+        if deleted:
+            _deleted_in_salesforce([e for e, _ in deleted], [s for _, s in deleted], result)
+
+
+def _deleted_in_salesforce(
+    entries: list[OutboxEntry], salesforce_ids: list[str], result: PushResult
+) -> None:
+    """Salesforce deleted these twins: the delete wins over the Cockpit edit being pushed."""
+    result.deleted += twins_deleted_in_salesforce(
+        salesforce_ids=salesforce_ids,
+        reason="was deleted in Salesforce while it was being changed in Cockpit: the delete "
+        "wins, so it was deleted in Cockpit too",
+    )
+    for entry in entries:
+        _done(entry)
+
+
+def _push_creates(
+    engine: Engine,
+    client: SalesforceClient,
+    entries: list[OutboxEntry],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> None:
+    connection = engine.connection
+    use_upsert = _has_field(connection, connection.external_id_field)
+    sendable: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any]]] = []
+    for entry in entries:
+        task = tasks[entry.task_id]
+        ours = task_values(task, engine.spec)
+        payload, _ = create_payload(engine.fields, ours)
+        if payload is None:
+            _fail(entry, owner_missing_reason(task))
+            result.failed += 1
+            continue
+        sendable.append((entry, payload, ours))
+    for start in range(0, len(sendable), COLLECTION_LIMIT):
+        chunk = sendable[start : start + COLLECTION_LIMIT]
+        try:
+            if use_upsert:
+                ext = connection.external_id_field
+                body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
+                answers = client.collection_upsert("Task", ext, body)
+            else:
+                # No external id field in the org: a retry after a lost answer may duplicate
+                # (Test connection warns about it).
+                answers = client.collection_create("Task", [p for _, p, _ in chunk])
+        except SalesforceError as exc:
+            if exc.uncertain:
+                uncertain_add({e.task_id: (p, ours) for e, p, ours in chunk})
+            raise
+        lease_renew()
+        created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]] = []
+        for (entry, payload, ours), answer in zip(chunk, answers, strict=True):
+            if answer.get("success"):
+                created.append((entry, payload, ours, answer["id"]))
+            else:
+                code, text = _record_error(answer)
+                _record_failure(entry, code, text, result)
+        if created:
+            _record_created(engine, created)
+            _finish_pushed([e for e, _, _, _ in created], result)
+
+
+def _record_created(
+    engine: Engine, created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]]
+) -> None:
+    now = timezone.now()
+    names = engine.field_names
+    for entry, payload, ours, salesforce_id in created:
+        with transaction.atomic():
+            task_exists = Task.objects.filter(pk=entry.task_id).exists()
+            if not task_exists:
+                # Deleted in Cockpit while its first push was on the way: the new twin goes.
+                tombstone = Tombstone.objects.filter(pk=entry.task_id).first()
+                if tombstone is not None:
+                    tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+                continue
+            TaskSyncRecord.objects.filter(task_id=entry.task_id).update(
+                salesforce_id=salesforce_id,
+                state=TaskSyncRecord.State.SYNCED,
+                last_synced_at=now,
+                last_error="",
+                # What both sides now hold: the base of the next three-way merge, and how the
+                # next pull recognises this push's echo (rule 7).
+                agreed_values={n: payload.get(n) for n in names},
+                agreed_cockpit={n: ours.get(n) for n in names},
+            )
+
+
+def _record_failure(entry: OutboxEntry, code: str, text: str, result: PushResult) -> None:
+    if code in TRANSIENT_RECORD_CODES:
+        _retry_or_fail(entry, text)
+        result.retried += 1
+    else:
+        _fail(entry, text)
+        result.failed += 1
+    result.errors.append(text)
+
+
+def _finish_pushed(entries: list[OutboxEntry], result: PushResult) -> None:
+    if not entries:
         return
-    if use_upsert:
-        body = [{connection.external_id_field: external_id(e.task_id), **p} for e, p in sendable]
-        answers = client.collection_upsert("Task", connection.external_id_field, body)
-        _apply_answers(sendable, answers, records, result)
-        return
-    # No external id field in the org: create the new ones, update the linked ones.
-    new = [(e, p) for e, p in sendable if not _sf_id(records.get(e.task_id))]
-    linked = [(e, p) for e, p in sendable if _sf_id(records.get(e.task_id))]
-    if new:
-        _apply_answers(new, client.collection_create("Task", [p for _, p in new]), records, result)
-    if linked:
-        body = [{"id": _sf_id(records[e.task_id]), **p} for e, p in linked]
-        _apply_answers(linked, client.collection_update("Task", body), records, result)
+    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
+    )
+    _count_for_runs(entries, failed=False)
+    # Earlier pushes of these tasks that failed for good are settled by this one.
+    OutboxEntry.objects.filter(
+        task_id__in=[e.task_id for e in entries],
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+    ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
+    names = dict(Task.objects.filter(pk__in=[e.task_id for e in entries]).values_list("pk", "name"))
+    links = dict(
+        TaskSyncRecord.objects.filter(task_id__in=names).values_list("task_id", "salesforce_id")
+    )
+    SyncEvent.objects.bulk_create(
+        SyncEvent(
+            kind=SyncEvent.Kind.PUSHED,
+            task_id=entry.task_id,
+            salesforce_id=links.get(entry.task_id) or "",
+            message=f"'{names[entry.task_id]}' pushed to Salesforce",
+        )
+        for entry in entries
+        if entry.task_id in names
+    )
+    result.pushed += len(entries)
 
 
 def _sf_id(record: TaskSyncRecord | None) -> str:
@@ -453,96 +705,52 @@ def _record_error(answer: dict[str, Any]) -> tuple[str, str]:
     return code, text
 
 
-def _apply_answers(
-    sent: list[tuple[OutboxEntry, dict[str, Any]]],
-    answers: list[dict[str, Any]],
-    records: dict[int, TaskSyncRecord],
-    result: PushResult,
-) -> None:
-    """Record a collection call's answers: a handful of queries per batch, not per record."""
-    now = timezone.now()
-    succeeded: list[tuple[OutboxEntry, dict[str, Any], str]] = []
-    for (entry, payload), answer in zip(sent, answers, strict=True):
-        if answer.get("success"):
-            succeeded.append((entry, payload, answer["id"]))
-            continue
-        code, text = _record_error(answer)
-        if code in TRANSIENT_RECORD_CODES:
-            _retry_or_fail(entry, text)
-            result.retried += 1
-        else:
-            _fail(entry, text)
-            result.failed += 1
-        result.errors.append(text)
-    if succeeded:
-        _record_successes(succeeded, records, now)
-    result.pushed += len(succeeded)
-
-
-def _record_successes(
-    succeeded: list[tuple[OutboxEntry, dict[str, Any], str]],
-    records: dict[int, TaskSyncRecord],
-    now: Any,
-) -> None:
-    new_records = []
-    changed_records = []
-    for entry, payload, salesforce_id in succeeded:
-        record = records.get(entry.task_id) or TaskSyncRecord(task_id=entry.task_id)
-        record.salesforce_id = salesforce_id
-        record.state = TaskSyncRecord.State.SYNCED
-        record.last_synced_at = now
-        record.last_error = ""
-        # What both sides now hold: the base of the next three-way merge, and how the next
-        # pull recognises this push's echo (rule 7).
-        record.agreed_values = payload
-        (changed_records if record.pk else new_records).append(record)
-    TaskSyncRecord.objects.bulk_update(
-        changed_records, ["salesforce_id", "state", "last_synced_at", "last_error", "agreed_values"]
-    )
-    TaskSyncRecord.objects.bulk_create(new_records)
-    entries = [entry for entry, _, _ in succeeded]
-    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
-        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
-    )
-    _count_for_runs(entries, failed=False)
-    # Earlier pushes of these tasks that failed for good are settled by this one.
-    OutboxEntry.objects.filter(
-        task_id__in=[e.task_id for e in entries],
-        operation=OutboxEntry.Operation.UPSERT,
-        state=OutboxEntry.State.FAILED,
-    ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
-    SyncEvent.objects.bulk_create(
-        SyncEvent(
-            kind=SyncEvent.Kind.PUSHED,
-            task_id=entry.task_id,
-            salesforce_id=salesforce_id,
-            message="Pushed to Salesforce",
-        )
-        for entry, _, salesforce_id in succeeded
-    )
-
-
 def _push_deletes(
-    connection: SalesforceConnection, client: Any, entries: list[OutboxEntry], result: PushResult
+    engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
 ) -> None:
-    answers = client.collection_delete([e.salesforce_id for e in entries])
-    for entry, answer in zip(entries, answers, strict=True):
-        code, text = ("", "") if answer.get("success") else _record_error(answer)
-        if answer.get("success") or code in GONE_CODES:
-            _done(entry)
-            result.deleted += 1
-            SyncEvent.objects.create(
-                kind=SyncEvent.Kind.DELETED,
-                task_id=entry.task_id,
-                salesforce_id=entry.salesforce_id,
-                message="Deleted in Salesforce",
-            )
-        elif code in TRANSIENT_RECORD_CODES:
-            _retry_or_fail(entry, text)
-            result.retried += 1
-        else:
-            _fail(entry, text)
-            result.failed += 1
+    _resolve_by_external_id(engine, client, entries)
+    unknown = [e for e in entries if not e.salesforce_id]
+    for entry in unknown:
+        # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
+        _done(entry)
+    known = [e for e in entries if e.salesforce_id]
+    for start in range(0, len(known), COLLECTION_LIMIT):
+        chunk = known[start : start + COLLECTION_LIMIT]
+        answers = client.collection_delete([e.salesforce_id for e in chunk])
+        lease_renew()
+        for entry, answer in zip(chunk, answers, strict=True):
+            code, text = ("", "") if answer.get("success") else _record_error(answer)
+            if answer.get("success") or code in GONE_CODES:
+                _done(entry)
+                result.deleted += 1
+                SyncEvent.objects.create(
+                    kind=SyncEvent.Kind.DELETED,
+                    task_id=entry.task_id,
+                    salesforce_id=entry.salesforce_id,
+                    message="Deleted in Cockpit, deleted in Salesforce",
+                )
+            else:
+                _record_failure(entry, code, text, result)
+
+
+def _resolve_by_external_id(
+    engine: Engine, client: SalesforceClient, entries: list[OutboxEntry]
+) -> None:
+    """Deletes of tasks whose first push was in flight: find their twins by external id."""
+    ext = engine.connection.external_id_field
+    blank = [e for e in entries if not e.salesforce_id]
+    if not blank or not _has_field(engine.connection, ext):
+        return
+    by_external = {external_id(e.task_id): e for e in blank}
+    quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
+    soql = f"SELECT Id, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
+    for page in client.query_pages(soql):
+        for row in page:
+            entry = by_external.get(str(row.get(ext)))
+            if entry is not None:
+                entry.salesforce_id = row["Id"]
+                OutboxEntry.objects.filter(pk=entry.pk).update(salesforce_id=row["Id"])
+                Tombstone.objects.filter(pk=entry.task_id).update(salesforce_id=row["Id"])
 
 
 # ---- by hand -------------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+"""The three-way merge of one task: pure, no database and no network (DESIGN rules 5, 8, 11).
+
+Both directions use it. The inbound pull merges what Salesforce sent; the push merges what it
+just read from Salesforce before it writes, so a push never overwrites a Salesforce edit it has
+not seen. Every field is decided alone:
+
+- `base`: what both sides last agreed on, as the Salesforce value (`base_sf`) and as the Cockpit
+  value it corresponds to (`base_ck`). Both are needed: a Salesforce value with no Cockpit
+  mapping ('Deferred') agrees with the Cockpit value that stands beside it ('Open').
+- `ours`: Cockpit's value now; `theirs`: Salesforce's value now.
+
+Cockpit changed a field when ours differs from base_ck; Salesforce changed it when theirs differs
+from base_sf. One side changed: it wins. Both changed to values that mean the same: they agree.
+Both changed differently: a conflict, settled by the policy and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+SALESFORCE = "salesforce"
+COCKPIT = "cockpit"
+
+
+class _Skip:
+    """A Salesforce value with no Cockpit counterpart (an unmapped picklist value, an unmapped
+    owner): it does not sync in, and the Cockpit field keeps its value."""
+
+    def __repr__(self) -> str:
+        return "SKIP"
+
+
+SKIP: Any = _Skip()
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as the two systems see it: empty text and null are one; 2 and 2.0 are one."""
+    if a in ("", None) and b in ("", None):
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+@dataclass(frozen=True)
+class SyncField:
+    """One Salesforce Task field and the Cockpit value that travels with it."""
+
+    salesforce: str
+    goes_out: bool = True
+    comes_in: bool = True
+    out: Callable[[Any], Any] = lambda value: value
+    back: Callable[[Any], Any] = lambda value: value
+
+
+@dataclass(frozen=True)
+class Conflict:
+    salesforce_field: str
+    cockpit_value: Any
+    salesforce_value: Any
+    winner: str
+
+
+@dataclass
+class Merge:
+    """What to do for one task."""
+
+    to_cockpit: dict[str, Any] = field(default_factory=dict)  # Salesforce field → Cockpit value
+    to_salesforce: dict[str, Any] = field(default_factory=dict)  # Salesforce field → value
+    base_sf: dict[str, Any] = field(default_factory=dict)  # the agreement after this merge
+    base_ck: dict[str, Any] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    skipped: list[tuple[str, Any]] = field(default_factory=list)  # (field, Salesforce value)
+
+    def agreed_after_push(self, ours: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The agreement once `to_salesforce` has been written."""
+        base_sf = {**self.base_sf, **self.to_salesforce}
+        base_ck = dict(self.base_ck)
+        for name in self.to_salesforce:
+            base_ck[name] = ours.get(name)
+        return base_sf, base_ck
+
+
+def merge(
+    fields: list[SyncField],
+    *,
+    base_sf: dict[str, Any] | None,
+    base_ck: dict[str, Any],
+    ours: dict[str, Any],
+    theirs: dict[str, Any] | None,
+    latest: str,
+    policy: str = "latest",
+    stale: frozenset[str] = frozenset(),
+) -> Merge:
+    """Merge one task.
+
+    `base_sf` None: the two were never compared (a link found by external id after a lost
+    answer): Salesforce's values count as unchanged and Cockpit's go out where they differ.
+    `theirs` None: Salesforce was not read (a push with Bi-directional Sync off): Cockpit's
+    changes go out and nothing comes in. A field missing from `base_ck` has an unknown Cockpit
+    base: Cockpit counts as changed where its value would change Salesforce's. `latest` names the
+    side changed last (for the "latest" policy). `stale` names fields whose Salesforce value is a
+    late echo of an earlier write of ours: Salesforce did not really change them.
+    """
+    result = Merge()
+    for item in fields:
+        name = item.salesforce
+        our_value = ours.get(name)
+        known = base_sf is not None and name in base_sf and name not in stale
+        base_value = base_sf.get(name) if base_sf is not None else None
+        their_value = base_value if theirs is None else theirs.get(name, base_value)
+        result.base_sf[name] = their_value
+        base_known_ck = known and name in base_ck
+
+        if base_known_ck:
+            cockpit_changed = not same(our_value, base_ck[name])
+        else:
+            cockpit_changed = not same(item.out(our_value), their_value)
+        cockpit_changed = cockpit_changed and item.goes_out
+        salesforce_changed = known and item.comes_in and not same(their_value, base_value)
+
+        if not cockpit_changed and not salesforce_changed:
+            result.base_ck[name] = base_ck[name] if base_known_ck else our_value
+        elif cockpit_changed and not salesforce_changed:
+            _send_ours(result, item, our_value, base_ck if base_known_ck else None)
+        elif salesforce_changed and not cockpit_changed:
+            _take_theirs(result, item, their_value, our_value)
+        elif same(item.out(our_value), their_value) or same(item.back(their_value), our_value):
+            result.base_ck[name] = our_value  # both changed, to values that mean the same
+        else:
+            winner = {"salesforce": SALESFORCE, "cockpit": COCKPIT}.get(policy, latest)
+            result.conflicts.append(Conflict(name, our_value, their_value, winner))
+            if winner == SALESFORCE:
+                _take_theirs(result, item, their_value, our_value)
+            else:
+                _send_ours(result, item, our_value, base_ck if base_known_ck else None)
+    return result
+
+
+def _send_ours(
+    result: Merge, item: SyncField, our_value: Any, base_ck: dict[str, Any] | None
+) -> None:
+    result.to_salesforce[item.salesforce] = item.out(our_value)
+    # Until the write is confirmed, Cockpit's side stays changed: the old base (or none, when it
+    # was unknown) keeps the field going out at the next cycle if this one fails.
+    if base_ck is not None:
+        result.base_ck[item.salesforce] = base_ck[item.salesforce]
+
+
+def _take_theirs(result: Merge, item: SyncField, their_value: Any, our_value: Any) -> None:
+    value = item.back(their_value)
+    if value is SKIP:
+        # The Cockpit field keeps its value; Salesforce keeps its own until a CSM changes it.
+        result.skipped.append((item.salesforce, their_value))
+        result.base_ck[item.salesforce] = our_value
+        return
+    result.to_cockpit[item.salesforce] = value
+    result.base_ck[item.salesforce] = value

@@ -1,0 +1,178 @@
+"""A task as the merge sees it, shared by both directions.
+
+Cockpit's values are read into plain JSON values keyed by the Salesforce field they travel to
+(`task_values`); `sync_fields` gives each field its translation both ways (mapping rules, the
+picklist mappings, the user mapping for OwnerId, the company's Account for WhatId);
+`task_changes` turns what the merge takes from Salesforce back into a `task_update` call.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from adminconfig.models import UserMapping
+from tasks.models import Company, Priority, Status, Task
+
+from .mapping import MappingSpec, value_in, value_out
+from .merge import SKIP, SyncField
+
+OWNER = "OwnerId"
+COMPANY = "WhatId"
+
+
+@dataclass
+class Lookups:
+    """The id translations one batch needs, loaded once for the batch."""
+
+    owners_out: dict[int, str]  # Cockpit user id → Salesforce User Id
+    owners_in: dict[str, int]
+    accounts_out: dict[int, str]  # Cockpit company id → Salesforce Account Id
+    accounts_in: dict[str, int]
+
+
+def lookups_load(*, companies: set[int] | None = None, accounts: set[str] | None = None) -> Lookups:
+    owners_in = dict(UserMapping.objects.values_list("salesforce_user_id", "user_id"))
+    rows = Company.objects.exclude(salesforce_account_id=None)
+    if companies is not None or accounts is not None:
+        rows = rows.filter(pk__in=companies or set()) | rows.filter(
+            salesforce_account_id__in=accounts or set()
+        )
+    pairs = list(rows.values_list("pk", "salesforce_account_id"))
+    return Lookups(
+        owners_out={user: sf for sf, user in owners_in.items()},
+        owners_in=owners_in,
+        accounts_out=dict(pairs),
+        accounts_in={account: pk for pk, account in pairs},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A Cockpit value as JSON: dates and datetimes as ISO text."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def task_values(task: Task, spec: MappingSpec) -> dict[str, Any]:
+    """Cockpit's side of every synced field, by Salesforce field."""
+    standard = {
+        "name": task.name,
+        "details": task.details,
+        "due_date": task.due_date,
+        "completed_at": task.completed_at,
+        "created_at": task.created_at,
+    }
+    custom = task.custom_fields or {}
+    values: dict[str, Any] = {}
+    for rule in spec.fields:
+        if rule.is_custom:
+            value = custom.get(rule.cockpit_field.removeprefix("custom:"))
+        else:
+            value = standard.get(rule.cockpit_field)
+        values[rule.salesforce_field] = _plain(value)
+    values[spec.status.salesforce_field] = task.status.value
+    values[spec.priority.salesforce_field] = task.priority.value
+    values[OWNER] = task.owner_id
+    values[COMPANY] = task.company_id
+    return values
+
+
+def sync_fields(spec: MappingSpec, lookups: Lookups) -> list[SyncField]:
+    fields = []
+    for rule in spec.fields:
+
+        def out(value: Any, kind: str = rule.kind) -> Any:
+            return value_out(value, kind)
+
+        def back(value: Any, rule: Any = rule) -> Any:
+            return _plain(value_in(value, rule))
+
+        fields.append(SyncField(rule.salesforce_field, rule.goes_out, rule.comes_in, out, back))
+    for picklist in (spec.status, spec.priority):
+
+        def back_picklist(value: Any, picklist: Any = picklist) -> Any:
+            found = picklist.back(value) if value is not None else None
+            return SKIP if found is None else found
+
+        fields.append(SyncField(picklist.salesforce_field, out=picklist.out, back=back_picklist))
+    fields.append(
+        SyncField(
+            OWNER,
+            out=lambda user: lookups.owners_out.get(user),
+            back=lambda sf_user: lookups.owners_in.get(sf_user, SKIP),
+        )
+    )
+    fields.append(
+        SyncField(
+            COMPANY,
+            out=lambda company: lookups.accounts_out.get(company) if company else None,
+            back=lambda what: lookups.accounts_in.get(what, SKIP) if what else None,
+        )
+    )
+    return fields
+
+
+def create_payload(
+    fields: list[SyncField], values: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str]:
+    """Everything a first push sends, or (None, reason) when the task cannot be pushed."""
+    payload = {f.salesforce: f.out(values.get(f.salesforce)) for f in fields if f.goes_out}
+    if not payload.get(OWNER):
+        return None, "owner"
+    return payload, ""
+
+
+def owner_missing_reason(task: Task) -> str:
+    return (
+        f"{task.owner.get_username()} has no Salesforce user: map it in "
+        "Salesforce sync configuration > User mappings, then retry."
+    )
+
+
+def task_changes(
+    to_cockpit: dict[str, Any], spec: MappingSpec, task: Task | None = None
+) -> dict[str, Any]:
+    """`task_update` keyword arguments for values the merge takes from Salesforce."""
+    by_field = {rule.salesforce_field: rule for rule in spec.fields}
+    changes: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    user_model = Task._meta.get_field("owner").related_model
+    for name, value in to_cockpit.items():
+        if name == spec.status.salesforce_field:
+            changes["status"] = Status.objects.get(value=value)
+        elif name == spec.priority.salesforce_field:
+            changes["priority"] = Priority.objects.get(value=value)
+        elif name == OWNER:
+            changes["owner"] = user_model.objects.get(pk=value)
+        elif name == COMPANY:
+            changes["company"] = Company.objects.get(pk=value) if value else None
+        elif name in by_field:
+            rule = by_field[name]
+            if rule.is_custom:
+                custom[rule.cockpit_field.removeprefix("custom:")] = value
+            elif rule.cockpit_field == "due_date":
+                changes["due_date"] = dt.date.fromisoformat(value) if value else None
+            elif rule.cockpit_field in ("name", "details"):
+                changes[rule.cockpit_field] = value or ""
+            # created_at / completed_at are Cockpit's own: they never come in.
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "(no subject)")[:255]
+    if custom:
+        changes["custom_fields"] = custom
+    return changes
+
+
+def field_labels(spec: MappingSpec) -> dict[str, str]:
+    """Salesforce field → the Cockpit field a person knows it by, for messages."""
+    labels = {rule.salesforce_field: rule.cockpit_field for rule in spec.fields}
+    labels.update(
+        {
+            spec.status.salesforce_field: "status",
+            spec.priority.salesforce_field: "priority",
+            OWNER: "owner",
+            COMPANY: "company",
+        }
+    )
+    return labels

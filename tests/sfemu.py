@@ -68,10 +68,12 @@ class EmulatorProcess:
         fault_secret: str | None = None,
         seed: str = "users",
         extra_args: tuple[str, ...] = (),
+        state_path: Path | None = None,
+        cert_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
-        self.state_path = workdir / "state.sqlite3"
-        self.cert_dir = workdir / "certs"
+        self.state_path = state_path or workdir / "state.sqlite3"
+        self.cert_dir = cert_dir or workdir / "certs"
         self.ca_path = self.cert_dir / "ca.pem"
         self.log_path = workdir / "sfemulator.log"
         self.client_id = client_id

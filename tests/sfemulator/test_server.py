@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import certifi
 import pytest
 import requests
@@ -145,3 +147,27 @@ def test_it_keeps_data_and_does_not_reseed_across_a_restart(own_emulator):
         session=own_emulator.requests_session(),
     )
     assert again.Task.get(task_id)["Id"] == task_id
+
+
+def test_it_keeps_its_state_and_keys_owner_only(tmp_path):
+    state_dir, cert_dir = tmp_path / "state", tmp_path / "certs"
+    process = EmulatorProcess(tmp_path, state_path=state_dir / "state.sqlite3", cert_dir=cert_dir)
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    process.start()
+    try:
+        SalesforceEmulator(process).token()  # a token row in the state file
+        # The database, its WAL and shared-memory files, while the emulator runs.
+        state_files = {p.name: mode(p) for p in state_dir.iterdir()}
+    finally:
+        process.stop()
+
+    assert mode(state_dir) == 0o700
+    assert state_files["state.sqlite3"] == 0o600
+    assert "state.sqlite3-wal" in state_files
+    assert set(state_files.values()) == {0o600}
+    assert mode(cert_dir) == 0o700
+    assert mode(cert_dir / "ca-key.pem") == 0o600
+    assert mode(cert_dir / "server-key.pem") == 0o600

@@ -20,11 +20,24 @@ from sfemulator.server import make_server
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sfemulator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTPS Salesforce emulator")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTPS Salesforce emulator",
+        epilog="The fault flags set the initial fault plan. The write-call faults "
+        "(late_commit_next, apply_late_next, lose_answer_next) and the other counters are "
+        "set at run time with PUT /__emulator/faults (needs --fault-secret).",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8443, help="0 picks a free port")
-    serve.add_argument("--state", type=Path, default=Path("var/sfemulator/state.sqlite3"))
-    serve.add_argument("--cert-dir", type=Path, default=Path("var/sfemulator"))
+    serve.add_argument(
+        "--state",
+        type=Path,
+        default=Path("var/sfemulator/state.sqlite3"),
+        help="SQLite state file, with OAuth tokens (created 0600)",
+    )
+    serve.add_argument(
+        "--cert-dir", type=Path, default=Path("var/sfemulator"), help="where ca.pem is written"
+    )
     serve.add_argument("--client-id", default=os.environ.get("SFEMU_CLIENT_ID"))
     serve.add_argument("--client-secret", default=os.environ.get("SFEMU_CLIENT_SECRET"))
     serve.add_argument("--seed", choices=SEEDS, default="none")

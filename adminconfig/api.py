@@ -1,7 +1,9 @@
 """Admin-only API: CSM accounts and the sync configuration. Thin: parse, call a service, render."""
 
+from collections.abc import Mapping
 from typing import Any
 
+import django_filters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks.api import as_drf_error
+from tasks.api import IdFilter
 from tasks.models import UserProfile, salesforce_id_validator, time_zone_choices
 
 from . import services
@@ -28,17 +30,6 @@ from .models import (
 from .permissions import IsSyncAdmin
 
 User = get_user_model()
-
-
-class ServiceErrors:
-    """Runs a service and turns its Django ValidationError into a DRF 400."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if isinstance(exc, DjangoValidationError):
-            raise as_drf_error(exc) from None
 
 
 # ---- users -------------------------------------------------------------------------------
@@ -110,13 +101,12 @@ class UserSerializer(serializers.ModelSerializer):
     def _save(self, instance: Any, data: dict[str, Any]) -> Any:
         has_sf = "salesforce_user_id" in data
         sf_id = data.pop("salesforce_user_id", None)
-        with ServiceErrors():
-            if instance is None:
-                instance = services.user_create(**data)
-            else:
-                instance = services.user_update(user=instance, **data)
-            if has_sf:
-                services.user_mapping_set(user=instance, salesforce_user_id=sf_id)
+        if instance is None:
+            instance = services.user_create(**data)
+        else:
+            instance = services.user_update(user=instance, **data)
+        if has_sf:
+            services.user_mapping_set(user=instance, salesforce_user_id=sf_id)
         return User.objects.select_related("profile", "salesforce_user").get(pk=instance.pk)
 
     def create(self, validated_data: dict[str, Any]) -> Any:
@@ -136,8 +126,9 @@ class UserViewSet(viewsets.ModelViewSet):
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
         # Setting a CSM's Salesforce user is sync configuration: sync admins only.
+        data = self.request.data
         if self.request.method not in permissions.SAFE_METHODS and (
-            "salesforce_user_id" in self.request.data
+            isinstance(data, Mapping) and "salesforce_user_id" in data
         ):
             return [permissions.IsAdminUser(), IsSyncAdmin()]
         return super().get_permissions()
@@ -165,8 +156,7 @@ class SyncSettingsSerializer(serializers.ModelSerializer):
         current = self.instance
         auto = attrs.get("auto_sync", current.auto_sync if current else False)
         bidi = attrs.get("bidirectional_sync", current.bidirectional_sync if current else False)
-        with ServiceErrors():
-            services.sync_settings_check(auto_sync=auto, bidirectional_sync=bidi)
+        services.sync_settings_check(auto_sync=auto, bidirectional_sync=bidi)
         return attrs
 
 
@@ -192,8 +182,7 @@ class SyncSettingsView(APIView):
             services.sync_settings_get(), data=request.data, partial=partial
         )
         serializer.is_valid(raise_exception=True)
-        with ServiceErrors():
-            updated = services.sync_settings_update(**serializer.validated_data)
+        updated = services.sync_settings_update(**serializer.validated_data)
         return Response(SyncSettingsSerializer(updated).data)
 
 
@@ -259,14 +248,12 @@ class ConnectionViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ConnectionSerializer) -> None:
         data = dict(serializer.validated_data)
-        with ServiceErrors():
-            serializer.instance = services.connection_create(**data)
+        serializer.instance = services.connection_create(**data)
 
     def perform_update(self, serializer: ConnectionSerializer) -> None:
-        with ServiceErrors():
-            serializer.instance = services.connection_update(
-                connection=serializer.instance, **serializer.validated_data
-            )
+        serializer.instance = services.connection_update(
+            connection=serializer.instance, **serializer.validated_data
+        )
 
     @extend_schema(request=None, responses=OrgReportSerializer)
     @action(detail=True, methods=["post"])
@@ -324,20 +311,25 @@ class FieldMappingSerializer(serializers.ModelSerializer):
         return value
 
 
+class FieldMappingFilter(django_filters.FilterSet):
+    connection = IdFilter(field_name="connection_id", help_text="Connection id")
+
+    class Meta:
+        model = FieldMapping
+        fields: list[str] = []
+
+
 class FieldMappingViewSet(viewsets.ModelViewSet):
     """Cockpit task field ↔ Salesforce Task field, with a direction. Saving re-syncs."""
 
     serializer_class = FieldMappingSerializer
     permission_classes = [IsSyncAdmin]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = FieldMapping.objects.select_related("connection")
-        connection = self.request.query_params.get("connection")
-        return qs.filter(connection_id=connection) if connection else qs
+    queryset = FieldMapping.objects.select_related("connection")
+    filterset_class = FieldMappingFilter
 
     def perform_create(self, serializer: FieldMappingSerializer) -> None:
-        with ServiceErrors():
-            serializer.instance = services.field_mapping_save(**serializer.validated_data)
+        serializer.instance = services.field_mapping_save(**serializer.validated_data)
 
     def perform_update(self, serializer: FieldMappingSerializer) -> None:
         current = serializer.instance
@@ -349,8 +341,7 @@ class FieldMappingViewSet(viewsets.ModelViewSet):
             "editable": current.editable,
             **serializer.validated_data,
         }
-        with ServiceErrors():
-            serializer.instance = services.field_mapping_save(mapping=current, **data)
+        serializer.instance = services.field_mapping_save(mapping=current, **data)
 
     def perform_destroy(self, instance: FieldMapping) -> None:
         services.field_mapping_delete(mapping=instance)
@@ -377,23 +368,26 @@ class PicklistMappingSerializer(serializers.ModelSerializer):
         return value
 
 
+class PicklistMappingFilter(django_filters.FilterSet):
+    connection = IdFilter(field_name="connection_id", help_text="Connection id")
+    picklist = django_filters.ChoiceFilter(choices=PicklistMapping.Picklist.choices)
+
+    class Meta:
+        model = PicklistMapping
+        fields: list[str] = []
+
+
 class PicklistMappingViewSet(viewsets.ModelViewSet):
     """Status and Priority values: one Cockpit value to one or more Salesforce values."""
 
     serializer_class = PicklistMappingSerializer
     permission_classes = [IsSyncAdmin]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = PicklistMapping.objects.select_related("connection")
-        for param in ("connection", "picklist"):
-            value = self.request.query_params.get(param)
-            if value:
-                qs = qs.filter(**{f"{param}_id" if param == "connection" else param: value})
-        return qs
+    queryset = PicklistMapping.objects.select_related("connection")
+    filterset_class = PicklistMappingFilter
 
     def perform_create(self, serializer: PicklistMappingSerializer) -> None:
-        with ServiceErrors():
-            serializer.instance = services.picklist_mapping_save(**serializer.validated_data)
+        serializer.instance = services.picklist_mapping_save(**serializer.validated_data)
 
     def perform_update(self, serializer: PicklistMappingSerializer) -> None:
         current = serializer.instance
@@ -404,8 +398,7 @@ class PicklistMappingViewSet(viewsets.ModelViewSet):
             "salesforce_values": current.salesforce_values,
             **serializer.validated_data,
         }
-        with ServiceErrors():
-            serializer.instance = services.picklist_mapping_save(mapping=current, **data)
+        serializer.instance = services.picklist_mapping_save(mapping=current, **data)
 
     def perform_destroy(self, instance: PicklistMapping) -> None:
         services.picklist_mapping_delete(mapping=instance)

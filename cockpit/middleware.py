@@ -1,6 +1,6 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
 
 from tasks.selectors import user_time_zone
@@ -18,4 +18,24 @@ class UserTimezoneMiddleware:
             timezone.activate(user_time_zone(user))
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class RefuseNullBytesMiddleware:
+    """A NUL in a query string is a 400 everywhere, before any view or filter sees it.
+
+    PostgreSQL cannot store or compare text with NUL (a DataError), and a filter that passes
+    a parameter to the database unchecked would turn it into a 500. Form fields refuse NUL
+    themselves and the API's JSON parser refuses it in bodies.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in "".join([key, *values]) for key, values in request.GET.lists()):
+            message = "Null characters are not allowed."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message)
         return self.get_response(request)

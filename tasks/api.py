@@ -2,16 +2,13 @@
 
 from typing import Any
 
+import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_field,
-    extend_schema_view,
-)
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,12 +29,6 @@ from .models import (
 )
 
 User = get_user_model()
-
-
-def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(exc.message_dict)
-    return serializers.ValidationError({"non_field_errors": exc.messages})
 
 
 class PicklistField(serializers.SlugRelatedField):
@@ -144,11 +135,9 @@ class TaskSerializer(serializers.ModelSerializer):
         return owner
 
     def validate_custom_fields(self, value: Any) -> dict[str, Any]:
+        # A ValidationError keyed by custom field key nests under custom_fields in the 400.
         existing = self.instance.custom_fields if self.instance else None
-        try:
-            return custom_fields_clean(value, existing=existing)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
+        return custom_fields_clean(value, existing=existing)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None:
@@ -172,78 +161,95 @@ ORDERING_FIELDS = {
 }
 
 
-class TaskFilterSerializer(serializers.Serializer):
-    """Query parameters of the task list; a bad value is a 400, not an empty list."""
+class PicklistChoiceField(forms.ModelChoiceField):
+    """A picklist value by its string; an unknown one lists the allowed values."""
 
-    status = PicklistField(slug_field="value", queryset=Status.objects.all(), required=False)
-    priority = PicklistField(slug_field="value", queryset=Priority.objects.all(), required=False)
-    owner = serializers.IntegerField(required=False)
-    company = serializers.IntegerField(required=False)
-    due = serializers.ChoiceField(choices=selectors.DUE_CHOICES, required=False)
-    due_after = serializers.DateField(required=False)
-    due_before = serializers.DateField(required=False)
-    sync_state = serializers.ChoiceField(choices=TaskSyncRecord.State.values, required=False)
-    search = serializers.CharField(required=False, max_length=200)
-    ordering = serializers.ChoiceField(
-        choices=[*ORDERING_FIELDS, *(f"-{name}" for name in ORDERING_FIELDS)], required=False
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except DjangoValidationError:
+            allowed = ", ".join(self.queryset.values_list(self.to_field_name, flat=True))
+            raise DjangoValidationError(
+                f"Unknown value '{value}'. Allowed values: {allowed}.", code="invalid_choice"
+            ) from None
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PicklistFilter(django_filters.ModelChoiceFilter):
+    field_class = PicklistChoiceField
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.Filter):
+    """An id that need not exist (no 400 that would tell a CSM which ids do): a whole number."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Beyond a 64-bit key nothing matches; PostgreSQL would refuse to compare it.
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class TaskFilter(django_filters.FilterSet):
+    """Query parameters of the task list; a bad value is a 400 naming it, not an empty list."""
+
+    status = PicklistFilter(
+        queryset=Status.objects.all(), to_field_name="value", help_text="Status value, e.g. Open"
+    )
+    priority = PicklistFilter(
+        queryset=Priority.objects.all(),
+        to_field_name="value",
+        help_text="Priority value, e.g. High",
+    )
+    owner = IdFilter(field_name="owner_id", help_text="Owner user id")
+    company = IdFilter(field_name="company_id", help_text="Company id")
+    due = django_filters.ChoiceFilter(
+        choices=[(c, c) for c in selectors.DUE_CHOICES],
+        method="filter_due",
+        help_text="Relative to the requesting user's today (their profile's time zone).",
+    )
+    due_after = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="gte", help_text="Due on or after"
+    )
+    due_before = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="lte", help_text="Due on or before"
+    )
+    sync_state = django_filters.ChoiceFilter(
+        choices=TaskSyncRecord.State.choices, method="filter_sync_state"
+    )
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=200, help_text="Text in name, details or company name"
+    )
+    ordering = django_filters.ChoiceFilter(
+        choices=[(o, o) for name in ORDERING_FIELDS for o in (name, f"-{name}")],
+        method="filter_ordering",
+        help_text="Prefix - for descending; default due_date",
     )
 
+    class Meta:
+        model = Task
+        fields: list[str] = []
 
-def task_filter(qs: QuerySet[Task], *, params: dict[str, Any], request: Request) -> QuerySet[Task]:
-    if "status" in params:
-        qs = qs.filter(status=params["status"])
-    if "priority" in params:
-        qs = qs.filter(priority=params["priority"])
-    if "owner" in params:
-        qs = qs.filter(owner_id=params["owner"])
-    if "company" in params:
-        qs = qs.filter(company_id=params["company"])
-    if "due" in params:
-        qs = selectors.tasks_due(qs, due=params["due"], today=selectors.user_today(request.user))
-    if "due_after" in params:
-        qs = qs.filter(due_date__gte=params["due_after"])
-    if "due_before" in params:
-        qs = qs.filter(due_date__lte=params["due_before"])
-    if "sync_state" in params:
-        state = params["sync_state"]
-        if state == TaskSyncRecord.State.NOT_SYNCED:
-            qs = qs.filter(sync_record__isnull=True) | qs.filter(sync_record__state=state)
-        else:
-            qs = qs.filter(sync_record__state=state)
-    if "search" in params:
-        qs = selectors.task_search(qs, text=params["search"])
-    ordering = params.get("ordering", "due_date")
-    columns = ORDERING_FIELDS[ordering.lstrip("-")]
-    if ordering.startswith("-"):
-        columns = tuple(f"-{c}" for c in columns)
-    return qs.order_by(*columns)
+    def filter_due(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return selectors.tasks_due(qs, due=value, today=selectors.user_today(self.request.user))
+
+    def filter_sync_state(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        if value == TaskSyncRecord.State.NOT_SYNCED:
+            return qs.filter(Q(sync_record__isnull=True) | Q(sync_record__state=value))
+        return qs.filter(sync_record__state=value)
+
+    def filter_search(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return selectors.task_search(qs, text=value)
+
+    def filter_ordering(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        columns = ORDERING_FIELDS[value.lstrip("-")]
+        if value.startswith("-"):
+            columns = tuple(f"-{c}" for c in columns)
+        return qs.order_by(*columns)
 
 
-_FILTER_PARAMS = [
-    OpenApiParameter("status", str, description="Status value, e.g. Open"),
-    OpenApiParameter("priority", str, description="Priority value, e.g. High"),
-    OpenApiParameter("owner", int, description="Owner user id"),
-    OpenApiParameter("company", int, description="Company id"),
-    OpenApiParameter(
-        "due",
-        str,
-        enum=list(selectors.DUE_CHOICES),
-        description="Relative to the requesting user's today (their profile's time zone).",
-    ),
-    OpenApiParameter("due_after", OpenApiTypes.DATE, description="Due on or after"),
-    OpenApiParameter("due_before", OpenApiTypes.DATE, description="Due on or before"),
-    OpenApiParameter("sync_state", str, enum=TaskSyncRecord.State.values),
-    OpenApiParameter("search", str, description="Text in name, details or company name"),
-    OpenApiParameter(
-        "ordering",
-        str,
-        description="due_date, name, priority, status, "
-        "created_at, updated_at; prefix - for descending",
-    ),
-]
-
-
-@extend_schema_view(list=extend_schema(parameters=_FILTER_PARAMS))
 class TaskViewSet(viewsets.ModelViewSet):
     serializer_class = TaskSerializer
     queryset = Task.objects.none()  # for the schema; get_queryset scopes to the user
@@ -251,32 +257,25 @@ class TaskViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Task]:
         return selectors.tasks_visible_to(self.request.user)
 
+    filterset_class = TaskFilter
+
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
-        if self.action != "list":
-            return queryset
-        params = TaskFilterSerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return task_filter(queryset, params=params.validated_data, request=self.request)
+        # The filters narrow the list; an id in the path is looked up whatever the query says.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         owner = data.pop("owner", request.user)
-        try:
-            task = services.task_create(owner=owner, **data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc) from None
+        task = services.task_create(owner=owner, **data)
         return Response(self.get_serializer(task).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         task = self.get_object()
         serializer = self.get_serializer(task, data=request.data, partial=kwargs.get("partial"))
         serializer.is_valid(raise_exception=True)
-        try:
-            task = services.task_update(task=task, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc) from None
+        task = services.task_update(task=task, **serializer.validated_data)
         return Response(self.get_serializer(task).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -303,6 +302,14 @@ class CompanyViewSet(viewsets.ModelViewSet):
     queryset = Company.objects.all()
     serializer_class = CompanySerializer
     permission_classes = [IsStaffOrReadOnly]
+
+    def perform_create(self, serializer: CompanySerializer) -> None:
+        serializer.instance = services.company_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: CompanySerializer) -> None:
+        serializer.instance = services.company_update(
+            company=serializer.instance, **serializer.validated_data
+        )
 
 
 class StatusSerializer(serializers.ModelSerializer):

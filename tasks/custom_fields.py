@@ -24,6 +24,9 @@ def _clean_value(field: CustomField, value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValidationError("Enter text.")
+    if "\x00" in value:
+        # PostgreSQL's jsonb cannot hold it: refused here, for every interface.
+        raise ValidationError("Null characters are not allowed.")
     if field.field_type == Type.DATE:
         try:
             parsed = parse_date(value)

@@ -97,6 +97,30 @@ def task_reopen(*, task: Task) -> Task:
     return task_update(task=task, status=status_default())
 
 
+def _company_save(company: Company) -> Company:
+    # Empty means "no Account": stored as NULL, so any number of companies can have none
+    # (the column is unique, and "" twice would collide).
+    company.salesforce_account_id = company.salesforce_account_id or None
+    company.full_clean()
+    company.save()
+    return company
+
+
+@transaction.atomic
+def company_create(*, name: str, salesforce_account_id: str | None = None) -> Company:
+    return _company_save(Company(name=name, salesforce_account_id=salesforce_account_id))
+
+
+@transaction.atomic
+def company_update(*, company: Company, **changes: Any) -> Company:
+    """Change a company's name and/or salesforce_account_id; what is not given is kept."""
+    if "name" in changes:
+        company.name = changes["name"]
+    if "salesforce_account_id" in changes:
+        company.salesforce_account_id = changes["salesforce_account_id"]
+    return _company_save(company)
+
+
 @transaction.atomic
 def task_delete(*, task: Task) -> None:
     task.delete()

@@ -5,11 +5,18 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from . import services
 from .fields import unmapped_salesforce_values
@@ -412,3 +419,103 @@ class ResyncRunAdmin(SyncAdminOnly, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# ---- accounts ----------------------------------------------------------------------------
+
+User = get_user_model()
+
+
+class TokenRevokingPasswordForm(AdminPasswordChangeForm):
+    """Setting someone's password also ends their API tokens, as it ends their sessions."""
+
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit)
+        services.user_tokens_revoke(user=user)
+        return user
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountAdmin(UserAdmin):
+    """Django's user admin under the rule of `adminconfig.services.user_change_check`:
+    staff who are not superusers see staff accounts read-only, cannot grant staff status,
+    groups or permissions, and cannot set other people's passwords."""
+
+    change_password_form = TokenRevokingPasswordForm
+
+    def _allowed(self, request: HttpRequest, obj: Any, changes: dict[str, Any]) -> bool:
+        try:
+            services.user_change_check(by=request.user, user=obj, changes=changes)
+        except PermissionDenied:
+            return False
+        return True
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and (
+            obj is None or self._allowed(request, obj, {})
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and (
+            obj is None or self._allowed(request, obj, {"delete": True})
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += [f for f in services.PRIVILEGE_FIELDS if f not in fields]
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        original = User.objects.get(pk=obj.pk) if change else None
+        changes = {name: form.cleaned_data.get(name) for name in form.changed_data}
+        if not change:
+            changes["is_staff"] = obj.is_staff
+        services.user_change_check(by=request.user, user=original, changes=changes)
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.user_change_check(by=request.user, user=obj, changes={"delete": True})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        # The bulk action checks the model permission only, not each account.
+        for user in queryset:
+            services.user_change_check(by=request.user, user=user, changes={"delete": True})
+        super().delete_queryset(request, queryset)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        user = self.get_object(request, unquote(id))
+        if user is not None and user.pk == request.user.pk:
+            return redirect("admin:password_change")  # the form that asks for the current one
+        if user is not None and not self._allowed(request, user, {"password": True}):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class ApiTokenAdmin(TokenAdmin):
+    """API tokens: superusers see who has one and revoke it; nobody sees a key again."""
+
+    list_display = ("user", "created")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser

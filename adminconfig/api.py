@@ -37,7 +37,19 @@ User = get_user_model()
 
 class UserSerializer(serializers.ModelSerializer):
     password = serializers.CharField(
-        write_only=True, required=False, style={"input_type": "password"}, trim_whitespace=False
+        write_only=True,
+        required=False,
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        help_text="Write-only. Only superusers set other people's passwords; your own needs "
+        "current_password.",
+    )
+    current_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        help_text="Your current password, when you change your own.",
     )
     time_zone = serializers.ChoiceField(
         choices=time_zone_choices(), required=False, allow_blank=True
@@ -60,6 +72,7 @@ class UserSerializer(serializers.ModelSerializer):
             "first_name",
             "last_name",
             "password",
+            "current_password",
             "is_staff",
             "is_active",
             "time_zone",
@@ -101,10 +114,12 @@ class UserSerializer(serializers.ModelSerializer):
     def _save(self, instance: Any, data: dict[str, Any]) -> Any:
         has_sf = "salesforce_user_id" in data
         sf_id = data.pop("salesforce_user_id", None)
+        by = self.context["request"].user
         if instance is None:
-            instance = services.user_create(**data)
+            data.pop("current_password", None)
+            instance = services.user_create(by=by, **data)
         else:
-            instance = services.user_update(user=instance, **data)
+            instance = services.user_update(user=instance, by=by, **data)
         if has_sf:
             services.user_mapping_set(user=instance, salesforce_user_id=sf_id)
         return User.objects.select_related("profile", "salesforce_user").get(pk=instance.pk)
@@ -117,7 +132,11 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class UserViewSet(viewsets.ModelViewSet):
-    """Admins list, create and change CSM accounts and their Salesforce user."""
+    """Staff list, create and change CSM accounts; sync admins set their Salesforce user.
+
+    Only superusers change staff and superuser accounts, grant staff status or set other
+    people's passwords (403 otherwise).
+    """
 
     queryset = User.objects.select_related("profile", "salesforce_user").order_by("username")
     serializer_class = UserSerializer

@@ -1,13 +1,15 @@
 """API plumbing that belongs to no single app: the token endpoint and the router."""
 
+from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
 from adminconfig.api import (
     ConnectionViewSet,
@@ -16,6 +18,7 @@ from adminconfig.api import (
     ResyncRunViewSet,
     UserViewSet,
 )
+from adminconfig.services import user_password_change
 from sync.api import ConflictViewSet, SyncErrorViewSet, SyncEventViewSet
 from tasks.api import CompanyViewSet, TaskViewSet
 
@@ -31,6 +34,34 @@ class TokenView(ObtainAuthToken):
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+PASSWORD_INPUT = {"input_type": "password"}
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(trim_whitespace=False, style=PASSWORD_INPUT)
+    new_password = serializers.CharField(trim_whitespace=False, style=PASSWORD_INPUT)
+
+    def validate_new_password(self, value: str) -> str:
+        validate_password(value, self.context["request"].user)
+        return value
+
+
+class PasswordView(APIView):
+    """POST current_password and new_password: change your own password.
+
+    Every API token of yours is revoked (get a new one from auth/token/).
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        user_password_change(user=request.user, **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

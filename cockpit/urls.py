@@ -8,10 +8,11 @@ from sync.api import SyncPullView, SyncPushView, SyncStatusView, TaskPushView
 from tasks.api import PicklistsView
 
 from . import views
-from .api import TokenView, router
+from .api import PasswordView, TokenView, router
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("auth/password/", PasswordView.as_view(), name="api-password"),
     path("picklists/", PicklistsView.as_view(), name="api-picklists"),
     path("sync/settings/", SyncSettingsView.as_view(), name="api-sync-settings"),
     path("sync/status/", SyncStatusView.as_view(), name="api-sync-status"),

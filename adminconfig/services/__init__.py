@@ -22,9 +22,17 @@ from .mappings import (
 )
 from .sync_settings import sync_settings_check, sync_settings_get, sync_settings_update
 from .user_mappings import MatchResult, user_mapping_set, users_match_by_email, users_unmatched
-from .users import user_create, user_update
+from .users import (
+    PRIVILEGE_FIELDS,
+    user_change_check,
+    user_create,
+    user_password_change,
+    user_tokens_revoke,
+    user_update,
+)
 
 __all__ = [
+    "PRIVILEGE_FIELDS",
     "MatchResult",
     "connection_create",
     "connection_make_primary",
@@ -45,8 +53,11 @@ __all__ = [
     "sync_settings_check",
     "sync_settings_get",
     "sync_settings_update",
+    "user_change_check",
     "user_create",
     "user_mapping_set",
+    "user_password_change",
+    "user_tokens_revoke",
     "user_update",
     "users_match_by_email",
     "users_unmatched",

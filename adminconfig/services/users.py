@@ -1,20 +1,77 @@
-"""Writes of admin configuration: CSM accounts."""
+"""Writes of admin configuration: CSM accounts, and who may change which account.
 
+The rule that keeps staff from taking over a superuser lives here once; the API and the
+Django admin both call `user_change_check`:
+
+- Only superusers create, change, deactivate or delete staff and superuser accounts, grant
+  or remove staff or superuser status, change groups and permissions, and set other
+  people's passwords.
+- Anyone may change their own password by giving the current one.
+- `by=None` is the system itself (bootstrap, the demo data, management commands).
+"""
+
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from tasks.models import UserProfile, time_zone_choices
 
 User = get_user_model()
 
+# Fields whose change grants or removes power over Cockpit.
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
 
 def _check_time_zone(time_zone: str) -> None:
     if time_zone and time_zone not in dict(time_zone_choices()):
         raise ValidationError({"time_zone": f"Unknown time zone '{time_zone}'."})
+
+
+def _is_privileged(user: AbstractUser) -> bool:
+    return bool(user.is_staff or user.is_superuser)
+
+
+def user_change_check(
+    *, by: AbstractUser | None, user: AbstractUser | None, changes: Mapping[str, Any]
+) -> None:
+    """Raise PermissionDenied when `by` may not make `changes` to `user` (None: a new account).
+
+    `changes` maps each field given to its new value; "password" stands for a new password,
+    "delete" for deleting the account. A value equal to the stored one is no change.
+    """
+    if by is None or by.is_superuser:
+        return
+    is_self = user is not None and user.pk == by.pk
+
+    def changed(field: str) -> bool:
+        if field not in changes:
+            return False
+        if field in ("groups", "user_permissions", "delete"):
+            return True
+        current = getattr(user, field, False) if user is not None else False
+        return bool(changes[field]) != bool(current)
+
+    if user is not None and _is_privileged(user) and not is_self:
+        raise PermissionDenied("Only superusers change staff and superuser accounts.")
+    if changed("is_staff") or changed("is_superuser"):
+        raise PermissionDenied("Only superusers grant or remove staff and superuser status.")
+    if changed("groups") or changed("user_permissions"):
+        raise PermissionDenied("Only superusers change groups and permissions.")
+    if is_self and (changed("is_active") or changed("delete")):
+        raise PermissionDenied("Only superusers deactivate or delete staff accounts.")
+    if user is not None and not is_self and changes.get("password"):
+        raise PermissionDenied("Only superusers set other people's passwords.")
+
+
+def user_tokens_revoke(*, user: AbstractUser) -> int:
+    """Revoke the user's API tokens (after a password change, or on request)."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted
 
 
 @transaction.atomic
@@ -28,7 +85,9 @@ def user_create(
     is_staff: bool = False,
     is_active: bool = True,
     time_zone: str = "",
+    by: AbstractUser | None = None,
 ) -> AbstractUser:
+    user_change_check(by=by, user=None, changes={"is_staff": is_staff})
     _check_time_zone(time_zone)
     user = User.objects.create_user(
         username=username,
@@ -44,15 +103,32 @@ def user_create(
 
 
 @transaction.atomic
-def user_update(*, user: AbstractUser, **changes: Any) -> AbstractUser:
+def user_update(
+    *,
+    user: AbstractUser,
+    by: AbstractUser | None = None,
+    current_password: str | None = None,
+    **changes: Any,
+) -> AbstractUser:
+    """Change an account. Changing one's own password needs `current_password`.
+
+    A new password revokes the account's API tokens (its sessions end by themselves: Django
+    ties them to the password hash).
+    """
+    user_change_check(by=by, user=user, changes=changes)
     time_zone = changes.pop("time_zone", None)
     password = changes.pop("password", None)
+    changing_own = bool(password) and by is not None and by.pk == user.pk
+    if changing_own and not (current_password and user.check_password(current_password)):
+        raise ValidationError({"current_password": "Enter your current password."})
     for field in ("username", "email", "first_name", "last_name", "is_staff", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])
     if password:
         user.set_password(password)
     user.save()
+    if password:
+        user_tokens_revoke(user=user)
     if time_zone is not None:
         _check_time_zone(time_zone)
         profile, _ = UserProfile.objects.update_or_create(
@@ -60,3 +136,10 @@ def user_update(*, user: AbstractUser, **changes: Any) -> AbstractUser:
         )
         user.profile = profile  # refresh the cached reverse relation for the caller
     return user
+
+
+def user_password_change(
+    *, user: AbstractUser, current_password: str, new_password: str
+) -> AbstractUser:
+    """A user changes their own password, proving they know the current one."""
+    return user_update(user=user, by=user, current_password=current_password, password=new_password)

@@ -35,6 +35,17 @@ class ConnectionForm(forms.ModelForm):
             raise ValidationError("Enter the client secret of the connected app.")
         return secret
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "login_url" in data and "client_id" in data and "client_secret" in data:
+            services.connection_secret_check(
+                connection_id=self.instance.pk,
+                login_url=data["login_url"],
+                client_id=data["client_id"],
+                client_secret=data["client_secret"],
+            )
+        return data
+
     def validate_constraints(self, exclude: Any = None) -> None:
         # Making this connection primary demotes the other one (in the service), so the
         # single-primary constraint is not a form error here.

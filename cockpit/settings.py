@@ -204,6 +204,10 @@ SALESFORCE_TIMEOUT_SECONDS = env.float("SALESFORCE_TIMEOUT_SECONDS", default=30.
 # second, shares one stamp per transaction and can show a record after later stamps.
 SYNC_PULL_OVERLAP_SECONDS = env.int("SYNC_PULL_OVERLAP_SECONDS", default=120)
 
+# A connection's login URL must be https: the client secret is sent to it. Local development
+# against a plain-http server may allow http here; never in production.
+SYNC_ALLOW_HTTP_LOGIN_URL = env.bool("SYNC_ALLOW_HTTP_LOGIN_URL", default=False)
+
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).
 SYNC_ENCRYPTION_KEYS = env.list("SYNC_ENCRYPTION_KEY", default=[])
 

@@ -6,6 +6,7 @@ from .connections import (
     connection_primary,
     connection_salesforce_picklist,
     connection_save,
+    connection_secret_check,
     connection_test,
     connection_update,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "connection_primary",
     "connection_salesforce_picklist",
     "connection_save",
+    "connection_secret_check",
     "connection_test",
     "connection_update",
     "field_mapping_check",

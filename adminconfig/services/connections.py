@@ -1,7 +1,10 @@
 """Salesforce connections: create, change, make primary, test."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,15 +38,53 @@ def _demote_other_primaries(connection: SalesforceConnection) -> None:
     )
 
 
+# Where the stored secret goes: changing either sends it somewhere else, so the change must
+# come with the secret itself. Otherwise anyone who may edit the connection could point it
+# at their own listener, press Test, and read the secret they were never shown.
+SECRET_BOUND_FIELDS = ("login_url", "client_id")
+
+
+def connection_secret_check(
+    *, connection_id: int | None, login_url: str, client_id: str, client_secret: str | None
+) -> None:
+    """Refuse a login URL that is not https (unless SYNC_ALLOW_HTTP_LOGIN_URL), and a new
+    login URL or client id on a saved connection that does not come with the secret."""
+    scheme = urlsplit(login_url).scheme.lower()
+    if not (scheme == "https" or (scheme == "http" and settings.SYNC_ALLOW_HTTP_LOGIN_URL)):
+        raise ValidationError(
+            {"login_url": "Use an https:// login URL: the client secret is sent to it."}
+        )
+    if connection_id is None or client_secret:
+        return
+    stored = (
+        SalesforceConnection.objects.filter(pk=connection_id).values(*SECRET_BOUND_FIELDS).first()
+    )
+    new = {"login_url": login_url, "client_id": client_id}
+    changed = [f for f in SECRET_BOUND_FIELDS if stored is not None and stored[f] != new[f]]
+    if changed:
+        names = " and ".join(f.replace("_", " ") for f in changed)
+        raise ValidationError(
+            {"client_secret": f"Enter the client secret again to change the {names}."}
+        )
+
+
 @transaction.atomic
 def connection_save(
     *, connection: SalesforceConnection, client_secret: str | None = None
 ) -> SalesforceConnection:
     """Validate and save a new or changed connection (the admin form fills the instance).
 
-    A non-empty client_secret replaces the stored one (encrypted); empty keeps it. Making the
-    connection primary demotes the former primary; the first connection is primary anyway.
+    A non-empty client_secret replaces the stored one (encrypted); empty keeps it, unless the
+    login URL or client id changes. The login URL must be https (http only where
+    SYNC_ALLOW_HTTP_LOGIN_URL allows it). Making the connection primary demotes the former
+    primary; the first connection is primary anyway.
     """
+    connection_secret_check(
+        connection_id=connection.pk,
+        login_url=connection.login_url,
+        client_id=connection.client_id,
+        client_secret=client_secret,
+    )
     is_new = connection.pk is None
     if is_new and not SalesforceConnection.objects.filter(is_primary=True).exists():
         connection.is_primary = True  # the first connection is the one that syncs
@@ -77,7 +118,8 @@ def connection_update(
     is_primary: bool | None = None,
     **fields: Any,
 ) -> SalesforceConnection:
-    """Change a connection. An empty or missing client_secret keeps the stored one."""
+    """Change a connection. An empty or missing client_secret keeps the stored one, but a new
+    login_url or client_id needs the secret again."""
     for key in EDITABLE:
         if key in fields:
             setattr(connection, key, fields[key])

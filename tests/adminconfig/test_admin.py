@@ -12,7 +12,8 @@ SECRET = "admin-form-secret-987"
 CONNECTION_FIELDS = {
     "name": "Org",
     "is_primary": "on",
-    "login_url": "https://127.0.0.1:8443",
+    # The conftest connection's URL: a new login URL would need the secret typed again.
+    "login_url": "https://127.0.0.1:9",
     "client_id": "cid",
     "api_version": "59.0",
     "ca_bundle": "",

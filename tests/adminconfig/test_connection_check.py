@@ -73,7 +73,9 @@ def test_an_untrusted_certificate_is_an_error_with_the_reason(emulator_connectio
 
 
 def test_an_unreachable_org_is_an_error_with_the_reason(emulator_connection):
-    services.connection_update(connection=emulator_connection, login_url="https://127.0.0.1:9")
+    services.connection_update(
+        connection=emulator_connection, login_url="https://127.0.0.1:9", client_secret="s3cret"
+    )
 
     report = services.connection_test(connection=emulator_connection)
 

@@ -2,9 +2,14 @@
 
 import sys
 
-from bench import api_pages, emulator, sync
+from bench import api_pages, emulator, soak, sync
 
-BENCHES = {"api_pages": api_pages.main, "emulator": emulator.main, "sync": sync.main}
+BENCHES = {
+    "api_pages": api_pages.main,
+    "emulator": emulator.main,
+    "sync": sync.main,
+    "soak": soak.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -4,24 +4,19 @@ Outbound: 1,000 Cockpit tasks pushed through the outbox. Inbound: 1,000 Salesfor
 200 deletions pulled back. Against the emulator over HTTPS, on a throwaway SQLite database.
 """
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
 N = 1_000
 
 
 def main() -> None:
-    var_dir = tempfile.mkdtemp(prefix="cockpit-bench-sync-")
-    os.environ["COCKPIT_VAR_DIR"] = var_dir
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cockpit.settings")
-    os.environ["CELERY_BROKER_URL"] = "filesystem://"
-    import django
+    from bench.org import connected_org
 
-    django.setup()
-    from django.core.management import call_command
+    with connected_org() as (emulator, alice):
+        _run(emulator, alice)
+
+
+def _run(emulator, alice) -> None:
     from django.db import connection
 
     class CountQueries:
@@ -43,90 +38,67 @@ def main() -> None:
         def __len__(self):
             return self.count
 
-    from adminconfig import services as config
     from sync import inbound, outbound
     from tasks import services as tasks
-    from tests.sfemu import EmulatorProcess, SalesforceEmulator
 
-    call_command("migrate", verbosity=0)
-    process = EmulatorProcess(Path(var_dir) / "sfemu")
-    process.start()
-    try:
-        emulator = SalesforceEmulator(process)
-        emulator.reset()
-        alice = config.user_create(
-            username="alice", email="alice@example.com", password="bench-password-1"
-        )
-        org = config.connection_create(
-            name="Emulator",
-            login_url=emulator.login_url,
-            client_id=emulator.client_id,
-            client_secret=emulator.client_secret,
-            ca_bundle=emulator.ca_path,
-        )
-        config.connection_test(connection=org)
-        config.users_match_by_email(connection=org)
-        config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
-        inbound.pull_run(force=True)  # the first import (nothing to import)
+    inbound.pull_run(force=True)  # the first import (nothing to import)
 
-        for n in range(N):
-            tasks.task_create(owner=alice, name=f"Bench task {n}")
-        emulator.reset_request_log()
-        with CountQueries() as queries:
-            start = time.perf_counter()
-            result = outbound.outbox_push_all()
-            seconds = time.perf_counter() - start
-        _report(
-            "push (outbox → collections)",
-            result.pushed,
-            seconds,
-            emulator.api_calls(),
-            len(queries),
-        )
-
-        sf = emulator.simple_salesforce()
-        ids = [r["Id"] for r in sf.query_all("SELECT Id FROM Task")["records"]]
-        for offset in range(0, len(ids), 200):
-            sf.restful(
-                "composite/sobjects",
-                method="PATCH",
-                json={
-                    "records": [
-                        {"attributes": {"type": "Task"}, "id": i, "Subject": "Edited in Salesforce"}
-                        for i in ids[offset : offset + 200]
-                    ]
-                },
-            )
-        sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(ids[:200])})
-        emulator.reset_request_log()
-        with CountQueries() as queries:
-            start = time.perf_counter()
-            pulled = inbound.pull_run(force=True)
-            seconds = time.perf_counter() - start
-        _report(
-            "pull (queryAll + getDeleted)",
-            pulled.updated + pulled.deleted,
-            seconds,
-            emulator.api_calls(),
-            len(queries),
-        )
-        print(
-            f"pull detail: {pulled.updated} updated, {pulled.deleted} deleted, "
-            f"{pulled.unchanged} unchanged, {pulled.conflicts} conflicts"
-        )
-
-        emulator.reset_request_log()
+    for n in range(N):
+        tasks.task_create(owner=alice, name=f"Bench task {n}")
+    emulator.reset_request_log()
+    with CountQueries() as queries:
         start = time.perf_counter()
-        echo = inbound.pull_run(force=True)
-        _report(
-            "pull with nothing new (echo only)",
-            echo.updated,
-            time.perf_counter() - start,
-            emulator.api_calls(),
-            0,
+        result = outbound.outbox_push_all()
+        seconds = time.perf_counter() - start
+    _report(
+        "push (outbox → collections)",
+        result.pushed,
+        seconds,
+        emulator.api_calls(),
+        len(queries),
+    )
+
+    sf = emulator.simple_salesforce()
+    ids = [r["Id"] for r in sf.query_all("SELECT Id FROM Task")["records"]]
+    for offset in range(0, len(ids), 200):
+        sf.restful(
+            "composite/sobjects",
+            method="PATCH",
+            json={
+                "records": [
+                    {"attributes": {"type": "Task"}, "id": i, "Subject": "Edited in Salesforce"}
+                    for i in ids[offset : offset + 200]
+                ]
+            },
         )
-    finally:
-        process.stop()
+    sf.restful("composite/sobjects", method="DELETE", params={"ids": ",".join(ids[:200])})
+    emulator.reset_request_log()
+    with CountQueries() as queries:
+        start = time.perf_counter()
+        pulled = inbound.pull_run(force=True)
+        seconds = time.perf_counter() - start
+    _report(
+        "pull (queryAll + getDeleted)",
+        pulled.updated + pulled.deleted,
+        seconds,
+        emulator.api_calls(),
+        len(queries),
+    )
+    print(
+        f"pull detail: {pulled.updated} updated, {pulled.deleted} deleted, "
+        f"{pulled.unchanged} unchanged, {pulled.conflicts} conflicts"
+    )
+
+    emulator.reset_request_log()
+    start = time.perf_counter()
+    echo = inbound.pull_run(force=True)
+    _report(
+        "pull with nothing new (echo only)",
+        echo.updated,
+        time.perf_counter() - start,
+        emulator.api_calls(),
+        0,
+    )
 
 
 def _report(label: str, records: int, seconds: float, calls: int, queries: int) -> None:

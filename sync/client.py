@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce import exceptions as sf_exc
@@ -105,13 +106,19 @@ def _first_error(body: Any) -> tuple[str, str]:
     return "", str(body)
 
 
+def _never_connected(exc: Exception) -> bool:
+    """A connection that was never made (refused, no route, no such host): nothing was sent."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
 def classify(exc: Exception) -> SalesforceError:
     """Turn a simple-salesforce or requests exception into a transient or permanent error."""
     if isinstance(exc, SalesforceError):
         return exc
     if isinstance(exc, requests.exceptions.SSLError):
         return PermanentError(f"TLS verification failed: {exc}", code="SSL_ERROR")
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or _never_connected(exc):
         return TransientError(f"Salesforce unreachable: {exc}", code="CONNECTION_ERROR")
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return UncertainError(f"Salesforce did not answer: {exc}", code="CONNECTION_ERROR")

@@ -1,0 +1,324 @@
+"""One Salesforce twin per task and no lost edit: the cases of issue #7, each in the order of
+events that broke it, against the real emulator over HTTPS (nothing in the request path is
+mocked). The model-based test (test_sync_model.py) tries every other order."""
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from django.utils import timezone
+
+from adminconfig import services as config
+from sync import inbound, outbound
+from sync.clients import clients_reset
+from sync.models import Conflict, OutboxEntry, SyncEvent
+from tasks import services as tasks
+from tasks.models import Task, TaskSyncRecord
+from tests.factories import priority, status
+from tests.sync.model import SF_USER_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bidi(org, settings, django_capture_on_commit_callbacks):
+    # Short enough for a test to outlive a slow answer; the overlap covers late commits.
+    settings.SALESFORCE_TIMEOUT_SECONDS = 1.0
+    settings.SYNC_PULL_OVERLAP_SECONDS = 5
+    clients_reset()
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(bidirectional_sync=True)
+    yield org
+    org.clear_faults()
+    org.wait_for_waiting_writes(0)
+
+
+@pytest.fixture
+def sf(bidi):
+    """Alice herself in Salesforce (not the integration user)."""
+    admin = bidi.simple_salesforce()
+    username = admin.query("SELECT Username FROM User WHERE Email = 'alice@example.com'")
+    return bidi.simple_salesforce(
+        username=username["records"][0]["Username"], password=SF_USER_PASSWORD
+    )
+
+
+@pytest.fixture
+def alice_sf_id(sf):
+    return sf.query("SELECT Id FROM User WHERE Email = 'alice@example.com'")["records"][0]["Id"]
+
+
+def pull():
+    result = inbound.pull_run(force=True)
+    assert result.ran
+    return result
+
+
+def push(**kwargs):
+    return outbound.outbox_push(**kwargs)
+
+
+def twin_count(bidi):
+    return bidi.simple_salesforce().query("SELECT COUNT() FROM Task")["totalSize"]
+
+
+def link(task):
+    return TaskSyncRecord.objects.get(task=task).salesforce_id
+
+
+def imported(sf, alice_sf_id, **fields):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, **fields})["id"]
+    pull()
+    return salesforce_id, TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+
+
+# ---- 1. identity --------------------------------------------------------------------------
+
+
+def test_an_imported_task_edited_in_cockpit_updates_its_twin_and_makes_no_second_one(
+    bidi, sf, alice_sf_id
+):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Born in Salesforce")
+
+    tasks.task_update(task=task, details="Edited in Cockpit")
+    push()
+    pull()
+
+    assert twin_count(bidi) == 1
+    assert link(task) == salesforce_id
+    assert sf.Task.get(salesforce_id)["Description"] == "Edited in Cockpit"
+    assert Task.objects.count() == 1
+    sf.Task.delete(salesforce_id)
+    pull()
+    assert Task.objects.count() == 0  # the one Cockpit task went with its one twin
+
+
+def test_a_mapping_re_sync_of_imported_tasks_makes_no_duplicates(
+    bidi, sf, alice_sf_id, django_capture_on_commit_callbacks
+):
+    for n in range(3):
+        imported(sf, alice_sf_id, Subject=f"Imported {n}")
+    connection = config.connection_primary()
+
+    mapping = connection.field_mappings.get(salesforce_field="Subject")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = config.field_mapping_save(
+            connection=connection,
+            cockpit_field="name",
+            salesforce_field="Subject",
+            mapping=mapping,
+            editable=False,
+        ).pk
+    outbound.outbox_push_all()
+    del run
+    pull()
+
+    assert twin_count(bidi) == 3
+    assert Task.objects.count() == 3
+
+
+def test_an_update_of_a_twin_deleted_in_salesforce_deletes_the_task_without_re_creating_it(
+    bidi, sf, alice_sf_id, settings
+):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Going away")
+    sf.Task.delete(salesforce_id)
+    tasks.task_update(task=task, name="Edited meanwhile in Cockpit")
+
+    push()
+
+    assert not Task.objects.filter(pk=task.pk).exists()  # the delete wins
+    assert twin_count(bidi) == 0
+    event = SyncEvent.objects.filter(kind=SyncEvent.Kind.DELETED).get()
+    assert "deleted in Salesforce" in event.message
+
+
+def test_without_bidirectional_sync_an_update_answered_entity_is_deleted_deletes_the_task(
+    bidi, sf, alice_sf_id, django_capture_on_commit_callbacks
+):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Going away")
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(bidirectional_sync=False)  # pushes no longer read first
+    sf.Task.delete(salesforce_id)
+    tasks.task_update(task=task, name="Edited meanwhile in Cockpit")
+
+    push()
+
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert twin_count(bidi) == 0
+
+
+# ---- 2. unmapped Salesforce values ------------------------------------------------------------
+
+
+def test_an_unmapped_salesforce_value_is_kept_never_a_conflict_and_logged_once(
+    bidi, sf, alice_sf_id
+):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Deferred", Status="Deferred")
+    for _ in range(3):
+        pull()
+
+    tasks.task_update(task=task, details="Cockpit edits another field")
+    push()
+    pull()
+
+    remote = sf.Task.get(salesforce_id)
+    assert remote["Status"] == "Deferred"  # Salesforce keeps its value
+    assert remote["Description"] == "Cockpit edits another field"
+    assert Conflict.objects.count() == 0
+    assert SyncEvent.objects.filter(kind=SyncEvent.Kind.SKIPPED).count() == 1
+    assert OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).count() == 0
+
+    tasks.task_complete(task=task)  # a CSM changes that field: now Cockpit's value goes out
+    push()
+    assert sf.Task.get(salesforce_id)["Status"] == "Completed"
+
+
+# ---- 3. real timing: the push runs before the pull ---------------------------------------
+
+
+def test_a_push_before_the_pull_keeps_a_salesforce_edit_to_another_field(bidi, sf, alice_sf_id):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Both sides", Priority="Normal")
+    sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce"})
+    tasks.task_update(task=task, priority=priority("High"))
+
+    push()  # a second after the edit, long before the next pull
+
+    remote = sf.Task.get(salesforce_id)
+    assert (remote["Subject"], remote["Priority"]) == ("Renamed in Salesforce", "High")
+    task.refresh_from_db()
+    assert (task.name, task.priority.value) == ("Renamed in Salesforce", "High")
+    assert Conflict.objects.count() == 0
+
+
+def test_a_push_of_a_task_nothing_changed_costs_no_call(bidi, sf, alice_sf_id):
+    _, task = imported(sf, alice_sf_id, Subject="Untouched")
+    tasks.task_update(task=task, name="Untouched")  # saved, but nothing changed
+    bidi.reset_request_log()
+
+    push()
+
+    log = bidi.request_log()
+    assert not any(name.startswith("PATCH") for name in log["by_endpoint"])
+
+
+# ---- 4. deleted, then back --------------------------------------------------------------
+
+
+def test_a_task_deleted_while_its_first_push_is_in_flight_does_not_come_back(bidi, alice, settings):
+    task = tasks.task_create(owner=alice, name="Short-lived")
+    bidi.set_faults(apply_late_next=1, apply_late_ms=2000)
+    push()  # times out after 1 s; Salesforce applies it a second later
+    tasks.task_delete(task=task)
+    push()
+    bidi.wait_for_waiting_writes(0)
+
+    pull()  # the late twin turns up: it names a deleted task
+    push()
+    pull()
+
+    assert Task.objects.count() == 0
+    assert twin_count(bidi) == 0
+
+
+# ---- 5. out of order ----------------------------------------------------------------------
+
+
+def test_an_older_write_applied_after_its_retry_does_not_win(bidi, alice):
+    task = tasks.task_create(owner=alice, name="v0")
+    push()
+    tasks.task_update(task=task, name="v1")
+    bidi.set_faults(apply_late_next=1, apply_late_ms=2000)
+    push()  # v1 times out; Salesforce applies it later
+    bidi.clear_faults()
+    tasks.task_update(task=task, name="v2")
+    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+    push()  # v2 lands first
+    bidi.wait_for_waiting_writes(0)  # then the stale v1
+
+    pull()
+    push()
+    pull()
+
+    task.refresh_from_db()
+    assert task.name == "v2"
+    assert bidi.simple_salesforce().Task.get(link(task))["Subject"] == "v2"
+
+
+def test_an_answer_lost_after_salesforce_applied_a_first_push_makes_no_duplicate(bidi, alice):
+    task = tasks.task_create(owner=alice, name="Lost answer")
+    bidi.set_faults(lose_answer_next=1)
+    push()
+    bidi.clear_faults()
+    assert TaskSyncRecord.objects.get(task=task).salesforce_id is None
+
+    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+    push()
+    pull()
+
+    assert twin_count(bidi) == 1
+    assert Task.objects.count() == 1
+    assert link(task)
+
+
+def test_a_write_committed_late_with_an_older_stamp_still_reaches_cockpit(bidi, sf, alice_sf_id):
+    early, _ = imported(sf, alice_sf_id, Subject="Early")
+    bidi.set_faults(late_commit_next=1, late_commit_ms=2500)
+    late = threading.Thread(
+        target=lambda: sf.Task.update(early, {"Subject": "Committed late"}), daemon=True
+    )
+    late.start()
+    bidi.wait_for_waiting_writes(1)  # stamped now, visible in 2.5 s
+    time.sleep(1.1)  # the next write gets a later second
+    sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Later stamp, visible first"})
+    pull()  # sees the later stamp; the late commit is not visible yet
+    late.join()
+
+    pull()
+
+    assert TaskSyncRecord.objects.get(salesforce_id=early).task.name == "Committed late"
+
+
+def test_records_sharing_one_stamp_across_pulls_are_all_applied(bidi, sf, alice_sf_id):
+    first = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "One"})["id"]
+    pull()
+    # Within the same second as the pull's newest stamp: a tie the watermark must not skip.
+    second = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Two"})["id"]
+    pull()
+
+    assert TaskSyncRecord.objects.filter(salesforce_id__in=[first, second]).count() == 2
+
+
+# ---- 6./7. sync off, and edits during an outage -----------------------------------------------
+
+
+def test_edits_during_an_outage_do_not_use_up_the_attempts(bidi, alice):
+    task = tasks.task_create(owner=alice, name="Outage")
+    push()
+    bidi.set_faults(error_rate=1.0)
+    for n in range(10):
+        tasks.task_update(task=task, name=f"Outage edit {n}")
+        push()
+
+    entry = OutboxEntry.objects.get(task_id=task.pk, state__in=["pending", "in_flight"])
+    assert entry.attempts <= 2  # one failure, then backing off: edits do not retry at once
+    assert not OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).exists()
+
+    bidi.clear_faults()
+    OutboxEntry.objects.filter(pk=entry.pk).update(next_attempt_at=timezone.now())
+    push()
+    assert bidi.simple_salesforce().Task.get(link(task))["Subject"] == "Outage edit 9"
+
+
+def test_a_conflict_names_the_task_and_both_values(bidi, sf, alice_sf_id):
+    salesforce_id, task = imported(sf, alice_sf_id, Subject="Original")
+    tasks.task_update(task=task, status=status("In Progress"))
+    sf.Task.update(salesforce_id, {"Status": "Completed"})
+
+    pull()
+
+    conflict = Conflict.objects.get()
+    assert (conflict.cockpit_value, conflict.salesforce_value) == ("In Progress", "Completed")
+    event = SyncEvent.objects.get(kind=SyncEvent.Kind.CONFLICT)
+    assert "'Original'" in event.message and "status" in event.message
+    assert dt.datetime.now(dt.UTC) - conflict.created_at < dt.timedelta(minutes=1)

@@ -1,14 +1,16 @@
 """API plumbing that belongs to no single app: the token endpoint and the router."""
 
+from typing import Any
+
 from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from adminconfig.api import (
@@ -18,22 +20,56 @@ from adminconfig.api import (
     ResyncRunViewSet,
     UserViewSet,
 )
-from adminconfig.services import user_password_change
+from adminconfig.services import (
+    token_expires_at,
+    user_password_change,
+    user_token_issue,
+    user_tokens_revoke,
+)
 from sync.api import ConflictViewSet, SyncErrorViewSet, SyncEventViewSet
 from tasks.api import CompanyViewSet, TaskViewSet
 
+from .throttling import LoginIPThrottle, LoginUsernameThrottle
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
 
 class TokenView(ObtainAuthToken):
-    """POST username and password for a token; DELETE revokes the caller's token."""
+    """POST username and password for a token; DELETE revokes the caller's token.
+
+    A token lasts API_TOKEN_LIFETIME_DAYS (default 30) from when it was issued; asking
+    again returns the same token until then, a new one after. Attempts are throttled per
+    client IP and per username (429 with Retry-After); failed ones are logged, without
+    the password, by cockpit.signals.
+    """
+
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
         if self.request.method == "DELETE":
             return [IsAuthenticated()]
         return [AllowAny()]
 
+    def get_throttles(self):  # type: ignore[no-untyped-def]
+        if self.request.method == "POST":
+            return [LoginIPThrottle(), LoginUsernameThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(responses=TokenSerializer)
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = user_token_issue(user=serializer.validated_data["user"])
+        return Response(
+            TokenSerializer({"token": token.key, "expires_at": token_expires_at(token)}).data
+        )
+
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        user_tokens_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,3 +11,6 @@ class CockpitConfig(AppConfig):
     default = True
     name = "cockpit"
     verbose_name = "Cockpit"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 - connects the failed-login log

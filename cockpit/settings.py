@@ -140,10 +140,15 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Throttle counts and other short-lived values. The default is per process: with several
+# web processes, point CACHE_URL at a shared cache (redis://...) so the limits hold.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "cockpit.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "cockpit.authentication.AnonymousThrottleAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
@@ -153,11 +158,27 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "cockpit.exceptions.exception_handler",
+    # Anonymous requests are counted while authenticating (cockpit.authentication), so
+    # they are throttled before a permission answers 401; auth/token/ adds its own.
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {
+        # Requests without credentials, per client IP.
+        "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+        # Password attempts at auth/token/, per client IP and per username.
+        "login": env.str("API_THROTTLE_LOGIN", default="10/minute"),
+        "login_username": env.str("API_THROTTLE_LOGIN_USERNAME", default="20/hour"),
+    },
+    # Proxies in front of the app that append to X-Forwarded-For; 0 trusts none of it, so a
+    # client cannot pick the address its throttle counts under.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_PAGINATION_CLASS": "cockpit.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Days an API token lasts from when it was issued; DELETE auth/token/ revokes it sooner.
+API_TOKEN_LIFETIME_DAYS = env.int("API_TOKEN_LIFETIME_DAYS", default=30)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cockpit API",
     "DESCRIPTION": "Customer-success tasks and their two-way sync with Salesforce.",
@@ -165,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # The anonymous-rate counter is not a way to authenticate.
+    "AUTHENTICATION_WHITELIST": [
+        "cockpit.authentication.ExpiringTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
 }
 
 # Celery. The embedded default needs no server: kombu's filesystem transport under var/.

@@ -52,6 +52,15 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_throttle_counts_from_other_tests():
+    # The API's throttles count requests per IP in the cache, and every test client is
+    # 127.0.0.1: without this, the suite's own requests would add up to 429s.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_runs_tasks_in_process():
     # Celery task functions run directly (the doorbell after commit pushes at once); the real
     # worker runs in the end-to-end tests.

@@ -25,9 +25,12 @@ from .sync_settings import sync_settings_check, sync_settings_get, sync_settings
 from .user_mappings import MatchResult, user_mapping_set, users_match_by_email, users_unmatched
 from .users import (
     PRIVILEGE_FIELDS,
+    token_expired,
+    token_expires_at,
     user_change_check,
     user_create,
     user_password_change,
+    user_token_issue,
     user_tokens_revoke,
     user_update,
 )
@@ -55,10 +58,13 @@ __all__ = [
     "sync_settings_check",
     "sync_settings_get",
     "sync_settings_update",
+    "token_expired",
+    "token_expires_at",
     "user_change_check",
     "user_create",
     "user_mapping_set",
     "user_password_change",
+    "user_token_issue",
     "user_tokens_revoke",
     "user_update",
     "users_match_by_email",

@@ -10,13 +10,16 @@ Django admin both call `user_change_check`:
 - `by=None` is the system itself (bootstrap, the demo data, management commands).
 """
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tasks.models import UserProfile, time_zone_choices
@@ -66,6 +69,24 @@ def user_change_check(
         raise PermissionDenied("Only superusers deactivate or delete staff accounts.")
     if user is not None and not is_self and changes.get("password"):
         raise PermissionDenied("Only superusers set other people's passwords.")
+
+
+def token_expires_at(token: Token) -> dt.datetime:
+    return token.created + dt.timedelta(days=settings.API_TOKEN_LIFETIME_DAYS)
+
+
+def token_expired(token: Token) -> bool:
+    return timezone.now() >= token_expires_at(token)
+
+
+@transaction.atomic
+def user_token_issue(*, user: AbstractUser) -> Token:
+    """The user's API token: the current one, or a new one when it has expired."""
+    token, created = Token.objects.select_for_update().get_or_create(user=user)
+    if not created and token_expired(token):
+        token.delete()
+        token = Token.objects.create(user=user)
+    return token
 
 
 def user_tokens_revoke(*, user: AbstractUser) -> int:

@@ -6,9 +6,10 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cockpit.files import private_dir, private_write, sqlite_database_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("COCKPIT_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = private_dir(Path(environ.Env().str("COCKPIT_VAR_DIR", default=str(BASE_DIR / "var"))))
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -28,8 +29,7 @@ def _secret_key() -> str:
     # A development key that survives restarts, so sessions and signed values stay valid.
     key_file = VAR_DIR / "dev_secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        private_write(key_file, secrets.token_urlsafe(50))
     return key_file.read_text().strip()
 
 
@@ -92,6 +92,8 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # It holds sessions and API tokens: 0600 from the start.
+    sqlite_database_private(str(DATABASES["default"]["NAME"]))
     # Several processes (web, worker, beat) share one SQLite file: wait for locks
     # instead of failing at once, and start write transactions eagerly so two
     # writers do not deadlock upgrading read locks.
@@ -198,7 +200,8 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(BROKER_DIR / sub)
+    private_dir(BROKER_DIR)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

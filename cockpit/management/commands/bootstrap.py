@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from cockpit.demo import CSMS, demo_connection_create, demo_load
+from cockpit.files import private_write
 
 
 class Command(BaseCommand):
@@ -28,16 +29,14 @@ class Command(BaseCommand):
                 raise CommandError("DJANGO_SUPERUSER_USERNAME is empty.")
             if not password:
                 password = secrets.token_urlsafe(12)
-                password_file.write_text(password + "\n")
-                password_file.chmod(0o600)
+                private_write(password_file, password + "\n")
             User.objects.create_superuser(username=username, email=email, password=password)
             self.stdout.write(f"Created admin '{username}'.")
         if demo:
             demo_file = settings.VAR_DIR / "demo_password"
             result = demo_load()
             if result.created:
-                demo_file.write_text(result.password + "\n")
-                demo_file.chmod(0o600)
+                private_write(demo_file, result.password + "\n")
                 self.stdout.write("Loaded demo data.")
             emulator = os.environ.get("SFEMU_URL", "")
             if emulator and demo_connection_create(

@@ -1,0 +1,64 @@
+"""Finding 5 of issue 9: Cockpit's files under var/ are the running account's alone."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def run_manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    # The embedded defaults: SQLite and the filesystem broker under var/, a generated dev key.
+    dropped = ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DJANGO_SUPERUSER_PASSWORD")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(DEBUG="true", COCKPIT_VAR_DIR=str(var_dir))
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        # A common umask, under which files are created 0644 unless the code says otherwise.
+        preexec_fn=lambda: os.umask(0o022),
+    )
+
+
+def test_a_fresh_var_holds_only_private_files_and_directories(tmp_path):
+    var = tmp_path / "var"
+
+    result = run_manage(var, "migrate", "--noinput")
+    assert result.returncode == 0, result.stderr
+    result = run_manage(var, "bootstrap")
+    assert result.returncode == 0, result.stderr
+
+    assert mode(var) == 0o700
+    for name in ("cockpit.sqlite3", "dev_secret_key", "admin_password"):
+        assert mode(var / name) == 0o600, name
+    for sub in ("broker", "broker/queue", "broker/processed", "broker/control"):
+        assert mode(var / sub) == 0o700, sub
+    # SQLite's companions (WAL mode) take the database file's mode.
+    for companion in var.glob("cockpit.sqlite3-*"):
+        assert mode(companion) == 0o600, companion.name
+
+
+def test_an_older_var_left_readable_is_tightened_at_start_up(tmp_path):
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    (var / "cockpit.sqlite3").touch(mode=0o644)
+    (var / "broker").mkdir(mode=0o755)
+    os.chmod(var, 0o755)
+    os.chmod(var / "cockpit.sqlite3", 0o644)
+
+    result = run_manage(var, "check")
+
+    assert result.returncode == 0, result.stderr
+    assert mode(var) == 0o700
+    assert mode(var / "cockpit.sqlite3") == 0o600
+    assert mode(var / "broker") == 0o700

@@ -136,7 +136,7 @@ def classify(exc: Exception) -> SalesforceError:
     raise exc
 
 
-def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str, str]:
+def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
     """OAuth 2.0 client credentials flow against the connection's login URL."""
     url = creds.login_url.rstrip("/") + "/services/oauth2/token"
     try:
@@ -166,9 +166,7 @@ def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str
             code=error,
             status=response.status_code,
         )
-    # The identity URL ends in the integration user's Id: records it last modified are ours.
-    user_id = str(body.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
-    return body["access_token"], body["instance_url"], user_id
+    return body["access_token"], body["instance_url"]
 
 
 class SalesforceClient:
@@ -179,7 +177,6 @@ class SalesforceClient:
         self.session = http_session(creds.ca_bundle, creds.timeout)
         self.session.hooks["response"].append(self._track_usage)
         self._sf: Salesforce | None = None
-        self._user_id = ""
         self.api_usage: tuple[int, int] | None = None
         self.calls = 0
 
@@ -193,7 +190,7 @@ class SalesforceClient:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
 
     def _login(self) -> Salesforce:
-        token, instance_url, self._user_id = token_fetch(self.creds, self.session)
+        token, instance_url = token_fetch(self.creds, self.session)
         self._sf = Salesforce(
             instance_url=instance_url,
             session_id=token,
@@ -205,13 +202,6 @@ class SalesforceClient:
     @property
     def sf(self) -> Salesforce:
         return self._sf or self._login()
-
-    @property
-    def user_id(self) -> str:
-        """The integration user's Salesforce Id (logs in when needed)."""
-        if not self._user_id:
-            self._login()
-        return self._user_id
 
     def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""

@@ -119,7 +119,7 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
             )
         else:
             since = started - dt.timedelta(hours=settings.initial_import_hours)
-        engine = engine_load(connection, settings, client.user_id)
+        engine = engine_load(connection, settings)
         watermark = _pull_changes(engine, client, since, result)
         deleted_until = _pull_deletions(settings, client, state, started, result)
     except SalesforceError as exc:

@@ -63,6 +63,7 @@ class Conflict:
     cockpit_value: Any
     salesforce_value: Any
     winner: str
+    late_write: bool = False  # Salesforce's value was a late arrival of an older write of ours
 
 
 @dataclass

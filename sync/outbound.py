@@ -350,21 +350,16 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
             return result
         client = client_for_connection(connection)
         calls_before = client.calls
-        try:
-            engine = engine_load(connection, sync_settings(), client.user_id)
-        except SalesforceError as exc:
-            _batch_failed(connection, entries, exc, result)
-            engine = None
-        if engine is not None:
-            upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
-            deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
-            for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
-                if not batch:
-                    continue
-                try:
-                    push(engine, client, batch, result)
-                except SalesforceError as exc:
-                    _batch_failed(connection, _unfinished(batch), exc, result)
+        engine = engine_load(connection, sync_settings())
+        upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
+        deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
+        for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
+            if not batch:
+                continue
+            try:
+                push(engine, client, batch, result)
+            except SalesforceError as exc:
+                _batch_failed(connection, _unfinished(batch), exc, result)
         result.api_calls = client.calls - calls_before
         api_usage_record(connection, client.api_usage, calls=result.api_calls)
     return result

@@ -22,7 +22,8 @@ from tasks.models import Task, TaskSyncRecord
 from .config import mapping_spec_load
 from .context import applying_inbound
 from .mapping import MappingSpec, sf_datetime_parse
-from .merge import SKIP, Merge, SyncField, merge, same
+from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
+from .merge import Conflict as MergeConflict
 from .models import Conflict, SyncEvent, Tombstone
 from .payload import Lookups, field_labels, lookups_load, sync_fields, task_changes, task_values
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 # A write whose answer never came can still land this long after it was sent.
 UNCERTAIN_FOR = dt.timedelta(minutes=15)
 UNCERTAIN_KEPT = 5
+LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
 
 
 @dataclass
@@ -42,7 +44,6 @@ class Engine:
     spec: MappingSpec
     lookups: Lookups
     fields: list[SyncField] = field(default_factory=list)
-    integration_user: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,15 +55,12 @@ class Engine:
         return [f.salesforce for f in self.fields]
 
 
-def engine_load(
-    connection: SalesforceConnection, settings: SyncSettings, integration_user: str = ""
-) -> Engine:
+def engine_load(connection: SalesforceConnection, settings: SyncSettings) -> Engine:
     return Engine(
         connection=connection,
         settings=settings,
         spec=mapping_spec_load(connection),
         lookups=lookups_load(),
-        integration_user=integration_user,
     )
 
 
@@ -95,19 +93,24 @@ def _fresh(writes: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any
 
 
 def stale_fields(
-    record: TaskSyncRecord, theirs: dict[str, Any], integration_user: str
+    record: TaskSyncRecord, theirs: dict[str, Any], fields: list[SyncField], ours: dict[str, Any]
 ) -> frozenset[str]:
-    """Fields whose Salesforce value is a late arrival of one of our own unanswered writes.
-
-    Only records last modified by the integration user qualify: a Salesforce user who set the
-    same value did change it."""
-    if not integration_user or theirs.get("LastModifiedById") != integration_user:
+    """Fields whose Salesforce value is what one of our unanswered writes sent, no longer what
+    Cockpit holds: the write arrived late, after a newer one. Salesforce's LastModifiedById
+    cannot tell (it names the last editor of any field), so the value itself does; a Salesforce
+    user who set that very value meanwhile is indistinguishable, and the merge records a
+    conflict for every such field, so the case is never silent."""
+    if not record.uncertain_writes or not theirs:
         return frozenset()
+    agreed = record.agreed_values or {}
+    by_name = {item.salesforce: item for item in fields}
     stale = set()
     for write in _fresh(record.uncertain_writes, timezone.now()):
         for name, value in write["values"].items():
-            agreed = (record.agreed_values or {}).get(name)
-            if name in theirs and same(theirs[name], value) and not same(value, agreed):
+            item = by_name.get(name)
+            if item is None or name not in theirs or not same(theirs[name], value):
+                continue
+            if not same(value, agreed.get(name)) and not same(item.out(ours.get(name)), value):
                 stale.add(name)
     return frozenset(stale)
 
@@ -164,7 +167,7 @@ def twin_merge(
             # The admin changed the mappings: Cockpit's values go out again wherever they now
             # translate differently from what Salesforce holds.
             base_ck = {}
-        stale = stale_fields(record, theirs or {}, engine.integration_user)
+        stale = stale_fields(record, theirs or {}, engine.fields, ours)
         modified = _modified_at(theirs or {})
         # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
         # conflict is recorded either way).
@@ -180,6 +183,12 @@ def twin_merge(
             policy=engine.settings.conflict_policy,
             stale=stale,
         )
+        for name in sorted(stale):
+            # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
+            # goes out again; an edit made in Salesforce just before the late arrival would be
+            # gone, and nobody can tell, so the overwrite is recorded where admins see it.
+            conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)
+            result.conflicts.append(conflict)
         outcome = Outcome(task_id=task.pk, merged=result, ours=ours)
         if result.to_cockpit:
             outcome.changed_cockpit = _apply_to_cockpit(engine, task, result, salesforce_id)
@@ -236,15 +245,26 @@ def _record_conflicts(engine: Engine, task: Task, salesforce_id: str, result: Me
             cockpit_value=conflict.cockpit_value,
             salesforce_value=conflict.salesforce_value,
             winner=conflict.winner,
-            policy=engine.settings.conflict_policy,
+            policy=LATE_WRITE if conflict.late_write else engine.settings.conflict_policy,
         )
+        if conflict.late_write:
+            message = (
+                f"'{task.name}': a slow, older write of Cockpit's {label} "
+                f"('{conflict.salesforce_value}') reached Salesforce after a newer one; "
+                f"Cockpit's '{conflict.cockpit_value}' was written again. A Salesforce edit of "
+                f"the {label} made just before it would have been overwritten."
+            )
+        else:
+            message = (
+                f"'{task.name}': {label} changed on both sides ('{conflict.cockpit_value}' in "
+                f"Cockpit, '{conflict.salesforce_value}' in Salesforce): {conflict.winner} wins "
+                f"({engine.settings.get_conflict_policy_display()})."
+            )
         SyncEvent.objects.create(
             kind=SyncEvent.Kind.CONFLICT,
             task_id=task.pk,
             salesforce_id=salesforce_id,
-            message=f"'{task.name}': {label} changed on both sides ('{conflict.cockpit_value}' "
-            f"in Cockpit, '{conflict.salesforce_value}' in Salesforce): {conflict.winner} wins "
-            f"({engine.settings.get_conflict_policy_display()}).",
+            message=message,
         )
 
 

@@ -27,13 +27,13 @@ def test_both_sides_converge_with_one_twin_each_and_no_lost_edit_in_any_order(wo
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=30,
-            stateful_step_count=40,
+            max_examples=15,
+            stateful_step_count=30,
             derandomize=True,
             database=None,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert world.stats.runs >= 30
+    assert world.stats.runs >= 15
     assert sum(world.stats.faults.values()) > 0

@@ -1,6 +1,11 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from . import services
+from .custom_fields import custom_fields_clean
 from .models import (
     Company,
     CustomField,
@@ -71,8 +76,34 @@ class TaskSyncRecordInline(admin.StackedInline):
     extra = 0
 
 
+class TaskAdminForm(forms.ModelForm):
+    """Runs the services' checks, so the admin refuses what the API and the pages refuse
+    (custom field values, fields locked to Salesforce) on the form instead of failing."""
+
+    class Meta:
+        model = Task
+        fields = list(EDITABLE_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            custom = custom_fields_clean(
+                data.get("custom_fields"),
+                existing=self.instance.custom_fields if self.instance.pk else None,
+            )
+            if self.instance.pk:
+                changes = {f: data[f] for f in self.changed_data if f in EDITABLE_FIELDS}
+                changes["custom_fields"] = custom
+                services.task_locked_changes_check(task=self.instance, changes=changes)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                self.add_error(key if key in self.fields else "custom_fields", messages)
+        return data
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
+    form = TaskAdminForm
     list_display = ["name", "owner", "status", "priority", "due_date", "company"]
     list_filter = ["status", "priority", "type", "owner"]
     search_fields = ["name", "details", "company__name"]

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import hooks, selectors, services
+from . import selectors, services
 from .custom_fields import custom_fields_clean
 from .models import (
     DETAILS_MAX_LENGTH,
@@ -110,24 +110,6 @@ class TaskSerializer(serializers.ModelSerializer):
     def get_sync(self, task: Task) -> dict[str, Any]:
         return TaskSyncSerializer(self._sync_record(task)).data
 
-    def _refuse_locked_changes(self, attrs: dict[str, Any]) -> None:
-        """Fields an admin mapped as not editable belong to Salesforce while the task syncs."""
-        locked = hooks.locked_fields(self.instance)
-        errors: dict[str, Any] = {}
-        for name in locked & {"name", "details", "due_date"}:
-            if name in attrs and attrs[name] != getattr(self.instance, name):
-                errors[name] = ["Synced from Salesforce: change it there."]
-        stored = self.instance.custom_fields or {}
-        custom = {
-            key: ["Synced from Salesforce: change it there."]
-            for key, value in (attrs.get("custom_fields") or {}).items()
-            if f"custom:{key}" in locked and value != stored.get(key)
-        }
-        if custom:
-            errors["custom_fields"] = custom
-        if errors:
-            raise serializers.ValidationError(errors)
-
     def validate_owner(self, owner: Any) -> Any:
         user = self.context["request"].user
         if not user.is_staff and owner != user:
@@ -141,7 +123,18 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None:
-            self._refuse_locked_changes(attrs)
+            # task_update refuses these too; checked here as well so that a locked custom
+            # field's error nests under custom_fields like its other errors.
+            try:
+                services.task_locked_changes_check(task=self.instance, changes=attrs)
+            except DjangoValidationError as exc:
+                custom_keys = set(exc.message_dict) - set(services.LOCKABLE)
+                errors: dict[str, Any] = {
+                    k: v for k, v in exc.message_dict.items() if k not in custom_keys
+                }
+                if custom_keys:
+                    errors["custom_fields"] = {k: exc.message_dict[k] for k in custom_keys}
+                raise serializers.ValidationError(errors) from None
         # Required custom fields must be present on create even when custom_fields is omitted.
         if self.instance is None and "custom_fields" not in attrs:
             try:

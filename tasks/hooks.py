@@ -1,7 +1,9 @@
 """What the task domain asks of apps that build on it, without importing them.
 
-`tasks` imports no other app (DESIGN section 1); the sync registers here which task fields
-Salesforce owns, so every interface that edits tasks can refuse changes to them.
+`tasks` imports no other app (DESIGN section 1). Fields an admin mapped as not editable
+belong to Salesforce while a task is synced: the sync registers here which fields those
+are for a task, and how to recognise its own writes of Salesforce's values, the only
+writes the locks do not hold for. `task_update` enforces the locks for every interface.
 """
 
 from collections.abc import Callable
@@ -9,7 +11,9 @@ from collections.abc import Callable
 from .models import Task
 
 LockedFields = Callable[[Task], set[str]]
+OwnerWriting = Callable[[], bool]
 _locked_fields: LockedFields | None = None
+_owner_writing: OwnerWriting | None = None
 
 
 def register_locked_fields(provider: LockedFields) -> None:
@@ -20,3 +24,14 @@ def register_locked_fields(provider: LockedFields) -> None:
 def locked_fields(task: Task) -> set[str]:
     """Field names ('name', 'details', 'custom:<key>') CSMs may not change on this task."""
     return _locked_fields(task) if _locked_fields else set()
+
+
+def register_owner_writing(check: OwnerWriting) -> None:
+    """`check()` is true while the locked fields' owner (Salesforce, through the sync's
+    inbound apply) writes them: those writes pass the locks."""
+    global _owner_writing
+    _owner_writing = check
+
+
+def owner_writing() -> bool:
+    return _owner_writing() if _owner_writing else False

@@ -1,17 +1,23 @@
 """Writes of the task domain: every interface (API, pages, admin, sync) goes through here."""
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from . import hooks
 from .custom_fields import custom_fields_clean
 from .models import Company, Priority, Status, Task, TaskType
 from .selectors import priority_default, status_closed_default, status_default
 
 RELATIONS = ("status", "priority", "owner", "company", "type")
+# The plain fields a field mapping can lock; custom fields lock as 'custom:<key>'.
+LOCKABLE = ("name", "details", "due_date")
+LOCKED_MESSAGE = "Synced from Salesforce: change it there."
 
 
 class TaskChanges(TypedDict, total=False):
@@ -54,6 +60,38 @@ def _apply(task: Task, changes: TaskChanges) -> None:
         task.type = changes["type"]
 
 
+def task_locked_changes_check(*, task: Task, changes: Mapping[str, Any]) -> None:
+    """Refuse changes to the fields an admin mapped as not editable, while the task is synced.
+
+    Salesforce owns those fields, so only its own writes (the sync applying its values, see
+    tasks.hooks) change them; the API, the pages and the admin get a ValidationError keyed
+    by the field, a custom field by its key. `changes["custom_fields"]`, when given, holds
+    the cleaned values merged over the stored ones (as custom_fields_clean returns them).
+    A value equal to the stored one is no change.
+    """
+    if hooks.owner_writing():
+        return
+    if not (changes.keys() & {*LOCKABLE, "custom_fields"}):
+        return  # nothing lockable changes: no need to ask which fields are locked
+    locked = hooks.locked_fields(task)
+    if not locked:
+        return
+    errors: dict[str, str] = {}
+    for name in LOCKABLE:
+        if name in locked and name in changes:
+            new = (changes[name] or "") if name == "details" else changes[name]
+            if new != getattr(task, name):
+                errors[name] = LOCKED_MESSAGE
+    if "custom_fields" in changes:
+        stored, new_values = task.custom_fields or {}, changes["custom_fields"] or {}
+        for name in locked:
+            key = name.removeprefix("custom:")
+            if name.startswith("custom:") and new_values.get(key) != stored.get(key):
+                errors[key] = LOCKED_MESSAGE
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def task_create(*, owner: AbstractBaseUser, name: str, **changes: Any) -> Task:
     data: TaskChanges = {"owner": owner, "name": name, **changes}  # type: ignore[typeddict-item]
@@ -71,11 +109,18 @@ def task_create(*, owner: AbstractBaseUser, name: str, **changes: Any) -> Task:
 
 @transaction.atomic
 def task_update(*, task: Task, **changes: Any) -> Task:
+    """Change a task. Fields locked to Salesforce refuse changes (task_locked_changes_check)."""
     was_closed = task.status.is_closed
     data: TaskChanges = changes  # type: ignore[assignment]
-    _apply(task, data)
+    custom = None
     if "custom_fields" in data:
-        task.custom_fields = custom_fields_clean(data["custom_fields"], existing=task.custom_fields)
+        custom = custom_fields_clean(data["custom_fields"], existing=task.custom_fields)
+    task_locked_changes_check(
+        task=task, changes={**data, "custom_fields": custom} if custom is not None else data
+    )
+    _apply(task, data)
+    if custom is not None:
+        task.custom_fields = custom
     _set_completion(task, was_closed=was_closed)
     # Relations that did not change were valid when saved; checking them again costs a query
     # each, which adds up when a pull applies thousands of Salesforce changes.

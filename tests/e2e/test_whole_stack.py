@@ -303,3 +303,62 @@ def test_a_change_made_while_the_worker_is_down_is_pushed_once_it_is_back(synced
         bound=OUTBOUND_BOUND,
     )
     assert len(synced.sf_tasks(f"Subject = '{name}'")) == 1
+
+
+def test_an_imported_task_edited_on_both_sides_at_real_timing_keeps_one_twin_and_both_edits(
+    synced: Synced,
+) -> None:
+    alice, sf = synced.alice, synced.sf
+    print("\n  both sides at real timing:")
+    subject = _unique("Renewal call with Hooli")
+    salesforce_id = sf.Task.create(
+        {"Subject": subject, "OwnerId": synced.alice_salesforce_id, "Priority": "Normal"}
+    )["id"]
+
+    def cockpit_task() -> dict[str, Any] | None:
+        found = alice.call("GET", f"tasks/?search={subject.split()[-1]}")["results"]
+        return found[0] if found else None
+
+    task = synced.measure(
+        "Salesforce create → Cockpit", time.monotonic(), cockpit_task, bound=INBOUND_BOUND
+    )
+    assert task["salesforce_id"] == salesforce_id
+
+    # An imported task edited in Cockpit: its twin is updated by Id, no second one appears.
+    edited_at = time.monotonic()
+    alice.call("PATCH", f"tasks/{task['id']}/", {"details": "Agenda: pricing"})
+    synced.measure(
+        "Cockpit edit of an imported task → Salesforce",
+        edited_at,
+        lambda: sf.Task.get(salesforce_id)["Description"] == "Agenda: pricing",
+        bound=OUTBOUND_BOUND,
+    )
+    assert len(synced.sf_tasks(f"Subject = '{subject}'")) == 1
+
+    # Then different fields on both sides within one pull interval: the push (a second after
+    # the Cockpit edit) runs long before the pull, and must not overwrite Salesforce's edit.
+    renamed = _unique("Renewal call with Hooli, moved")
+    sf.Task.update(salesforce_id, {"Subject": renamed})
+    both_at = time.monotonic()
+    alice.call("PATCH", f"tasks/{task['id']}/", {"priority": "High"})
+
+    def converged() -> bool:
+        remote = sf.Task.get(salesforce_id)
+        local = alice.call("GET", f"tasks/{task['id']}/")
+        return (remote["Subject"], remote["Priority"], local["name"], local["priority"]) == (
+            renamed,
+            "High",
+            renamed,
+            "High",
+        )
+
+    synced.measure(
+        "edits of different fields on both sides → both everywhere",
+        both_at,
+        converged,
+        bound=INBOUND_BOUND,
+    )
+    assert len(synced.sf_tasks(f"Subject = '{renamed}'")) == 1
+    assert len(alice.call("GET", f"tasks/?search={renamed.split()[-1]}")["results"]) == 1
+    conflicts = synced.admin.call("GET", "sync/conflicts/")
+    assert conflicts["count"] == 0, conflicts

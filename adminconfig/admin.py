@@ -359,7 +359,9 @@ class SyncSettingsAdmin(SyncAdminOnly, admin.ModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        # One row: the list is the form.
+        # One row: the list is the form (whose view checks the permission; so does this).
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         settings = services.sync_settings_get()
         return HttpResponseRedirect(
             reverse("admin:adminconfig_syncsettings_change", args=[settings.pk])

@@ -6,6 +6,7 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -131,6 +132,22 @@ class UserSerializer(serializers.ModelSerializer):
         return self._save(instance, validated_data)
 
 
+class MayChangeAccount(permissions.BasePermission):
+    """Refuses a change to an account the caller may not change at all (a staff or superuser
+    account, for staff who are not superusers) before its input is even read."""
+
+    message = "Only superusers change staff and superuser accounts."
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        try:
+            services.user_change_check(by=request.user, user=obj, changes={})
+        except DjangoPermissionDenied:
+            return False
+        return True
+
+
 class UserViewSet(viewsets.ModelViewSet):
     """Staff list, create and change CSM accounts; sync admins set their Salesforce user.
 
@@ -140,7 +157,7 @@ class UserViewSet(viewsets.ModelViewSet):
 
     queryset = User.objects.select_related("profile", "salesforce_user").order_by("username")
     serializer_class = UserSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, MayChangeAccount]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     def get_permissions(self):  # type: ignore[no-untyped-def]
@@ -149,7 +166,7 @@ class UserViewSet(viewsets.ModelViewSet):
         if self.request.method not in permissions.SAFE_METHODS and (
             isinstance(data, Mapping) and "salesforce_user_id" in data
         ):
-            return [permissions.IsAdminUser(), IsSyncAdmin()]
+            return [permissions.IsAdminUser(), MayChangeAccount(), IsSyncAdmin()]
         return super().get_permissions()
 
 

@@ -92,7 +92,9 @@ class TaskAdminForm(forms.ModelForm):
                 existing=self.instance.custom_fields if self.instance.pk else None,
             )
             if self.instance.pk:
-                changes = {f: data[f] for f in self.changed_data if f in EDITABLE_FIELDS}
+                changes = {
+                    f: data[f] for f in self.changed_data if f in EDITABLE_FIELDS and f in data
+                }
                 changes["custom_fields"] = custom
                 services.task_locked_changes_check(task=self.instance, changes=changes)
         except ValidationError as exc:

@@ -22,10 +22,11 @@ def main() -> None:
         from hypothesis import settings as hypothesis_settings
         from hypothesis.stateful import run_state_machine_as_test
 
-        from tests.sync.model import TIMEOUT, Stats, SyncWorld, build_machine
+        from tests.sync.model import GRACE, TIMEOUT, Stats, SyncWorld, build_machine
 
         settings.SALESFORCE_TIMEOUT_SECONDS = TIMEOUT
         settings.SYNC_PULL_OVERLAP_SECONDS = 5
+        settings.SYNC_UNCERTAIN_GRACE_SECONDS = GRACE
         stats = Stats()
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()

@@ -232,6 +232,9 @@ SALESFORCE_TIMEOUT_SECONDS = env.float("SALESFORCE_TIMEOUT_SECONDS", default=30.
 # Each pull reads again this far behind the newest change it saw: Salesforce stamps to the
 # second, shares one stamp per transaction and can show a record after later stamps.
 SYNC_PULL_OVERLAP_SECONDS = env.int("SYNC_PULL_OVERLAP_SECONDS", default=120)
+# After a write whose answer never came, Cockpit waits this long before writing the same
+# Salesforce task again, so the slow write lands first instead of over the newer one.
+SYNC_UNCERTAIN_GRACE_SECONDS = env.float("SYNC_UNCERTAIN_GRACE_SECONDS", default=60.0)
 
 # A connection's login URL must be https: the client secret is sent to it. Local development
 # against a plain-http server may allow http here; never in production.

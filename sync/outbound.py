@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db
 from django.db.models import F
@@ -37,6 +38,7 @@ from .twins import (
     twin_merge,
     twins_deleted_in_salesforce,
     uncertain_add,
+    uncertain_since,
 )
 
 log = logging.getLogger(__name__)
@@ -458,9 +460,19 @@ def _push_upserts(
     records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
     linked: list[tuple[OutboxEntry, str]] = []
     new: list[OutboxEntry] = []
+    grace = dt.timedelta(seconds=django_settings.SYNC_UNCERTAIN_GRACE_SECONDS)
+    now = timezone.now()
     for entry in entries:
         if entry.task_id not in tasks:  # deleted since: its delete entry takes over
             _done(entry)
+            continue
+        sent_at = uncertain_since(records[entry.task_id]) if entry.task_id in records else None
+        if sent_at and sent_at + grace > now:
+            # A write of this task got no answer and may still be applied: writing again now
+            # could land before it and be overwritten by it. Wait for it first.
+            _to_pending(
+                entry, error=entry.last_error, delay=sent_at + grace - now, count_attempt=False
+            )
             continue
         salesforce_id = _sf_id(records.get(entry.task_id))
         if salesforce_id:

@@ -115,6 +115,16 @@ def stale_fields(
     return frozenset(stale)
 
 
+def _landed(write: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    return all(same(theirs.get(k), v) for k, v in write["values"].items() if k in theirs)
+
+
+def uncertain_since(record: TaskSyncRecord) -> dt.datetime | None:
+    """When the newest write of this task whose answer never came was sent, if recently."""
+    fresh = _fresh(record.uncertain_writes, timezone.now())
+    return dt.datetime.fromisoformat(fresh[-1]["at"]) if fresh else None
+
+
 def _legacy_base_ck(engine: Engine, base_sf: dict[str, Any], ours: dict[str, Any]) -> dict:
     """Records agreed before Cockpit's side was kept: what Cockpit held then, as far as the
     Salesforce values tell (an unmapped value stood beside Cockpit's current one)."""
@@ -168,6 +178,11 @@ def twin_merge(
             # translate differently from what Salesforce holds.
             base_ck = {}
         stale = stale_fields(record, theirs or {}, engine.fields, ours)
+        if theirs and record.uncertain_writes:
+            # A write Salesforce now shows has landed: it cannot land again later.
+            pending = [w for w in record.uncertain_writes if not _landed(w, theirs)]
+            if pending != record.uncertain_writes:
+                TaskSyncRecord.objects.filter(pk=record.pk).update(uncertain_writes=pending)
         modified = _modified_at(theirs or {})
         # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
         # conflict is recorded either way).

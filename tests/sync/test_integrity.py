@@ -224,7 +224,8 @@ def test_a_task_deleted_while_its_first_push_is_in_flight_does_not_come_back(bid
 # ---- 5. out of order ----------------------------------------------------------------------
 
 
-def test_an_older_write_applied_after_its_retry_does_not_win(bidi, alice):
+def test_an_older_write_applied_after_its_retry_does_not_win(bidi, alice, settings):
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = 0  # the retry goes at once, before the slow write
     task = tasks.task_create(owner=alice, name="v0")
     push()
     tasks.task_update(task=task, name="v1")
@@ -322,3 +323,29 @@ def test_a_conflict_names_the_task_and_both_values(bidi, sf, alice_sf_id):
     event = SyncEvent.objects.get(kind=SyncEvent.Kind.CONFLICT)
     assert "'Original'" in event.message and "status" in event.message
     assert dt.datetime.now(dt.UTC) - conflict.created_at < dt.timedelta(minutes=1)
+
+
+def test_after_an_unanswered_write_the_retry_waits_for_it_to_land(bidi, alice, settings):
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = 3
+    task = tasks.task_create(owner=alice, name="v0")
+    push()
+    tasks.task_update(task=task, name="v1")
+    bidi.set_faults(apply_late_next=1, apply_late_ms=1500)
+    push()  # times out after 1 s; Salesforce applies it half a second later
+    bidi.clear_faults()
+    tasks.task_update(task=task, name="v2")
+    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+    bidi.reset_request_log()
+
+    push()  # within the grace: v2 waits, so it cannot land before v1
+    assert not any(k.startswith("PATCH") for k in bidi.request_log()["by_endpoint"])
+    entry = OutboxEntry.objects.get(task_id=task.pk, state="pending")
+    assert entry.next_attempt_at > timezone.now()
+
+    bidi.wait_for_waiting_writes(0)
+    time.sleep(max(0.0, (entry.next_attempt_at - timezone.now()).total_seconds()))
+    push()
+    pull()
+    task.refresh_from_db()
+    assert task.name == "v2"
+    assert bidi.simple_salesforce().Task.get(link(task))["Subject"] == "v2"

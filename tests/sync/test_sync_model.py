@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from adminconfig import services as config
-from tests.sync.model import TIMEOUT, SyncWorld, build_machine
+from tests.sync.model import GRACE, TIMEOUT, SyncWorld, build_machine
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 def world(org, alice, settings, django_capture_on_commit_callbacks):
     settings.SALESFORCE_TIMEOUT_SECONDS = TIMEOUT
     settings.SYNC_PULL_OVERLAP_SECONDS = 5
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = GRACE
     with django_capture_on_commit_callbacks(execute=True):
         config.sync_settings_update(bidirectional_sync=True)
     return SyncWorld(org, alice)

@@ -114,11 +114,19 @@ class Tombstone(models.Model):
     """A task deleted in Cockpit that was, or may have become, a Salesforce task.
 
     Nothing comes back to life: a Salesforce record that names a tombstoned task (by Id or by
-    the external id a first push stamped on it) is deleted in Salesforce, never imported.
+    the external id a first push stamped on it) is deleted in Salesforce, never imported. A task
+    whose twin Salesforce deleted is tombstoned too, against a late first push of ours that
+    would make a new twin; the deleted record itself may still be undeleted by a Salesforce
+    user, and then comes in as a new task.
     """
+
+    class Side(models.TextChoices):
+        COCKPIT = "cockpit", "Cockpit"
+        SALESFORCE = "salesforce", "Salesforce"
 
     task_id = models.BigIntegerField(primary_key=True)
     salesforce_id = models.CharField(max_length=18, blank=True, db_index=True)
+    deleted_in = models.CharField(max_length=10, choices=Side.choices, default=Side.COCKPIT)
     deleted_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     def __str__(self) -> str:

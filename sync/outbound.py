@@ -479,10 +479,61 @@ def _push_upserts(
             linked.append((entry, salesforce_id))
         else:
             new.append(entry)
+    unsure = [e for e in new if records.get(e.task_id) and records[e.task_id].uncertain_writes]
+    if unsure:
+        found = _own_creates_find(engine, client, unsure, records)
+        new = [e for e in new if e not in found]
+        linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
     if linked:
         _push_updates(engine, client, linked, tasks, result)
     if new:
         _push_creates(engine, client, new, tasks, result)
+
+
+def _own_creates_find(
+    engine: Engine,
+    client: SalesforceClient,
+    entries: list[OutboxEntry],
+    records: dict[int, TaskSyncRecord],
+) -> dict[OutboxEntry, str]:
+    """First pushes whose answer never came: did Salesforce make the twin after all?
+
+    A live twin is linked and then written by Id. A twin Salesforce has deleted meanwhile
+    deletes the task (an upsert would quietly make a new twin). Entries not found are left out
+    and pushed as creates. Returns entry → Salesforce Id ('' when the task was deleted)."""
+    ext = engine.connection.external_id_field
+    if not _has_field(engine.connection, ext):
+        return {}
+    by_external = {external_id(e.task_id): e for e in entries}
+    quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
+    soql = f"SELECT Id, IsDeleted, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
+    rows: dict[OutboxEntry, dict[str, Any]] = {}
+    for page in client.query_pages(soql, include_deleted=True):
+        for row in page:
+            entry = by_external.get(str(row.get(ext)))
+            if entry is not None and (entry not in rows or rows[entry]["IsDeleted"]):
+                rows[entry] = row  # a live twin wins over a deleted one
+    found: dict[OutboxEntry, str] = {}
+    for entry, row in rows.items():
+        record = records[entry.task_id]
+        creates = [w for w in record.uncertain_writes if OWNER in w["values"]]
+        base = creates[-1] if creates else {"values": None, "cockpit": {}}
+        TaskSyncRecord.objects.filter(pk=record.pk).update(
+            salesforce_id=row["Id"],
+            agreed_values=base["values"] or {},
+            agreed_cockpit=base.get("cockpit") or {},
+        )
+        if row["IsDeleted"]:
+            twins_deleted_in_salesforce(
+                salesforce_ids=[row["Id"]],
+                reason="was deleted in Salesforce before Cockpit learnt it had been created "
+                "there: the delete wins, so it was deleted in Cockpit too",
+            )
+            _done(entry)
+            found[entry] = ""
+        else:
+            found[entry] = row["Id"]
+    return found
 
 
 def _read_current(

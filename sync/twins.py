@@ -328,8 +328,20 @@ def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> in
     if not linked:
         return 0
     names = dict(Task.objects.filter(pk__in=linked).values_list("pk", "name"))
-    with applying_inbound():
-        task_services.task_delete_many(task_ids=list(linked))
+    with transaction.atomic():
+        with applying_inbound():
+            task_services.task_delete_many(task_ids=list(linked))
+        Tombstone.objects.bulk_create(
+            [
+                Tombstone(
+                    task_id=task_id,
+                    salesforce_id=salesforce_id,
+                    deleted_in=Tombstone.Side.SALESFORCE,
+                )
+                for task_id, salesforce_id in linked.items()
+            ],
+            ignore_conflicts=True,
+        )
     SyncEvent.objects.bulk_create(
         SyncEvent(
             kind=SyncEvent.Kind.DELETED,
@@ -343,13 +355,17 @@ def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> in
 
 
 def tombstone_for(*, salesforce_id: str, external_id: str) -> Tombstone | None:
-    """The tombstone of the Cockpit task this Salesforce record is a twin of, if it was
-    deleted in Cockpit."""
+    """The tombstone of the Cockpit task this Salesforce record is a twin of, if that task is
+    gone: deleted in Cockpit, or a late first push of a task whose twin Salesforce deleted."""
     found = Tombstone.objects.filter(salesforce_id=salesforce_id).first() if salesforce_id else None
+    if found is not None and found.deleted_in == Tombstone.Side.SALESFORCE:
+        return None  # the very record Salesforce deleted, undeleted there: a user's choice
     if found is None and external_id.startswith("cockpit-"):
         try:
             task_id = int(external_id.removeprefix("cockpit-"))
         except ValueError:
             return None
         found = Tombstone.objects.filter(pk=task_id).first()
+        if found is not None and found.salesforce_id == salesforce_id:
+            return None
     return found

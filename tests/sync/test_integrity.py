@@ -349,3 +349,44 @@ def test_after_an_unanswered_write_the_retry_waits_for_it_to_land(bidi, alice, s
     task.refresh_from_db()
     assert task.name == "v2"
     assert bidi.simple_salesforce().Task.get(link(task))["Subject"] == "v2"
+
+
+def test_a_first_push_applied_late_after_salesforce_deleted_the_twin_does_not_come_back(
+    bidi, sf, alice, settings
+):
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = 0  # the worst order: the retry goes at once
+    task = tasks.task_create(owner=alice, name="Short in Salesforce")
+    bidi.set_faults(apply_late_next=1, apply_late_ms=2000)
+    push()  # no answer; Salesforce applies it a second later
+    bidi.clear_faults()
+    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+    push()  # the retry makes the twin
+    sf.Task.delete(link(task))  # a Salesforce user deletes it
+    bidi.wait_for_waiting_writes(0)  # the slow upsert finds no live twin: it makes another
+
+    for _ in range(2):
+        pull()
+        push()
+
+    assert Task.objects.count() == 0
+    assert twin_count(bidi) == 0
+
+
+def test_a_retried_first_push_finds_the_twin_salesforce_made_and_deleted_meanwhile(
+    bidi, sf, alice, settings
+):
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = 0
+    task = tasks.task_create(owner=alice, name="Made, then deleted")
+    bidi.set_faults(lose_answer_next=1)
+    push()  # Salesforce made the twin; the answer was lost
+    bidi.clear_faults()
+    made = bidi.simple_salesforce().query(
+        f"SELECT Id FROM Task WHERE Cockpit_Task_Id__c = 'cockpit-{task.pk}'"
+    )["records"][0]["Id"]
+    sf.Task.delete(made)
+    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+
+    push()  # the retry must not upsert a new twin over the deleted one
+
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert twin_count(bidi) == 0

@@ -337,7 +337,7 @@ def _create_task(
     if owner_id is None:
         result.skipped += 1
         return
-    changes = task_changes(values, engine.spec)
+    changes = task_changes(values, engine.spec, engine.picklists)
     owner = Task._meta.get_field("owner").related_model.objects.get(pk=owner_id)
     name = changes.pop("name", "") or "(no subject)"
     try:

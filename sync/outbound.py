@@ -45,11 +45,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
-# One cycle claims up to this many entries: one read of their Salesforce values, then writes
-# in collections of 200.
-CYCLE_LIMIT = 2000
+# One cycle claims up to this many entries: one read of their Salesforce values (400 Ids keep
+# the query's URL well inside Salesforce's limit), then writes in full collections of 200.
+CYCLE_LIMIT = 2 * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
-READ_CHUNK = 500  # Ids in one SOQL IN list
+READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
 # Slow down before the org's daily limit, never after it (rule 10).
 API_USAGE_CEILING = 0.9
 LIMIT_PAUSE = dt.timedelta(minutes=15)
@@ -682,10 +682,16 @@ def _record_created(
 ) -> None:
     now = timezone.now()
     names = engine.field_names
+    alive = set(
+        Task.objects.filter(pk__in=[e.task_id for e, _, _, _ in created]).values_list(
+            "pk", flat=True
+        )
+    )
     for entry, payload, ours, salesforce_id in created:
         with transaction.atomic():
-            task_exists = Task.objects.filter(pk=entry.task_id).exists()
-            if not task_exists:
+            # A task deleted after this check leaves a tombstone and a delete entry that finds
+            # the twin by its external id.
+            if entry.task_id not in alive:
                 # Deleted in Cockpit while its first push was on the way: the new twin goes.
                 tombstone = Tombstone.objects.filter(pk=entry.task_id).first()
                 if tombstone is not None:

@@ -131,8 +131,23 @@ def owner_missing_reason(task: Task) -> str:
     )
 
 
+@dataclass
+class Picklists:
+    """The Status and Priority rows by value, loaded once for a batch."""
+
+    statuses: dict[str, Status]
+    priorities: dict[str, Priority]
+
+
+def picklists_load() -> Picklists:
+    return Picklists(
+        statuses={s.value: s for s in Status.objects.all()},
+        priorities={p.value: p for p in Priority.objects.all()},
+    )
+
+
 def task_changes(
-    to_cockpit: dict[str, Any], spec: MappingSpec, task: Task | None = None
+    to_cockpit: dict[str, Any], spec: MappingSpec, picklists: Picklists
 ) -> dict[str, Any]:
     """`task_update` keyword arguments for values the merge takes from Salesforce."""
     by_field = {rule.salesforce_field: rule for rule in spec.fields}
@@ -141,9 +156,9 @@ def task_changes(
     user_model = Task._meta.get_field("owner").related_model
     for name, value in to_cockpit.items():
         if name == spec.status.salesforce_field:
-            changes["status"] = Status.objects.get(value=value)
+            changes["status"] = picklists.statuses[value]
         elif name == spec.priority.salesforce_field:
-            changes["priority"] = Priority.objects.get(value=value)
+            changes["priority"] = picklists.priorities[value]
         elif name == OWNER:
             changes["owner"] = user_model.objects.get(pk=value)
         elif name == COMPANY:

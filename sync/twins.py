@@ -25,7 +25,16 @@ from .mapping import MappingSpec, sf_datetime_parse
 from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
 from .merge import Conflict as MergeConflict
 from .models import Conflict, SyncEvent, Tombstone
-from .payload import Lookups, field_labels, lookups_load, sync_fields, task_changes, task_values
+from .payload import (
+    Lookups,
+    Picklists,
+    field_labels,
+    lookups_load,
+    picklists_load,
+    sync_fields,
+    task_changes,
+    task_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ class Engine:
     lookups: Lookups
     fields: list[SyncField] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    picklists: Picklists = field(default_factory=picklists_load)
 
     def __post_init__(self) -> None:
         self.fields = sync_fields(self.spec, self.lookups)
@@ -232,8 +242,11 @@ def twin_merge(
 
 def _apply_to_cockpit(engine: Engine, task: Task, result: Merge, salesforce_id: str) -> bool:
     try:
-        with transaction.atomic(), applying_inbound():
-            task_services.task_update(task=task, **task_changes(result.to_cockpit, engine.spec))
+        # task_update validates before it writes: a refusal leaves nothing to roll back.
+        with applying_inbound():
+            task_services.task_update(
+                task=task, **task_changes(result.to_cockpit, engine.spec, engine.picklists)
+            )
         return True
     except ValidationError as exc:
         # Cockpit refuses the values (too long, say): it keeps its own, the refusal is logged

@@ -390,3 +390,21 @@ def test_a_retried_first_push_finds_the_twin_salesforce_made_and_deleted_meanwhi
 
     assert not Task.objects.filter(pk=task.pk).exists()
     assert twin_count(bidi) == 0
+
+
+def test_edits_of_450_linked_tasks_cost_three_writes_and_one_read_a_cycle(bidi, alice):
+    created = [tasks.task_create(owner=alice, name=f"Linked {n}") for n in range(450)]
+    outbound.outbox_push_all()
+    for task in created:
+        tasks.task_update(task=task, details="Edited")
+    bidi.reset_request_log()
+
+    result = outbound.outbox_push_all()
+
+    assert result.pushed == 450
+    calls = bidi.request_log()["by_endpoint"]
+    writes = sum(n for name, n in calls.items() if name.startswith("PATCH"))
+    reads = sum(n for name, n in calls.items() if "query" in name)
+    assert writes == 3  # ceil(450 / 200)
+    assert reads == 2  # one a cycle of 400
+    assert sum(calls.values()) == writes + reads

@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from adminconfig.permissions import is_sync_admin
 from sync.models import Conflict, OutboxEntry, SyncEvent
-from sync.outbound import SyncOffError, entry_retry, task_push_now
+from sync.outbound import SyncOffError, task_push_now
+from sync.outbox import entry_retry
 from sync.selectors import outbound_connection, sync_status
 from tasks.hooks import locked_fields
 from tasks.models import Task, TaskSyncRecord

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from adminconfig.permissions import is_sync_admin
 
-from . import outbound
+from . import outbox
 from .models import OutboxEntry, SyncEvent
 
 
@@ -53,7 +53,7 @@ class OutboxEntryAdmin(ReadOnlyForSyncAdmins):
     def retry(self, request: HttpRequest, queryset: Any) -> None:
         failed = list(queryset.filter(state=OutboxEntry.State.FAILED))
         for entry in failed:
-            outbound.entry_retry(entry=entry)
+            outbox.entry_retry(entry=entry)
         self.message_user(request, f"{len(failed)} failed push(es) queued again.")
 
 

@@ -15,7 +15,7 @@ from tasks.api import TaskSerializer
 from tasks.models import Task
 from tasks.selectors import tasks_visible_to
 
-from . import inbound, outbound
+from . import inbound, outbound, outbox
 from .models import Conflict, OutboxEntry, SyncEvent
 from .selectors import sync_status
 
@@ -163,7 +163,7 @@ class SyncErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(request=None, responses=SyncErrorSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
-        entry = outbound.entry_retry(entry=self.get_object())
+        entry = outbox.entry_retry(entry=self.get_object())
         return Response(SyncErrorSerializer(entry, context=self.get_serializer_context()).data)
 
 

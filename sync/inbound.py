@@ -20,7 +20,7 @@ from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
-from . import outbound
+from . import outbox, usage
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
 from .context import applying_inbound
@@ -132,7 +132,7 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
         result.api_calls = client.calls - calls_before
         return result
-    outbound.api_usage_record(connection, client.api_usage, calls=client.calls - calls_before)
+    usage.api_usage_record(connection, client.api_usage, calls=client.calls - calls_before)
     newest = max((mark for mark in (watermark, state.watermark) if mark), default=None)
     PullState.objects.filter(pk=1).update(
         watermark=newest, deleted_until=deleted_until, last_pull_at=started, last_error=""
@@ -250,7 +250,7 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
             tombstone = tombstone_for(salesforce_id=salesforce_id, external_id=external_id)
             if tombstone is not None:
                 # Deleted in Cockpit: the twin goes too, and never comes back as a new task.
-                outbound.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+                outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
                 result.skipped += 1
                 continue
         theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
@@ -290,7 +290,7 @@ def _merge(
     if outcome.merged.to_salesforce:
         # Cockpit's side goes out at the next push, which merges again before it writes.
         with transaction.atomic():
-            outbound.outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
+            outbox.outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
 
 
 def _own_unlinked(external_id: str) -> TaskSyncRecord | None:

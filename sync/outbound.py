@@ -10,24 +10,32 @@ succeeds or fails permanently, and then shows on the task (rule 9).
 
 import datetime as dt
 import logging
-import random
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, transaction
-from django.db import connection as db
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from adminconfig.models import ResyncRun, SalesforceConnection
+from adminconfig.models import SalesforceConnection
 from tasks.models import Task, TaskSyncRecord
 
 from .client import COLLECTION_LIMIT, AuthError, SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, SyncEvent, Tombstone
+from .outbox import (
+    entry_done,
+    entry_fail,
+    entry_retry_later,
+    entry_to_pending,
+    outbox_claim,
+    resync_runs_count,
+    task_change_record,
+    task_sync_state_set,
+    tombstone_delete_queue,
+)
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
 from .twins import (
@@ -40,19 +48,15 @@ from .twins import (
     uncertain_add,
     uncertain_since,
 )
+from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
-STALE_CLAIM = dt.timedelta(minutes=10)
 # One cycle claims up to this many entries: one read of their Salesforce values (400 Ids keep
 # the query's URL well inside Salesforce's limit), then writes in full collections of 200.
 CYCLE_LIMIT = 2 * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
 READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
-# Slow down before the org's daily limit, never after it (rule 10).
-API_USAGE_CEILING = 0.9
-LIMIT_PAUSE = dt.timedelta(minutes=15)
 # Salesforce answers these for a record that is already gone: a delete is then done.
 GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
 # An update answered with these means Salesforce deleted the record.
@@ -62,263 +66,6 @@ TRANSIENT_RECORD_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVE
 
 def external_id(task_id: int) -> str:
     return f"cockpit-{task_id}"
-
-
-def backoff(attempts: int) -> dt.timedelta:
-    """30 s, 1 min, 2 min ... capped at an hour, with jitter so retries do not stampede."""
-    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
-    return dt.timedelta(seconds=seconds * (1 + random.random() * 0.25))  # noqa: S311
-
-
-# ---- enqueueing (called from the signal handlers, inside the task's transaction) -----------
-
-
-def _doorbell() -> None:
-    from .tasks import push
-
-    push.delay()
-
-
-def outbox_add(
-    *,
-    task_id: int,
-    operation: str,
-    salesforce_id: str = "",
-    resync_run_id: int | None = None,
-    urgent: bool = False,
-) -> OutboxEntry:
-    """Write (or reuse) the pending outbox entry and ring the worker after commit."""
-    now = timezone.now()
-    entry = OutboxEntry.objects.filter(
-        task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
-    ).first()
-    if entry is None:
-        try:
-            with transaction.atomic():
-                entry = OutboxEntry.objects.create(
-                    task_id=task_id,
-                    operation=operation,
-                    salesforce_id=salesforce_id,
-                    next_attempt_at=now,
-                    resync_run_id=resync_run_id,
-                )
-        except IntegrityError:  # a concurrent save made it first: one entry is enough
-            entry = OutboxEntry.objects.get(
-                task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
-            )
-    changes: dict[str, Any] = {}
-    # An entry backing off after failures keeps its backoff: edits made during an outage do
-    # not make it retry sooner or use up its attempts. A CSM's "Sync to Salesforce" does.
-    if entry.next_attempt_at > now and (urgent or entry.attempts == 0):
-        changes["next_attempt_at"] = now
-    if resync_run_id and entry.resync_run_id != resync_run_id:
-        changes["resync_run_id"] = resync_run_id
-    if salesforce_id and not entry.salesforce_id:
-        changes["salesforce_id"] = salesforce_id
-    if changes:
-        OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
-    transaction.on_commit(_doorbell)
-    return entry
-
-
-def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:
-    """A task was created or changed in Cockpit: queue its push when it is eligible.
-
-    Queued while sync is off too (for linked tasks, and for tasks created after sync was
-    first switched on): the entries wait and go out when it is back, so the two sides do not
-    drift apart for good.
-    """
-    settings = sync_settings()
-    record = TaskSyncRecord.objects.filter(task=task).first()
-    linked = bool(record and record.salesforce_id)
-    created_after = bool(settings.first_enabled_at and task.created_at >= settings.first_enabled_at)
-    if outbound_connection(settings) is None and force:
-        return None
-    if not (force or linked or created_after):
-        return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
-    TaskSyncRecord.objects.update_or_create(
-        task=task, defaults={"state": TaskSyncRecord.State.PENDING}
-    )
-    return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT, urgent=force)
-
-
-def task_delete_record(*, task: Task) -> OutboxEntry | None:
-    """A task is being deleted in Cockpit: its Salesforce twin goes too, and stays gone.
-
-    A tombstone is kept for every task that was or may have become a Salesforce task (linked,
-    or with a first push queued or in flight), so a twin that appears later is deleted rather
-    than imported.
-    """
-    record = TaskSyncRecord.objects.filter(task=task).first()
-    if record is None:
-        return None
-    salesforce_id = record.salesforce_id or ""
-    Tombstone.objects.update_or_create(task_id=task.pk, defaults={"salesforce_id": salesforce_id})
-    return outbox_add(
-        task_id=task.pk, operation=OutboxEntry.Operation.DELETE, salesforce_id=salesforce_id
-    )
-
-
-def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> OutboxEntry:
-    """A twin of a task deleted in Cockpit turned up in Salesforce: queue its delete."""
-    with transaction.atomic():
-        if tombstone.salesforce_id != salesforce_id:
-            Tombstone.objects.filter(pk=tombstone.pk).update(salesforce_id=salesforce_id)
-        pending = OutboxEntry.objects.filter(
-            task_id=tombstone.task_id,
-            operation=OutboxEntry.Operation.DELETE,
-            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT],
-            salesforce_id__in=["", salesforce_id],
-        ).first()
-        if pending is not None and pending.state == OutboxEntry.State.IN_FLIGHT:
-            return pending
-        return outbox_add(
-            task_id=tombstone.task_id,
-            operation=OutboxEntry.Operation.DELETE,
-            salesforce_id=salesforce_id,
-        )
-
-
-def company_tasks_record(*, company: Any) -> int:
-    """Queue a push of every linked task of a company whose link is about to change."""
-    task_ids = list(
-        TaskSyncRecord.objects.filter(task__company=company)
-        .exclude(salesforce_id=None)
-        .values_list("task_id", flat=True)
-    )
-    for task_id in task_ids:
-        outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
-    return len(task_ids)
-
-
-# ---- claiming ------------------------------------------------------------------------------
-
-
-def outbox_claim(*, limit: int = COLLECTION_LIMIT) -> list[OutboxEntry]:
-    """Claim due entries for this worker. On PostgreSQL, rows other workers hold are skipped."""
-    now = timezone.now()
-    with transaction.atomic():
-        due = OutboxEntry.objects.filter(
-            state=OutboxEntry.State.PENDING, next_attempt_at__lte=now
-        ).order_by("id")
-        if db.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:limit])
-        # SQLite serialises writers (IMMEDIATE transactions), so every selected row is ours.
-        OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.PENDING).update(
-            state=OutboxEntry.State.IN_FLIGHT, claimed_at=now
-        )
-    return list(OutboxEntry.objects.filter(pk__in=ids, claimed_at=now))
-
-
-def outbox_release_stale() -> int:
-    """Entries a crashed worker claimed and never finished go back to pending."""
-    cutoff = timezone.now() - STALE_CLAIM
-    released = 0
-    for entry in OutboxEntry.objects.filter(
-        state=OutboxEntry.State.IN_FLIGHT, claimed_at__lt=cutoff
-    ):
-        released += _to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
-    return released
-
-
-def outbox_due() -> bool:
-    return OutboxEntry.objects.filter(
-        state=OutboxEntry.State.PENDING, next_attempt_at__lte=timezone.now()
-    ).exists()
-
-
-# ---- finishing entries ---------------------------------------------------------------------
-
-
-def _to_pending(
-    entry: OutboxEntry, *, error: str, delay: dt.timedelta, count_attempt: bool = True
-) -> int:
-    """Back to pending for a retry. When a newer change is pending already, that one takes
-    over, with this entry's attempts and backoff: attempts count failures, not edits."""
-    attempts = entry.attempts + (1 if count_attempt else 0)
-    retry_at = timezone.now() + delay
-    with transaction.atomic():
-        newer = OutboxEntry.objects.filter(
-            task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
-        ).exclude(pk=entry.pk)
-        if newer.exists():
-            OutboxEntry.objects.filter(pk=entry.pk).update(
-                state=OutboxEntry.State.DONE, last_error="superseded by a newer change"
-            )
-            if count_attempt:
-                for later in newer:
-                    OutboxEntry.objects.filter(pk=later.pk).update(
-                        attempts=max(later.attempts, attempts),
-                        next_attempt_at=max(later.next_attempt_at, retry_at),
-                        last_error=error,
-                    )
-            return 0
-        OutboxEntry.objects.filter(pk=entry.pk).update(
-            state=OutboxEntry.State.PENDING,
-            attempts=attempts,
-            next_attempt_at=retry_at,
-            last_error=error,
-            claimed_at=None,
-        )
-    return 1
-
-
-def _retry_or_fail(entry: OutboxEntry, error: str) -> None:
-    attempts = entry.attempts + 1
-    if attempts >= MAX_ATTEMPTS:
-        _fail(entry, f"{error} (gave up after {attempts} attempts)")
-        return
-    _to_pending(entry, error=error, delay=backoff(attempts))
-    _record_state(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
-    SyncEvent.objects.create(
-        kind=SyncEvent.Kind.RETRY,
-        task_id=entry.task_id,
-        salesforce_id=entry.salesforce_id,
-        message=f"Attempt {attempts} failed, will retry: {error}",
-    )
-
-
-def _fail(entry: OutboxEntry, error: str) -> None:
-    OutboxEntry.objects.filter(pk=entry.pk).update(
-        state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
-    )
-    _count_for_run(entry, failed=True)
-    _record_state(entry.task_id, TaskSyncRecord.State.ERROR, error)
-    SyncEvent.objects.create(
-        kind=SyncEvent.Kind.ERROR,
-        task_id=entry.task_id,
-        salesforce_id=entry.salesforce_id,
-        message=error,
-    )
-    log.warning("Push of task %s failed: %s", entry.task_id, error)
-
-
-def _count_for_run(entry: OutboxEntry, *, failed: bool) -> None:
-    _count_for_runs([entry], failed=failed)
-
-
-def _count_for_runs(entries: list[OutboxEntry], *, failed: bool) -> None:
-    """Progress of the mapping re-syncs these entries belong to (the admin shows done / total),
-    two queries per run, not per entry."""
-    per_run = Counter(e.resync_run_id for e in entries if e.resync_run_id)
-    column = "failed" if failed else "done"
-    for run_id, count in per_run.items():
-        ResyncRun.objects.filter(pk=run_id).update(**{column: F(column) + count})
-        ResyncRun.objects.filter(
-            pk=run_id, finished_at=None, total__lte=F("done") + F("failed")
-        ).update(finished_at=timezone.now())
-
-
-def _record_state(task_id: int, state: str, error: str) -> None:
-    TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, last_error=error)
-
-
-def _done(entry: OutboxEntry) -> None:
-    OutboxEntry.objects.filter(pk=entry.pk).update(
-        state=OutboxEntry.State.DONE, last_error="", attempts=entry.attempts + 1
-    )
-    _count_for_run(entry, failed=False)
 
 
 # ---- pushing -------------------------------------------------------------------------------
@@ -405,47 +152,13 @@ def outbox_push_all(*, max_batches: int = 50) -> PushResult:
 
 def _retry_all(entries: list[OutboxEntry], error: str, result: PushResult) -> None:
     for entry in entries:
-        _retry_or_fail(entry, error)
+        entry_retry_later(entry, error)
     result.retried += len(entries)
     result.errors.append(error)
 
 
 def _connection_state(connection: SalesforceConnection, state: str, error: str) -> None:
     SalesforceConnection.objects.filter(pk=connection.pk).update(state=state, last_error=error)
-
-
-def api_usage_record(
-    connection: SalesforceConnection, usage: tuple[int, int] | None, *, calls: int = 0
-) -> None:
-    """Record the org's usage (Sforce-Limit-Info) and Cockpit's own calls of the day; pause
-    pushing before the org's limit or Cockpit's daily budget is reached, never after."""
-    now = timezone.now()
-    today = now.astimezone(dt.UTC).date()
-    with transaction.atomic():
-        row = SalesforceConnection.objects.select_for_update().get(pk=connection.pk)
-        spent = (row.cockpit_calls if row.cockpit_calls_date == today else 0) + calls
-        changes: dict[str, Any] = {"cockpit_calls": spent, "cockpit_calls_date": today}
-        if usage:
-            changes.update(api_usage=usage[0], api_limit=usage[1], api_usage_checked_at=now)
-        reason = ""
-        paused = None
-        if usage and usage[0] >= usage[1] * API_USAGE_CEILING:
-            paused = now + LIMIT_PAUSE
-            reason = (
-                f"Salesforce API usage {usage[0]:,} of {usage[1]:,}: pushing paused for "
-                f"{int(LIMIT_PAUSE.total_seconds() // 60)} minutes, before the daily limit."
-            )
-        elif spent >= row.daily_api_budget:
-            midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
-            paused = midnight
-            reason = (
-                f"Cockpit spent its daily API budget ({spent:,} of {row.daily_api_budget:,} "
-                "calls): pushing paused until midnight UTC."
-            )
-        changes["push_paused_until"] = paused
-        SalesforceConnection.objects.filter(pk=connection.pk).update(**changes)
-    if reason and not (row.push_paused_until and row.push_paused_until > now):
-        SyncEvent.objects.create(kind=SyncEvent.Kind.RETRY, message=reason)
 
 
 def _push_upserts(
@@ -464,13 +177,13 @@ def _push_upserts(
     now = timezone.now()
     for entry in entries:
         if entry.task_id not in tasks:  # deleted since: its delete entry takes over
-            _done(entry)
+            entry_done(entry)
             continue
         sent_at = uncertain_since(records[entry.task_id]) if entry.task_id in records else None
         if sent_at and sent_at + grace > now:
             # A write of this task got no answer and may still be applied: writing again now
             # could land before it and be overwritten by it. Wait for it first.
-            _to_pending(
+            entry_to_pending(
                 entry, error=entry.last_error, delay=sent_at + grace - now, count_attempt=False
             )
             continue
@@ -529,7 +242,7 @@ def _own_creates_find(
                 reason="was deleted in Salesforce before Cockpit learnt it had been created "
                 "there: the delete wins, so it was deleted in Cockpit too",
             )
-            _done(entry)
+            entry_done(entry)
             found[entry] = ""
         else:
             found[entry] = row["Id"]
@@ -575,17 +288,17 @@ def _push_updates(
             resync=bool(entry.resync_run_id),
         )
         if outcome is None:  # deleted meanwhile
-            _done(entry)
+            entry_done(entry)
             continue
         delta = outcome.merged.to_salesforce
         if not delta:
             # Nothing Cockpit changed is missing in Salesforce: no call at all.
-            _done(entry)
-            _record_state(entry.task_id, TaskSyncRecord.State.SYNCED, "")
+            entry_done(entry)
+            task_sync_state_set(entry.task_id, TaskSyncRecord.State.SYNCED, "")
             result.unchanged += 1
             continue
         if OWNER in delta and not delta[OWNER]:
-            _fail(entry, owner_missing_reason(tasks[entry.task_id]))
+            entry_fail(entry, owner_missing_reason(tasks[entry.task_id]))
             result.failed += 1
             continue
         sendable.append((entry, salesforce_id, outcome))
@@ -627,7 +340,7 @@ def _deleted_in_salesforce(
         "wins, so it was deleted in Cockpit too",
     )
     for entry in entries:
-        _done(entry)
+        entry_done(entry)
 
 
 def _push_creates(
@@ -645,7 +358,7 @@ def _push_creates(
         ours = task_values(task, engine.spec)
         payload, _ = create_payload(engine.fields, ours)
         if payload is None:
-            _fail(entry, owner_missing_reason(task))
+            entry_fail(entry, owner_missing_reason(task))
             result.failed += 1
             continue
         sendable.append((entry, payload, ours))
@@ -711,10 +424,10 @@ def _record_created(
 
 def _record_failure(entry: OutboxEntry, code: str, text: str, result: PushResult) -> None:
     if code in TRANSIENT_RECORD_CODES:
-        _retry_or_fail(entry, text)
+        entry_retry_later(entry, text)
         result.retried += 1
     else:
-        _fail(entry, text)
+        entry_fail(entry, text)
         result.failed += 1
     result.errors.append(text)
 
@@ -725,7 +438,7 @@ def _finish_pushed(entries: list[OutboxEntry], result: PushResult) -> None:
     OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
         state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
     )
-    _count_for_runs(entries, failed=False)
+    resync_runs_count(entries, failed=False)
     # Earlier pushes of these tasks that failed for good are settled by this one.
     OutboxEntry.objects.filter(
         task_id__in=[e.task_id for e in entries],
@@ -776,7 +489,7 @@ def _push_deletes(
     unknown = [e for e in entries if not e.salesforce_id]
     for entry in unknown:
         # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
-        _done(entry)
+        entry_done(entry)
     known = [e for e in entries if e.salesforce_id]
     for start in range(0, len(known), COLLECTION_LIMIT):
         chunk = known[start : start + COLLECTION_LIMIT]
@@ -785,7 +498,7 @@ def _push_deletes(
         for entry, answer in zip(chunk, answers, strict=True):
             code, text = ("", "") if answer.get("success") else _record_error(answer)
             if answer.get("success") or code in GONE_CODES:
-                _done(entry)
+                entry_done(entry)
                 result.deleted += 1
                 SyncEvent.objects.create(
                     kind=SyncEvent.Kind.DELETED,
@@ -829,43 +542,5 @@ def task_push_now(*, task: Task) -> PushResult:
     return outbox_push_all(max_batches=5)
 
 
-def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
-    """Retry a failed push by hand: back to pending with a clean attempt count."""
-    with transaction.atomic():
-        if entry.state == OutboxEntry.State.FAILED:
-            newer = OutboxEntry.objects.filter(
-                task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
-            ).exists()
-            if not newer:
-                OutboxEntry.objects.filter(pk=entry.pk).update(
-                    state=OutboxEntry.State.PENDING,
-                    attempts=0,
-                    next_attempt_at=timezone.now(),
-                    claimed_at=None,
-                )
-            else:
-                OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)
-            _record_state(entry.task_id, TaskSyncRecord.State.PENDING, "")
-            transaction.on_commit(_doorbell)
-    entry.refresh_from_db()
-    return entry
-
-
 class SyncOffError(Exception):
     pass
-
-
-def resync_run_start(*, run_id: int) -> int:
-    """Queue a push of every linked task for a mapping re-sync; returns how many."""
-    linked = list(
-        TaskSyncRecord.objects.exclude(salesforce_id=None).values_list("task_id", flat=True)
-    )
-    with transaction.atomic():
-        ResyncRun.objects.filter(pk=run_id).update(total=len(linked))
-        for task_id in linked:
-            outbox_add(
-                task_id=task_id, operation=OutboxEntry.Operation.UPSERT, resync_run_id=run_id
-            )
-        if not linked:
-            ResyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
-    return len(linked)

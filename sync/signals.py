@@ -7,7 +7,7 @@ from django.dispatch import receiver
 
 from tasks.models import Company, Task
 
-from . import outbound
+from . import outbox
 from .context import is_applying_inbound
 
 
@@ -15,7 +15,7 @@ from .context import is_applying_inbound
 def task_saved(sender: type[Task], instance: Task, raw: bool = False, **kwargs: Any) -> None:
     if raw or is_applying_inbound():  # fixtures, and changes that came from Salesforce
         return
-    outbound.task_change_record(task=instance)
+    outbox.task_change_record(task=instance)
 
 
 # pre_delete, not post_delete: the task's sync record (with its Salesforce Id) is deleted
@@ -24,11 +24,11 @@ def task_saved(sender: type[Task], instance: Task, raw: bool = False, **kwargs: 
 def task_deleted(sender: type[Task], instance: Task, **kwargs: Any) -> None:
     if is_applying_inbound():
         return
-    outbound.task_delete_record(task=instance)
+    outbox.task_delete_record(task=instance)
 
 
 # Deleting a company sets its tasks' company to NULL with one UPDATE, which fires no task
 # signal; their Salesforce twins must still lose the WhatId.
 @receiver(pre_delete, sender=Company, dispatch_uid="sync_company_deleted")
 def company_deleted(sender: type[Company], instance: Company, **kwargs: Any) -> None:
-    outbound.company_tasks_record(company=instance)
+    outbox.company_tasks_record(company=instance)

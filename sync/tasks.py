@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import housekeeping, inbound, outbound
+from . import housekeeping, inbound, outbound, outbox
 
 
 @shared_task(name="sync.push", ignore_result=True)
@@ -13,14 +13,14 @@ def push() -> None:
 @shared_task(name="sync.sweep", ignore_result=True)
 def sweep() -> None:
     """Beat: recover work a lost message or a crashed worker left behind."""
-    outbound.outbox_release_stale()
-    if outbound.outbox_due():
+    outbox.outbox_release_stale()
+    if outbox.outbox_due():
         outbound.outbox_push_all()
 
 
 @shared_task(name="sync.resync", ignore_result=True)
 def resync(run_id: int) -> None:
-    outbound.resync_run_start(run_id=run_id)
+    outbox.resync_run_start(run_id=run_id)
 
 
 @shared_task(name="sync.pull", ignore_result=True)

@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from adminconfig import services as config
-from sync import outbound
+from sync import outbound, outbox
 from sync.context import applying_inbound
 from sync.models import OutboxEntry, SyncEvent
 from tasks import services as tasks
@@ -208,7 +208,7 @@ def test_a_permanent_error_shows_on_the_task_and_can_be_retried_by_hand(
     sf_user = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
     config.user_mapping_set(user=zed, salesforce_user_id=sf_user["records"][0]["Id"])
     with django_capture_on_commit_callbacks(execute=True):
-        outbound.entry_retry(entry=entry)
+        outbox.entry_retry(entry=entry)
 
     record.refresh_from_db()
     assert record.state == TaskSyncRecord.State.SYNCED
@@ -221,7 +221,7 @@ def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
     with django_capture_on_commit_callbacks(execute=False):
         task = tasks.task_create(owner=alice, name="Crash")
     # The worker claims and pushes, then dies before recording the outcome.
-    claimed = outbound.outbox_claim()
+    claimed = outbox.outbox_claim()
     client = outbound.client_for_connection(outbound.outbound_connection())
     client.collection_upsert(
         "Task",
@@ -237,7 +237,7 @@ def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
     assert [e.state for e in claimed] == [OutboxEntry.State.IN_FLIGHT]
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=11)):
-        assert outbound.outbox_release_stale() == 1
+        assert outbox.outbox_release_stale() == 1
         assert outbound.outbox_push_all().pushed == 1
 
     assert sf_count(org, "Subject = 'Crash'") == 1

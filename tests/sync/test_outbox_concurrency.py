@@ -5,7 +5,7 @@ from django.db import connection as db_connection
 from django.db import connections
 from django.utils import timezone
 
-from sync import outbound
+from sync import outbox
 from sync.models import OutboxEntry
 
 
@@ -24,7 +24,7 @@ def test_two_workers_claiming_at_once_never_get_the_same_entry():
     def worker() -> None:
         try:
             barrier.wait()
-            claimed.append([e.pk for e in outbound.outbox_claim(limit=200)])
+            claimed.append([e.pk for e in outbox.outbox_claim(limit=200)])
         finally:
             connections.close_all()
 

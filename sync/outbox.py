@@ -1,0 +1,325 @@
+"""The outbox: Cockpit task changes waiting to reach Salesforce, and their bookkeeping.
+
+Every change is written here in the task change's own transaction (DESIGN rule 9); the push
+cycle (sync/outbound.py) claims due entries and finishes them through the functions below. The
+database, not the broker, is the queue: a lost message or a crashed worker leaves the row, and
+beat's sweep picks it up.
+"""
+
+import datetime as dt
+import logging
+import random
+from collections import Counter
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db import connection as db
+from django.db.models import F
+from django.utils import timezone
+
+from adminconfig.models import ResyncRun
+from tasks.models import Task, TaskSyncRecord
+
+from .client import COLLECTION_LIMIT
+from .models import OutboxEntry, SyncEvent, Tombstone
+from .selectors import outbound_connection, sync_settings
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+STALE_CLAIM = dt.timedelta(minutes=10)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min ... capped at an hour, with jitter so retries do not stampede."""
+    seconds = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    return dt.timedelta(seconds=seconds * (1 + random.random() * 0.25))  # noqa: S311
+
+
+# ---- enqueueing (called from the signal handlers, inside the task's transaction) -----------
+
+
+def doorbell() -> None:
+    from .tasks import push
+
+    push.delay()
+
+
+def outbox_add(
+    *,
+    task_id: int,
+    operation: str,
+    salesforce_id: str = "",
+    resync_run_id: int | None = None,
+    urgent: bool = False,
+) -> OutboxEntry:
+    """Write (or reuse) the pending outbox entry and ring the worker after commit."""
+    now = timezone.now()
+    entry = OutboxEntry.objects.filter(
+        task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
+    ).first()
+    if entry is None:
+        try:
+            with transaction.atomic():
+                entry = OutboxEntry.objects.create(
+                    task_id=task_id,
+                    operation=operation,
+                    salesforce_id=salesforce_id,
+                    next_attempt_at=now,
+                    resync_run_id=resync_run_id,
+                )
+        except IntegrityError:  # a concurrent save made it first: one entry is enough
+            entry = OutboxEntry.objects.get(
+                task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
+            )
+    changes: dict[str, Any] = {}
+    # An entry backing off after failures keeps its backoff: edits made during an outage do
+    # not make it retry sooner or use up its attempts. A CSM's "Sync to Salesforce" does.
+    if entry.next_attempt_at > now and (urgent or entry.attempts == 0):
+        changes["next_attempt_at"] = now
+    if resync_run_id and entry.resync_run_id != resync_run_id:
+        changes["resync_run_id"] = resync_run_id
+    if salesforce_id and not entry.salesforce_id:
+        changes["salesforce_id"] = salesforce_id
+    if changes:
+        OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
+    transaction.on_commit(doorbell)
+    return entry
+
+
+def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:
+    """A task was created or changed in Cockpit: queue its push when it is eligible.
+
+    Queued while sync is off too (for linked tasks, and for tasks created after sync was
+    first switched on): the entries wait and go out when it is back, so the two sides do not
+    drift apart for good.
+    """
+    settings = sync_settings()
+    record = TaskSyncRecord.objects.filter(task=task).first()
+    linked = bool(record and record.salesforce_id)
+    created_after = bool(settings.first_enabled_at and task.created_at >= settings.first_enabled_at)
+    if outbound_connection(settings) is None and force:
+        return None
+    if not (force or linked or created_after):
+        return None  # Marketo's rule: older tasks are not pushed unless a CSM asks
+    TaskSyncRecord.objects.update_or_create(
+        task=task, defaults={"state": TaskSyncRecord.State.PENDING}
+    )
+    return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT, urgent=force)
+
+
+def task_delete_record(*, task: Task) -> OutboxEntry | None:
+    """A task is being deleted in Cockpit: its Salesforce twin goes too, and stays gone.
+
+    A tombstone is kept for every task that was or may have become a Salesforce task (linked,
+    or with a first push queued or in flight), so a twin that appears later is deleted rather
+    than imported.
+    """
+    record = TaskSyncRecord.objects.filter(task=task).first()
+    if record is None:
+        return None
+    salesforce_id = record.salesforce_id or ""
+    Tombstone.objects.update_or_create(task_id=task.pk, defaults={"salesforce_id": salesforce_id})
+    return outbox_add(
+        task_id=task.pk, operation=OutboxEntry.Operation.DELETE, salesforce_id=salesforce_id
+    )
+
+
+def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> OutboxEntry:
+    """A twin of a task deleted in Cockpit turned up in Salesforce: queue its delete."""
+    with transaction.atomic():
+        if tombstone.salesforce_id != salesforce_id:
+            Tombstone.objects.filter(pk=tombstone.pk).update(salesforce_id=salesforce_id)
+        pending = OutboxEntry.objects.filter(
+            task_id=tombstone.task_id,
+            operation=OutboxEntry.Operation.DELETE,
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT],
+            salesforce_id__in=["", salesforce_id],
+        ).first()
+        if pending is not None and pending.state == OutboxEntry.State.IN_FLIGHT:
+            return pending
+        return outbox_add(
+            task_id=tombstone.task_id,
+            operation=OutboxEntry.Operation.DELETE,
+            salesforce_id=salesforce_id,
+        )
+
+
+def company_tasks_record(*, company: Any) -> int:
+    """Queue a push of every linked task of a company whose link is about to change."""
+    task_ids = list(
+        TaskSyncRecord.objects.filter(task__company=company)
+        .exclude(salesforce_id=None)
+        .values_list("task_id", flat=True)
+    )
+    for task_id in task_ids:
+        outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
+    return len(task_ids)
+
+
+# ---- claiming ------------------------------------------------------------------------------
+
+
+def outbox_claim(*, limit: int = COLLECTION_LIMIT) -> list[OutboxEntry]:
+    """Claim due entries for this worker. On PostgreSQL, rows other workers hold are skipped."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = OutboxEntry.objects.filter(
+            state=OutboxEntry.State.PENDING, next_attempt_at__lte=now
+        ).order_by("id")
+        if db.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:limit])
+        # SQLite serialises writers (IMMEDIATE transactions), so every selected row is ours.
+        OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.PENDING).update(
+            state=OutboxEntry.State.IN_FLIGHT, claimed_at=now
+        )
+    return list(OutboxEntry.objects.filter(pk__in=ids, claimed_at=now))
+
+
+def outbox_release_stale() -> int:
+    """Entries a crashed worker claimed and never finished go back to pending."""
+    cutoff = timezone.now() - STALE_CLAIM
+    released = 0
+    for entry in OutboxEntry.objects.filter(
+        state=OutboxEntry.State.IN_FLIGHT, claimed_at__lt=cutoff
+    ):
+        released += entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
+    return released
+
+
+def outbox_due() -> bool:
+    return OutboxEntry.objects.filter(
+        state=OutboxEntry.State.PENDING, next_attempt_at__lte=timezone.now()
+    ).exists()
+
+
+# ---- finishing entries ---------------------------------------------------------------------
+
+
+def entry_to_pending(
+    entry: OutboxEntry, *, error: str, delay: dt.timedelta, count_attempt: bool = True
+) -> int:
+    """Back to pending for a retry. When a newer change is pending already, that one takes
+    over, with this entry's attempts and backoff: attempts count failures, not edits."""
+    attempts = entry.attempts + (1 if count_attempt else 0)
+    retry_at = timezone.now() + delay
+    with transaction.atomic():
+        newer = OutboxEntry.objects.filter(
+            task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
+        ).exclude(pk=entry.pk)
+        if newer.exists():
+            OutboxEntry.objects.filter(pk=entry.pk).update(
+                state=OutboxEntry.State.DONE, last_error="superseded by a newer change"
+            )
+            if count_attempt:
+                for later in newer:
+                    OutboxEntry.objects.filter(pk=later.pk).update(
+                        attempts=max(later.attempts, attempts),
+                        next_attempt_at=max(later.next_attempt_at, retry_at),
+                        last_error=error,
+                    )
+            return 0
+        OutboxEntry.objects.filter(pk=entry.pk).update(
+            state=OutboxEntry.State.PENDING,
+            attempts=attempts,
+            next_attempt_at=retry_at,
+            last_error=error,
+            claimed_at=None,
+        )
+    return 1
+
+
+def entry_retry_later(entry: OutboxEntry, error: str) -> None:
+    attempts = entry.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        entry_fail(entry, f"{error} (gave up after {attempts} attempts)")
+        return
+    entry_to_pending(entry, error=error, delay=backoff(attempts))
+    task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.RETRY,
+        task_id=entry.task_id,
+        salesforce_id=entry.salesforce_id,
+        message=f"Attempt {attempts} failed, will retry: {error}",
+    )
+
+
+def entry_fail(entry: OutboxEntry, error: str) -> None:
+    OutboxEntry.objects.filter(pk=entry.pk).update(
+        state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
+    )
+    resync_run_count(entry, failed=True)
+    task_sync_state_set(entry.task_id, TaskSyncRecord.State.ERROR, error)
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.ERROR,
+        task_id=entry.task_id,
+        salesforce_id=entry.salesforce_id,
+        message=error,
+    )
+    log.warning("Push of task %s failed: %s", entry.task_id, error)
+
+
+def resync_run_count(entry: OutboxEntry, *, failed: bool) -> None:
+    resync_runs_count([entry], failed=failed)
+
+
+def resync_runs_count(entries: list[OutboxEntry], *, failed: bool) -> None:
+    """Progress of the mapping re-syncs these entries belong to (the admin shows done / total),
+    two queries per run, not per entry."""
+    per_run = Counter(e.resync_run_id for e in entries if e.resync_run_id)
+    column = "failed" if failed else "done"
+    for run_id, count in per_run.items():
+        ResyncRun.objects.filter(pk=run_id).update(**{column: F(column) + count})
+        ResyncRun.objects.filter(
+            pk=run_id, finished_at=None, total__lte=F("done") + F("failed")
+        ).update(finished_at=timezone.now())
+
+
+def task_sync_state_set(task_id: int, state: str, error: str) -> None:
+    TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, last_error=error)
+
+
+def entry_done(entry: OutboxEntry) -> None:
+    OutboxEntry.objects.filter(pk=entry.pk).update(
+        state=OutboxEntry.State.DONE, last_error="", attempts=entry.attempts + 1
+    )
+    resync_run_count(entry, failed=False)
+
+
+def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
+    """Retry a failed push by hand: back to pending with a clean attempt count."""
+    with transaction.atomic():
+        if entry.state == OutboxEntry.State.FAILED:
+            newer = OutboxEntry.objects.filter(
+                task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
+            ).exists()
+            if not newer:
+                OutboxEntry.objects.filter(pk=entry.pk).update(
+                    state=OutboxEntry.State.PENDING,
+                    attempts=0,
+                    next_attempt_at=timezone.now(),
+                    claimed_at=None,
+                )
+            else:
+                OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)
+            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, "")
+            transaction.on_commit(doorbell)
+    entry.refresh_from_db()
+    return entry
+
+
+def resync_run_start(*, run_id: int) -> int:
+    """Queue a push of every linked task for a mapping re-sync; returns how many."""
+    linked = list(
+        TaskSyncRecord.objects.exclude(salesforce_id=None).values_list("task_id", flat=True)
+    )
+    with transaction.atomic():
+        ResyncRun.objects.filter(pk=run_id).update(total=len(linked))
+        for task_id in linked:
+            outbox_add(
+                task_id=task_id, operation=OutboxEntry.Operation.UPSERT, resync_run_id=run_id
+            )
+        if not linked:
+            ResyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
+    return len(linked)

@@ -469,6 +469,8 @@ class AccountAdmin(UserAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += [f for f in services.PRIVILEGE_FIELDS if f not in fields]
+        if obj is not None and obj.pk == request.user.pk:
+            fields += [f for f in ("is_active", "is_staff", "is_superuser") if f not in fields]
         return fields
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

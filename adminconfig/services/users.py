@@ -6,7 +6,9 @@ Django admin both call `user_change_check`:
 - Only superusers create, change, deactivate or delete staff and superuser accounts, grant
   or remove staff or superuser status, change groups and permissions, and set other
   people's passwords.
-- Anyone may change their own password by giving the current one.
+- Anyone may change their own password by giving the current one; nobody, superusers
+  included, deactivates, deletes or demotes their own account (another superuser does), so
+  the last superuser cannot lock everyone out.
 - `by=None` is the system itself (bootstrap, the demo data, management commands).
 """
 
@@ -47,7 +49,7 @@ def user_change_check(
     `changes` maps each field given to its new value; "password" stands for a new password,
     "delete" for deleting the account. A value equal to the stored one is no change.
     """
-    if by is None or by.is_superuser:
+    if by is None:
         return
     is_self = user is not None and user.pk == by.pk
 
@@ -59,14 +61,18 @@ def user_change_check(
         current = getattr(user, field, False) if user is not None else False
         return bool(changes[field]) != bool(current)
 
+    if is_self and any(changed(f) for f in ("is_active", "is_staff", "is_superuser", "delete")):
+        raise PermissionDenied(
+            "You cannot deactivate, delete or demote your own account: another superuser can."
+        )
+    if by.is_superuser:
+        return
     if user is not None and _is_privileged(user) and not is_self:
         raise PermissionDenied("Only superusers change staff and superuser accounts.")
     if changed("is_staff") or changed("is_superuser"):
         raise PermissionDenied("Only superusers grant or remove staff and superuser status.")
     if changed("groups") or changed("user_permissions"):
         raise PermissionDenied("Only superusers change groups and permissions.")
-    if is_self and (changed("is_active") or changed("delete")):
-        raise PermissionDenied("Only superusers deactivate or delete staff accounts.")
     if user is not None and not is_self and changes.get("password"):
         raise PermissionDenied("Only superusers set other people's passwords.")
 

@@ -395,7 +395,7 @@ def world(db, settings) -> dict[str, Any]:
         ),
         # Admin models, by label.
         "auth.group": Group.objects.get(name=SYNC_ADMIN_GROUP),
-        "auth.user": superuser,
+        "auth.user": csm,
         "authtoken.tokenproxy": Token.objects.create(user=csm),
         "django_celery_beat.periodictask": PeriodicTask.objects.create(
             name="matrix", task="cockpit.tasks.heartbeat", interval=interval

@@ -152,6 +152,17 @@ def test_staff_cannot_unstaff_or_deactivate_themselves_but_edit_their_details(st
     assert client.patch(url, {"first_name": "Stella"}, format="json").status_code == 200
 
 
+def test_nobody_deactivates_or_demotes_their_own_account_not_even_a_superuser(superuser):
+    client = client_for(superuser)
+    url = f"/api/v1/users/{superuser.pk}/"
+
+    assert client.patch(url, {"is_active": False}, format="json").status_code == 403
+    assert client.patch(url, {"is_staff": False}, format="json").status_code == 403
+    assert client.patch(url, {"first_name": "Ruth"}, format="json").status_code == 200
+    fresh = User.objects.get(pk=superuser.pk)
+    assert fresh.is_active and fresh.is_staff
+
+
 def test_any_user_changes_their_own_password_with_the_current_one(csm):
     old = Token.objects.create(user=csm)
     client = client_for(csm)

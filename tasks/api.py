@@ -102,7 +102,7 @@ class TaskSerializer(serializers.ModelSerializer):
         except TaskSyncRecord.DoesNotExist:
             return TaskSyncRecord(task=task)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_salesforce_id(self, task: Task) -> str | None:
         return self._sync_record(task).salesforce_id
 

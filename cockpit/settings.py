@@ -126,8 +126,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "task-list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Security headers and cookies. TLS terminates in front of the app in production,
-# so SECURE_SSL_REDIRECT and HSTS are switched on from the environment there.
+# Security headers and cookies. TLS terminates in front of the app in production (which
+# sets X-Forwarded-Proto); HSTS is switched on from the environment there.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -136,7 +136,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    # Plain http is redirected to https, except the health check that load balancers send
+    # over plain http from inside.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

@@ -38,6 +38,23 @@ def test_production_settings_pass_the_deploy_check_once_tls_settings_are_given(t
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_deploy_check_asks_only_for_hsts_by_default(tmp_path):
+    # HSTS belongs to whoever terminates TLS; everything else is safe by default.
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "x9!Qz" * 10,
+        COCKPIT_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = {
+        line.split(")")[0] + ")" for line in result.stderr.splitlines() if "(security." in line
+    }
+    assert warnings == {"?: (security.W004)"}, result.stderr
+
+
 def test_start_up_fails_naming_secret_key_when_debug_is_off_and_it_is_missing(tmp_path):
     result = run_manage("check", DEBUG="false", COCKPIT_VAR_DIR=str(tmp_path))
 

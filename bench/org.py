@@ -29,6 +29,7 @@ def connected_org(*, bidirectional: bool = True) -> Iterator[tuple[Any, Any]]:
     """(emulator, alice): the emulator is the primary connection, Alice is mapped, sync is on."""
     var_dir = django_setup()
     from adminconfig import services as config
+    from tests.orgs import emulator_connect
     from tests.sfemu import EmulatorProcess, SalesforceEmulator
 
     process = EmulatorProcess(Path(var_dir) / "sfemu")
@@ -39,15 +40,7 @@ def connected_org(*, bidirectional: bool = True) -> Iterator[tuple[Any, Any]]:
         alice = config.user_create(
             username="alice", email="alice@example.com", password="bench-password-1"
         )
-        org = config.connection_create(
-            name="Emulator",
-            login_url=emulator.login_url,
-            client_id=emulator.client_id,
-            client_secret=emulator.client_secret,
-            ca_bundle=emulator.ca_path,
-        )
-        config.connection_test(connection=org)
-        config.users_match_by_email(connection=org)
+        emulator_connect(emulator)
         config.sync_settings_update(auto_sync=True, bidirectional_sync=bidirectional)
         yield emulator, alice
     finally:

@@ -19,7 +19,9 @@ from django.utils import timezone
 from .models import Lease
 
 ENGINE = "engine"
-TTL = dt.timedelta(minutes=2)
+# Longer than the longest single step (one Salesforce call times out after 30 s); holders
+# renew it after every call, so a dead holder blocks the engine for at most a minute.
+TTL = dt.timedelta(seconds=60)
 _held: ContextVar[dict[str, str] | None] = ContextVar("sync_leases_held", default=None)
 
 

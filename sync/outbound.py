@@ -31,6 +31,7 @@ from .outbox import (
     entry_retry_later,
     entry_to_pending,
     outbox_claim,
+    outbox_release_orphans,
     resync_runs_count,
     task_change_record,
     task_sync_state_set,
@@ -94,6 +95,7 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
     with lease_hold(wait=LEASE_WAIT) as held:
         if not held:
             return result  # the sweep comes back for what is due
+        outbox_release_orphans()
         entries = outbox_claim(limit=limit)
         if not entries:
             return result

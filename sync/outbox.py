@@ -188,6 +188,17 @@ def outbox_release_stale() -> int:
     return released
 
 
+def outbox_release_orphans() -> int:
+    """Called by a push cycle that holds the engine lease: no other cycle runs, so every entry
+    still in flight was left by one that died (its lease ran out). Back to pending at once."""
+    released = 0
+    for entry in OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT):
+        released += entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
+    if released:
+        log.warning("Released %s outbox entries a stopped push cycle had claimed", released)
+    return released
+
+
 def outbox_due() -> bool:
     return OutboxEntry.objects.filter(
         state=OutboxEntry.State.PENDING, next_attempt_at__lte=timezone.now()

@@ -9,10 +9,11 @@ from django.utils import timezone
 from adminconfig import services as config
 from sync import outbound, outbox
 from sync.context import applying_inbound
-from sync.models import OutboxEntry, SyncEvent
+from sync.models import Lease, OutboxEntry, SyncEvent
 from tasks import services as tasks
 from tasks.models import Company, TaskSyncRecord
 from tests.factories import TaskFactory, UserFactory, priority, status
+from tests.orgs import emulator_connect
 
 pytestmark = pytest.mark.django_db
 
@@ -99,15 +100,7 @@ def test_tasks_created_before_sync_was_switched_on_stay_until_pushed_by_hand(
     sfemu_clean, alice, django_capture_on_commit_callbacks
 ):
     old = TaskFactory(owner=alice, name="From before")  # sync not configured yet
-    connection = config.connection_create(
-        name="Emulator",
-        login_url=sfemu_clean.login_url,
-        client_id=sfemu_clean.client_id,
-        client_secret=sfemu_clean.client_secret,
-        ca_bundle=sfemu_clean.ca_path,
-    )
-    config.connection_test(connection=connection)
-    config.users_match_by_email(connection=connection)
+    emulator_connect(sfemu_clean)
     with django_capture_on_commit_callbacks(execute=True):
         config.sync_settings_update(auto_sync=True)
     with django_capture_on_commit_callbacks(execute=True):
@@ -391,3 +384,22 @@ def test_deleting_a_company_clears_the_account_on_its_synced_tasks(
         company.delete()
 
     assert sf_task(org, salesforce_id)["WhatId"] is None
+
+
+def test_a_cycle_cut_short_by_a_dead_worker_is_pushed_as_soon_as_its_lease_runs_out(
+    org, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        task = tasks.task_create(owner=alice, name="Cut short")
+    # A worker took the lease, claimed the entry, and died.
+    Lease.objects.update_or_create(
+        name="engine", defaults={"token": "dead", "locked_until": timezone.now()}
+    )
+    outbox.outbox_claim()
+
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=61)):
+        result = outbound.outbox_push_all()
+
+    assert result.pushed == 1
+    assert sf_count(org, "Subject = 'Cut short'") == 1
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED

@@ -1,0 +1,22 @@
+"""One way to connect Cockpit to an emulator, for tests and benchmarks alike."""
+
+from typing import Any
+
+from adminconfig import services as config
+from adminconfig.models import SalesforceConnection
+
+
+def emulator_connect(emulator: Any) -> SalesforceConnection:
+    """The emulator as the primary connection: tested (so described) and with Cockpit users
+    matched to its users by email. Sync switches are left to the caller."""
+    connection = config.connection_create(
+        name="Emulator",
+        login_url=emulator.login_url,
+        client_id=emulator.client_id,
+        client_secret=emulator.client_secret,
+        ca_bundle=emulator.ca_path,
+    )
+    report = config.connection_test(connection=connection)
+    assert report.ok, report.message
+    config.users_match_by_email(connection=connection)
+    return connection

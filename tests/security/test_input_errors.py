@@ -166,6 +166,22 @@ def test_a_null_byte_in_a_json_body_is_a_400(superuser, csm):
     assert lone_surrogate.status_code == 400
 
 
+def test_a_custom_field_value_with_a_null_byte_is_a_400_through_the_api(csm, csm_api):
+    # PostgreSQL's jsonb cannot store it: a DataError, so a 500, before the fix.
+    CustomFieldFactory(key="notes", field_type=CustomField.FieldType.TEXT)
+    task = TaskFactory(owner=csm)
+
+    response = csm_api.patch(
+        f"/api/v1/tasks/{task.pk}/",
+        '{"custom_fields": {"notes": "a\\u0000b"}}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    task.refresh_from_db()
+    assert task.custom_fields == {}
+
+
 def test_a_custom_field_value_with_a_null_byte_is_refused_by_the_service(csm):
     CustomFieldFactory(key="notes", field_type=CustomField.FieldType.TEXT)
     task = TaskFactory(owner=csm)

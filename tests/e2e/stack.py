@@ -256,8 +256,8 @@ class Stack:
             return "exited"
         try:
             answer = requests.get(f"{self.url}/healthz", timeout=2)
-        except requests.ConnectionError:
-            return None
+        except (requests.ConnectionError, requests.Timeout):
+            return None  # not listening yet, or its first request is still loading Django
         return "up" if answer.status_code == 200 else None
 
     def start_worker(self) -> None:

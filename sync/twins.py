@@ -167,7 +167,7 @@ def twin_merge(
     the new agreement. None when the task is gone."""
     with transaction.atomic():
         task = (
-            Task.objects.select_for_update()
+            Task.objects.select_for_update(of=("self",))
             .select_related("status", "priority", "owner", "company")
             .filter(pk=task_id)
             .first()

@@ -238,6 +238,9 @@ SYNC_PULL_OVERLAP_SECONDS = env.int("SYNC_PULL_OVERLAP_SECONDS", default=120)
 # After a write whose answer never came, Cockpit waits this long before writing the same
 # Salesforce task again, so the slow write lands first instead of over the newer one.
 SYNC_UNCERTAIN_GRACE_SECONDS = env.float("SYNC_UNCERTAIN_GRACE_SECONDS", default=60.0)
+# A push waits this long after the first change that rang for it, so a burst of changes
+# travels in one cycle of full collections (group commit).
+SYNC_PUSH_LINGER_MS = env.int("SYNC_PUSH_LINGER_MS", default=500)
 
 # A connection's login URL must be https: the client secret is sent to it. Local development
 # against a plain-http server may allow http here; never in production.

@@ -12,22 +12,25 @@ import random
 from collections import Counter
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from adminconfig.models import ResyncRun
 from tasks.models import Task, TaskSyncRecord
 
 from .client import COLLECTION_LIMIT
-from .models import OutboxEntry, SyncEvent, Tombstone
+from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
+DOORBELL = "push-doorbell"
+DOORBELL_STALE = dt.timedelta(minutes=1)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -39,10 +42,31 @@ def backoff(attempts: int) -> dt.timedelta:
 # ---- enqueueing (called from the signal handlers, inside the task's transaction) -----------
 
 
-def doorbell() -> None:
+def doorbell() -> bool:
+    """Ring the worker for a push, unless a push message is already on its way.
+
+    Group commit: however fast changes come, at most one push message waits in the broker; it
+    lingers SYNC_PUSH_LINGER_MS so a burst travels in one cycle. The worker clears the mark
+    before it claims, so a change after that rings again. A mark older than a minute belongs to
+    a message the broker lost (beat's sweep pushed its work meanwhile) and is ignored.
+    Returns whether a message was sent."""
     from .tasks import push
 
-    push.delay()
+    now = timezone.now()
+    Lease.objects.get_or_create(name=DOORBELL)
+    rang = (
+        Lease.objects.filter(name=DOORBELL)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now - DOORBELL_STALE))
+        .update(locked_until=now)
+    )
+    if rang:
+        push.apply_async(countdown=django_settings.SYNC_PUSH_LINGER_MS / 1000)
+    return bool(rang)
+
+
+def doorbell_answer() -> None:
+    """The push message arrived: changes from now on ring again."""
+    Lease.objects.filter(name=DOORBELL).update(locked_until=None)
 
 
 def outbox_add(

@@ -7,6 +7,7 @@ from . import housekeeping, inbound, outbound, outbox
 
 @shared_task(name="sync.push", ignore_result=True)
 def push() -> None:
+    outbox.doorbell_answer()
     outbound.outbox_push_all()
 
 

@@ -403,3 +403,18 @@ def test_a_cycle_cut_short_by_a_dead_worker_is_pushed_as_soon_as_its_lease_runs_
     assert result.pushed == 1
     assert sf_count(org, "Subject = 'Cut short'") == 1
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
+
+
+def test_a_burst_of_changes_sends_one_push_message_until_the_worker_answers(org, alice):
+    from cockpit.celery import app
+
+    app.conf.task_always_eager = False  # count real messages, not eager runs
+    try:
+        rang = [outbox.doorbell() for _ in range(50)]
+        assert rang.count(True) == 1  # one message lingers; the other 49 changes ride on it
+        outbox.doorbell_answer()  # the worker took it: the next change rings again
+        assert outbox.doorbell() is True
+        with time_machine.travel(timezone.now() + dt.timedelta(minutes=2)):
+            assert outbox.doorbell() is True  # a message the broker lost does not silence it
+    finally:
+        app.conf.task_always_eager = True

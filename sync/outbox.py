@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
 DOORBELL = "push-doorbell"
-DOORBELL_STALE = dt.timedelta(minutes=1)
+DOORBELL_STALE = dt.timedelta(seconds=5)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -47,8 +47,9 @@ def doorbell() -> bool:
 
     Group commit: however fast changes come, at most one push message waits in the broker; it
     lingers SYNC_PUSH_LINGER_MS so a burst travels in one cycle. The worker clears the mark
-    before it claims, so a change after that rings again. A mark older than a minute belongs to
-    a message the broker lost (beat's sweep pushed its work meanwhile) and is ignored.
+    before it claims, so a change after that rings again. A mark older than a few seconds
+    belongs to a message that is lost or stuck behind a long cycle, and is ignored: the queue
+    then holds at most one push message per DOORBELL_STALE.
     Returns whether a message was sent."""
     from .tasks import push
 

@@ -46,8 +46,10 @@ class Command(BaseCommand):
                 ca_bundle=os.environ.get("SFEMU_CA", ""),
             ):
                 self.stdout.write(
-                    "Added the connection 'Local Salesforce emulator': open it in the admin, "
-                    "press Test connection, then switch sync on in Sync settings."
+                    "Added the connection 'Local Salesforce emulator'. In the admin: open it "
+                    "and press 1. Test connection, 2. Match users by email (without it no "
+                    "task can be pushed), then 3. switch on Auto Sync and Bi-directional Sync "
+                    "in Sync settings (the first import starts then)."
                 )
         self._print_logins(username, password_file, demo)
 

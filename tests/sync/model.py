@@ -228,6 +228,7 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
             task = self._cockpit_task(item) if item else None
             if item is None or task is None:
                 return
+            before = self._as_salesforce(task)
             if what == "name":
                 value = self._next("ck-name-")
                 tasks.task_update(task=task, name=value)
@@ -253,9 +254,22 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
             else:
                 tasks.task_update(task=task, status=Status.objects.get(value="In Progress"))
                 edit = ("Status", "In Progress")
-            if not item.deleted:
+            task.refresh_from_db()
+            # Saving the value a field already has is no edit: Salesforce keeps its own then.
+            changed = before[edit[0]] != self._as_salesforce(task)[edit[0]]
+            if changed and not item.deleted:
                 item.edits[edit[0]] = edit[1]
             self._count("csm_edit")
+
+        def _as_salesforce(self, task: Task) -> dict[str, Any]:
+            """A Cockpit task's values as the default mapping writes them to Salesforce."""
+            return {
+                "Subject": task.name,
+                "Description": task.details or None,
+                "ActivityDate": task.due_date.isoformat() if task.due_date else None,
+                "Priority": PRIORITY_OUT[task.priority.value],
+                "Status": STATUS_OUT[task.status.value],
+            }
 
         @rule(pick=st.integers(0, 99))
         def csm_deletes(self, pick: int) -> None:
@@ -312,10 +326,11 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
             # tell. The README names this limit; the model checks only that both sides agree.
             racing = world.emulator.waiting_writes() > 0
             try:
+                before = world.as_user("Task.get", salesforce_id)[what]
                 world.as_user("Task.update", salesforce_id, {what: value})
             except sf_exc.SalesforceResourceNotFound:
                 return  # already deleted in Salesforce
-            if not item.deleted:
+            if not item.deleted and (before or None) != value:  # saving the same value: no edit
                 item.edits[what] = RACY if racing else value
             self._count("sf_edit")
 
@@ -487,13 +502,7 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
             )
 
         def _check_fields(self, item: Logical, task: Task, record: dict[str, Any]) -> None:
-            ours = {
-                "Subject": task.name,
-                "Description": task.details or None,
-                "ActivityDate": task.due_date.isoformat() if task.due_date else None,
-                "Priority": PRIORITY_OUT[task.priority.value],
-                "Status": STATUS_OUT[task.status.value],
-            }
+            ours = self._as_salesforce(task)
             for name in FIELDS:
                 theirs = record[name] or None
                 conflicted = Conflict.objects.filter(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from .models import Conflict, OutboxEntry, SyncEvent
+from .models import Conflict, OutboxEntry, SyncEvent, Tombstone
 
 
 @dataclass
@@ -14,6 +14,7 @@ class PruneResult:
     events: int
     outbox_entries: int
     conflicts: int
+    tombstones: int = 0
 
 
 def sync_log_prune(*, days: int | None = None) -> PruneResult:
@@ -26,4 +27,8 @@ def sync_log_prune(*, days: int | None = None) -> PruneResult:
         state=OutboxEntry.State.DONE, updated_at__lt=cutoff
     ).delete()
     conflicts, _ = Conflict.objects.filter(created_at__lt=cutoff).delete()
-    return PruneResult(events=events, outbox_entries=entries, conflicts=conflicts)
+    # A late first push lands within minutes, not weeks: older tombstones guard nothing.
+    tombstones, _ = Tombstone.objects.filter(deleted_at__lt=cutoff).delete()
+    return PruneResult(
+        events=events, outbox_entries=entries, conflicts=conflicts, tombstones=tombstones
+    )

@@ -5,7 +5,7 @@ import time_machine
 from django.utils import timezone
 
 from sync.housekeeping import sync_log_prune
-from sync.models import OutboxEntry, SyncEvent
+from sync.models import OutboxEntry, SyncEvent, Tombstone
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +20,14 @@ def test_old_history_is_pruned_and_unfinished_work_is_kept():
                 state=state,
                 next_attempt_at=timezone.now(),
             )
+        Tombstone.objects.create(task_id=7)
     SyncEvent.objects.create(kind="pushed", message="recent")
+    Tombstone.objects.create(task_id=8)
 
     result = sync_log_prune(days=30)
 
+    assert list(Tombstone.objects.values_list("task_id", flat=True)) == [8]
+    assert result.tombstones == 1
     assert (result.events, result.outbox_entries) == (1, 1)
     assert list(SyncEvent.objects.values_list("message", flat=True)) == ["recent"]
     assert set(OutboxEntry.objects.values_list("state", flat=True)) == {"pending", "failed"}

@@ -37,6 +37,5 @@ urlpatterns = [
     path("tasks/<int:pk>/reopen/", views.task_reopen_view, name="task-reopen"),
     path("tasks/<int:pk>/delete/", views.task_delete_view, name="task-delete"),
     path("tasks/<int:pk>/sync/", views.task_sync_view, name="task-sync"),
-    path("sync/", views.sync_health, name="sync-health"),
-    path("sync/errors/<int:pk>/retry/", views.sync_retry_view, name="sync-retry"),
+    path("sync/", include("cockpit.health_urls")),
 ]

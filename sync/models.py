@@ -1,5 +1,6 @@
 """The sync engine's own records: the outbox of changes to push and the log of what happened."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -20,6 +21,8 @@ class OutboxEntry(models.Model):
         IN_FLIGHT = "in_flight", "Being pushed"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # An admin chose not to push a failed change (Sync health, Skip): it is kept, not sent.
+        SKIPPED = "skipped", "Skipped"
 
     task_id = models.BigIntegerField(db_index=True, help_text="Cockpit task id (may be deleted).")
     salesforce_id = models.CharField(max_length=18, blank=True)
@@ -144,9 +147,36 @@ class Conflict(models.Model):
     winner = models.CharField(max_length=10)  # "cockpit" or "salesforce"
     policy = models.CharField(max_length=12)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # An admin's decision afterwards (Sync health): whose value the task keeps.
+    resolution = models.CharField(
+        max_length=10,
+        choices=[("cockpit", "Kept Cockpit's value"), ("salesforce", "Took Salesforce's value")],
+        blank=True,
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.salesforce_field} on task {self.task_id}: {self.winner} won"
+
+
+class ResyncWatch(models.Model):
+    """The stuck-run check's notes on one mapping re-sync (adminconfig.ResyncRun): how far the
+    run had got when last looked at, and why it was ended early, if it was.
+
+    A run counts its progress as its outbox entries finish; a run whose entries were taken over
+    by a newer run, or whose start message was lost, would otherwise show "0 of 22" for good.
+    """
+
+    run_id = models.BigIntegerField(primary_key=True)
+    progress_seen = models.PositiveIntegerField(default=0)
+    progress_seen_at = models.DateTimeField()
+    stopped_reason = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"re-sync {self.run_id}: {self.stopped_reason or self.progress_seen}"

@@ -9,10 +9,14 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from sfemulator.changes import CDC_ENTITIES, CHANGE_TYPES, new_transaction_key
+from sfemulator.config import StreamSettings
 from sfemulator.errors import SalesforceError
 from sfemulator.faults import FaultPlan
+from sfemulator.ids import normalize_id
 from sfemulator.protocol import Request, Response
-from sfemulator.schema import PROFILE
+from sfemulator.records import CallStamp, WriteContext
+from sfemulator.schema import PROFILE, sobject_type
 from sfemulator.seed import SEEDS
 from sfemulator.sftime import format_datetime
 
@@ -129,6 +133,74 @@ class Admin:
             raise ValueError(f"seed must be one of {', '.join(SEEDS)}")
         self.emulator.reset(seed_name)
         return Response(200, {"reset": True, "seed": seed_name})
+
+    # Streaming API --------------------------------------------------------------------------
+
+    def get_streaming(self, request: Request) -> Response:
+        emulator = self.emulator
+        return Response(
+            200,
+            {
+                **emulator.changes.info(),
+                **emulator.streaming.info(),
+                "settings": emulator.stream_settings.to_json(),
+            },
+        )
+
+    def put_streaming(self, request: Request) -> Response:
+        """Change some settings (keys left out keep their current values)."""
+        emulator = self.emulator
+        settings = StreamSettings.from_json(self._body(request), base=emulator.stream_settings)
+        emulator.set_stream_settings(settings)
+        return self.get_streaming(request)
+
+    def delete_streaming(self, request: Request) -> Response:
+        """Back to the settings the emulator started with; every client is forgotten."""
+        self.emulator.set_stream_settings(self.emulator.config.stream)
+        self.emulator.streaming.reset()
+        return self.get_streaming(request)
+
+    def post_stream_gap(self, request: Request) -> Response:
+        """Publish a gap event: {"ids": [...], "change_type": "UPDATE", "entity": "Task"}."""
+        body = self._body(request)
+        ids = body.get("ids")
+        change_type = body.get("change_type", "UPDATE")
+        entity = body.get("entity", "Task")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("ids must be a list of record Ids")
+        if change_type not in CHANGE_TYPES:
+            raise ValueError(f"change_type must be one of {', '.join(CHANGE_TYPES)}")
+        sobject = sobject_type(entity) if isinstance(entity, str) else None
+        if sobject is None or sobject.name not in CDC_ENTITIES:
+            raise ValueError(f"entity must be one of {', '.join(sorted(CDC_ENTITIES))}")
+        user_id = self.emulator.store.get_meta("integration_user_id") or ""
+        self.emulator.changes.publish_gap(sobject, change_type, ids, user_id)
+        return self.get_streaming(request)
+
+    def post_undelete(self, request: Request) -> Response:
+        """Restore records from the recycle bin, as a user does in Salesforce's UI (REST has
+        no undelete): {"ids": [...], "user_id": optional, default the integration user}.
+        One transaction; its change events are UNDELETE with an empty changeOrigin."""
+        body = self._body(request)
+        ids = body.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("ids must be a list of record Ids")
+        emulator = self.emulator
+        user_id = body.get("user_id") or emulator.store.get_meta("integration_user_id") or ""
+        ctx = WriteContext(
+            user_id=user_id,
+            stamp=CallStamp(emulator.store, emulator.clock),
+            transaction_key=new_transaction_key(),
+        )
+        restored = []
+        with emulator.store.transaction():
+            for record_id in ids:
+                found = emulator.store.get(normalize_id(record_id) or record_id)
+                sobject = sobject_type(found[0]) if found else None
+                if sobject is None:
+                    raise ValueError(f"no record {record_id}")
+                restored.append(emulator.records.undelete(sobject, record_id, ctx)["Id"])
+        return Response(200, {"undeleted": restored})
 
     def get_info(self, request: Request) -> Response:
         emulator = self.emulator

@@ -22,7 +22,10 @@ from sfemulator.api.call import Call
 from sfemulator.api.meta import versions
 from sfemulator.api.routes import WRITE_HANDLERS, Handler, resolve, unknown_endpoint
 from sfemulator.auth import Auth
-from sfemulator.config import MAX_VERSION, MIN_VERSION, Config
+from sfemulator.changes import ChangeEvents
+from sfemulator.cometd import PREFIX as COMETD_PREFIX
+from sfemulator.cometd import Streaming
+from sfemulator.config import MAX_VERSION, MIN_VERSION, Config, StreamSettings
 from sfemulator.cursors import Cursors
 from sfemulator.errors import OAuthError, SalesforceError, not_found, request_limit_exceeded
 from sfemulator.faults import FaultPlan, Faults, WriteFaults
@@ -65,6 +68,10 @@ class Emulator:
         self.query_engine = QueryEngine(self.store, self.clock)
         self.cursors = Cursors()
         self.faults = Faults(config.faults)
+        # One mutable settings object, shared by the change events and the CometD server.
+        self.stream_settings = StreamSettings(**config.stream.to_json())
+        self.changes = ChangeEvents(self.store, self.clock, self.faults, self.stream_settings)
+        self.records.changes = self.changes
         self.usage = ApiUsage(config.api_limit)
         self.log = RequestLog()
         self.auth = Auth(
@@ -76,6 +83,7 @@ class Emulator:
             config.token_ttl,
         )
         self.admin = Admin(self)
+        self.streaming = Streaming(self)
         self.in_flight = InFlight()
         self._waiting_writes = 0
         self._waiting_lock = threading.Lock()
@@ -87,14 +95,21 @@ class Emulator:
         self.store.close()
 
     def reset(self, seed_name: str) -> None:
-        """Wipe data, faults, the request log, usage and the clock offset; then seed."""
+        """Wipe data (change events too), faults, the request log, usage, the clock offset,
+        streaming clients and settings; then seed."""
         self.store.wipe()
+        self.streaming.reset()
+        self.set_stream_settings(self.config.stream)
         self.cursors.clear()
         self.faults.set(FaultPlan())
         self.log.reset()
         self.usage.set(self.clock.today(), 0, self.config.api_limit)
         self.clock.set_offset(0)
         seed(seed_name, self.store, self.records)
+
+    def set_stream_settings(self, settings: StreamSettings) -> None:
+        for name, value in settings.to_json().items():
+            setattr(self.stream_settings, name, value)
 
     def purge_recycle_bin(self) -> None:
         """At most once a minute of emulator time (the admin clock can jump it forward)."""
@@ -114,6 +129,8 @@ class Emulator:
             return self.admin.handle(request)
         if path.rstrip("/") == TOKEN_PATH:
             return self.handle_token(request)
+        if path == COMETD_PREFIX or path.startswith(COMETD_PREFIX + "/"):
+            return self.streaming.handle(request)
         if path.rstrip("/") == DATA_PATH or path.startswith(DATA_PATH + "/"):
             response = self.handle_rest(request)
             if "Sforce-Limit-Info" not in response.headers:

@@ -11,7 +11,7 @@ from types import FrameType
 
 from sfemulator.app import Emulator
 from sfemulator.certs import CA_FILE, ensure_certificates
-from sfemulator.config import DEFAULT_API_LIMIT, DEFAULT_TOKEN_TTL, Config
+from sfemulator.config import DEFAULT_API_LIMIT, DEFAULT_TOKEN_TTL, Config, StreamSettings
 from sfemulator.faults import FaultPlan
 from sfemulator.seed import SEEDS
 from sfemulator.server import make_server
@@ -50,6 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lock-rate", type=float, default=0.0, help="share of UNABLE_TO_LOCK_ROW")
     serve.add_argument("--fault-seed", type=int, default=None)
     serve.add_argument("--log-requests", action="store_true", help="access log on stderr")
+    stream = StreamSettings()
+    serve.add_argument(
+        "--stream-timeout-ms",
+        type=int,
+        default=stream.timeout_ms,
+        help="how long a Streaming API connect is held without events",
+    )
+    serve.add_argument(
+        "--stream-max-events", type=int, default=stream.max_events, help="change events kept"
+    )
+    serve.add_argument(
+        "--stream-overflow-threshold",
+        type=int,
+        default=stream.overflow_threshold,
+        help="changes in one transaction before GAP_OVERFLOW",
+    )
     return parser
 
 
@@ -66,8 +82,14 @@ def config_from(args: argparse.Namespace) -> Config:
         lock_rate=args.lock_rate,
         seed=args.fault_seed,
     )
+    stream = StreamSettings(
+        timeout_ms=args.stream_timeout_ms,
+        max_events=args.stream_max_events,
+        overflow_threshold=args.stream_overflow_threshold,
+    )
     try:
         plan.validate()
+        stream.validate()
     except ValueError as error:
         raise SystemExit(f"sfemulator: {error}") from None
     return Config(
@@ -83,6 +105,7 @@ def config_from(args: argparse.Namespace) -> Config:
         api_limit=args.api_limit,
         faults=plan,
         log_requests=args.log_requests,
+        stream=stream,
     )
 
 

@@ -36,6 +36,10 @@ class FaultPlan:
     lose_answer_next: int = 0
     apply_late_next: int = 0
     apply_late_ms: int = 3000
+    # The next N change events (one per record change, Streaming API) are published as gap
+    # events instead: GAP_CREATE, GAP_UPDATE, ... with the header only, as Salesforce sends
+    # when it cannot make the change event.
+    stream_gap_next: int = 0
 
     @classmethod
     def from_json(cls, data: Any) -> FaultPlan:
@@ -65,6 +69,7 @@ class FaultPlan:
             "lose_answer_next",
             "apply_late_next",
             "apply_late_ms",
+            "stream_gap_next",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -159,6 +164,15 @@ class Faults:
                 apply_late_ms=plan.apply_late_ms if apply_late else 0,
                 lose_answer=lose_answer,
             )
+
+    def stream_gap(self) -> bool:
+        """Whether this record change is published as a gap event (counts one down)."""
+        with self._lock:
+            plan = self._plan
+            if plan.stream_gap_next > 0:
+                plan.stream_gap_next -= 1
+                return True
+            return False
 
     def api_limit_reached(self) -> bool:
         with self._lock:

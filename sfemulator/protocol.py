@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +19,9 @@ class Request:
     headers: Mapping[str, str]  # case-insensitive (email.message.Message from http.server)
     body: bytes
     host: str
+    # Whether the client has closed the connection while its request waits for an answer
+    # (a held Streaming API connect); the server that carries the request knows.
+    connection_lost: Callable[[], bool] = field(default=lambda: False)
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -15,9 +15,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from sfemulator.changes import ChangeEvents, ChangeSource, new_transaction_key
 from sfemulator.errors import SalesforceError, entity_is_deleted, json_parser_error, not_found
 from sfemulator.ids import normalize_id, prefix_type
 from sfemulator.schema import TASK, USER, Field, SObjectType
@@ -86,18 +87,23 @@ class InFlight:
 
 @dataclass(frozen=True)
 class WriteContext:
-    """Who writes, the call's stamp (each write takes its own without one), and whether the
-    fault plan wants this write to hit a locked row."""
+    """Who writes, the call's stamp (each write takes its own without one), whether the fault
+    plan wants this write to hit a locked row, and what the change events say of the call
+    (its changeOrigin, and the transactionKey all its changes share)."""
 
     user_id: str
     lock_fault: Callable[[], bool] = lambda: False
     stamp: CallStamp | None = None
+    origin: str = ""
+    transaction_key: str = field(default_factory=new_transaction_key)
 
 
 class Records:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
+        # Set by the emulator: where record changes are published (Streaming API).
+        self.changes: ChangeEvents | None = None
 
     # Public operations ----------------------------------------------------------------------
 
@@ -128,6 +134,7 @@ class Records:
         if sobject is TASK and record["IsClosed"]:
             record["CompletedDateTime"] = stamp
         self.store.insert(sobject.name, record)
+        self._published(sobject, "CREATE", None, record, ctx)
         return record
 
     def update(self, sobject: SObjectType, record_id: str, body: Any, ctx: WriteContext) -> Record:
@@ -147,6 +154,7 @@ class Records:
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
         record["LastModifiedById"] = ctx.user_id
         self.store.save(record)
+        self._published(sobject, "UPDATE", current, record, ctx)
         return record
 
     def delete(self, sobject: SObjectType, record_id: str, ctx: WriteContext) -> Record:
@@ -160,6 +168,23 @@ class Records:
         record["IsDeleted"] = True
         record["SystemModstamp"] = stamp
         self.store.mark_deleted(record, stamp)
+        self._published(sobject, "DELETE", None, record, ctx)
+        return record
+
+    def undelete(self, sobject: SObjectType, record_id: str, ctx: WriteContext) -> Record:
+        """Restore a record from the recycle bin (Salesforce's undelete(); no REST resource,
+        so only the admin endpoint calls it). It gets a new SystemModstamp."""
+        normalized = normalize_id(record_id)
+        found = self.store.get(normalized) if normalized else None
+        if found is None or found[0] != sobject.name:
+            raise not_found()
+        if not found[2]:
+            raise SalesforceError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")
+        record = dict(found[1])
+        record["IsDeleted"] = False
+        record["SystemModstamp"] = self._stamp(ctx)
+        self.store.mark_undeleted(record)
+        self._published(sobject, "UNDELETE", None, record, ctx)
         return record
 
     def upsert(
@@ -381,6 +406,18 @@ class Records:
                 f"unable to obtain exclusive access to this record{suffix}",
                 [],
             )
+
+    def _published(
+        self,
+        sobject: SObjectType,
+        change_type: str,
+        before: Record | None,
+        after: Record,
+        ctx: WriteContext,
+    ) -> None:
+        if self.changes is not None:
+            source = ChangeSource(ctx.user_id, ctx.origin, ctx.transaction_key)
+            self.changes.record_change(sobject, change_type, before, after, source)
 
     def _stamp(self, ctx: WriteContext) -> str:
         if ctx.stamp is not None:

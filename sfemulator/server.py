@@ -4,6 +4,7 @@ so a slow or broken client never blocks the accept loop."""
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import sys
@@ -74,6 +75,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             headers=self.headers,
             body=body,
             host=self.headers.get("Host", ""),
+            connection_lost=self._connection_lost,
         )
         try:
             response = self.server.emulator.handle(request)
@@ -88,6 +90,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._write(response)
+
+    def _connection_lost(self) -> bool:
+        """While a request waits for its answer the client sends nothing more on this
+        connection (HTTP/1.1 without pipelining): anything readable now is its TLS
+        close_notify or the end of the stream, so it has gone."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     def _write(self, response: Response) -> None:
         payload = response.encoded()

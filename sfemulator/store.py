@@ -1,4 +1,5 @@
-"""SQLite persistence: records (with a recycle bin), users' passwords, tokens and counters.
+"""SQLite persistence: records (with a recycle bin), users' passwords, tokens, counters and
+the change events of the Streaming API (see changes.py).
 
 One connection guarded by one re-entrant lock: the emulator is a test double, and serialising
 writes keeps allOrNone, savepoints and the never-decreasing SystemModstamp simple and exact.
@@ -12,7 +13,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,19 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- AUTOINCREMENT: a replay id is never handed out twice, not even after the events before it
+-- were pruned or the data was wiped, so a client's stored replay id never points elsewhere.
+CREATE TABLE IF NOT EXISTS change_events (
+    replay_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    transaction_key TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    weight INTEGER NOT NULL,
+    published_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS change_events_transaction ON change_events (transaction_key);
+CREATE INDEX IF NOT EXISTS change_events_published ON change_events (published_ms);
 """
 
 
@@ -76,6 +90,8 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.RLock()
         self._savepoints = 0
+        # Called after each outermost COMMIT, still holding the lock (see on_commit).
+        self._commit_hooks: list[Callable[[], None]] = []
         with self.lock:
             self._conn.executescript(_SCHEMA)
             for sobject in SOBJECTS.values():
@@ -107,6 +123,13 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            for hook in self._commit_hooks:
+                hook()
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every committed write transaction. It runs under the store's
+        lock, so it must be quick and must not wait for other threads."""
+        self._commit_hooks.append(hook)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -228,6 +251,14 @@ class Store:
                 (json.dumps(record), record["SystemModstamp"], deleted_date, record["Id"]),
             )
 
+    def mark_undeleted(self, record: Record) -> None:
+        with self.lock:
+            self._conn.execute(
+                "UPDATE records SET data = ?, modstamp = ?, is_deleted = 0, deleted_date = NULL "
+                "WHERE id = ?",
+                (json.dumps(record), record["SystemModstamp"], record["Id"]),
+            )
+
     def find_live_by_unique(self, sobject: str, field_name: str, value: str) -> list[Record]:
         """Live records whose unique field equals `value`, case-insensitively as Salesforce
         matches external ids."""
@@ -316,6 +347,84 @@ class Store:
                 )
                 self._set_meta("last_purged", row[0])
 
+    # Change events ------------------------------------------------------------------------
+
+    def transaction_events(self, transaction_key: str) -> list[tuple[int, str, str, int, str]]:
+        """(replay_id, entity, signature, weight, data) of one transaction's events so far."""
+        with self.lock:
+            rows = self._conn.execute(
+                "SELECT replay_id, entity, signature, weight, data FROM change_events "
+                "WHERE transaction_key = ? ORDER BY replay_id",
+                (transaction_key,),
+            ).fetchall()
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    def insert_event(
+        self,
+        entity: str,
+        transaction_key: str,
+        signature: str,
+        weight: int,
+        published_ms: int,
+        data: str,
+    ) -> int:
+        with self.lock:
+            cursor = self._conn.execute(
+                "INSERT INTO change_events "
+                "(entity, transaction_key, signature, weight, published_ms, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (entity, transaction_key, signature, weight, published_ms, data),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def update_event(self, replay_id: int, weight: int, data: str) -> None:
+        with self.lock:
+            self._conn.execute(
+                "UPDATE change_events SET weight = ?, data = ? WHERE replay_id = ?",
+                (weight, data, replay_id),
+            )
+
+    def events_after(
+        self, replay_id: int, entities: frozenset[str] | None, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(replay_id, entity, data) of the events after `replay_id`, oldest first; only of
+        `entities` unless it is None."""
+        sql = "SELECT replay_id, entity, data FROM change_events WHERE replay_id > ?"
+        params: list[object] = [replay_id]
+        if entities is not None:
+            sql += f" AND entity IN ({','.join('?' * len(entities))})"
+            params.extend(sorted(entities))
+        with self.lock:
+            rows = self._conn.execute(
+                sql + " ORDER BY replay_id LIMIT ?", [*params, limit]
+            ).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def event_bounds(self) -> tuple[int | None, int]:
+        """(the oldest retained replay id or None, the last replay id ever handed out)."""
+        with self.lock:
+            oldest = self._conn.execute("SELECT min(replay_id) FROM change_events").fetchone()
+            last = self._conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'change_events'"
+            ).fetchone()
+        return (oldest[0] if oldest else None), int(last[0]) if last else 0
+
+    def event_count(self) -> int:
+        with self.lock:
+            return int(self._conn.execute("SELECT count(*) FROM change_events").fetchone()[0])
+
+    def prune_events(self, published_before_ms: int, keep: int) -> None:
+        """Drop events published before the retention window, and all but the newest `keep`."""
+        with self.transaction():
+            self._conn.execute(
+                "DELETE FROM change_events WHERE published_ms < ?", (published_before_ms,)
+            )
+            self._conn.execute(
+                "DELETE FROM change_events WHERE replay_id <= ("
+                "SELECT replay_id FROM change_events ORDER BY replay_id DESC LIMIT 1 OFFSET ?)",
+                (keep,),
+            )
+
     # Users' passwords and tokens -----------------------------------------------------------
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -365,4 +474,5 @@ class Store:
             self._conn.execute("DELETE FROM passwords")
             self._conn.execute("DELETE FROM tokens")
             self._conn.execute("DELETE FROM meta WHERE key NOT LIKE 'counter:%'")
+            self._conn.execute("DELETE FROM change_events")
             self._last_stamp = None

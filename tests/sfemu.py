@@ -289,6 +289,40 @@ class SalesforceEmulator:
             **fields,
         }
 
+    # Streaming API (change events over CometD) ---------------------------------------------
+
+    def cometd_url(self, version: str = DEFAULT_API_VERSION) -> str:
+        """The Bayeux endpoint: `<instance URL>/cometd/<version>`."""
+        return f"{self.base_url}/cometd/{version}"
+
+    def streaming(self) -> dict[str, Any]:
+        """{latest_replay_id, earliest_replay_id, retained_events, sessions, held_connects,
+        handshakes, delivered_events, subscriptions, settings}."""
+        return self.admin("GET", "streaming")
+
+    def set_streaming(self, **settings: Any) -> dict[str, Any]:
+        """Change streaming settings, the others keep their values (a reset restores them):
+        timeout_ms (connect hold, 110000), max_interval_ms (40000), max_events (100000),
+        overflow_threshold (100000), retention_hours (72)."""
+        return self.admin("PUT", "streaming", settings)
+
+    def latest_replay_id(self) -> int:
+        """The replay id of the newest change event published (0 before any)."""
+        return int(self.streaming()["latest_replay_id"])
+
+    def force_stream_gap(
+        self, ids: list[str], change_type: str = "UPDATE", entity: str = "Task"
+    ) -> None:
+        """Publish a header-only GAP_<change_type> event for these records, as Salesforce
+        does for changes it cannot make change events of. For the next N writes' events to
+        become gap events instead, use `set_faults(stream_gap_next=N)`; for GAP_OVERFLOW,
+        `set_streaming(overflow_threshold=N)` and write more than N changes in one call."""
+        self.admin("POST", "stream-gap", {"ids": ids, "change_type": change_type, "entity": entity})
+
+    def undelete(self, ids: list[str], user_id: str | None = None) -> list[str]:
+        """Restore records from the recycle bin (Salesforce's UI undelete; REST has none)."""
+        return self.admin("POST", "undelete", {"ids": ids, "user_id": user_id})["undeleted"]
+
     # Clients ------------------------------------------------------------------------------------
 
     def requests_session(self) -> requests.Session:

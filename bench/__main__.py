@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import api_pages, emulator, soak, sync
+from bench import api_pages, emulator, live, soak, sync
 
 BENCHES = {
     "api_pages": api_pages.main,
     "emulator": emulator.main,
     "sync": sync.main,
     "soak": soak.main,
+    "live": live.main,
 }
 
 

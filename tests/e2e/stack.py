@@ -137,8 +137,9 @@ class Stack:
     `control_folder`), which would land in the source tree and be shared with `make run`.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, worker_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
+        self.worker_args = worker_args  # added to the worker's command line
         self.var_dir = workdir / "var"
         self.log_dir = workdir / "logs"
         self.var_dir.mkdir(parents=True, exist_ok=True)
@@ -274,6 +275,7 @@ class Stack:
                 "1",
                 "--without-gossip",
                 "--without-mingle",
+                *self.worker_args,
             ],
             self.env,
             self.workdir,

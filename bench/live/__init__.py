@@ -1,0 +1,178 @@
+"""The sync under live traffic, on the whole stack: `python -m bench live`.
+
+Starts what `make run` starts, as real processes over a private SQLite database and the default
+filesystem broker (tests/e2e/stack.py): the Salesforce emulator, gunicorn, a Celery worker and
+beat. Cockpit is configured through its API and driven through it as an integrator would (token
+auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
+
+- Trickle: LIVE_RATES changes a second (default 1,10,50,200) for LIVE_SECONDS (default 30),
+  half creates and half renames, from as many client threads as the rate needs; then the same
+  change stream through a naive sync (one simple-salesforce call per change, as a post_save
+  handler would make it) against the same emulator.
+- Backlogs of LIVE_BACKLOGS changes (default 1000,10000) each way: out, tasks created while the
+  worker is stopped, then released; in, renames and creates made in Salesforce in collections of
+  200, then a pull.
+
+Per scenario: Cockpit's Salesforce calls in that direction (counted inside the worker and
+checked against the emulator's request log), the physical minimum (ceil(N/200) collections
+out, ceil(N/2,000) query pages in) and issue 8's target bound, the naive sync's calls and the
+ratio, lag from commit to visible on the other side (polled every 100 ms), records a second
+of worker busy time, database queries a record in the worker, the worker's peak memory and the
+broker queue's peak. The table is printed and written to var/bench/live.md (LIVE_OUTPUT). The
+stack's folder (logs, databases) is removed after a run that converged, unless LIVE_KEEP is set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.live.scenarios import Row
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COLUMNS = (
+    "scenario",
+    "changes",
+    "cockpit calls",
+    "records/call",
+    "minimum",
+    "target",
+    "naive calls",
+    "ratio",
+    "lag p50",
+    "lag p95",
+    "records/s",
+    "queries/record",
+    "worker peak MB",
+    "broker peak",
+)
+
+
+def _numbers(name: str, default: str) -> list[int]:
+    raw = os.environ.get(name, default)
+    try:
+        return [int(part) for part in raw.replace(" ", "").split(",") if part]
+    except ValueError:
+        sys.exit(f"{name} must be comma-separated whole numbers, not {raw!r}")
+
+
+def main() -> None:
+    seconds = _numbers("LIVE_SECONDS", "30")[0]
+    rates = _numbers("LIVE_RATES", "1,10,50,200")
+    backlogs = _numbers("LIVE_BACKLOGS", "1000,10000")
+    output = Path(os.environ.get("LIVE_OUTPUT") or REPO_ROOT / "var" / "bench" / "live.md")
+
+    from bench.live import scenarios
+    from tests.e2e.stack import Stack
+
+    workdir = Path(tempfile.mkdtemp(prefix="cockpit-live-"))
+    stack = Stack(workdir, worker_args=("--include", "bench.live.worker_queries"))
+    stack.env["LIVE_QUERY_STATS"] = str(workdir / "worker-stats.json")
+    rows: list[Row] = []
+    started = time.monotonic()
+    failed = True
+    try:
+        stack.start()
+        print(f"stack up in {time.monotonic() - started:.0f} s ({workdir})", flush=True)
+        live = scenarios.configure(stack)
+        for rate in rates:
+            rows.append(_report(scenarios.trickle(live, rate, seconds)))
+        for count in backlogs:
+            row, twins = scenarios.backlog_out(live, count)
+            rows.append(_report(row))
+            rows.append(_report(scenarios.backlog_in(live, count, twins)))
+        failed = False
+    finally:
+        stack.stop()
+        if failed:
+            print(f"The stack's logs are in {workdir / 'logs'} and {workdir / 'sfemulator'}")
+    table = render(rows)
+    note = (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores "
+        f"({platform.machine()}, Python {platform.python_version()}), SQLite, filesystem "
+        f"broker, worker concurrency 1; LIVE_SECONDS={seconds} LIVE_RATES="
+        f"{','.join(map(str, rates))} LIVE_BACKLOGS={','.join(map(str, backlogs))}; "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
+    notes = "\n".join(f"- {row.scenario}: {'; '.join(row.notes)}" for row in rows)
+    missed = "\n".join(f"- {row.scenario}: {m}" for row in rows for m in targets_missed(row))
+    report = f"{table}\n\n{note}\n\n{notes}\n\nTargets missed:\n{missed or '- none'}\n"
+    print("\n" + report)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    print(f"(written to {output})")
+    if not os.environ.get("LIVE_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not all(row.converged for row in rows):
+        sys.exit("Some scenarios did not converge: see the notes above.")
+
+
+def _report(row: Row) -> Row:
+    """One line as soon as a scenario ends: the full run takes minutes."""
+    print(
+        f"  {row.scenario}: {row.calls} calls, lag p95 {_seconds(row.lag_p95)}, "
+        f"{_format(row.records_per_s, '{:,.0f}')} records/s",
+        flush=True,
+    )
+    return row
+
+
+def targets_missed(row: Row) -> list[str]:
+    missed = []
+    if row.calls is not None and row.calls > row.target:
+        missed.append(f"{row.calls} calls, target at most {row.target}")
+    ratio = row.naive / row.calls if row.naive and row.calls else None
+    if row.ratio_target is not None and ratio is not None and ratio < row.ratio_target:
+        missed.append(f"naive/cockpit {ratio:.1f}×, target at least {row.ratio_target:.0f}×")
+    if row.lag_target is not None and (row.lag_p95 or 0) > row.lag_target:
+        missed.append(f"lag p95 {row.lag_p95:.2f} s, target at most {row.lag_target:.0f} s")
+    if row.rate_target is not None and (row.records_per_s or 0) < row.rate_target:
+        missed.append(
+            f"{_format(row.records_per_s, '{:,.0f}')} records/s, "
+            f"target at least {row.rate_target:,.0f}"
+        )
+    if row.queries_target is not None and (row.queries_per_record or 0) > row.queries_target:
+        missed.append(
+            f"{row.queries_per_record:.2f} queries/record, target at most {row.queries_target}"
+        )
+    if not row.converged:
+        missed.append("did not converge")
+    return missed
+
+
+def render(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        ratio = row.naive / row.calls if row.naive and row.calls else None
+        cells = [
+            row.scenario,
+            f"{row.changes:,}",
+            _format(row.calls, "{:,}"),
+            _format(row.changes / row.calls if row.calls else None, "{:,.1f}"),
+            f"{row.minimum:,}",
+            f"≤ {row.target:,}",
+            _format(row.naive, "{:,}"),
+            _format(ratio, "{:,.1f}×"),
+            _seconds(row.lag_p50),
+            _seconds(row.lag_p95),
+            _format(row.records_per_s, "{:,.0f}"),
+            _format(row.queries_per_record, "{:.2f}"),
+            _format(row.worker_mb, "{:.0f}"),
+            "n/a" if row.broker_peak is None else str(row.broker_peak),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _format(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"

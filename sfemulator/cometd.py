@@ -66,7 +66,9 @@ class Session:
     held_connects: int = 0
     # Each connect takes the next generation; an older connect still held then returns.
     generation: int = 0
+    # Ended by the client (/meta/disconnect), or forgotten by the server (expired, reset).
     disconnected: bool = False
+    forgotten: bool = False
 
 
 class Streaming:
@@ -83,7 +85,7 @@ class Streaming:
         """Forget every client (their next message gets 403::Unknown client)."""
         with self._lock:
             for session in self._sessions.values():
-                session.disconnected = True
+                session.forgotten = True
             self._sessions.clear()
         self._wake_all()
 
@@ -272,13 +274,18 @@ class Streaming:
             generation = session.generation
             session.held_connects += 1
         self._wake_all()  # an older connect of this client still held now returns
+        advice = message.get("advice")
+        # A client may ask not to be held (CometD's first connect sends timeout 0).
+        hold = not (isinstance(advice, dict) and advice.get("timeout") == 0)
         try:
-            events = self._wait_for_events(session, generation, request)
+            events = self._wait_for_events(session, generation, request, hold)
         finally:
             with self._lock:
                 session.held_connects -= 1
         if events is None:
             return None
+        if session.forgotten:
+            return [*events, self._unknown_client(message)]
         # The token may have been revoked while the connect was held.
         try:
             self.emulator.auth.authenticate(request.header("Authorization"))
@@ -291,17 +298,17 @@ class Streaming:
         return [*events, reply]
 
     def _wait_for_events(
-        self, session: Session, generation: int, request: Request
+        self, session: Session, generation: int, request: Request, hold: bool
     ) -> list[Message] | None:
         """The events to deliver, as soon as there are some or at the timeout ([]), or None
         if the client went away meanwhile."""
-        deadline = time.monotonic() + self.settings.timeout_ms / 1000
+        deadline = time.monotonic() + (self.settings.timeout_ms / 1000 if hold else 0)
         condition = self.changes.condition
         while True:
             with condition:
                 seen = self.changes.version
             with self._lock:
-                if session.disconnected or session.generation != generation:
+                if session.disconnected or session.forgotten or session.generation != generation:
                     return []
                 events = self._take_events(session)
             if events:
@@ -343,7 +350,7 @@ class Streaming:
         limit = time.monotonic() - self.settings.max_interval_ms / 1000
         for client_id, session in list(self._sessions.items()):
             if not session.held_connects and session.last_seen < limit:
-                session.disconnected = True
+                session.forgotten = True
                 del self._sessions[client_id]
 
     def _wake_all(self) -> None:

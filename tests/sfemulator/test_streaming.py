@@ -194,6 +194,34 @@ def test_a_connect_with_nothing_to_deliver_is_held_until_the_timeout(emu):
     assert reply["advice"]["timeout"] == 300
 
 
+def test_a_connect_that_asks_for_timeout_0_is_answered_at_once(emu):
+    emu.set_streaming(timeout_ms=20_000)
+    client = subscribed(emu)
+
+    started = time.monotonic()
+    messages = client.send(
+        {"channel": "/meta/connect", "connectionType": "long-polling", "advice": {"timeout": 0}}
+    )
+
+    assert time.monotonic() - started < 2
+    assert client.reply(messages, "/meta/connect")["successful"] is True
+
+
+def test_a_reset_sends_a_held_connect_back_to_handshake(emu):
+    emu.set_streaming(timeout_ms=20_000)
+    client = subscribed(emu)
+    timer = threading.Timer(0.3, emu.reset)
+    timer.start()
+
+    started = time.monotonic()
+    _, reply = client.connect()
+    timer.join()
+
+    assert time.monotonic() - started < 3
+    assert reply["error"] == "403::Unknown client"
+    assert reply["advice"]["reconnect"] == "handshake"
+
+
 def test_a_held_connect_returns_as_soon_as_a_task_commits(emu, sf):
     emu.set_streaming(timeout_ms=20_000)
     client = subscribed(emu)

@@ -55,6 +55,52 @@ class SearchInput(forms.TextInput):
     input_type = "search"
 
 
+class IdsField(forms.Field):
+    """Task ids, repeated (`task=1&task=2`) or comma-separated (`ids=1,2`); at most 200."""
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        raw = value if isinstance(value, list) else [value]
+        parts = [p for item in raw for p in str(item).split(",") if p.strip()]
+        if len(parts) > 200:
+            raise ValidationError("Too many tasks at once.")
+        try:
+            return [int(p) for p in parts]
+        except ValueError:
+            raise ValidationError("Not task ids.") from None
+
+
+class BulkForm(forms.Form):
+    """The list's bulk actions on the checked rows."""
+
+    ACTIONS = [("complete", "Complete"), ("sync", "Sync to Salesforce"), ("delete", "Delete")]
+
+    task = IdsField(widget=forms.MultipleHiddenInput)
+    action = forms.ChoiceField(choices=ACTIONS)
+    confirmed = forms.BooleanField(required=False)
+
+    def clean_task(self) -> list[int]:
+        ids = self.cleaned_data["task"]
+        if not ids:
+            raise ValidationError("Select one or more tasks.")
+        return ids
+
+
+class RowsForm(forms.Form):
+    """What a polling list asks for: its rows' ids, the version it shows, the checked ones."""
+
+    ids = IdsField()
+    v = forms.CharField(required=False, max_length=64)
+    task = IdsField(required=False, widget=forms.MultipleHiddenInput)
+
+    def clean_ids(self) -> list[int]:
+        ids = self.cleaned_data["ids"]
+        if not ids:
+            raise ValidationError("No rows.")
+        return ids
+
+
 class TaskFilterForm(forms.Form):
     """The list's query string. A bad value is dropped, not an error page: it is a bookmark."""
 

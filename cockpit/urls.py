@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from adminconfig.api import SyncSettingsView
 from sync.api import SyncPullView, SyncPushView, SyncStatusView, TaskPushView
@@ -29,13 +29,19 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", views.ApiRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", views.task_list, name="task-list"),
     path("tasks/new/", views.task_new, name="task-new"),
+    path("tasks/bulk/", views.task_bulk, name="task-bulk"),
+    path("tasks/rows/", views.task_rows, name="task-rows"),
+    path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("tasks/<int:pk>/edit/", views.task_edit, name="task-edit"),
     path("tasks/<int:pk>/complete/", views.task_complete_view, name="task-complete"),
     path("tasks/<int:pk>/reopen/", views.task_reopen_view, name="task-reopen"),
     path("tasks/<int:pk>/delete/", views.task_delete_view, name="task-delete"),
     path("tasks/<int:pk>/sync/", views.task_sync_view, name="task-sync"),
+    path("tasks/<int:pk>/desync/", views.task_desync_view, name="task-desync"),
+    path("tasks/<int:pk>/resync/", views.task_resync_view, name="task-resync"),
     path("sync/", include("cockpit.health_urls")),
 ]

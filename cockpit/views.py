@@ -3,6 +3,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
@@ -14,11 +15,14 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 
+from adminconfig.models import SalesforceConnection
 from sync.outbound import SyncOffError, task_push_now
 from sync.selectors import outbound_connection
 from tasks.hooks import locked_fields
-from tasks.models import Task, TaskSyncRecord
+from tasks.models import CustomField, Task, TaskSyncRecord
 from tasks.selectors import (
     custom_fields_active,
     tasks_completed,
@@ -28,10 +32,29 @@ from tasks.selectors import (
     tasks_owned_by,
     user_today,
 )
-from tasks.services import task_complete, task_create, task_delete, task_reopen, task_update
+from tasks.services import (
+    task_complete,
+    task_complete_many,
+    task_create,
+    task_delete,
+    task_delete_owned,
+    task_desync,
+    task_push_many,
+    task_reopen,
+    task_resync,
+    task_update,
+)
 
-from .forms import VIEW_CHOICES, TaskFilterForm, TaskForm
+from .forms import VIEW_CHOICES, BulkForm, RowsForm, TaskFilterForm, TaskForm
 from .models import WorkerHeartbeat
+from .selectors import (
+    rows_version,
+    salesforce_record_url,
+    sync_record_of,
+    task_sync_explained,
+    task_tab_counts,
+    task_timeline,
+)
 
 
 @never_cache
@@ -55,6 +78,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # every page and action, never a 403 that would confirm it exists.
 
 PAGE_SIZE = 25
+# The visible rows ask for their own fresh copy this often, so a change pulled from Salesforce
+# shows within the pull interval (at least 10 s) without a reload.
+ROW_POLL_SECONDS = 10
 # The focus view (overdue, today, tomorrow) is not paginated; a section this long links to
 # the paginated "All open" view instead of rendering hundreds of rows.
 SECTION_LIMIT = 50
@@ -92,14 +118,17 @@ def task_list(request: HttpRequest) -> HttpResponse:
         priority=chosen["priority"],
         text=chosen["text"],
     )
+    counts = task_tab_counts(mine, today=today)
     context: dict[str, Any] = {
         "today": today,
         "tomorrow": today + dt.timedelta(days=1),
         "time_zone": timezone.get_current_timezone_name(),
         "filters": filters,
         "view": chosen["view"],
-        "views": VIEW_CHOICES,
+        "views": [(key, label, counts[key]) for key, label in VIEW_CHOICES],
         "filtered": bool(chosen["text"] or chosen["status"] or chosen["priority"]),
+        "back": request.get_full_path(),
+        "poll_seconds": ROW_POLL_SECONDS,
     }
     if chosen["view"] == "today":
         # Open work first within a day: what is done today sinks to the bottom.
@@ -197,7 +226,7 @@ def task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Deleted “{name}”.")
         target = _next_url(request)
         # Going back to the deleted task's own page would be a 404.
-        if target.startswith(reverse("task-edit", args=[pk])):
+        if target.startswith(reverse("task-detail", args=[pk])):
             target = reverse("task-list")
         return redirect(target)
     return render(
@@ -212,6 +241,10 @@ def task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def task_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
     """'Sync to Salesforce': pushes now, also a task older than the sync, or one that failed."""
     task = _own_task(request, pk)
+    record = sync_record_of(task)
+    if record is not None and record.desynced_at is not None:
+        messages.error(request, f"Syncing of “{task.name}” is stopped: sync it again first.")
+        return redirect(_next_url(request))
     try:
         task_push_now(task=task)
     except SyncOffError as exc:
@@ -226,3 +259,149 @@ def task_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"“{task.name}” is not synced yet: {reason or 'it will be retried'}."
         )
     return redirect(_next_url(request))
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The task page: its fields, its Salesforce twin and what the sync did with it."""
+    task = _own_task(request, pk)
+    record = sync_record_of(task)
+    custom = [
+        (field, (task.custom_fields or {}).get(field.key))
+        for field in CustomField.objects.filter(key__in=list(task.custom_fields or {}))
+    ]
+    primary = outbound_connection()
+    connection = primary or SalesforceConnection.objects.filter(is_primary=True).first()
+    return render(
+        request,
+        "cockpit/task_detail.html",
+        {
+            "task": task,
+            "record": record,
+            "custom": [(field, value) for field, value in custom if value not in (None, "")],
+            "salesforce_url": salesforce_record_url(
+                connection, record.salesforce_id if record and record.salesforce_id else ""
+            ),
+            "explained": task_sync_explained(task),
+            "timeline": task_timeline(task),
+            "sync_on": primary is not None,
+            "desynced": bool(record and record.desynced_at),
+            "back": _next_url(request),
+            "today": user_today(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def task_desync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _own_task(request, pk)
+    try:
+        task_desync(task=task)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"Stopped syncing “{task.name}”. Both sides keep their data; sync it again any time.",
+        )
+    return redirect("task-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def task_resync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _own_task(request, pk)
+    try:
+        task_resync(task=task)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{task.name}” syncs with Salesforce again.")
+    return redirect("task-detail", pk=pk)
+
+
+def _plural(count: int, word: str = "task") -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@login_required
+@require_POST
+def task_bulk(request: HttpRequest) -> HttpResponse:
+    """Complete, delete or sync the selected rows of the list (the signed-in CSM's own only).
+    A plain form post: it works without JavaScript; htmx sends the same post in place."""
+    form = BulkForm(request.POST)
+    back = _next_url(request)
+    if not form.is_valid():
+        messages.error(request, "Select one or more tasks, then an action.")
+        return redirect(back)
+    ids, action = form.cleaned_data["task"], form.cleaned_data["action"]
+    if action == "complete":
+        done = task_complete_many(owner=request.user, task_ids=ids)
+        messages.success(request, f"Completed {_plural(len(done))}.")
+    elif action == "sync":
+        queued, left = task_push_many(owner=request.user, task_ids=ids)
+        if queued:
+            messages.success(request, f"Sending {_plural(queued)} to Salesforce.")
+        if left:
+            messages.warning(
+                request,
+                f"{_plural(left)} not sent: sync is switched off or stopped for "
+                f"{'it' if left == 1 else 'them'}.",
+            )
+    elif not form.cleaned_data["confirmed"]:
+        # Deleting asks first; without JavaScript on a page of its own.
+        tasks = tasks_owned_by(request.user).filter(pk__in=ids)
+        return render(request, "cockpit/task_bulk_delete.html", {"tasks": tasks, "next": back})
+    else:
+        deleted = task_delete_owned(owner=request.user, task_ids=ids)
+        messages.success(request, f"Deleted {_plural(deleted)}.")
+    return redirect(back)
+
+
+@login_required
+@require_GET
+def task_rows(request: HttpRequest) -> HttpResponse:
+    """A fresh copy of the rows the list shows, for htmx polling. Answers 204 (htmx then
+    leaves the page alone) when none of them changed since the version the page has."""
+    form = RowsForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(status=204)
+    ids = form.cleaned_data["ids"]
+    tasks = list(tasks_owned_by(request.user).filter(pk__in=ids))
+    version = rows_version(tasks)
+    if version == form.cleaned_data["v"] and len(tasks) == len(ids):
+        return HttpResponse(status=204)
+    order = {pk: n for n, pk in enumerate(ids)}
+    tasks.sort(key=lambda task: order[task.pk])
+    return render(
+        request,
+        "cockpit/_task_rows.html",
+        {
+            "tasks": tasks,
+            "today": user_today(request.user),
+            "back": _next_url(request),
+            "checked": set(form.cleaned_data["task"]),
+            "version": version,
+            "poll_seconds": ROW_POLL_SECONDS,
+        },
+    )
+
+
+class LoginFirstMixin:
+    """The API docs are pages for people: a visitor who is not signed in is sent to the login
+    page (and back), not answered with the API's JSON 401."""
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, NotAuthenticated | AuthenticationFailed):
+            return redirect_to_login(self.request.get_full_path())  # type: ignore[attr-defined]
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class ApiDocsView(LoginFirstMixin, SpectacularSwaggerView):
+    """Swagger UI, from our own static files (drf-spectacular-sidecar): no CDN needed."""
+
+
+class ApiRedocView(LoginFirstMixin, SpectacularRedocView):
+    """ReDoc, from our own static files (drf-spectacular-sidecar)."""

@@ -17,4 +17,11 @@ class SyncConfig(AppConfig):
         from .selectors import fields_locked_for
 
         register_locked_fields(fields_locked_for)
+        from tasks.hooks import register_push_request
+
+        from .outbox import task_change_record
+
+        register_push_request(
+            lambda task, force: task_change_record(task=task, force=force) is not None
+        )
         from . import signals  # noqa: F401 - connects the task signal handlers

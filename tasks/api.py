@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +49,10 @@ class TaskSyncSerializer(serializers.Serializer):
     state = serializers.CharField()
     last_synced_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(source="last_error")
+    desynced_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the owner stopped syncing this task (desync); null while it syncs.",
+    )
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -274,6 +279,29 @@ class TaskViewSet(viewsets.ModelViewSet):
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.task_delete(task=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=None,
+        responses={200: TaskSerializer, 400: OpenApiResponse(description="Not synced, or stopped")},
+    )
+    @action(detail=True, methods=["post"])
+    def desync(self, request: Request, pk: str | None = None) -> Response:
+        """Stop syncing this task (Gainsight's desync): both sides keep their data; Cockpit no
+        longer pushes it or applies Salesforce's changes to it until it is synced again."""
+        task = self.get_object()
+        services.task_desync(task=task)
+        return Response(self.get_serializer(task).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: TaskSerializer, 400: OpenApiResponse(description="Not stopped")},
+    )
+    @action(detail=True, methods=["post"])
+    def resync(self, request: Request, pk: str | None = None) -> Response:
+        """Sync a desynced task again: its push is queued, merging what changed on each side."""
+        task = self.get_object()
+        services.task_resync(task=task)
+        return Response(self.get_serializer(task).data)
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):

@@ -35,3 +35,18 @@ def register_owner_writing(check: OwnerWriting) -> None:
 
 def owner_writing() -> bool:
     return _owner_writing() if _owner_writing else False
+
+
+PushRequest = Callable[[Task, bool], bool]
+_push_request: PushRequest | None = None
+
+
+def register_push_request(request: PushRequest) -> None:
+    """`request(task, force)` queues a push of the task to Salesforce and says whether it
+    did; `force` also pushes a task older than the sync (a CSM's "Sync to Salesforce")."""
+    global _push_request
+    _push_request = request
+
+
+def push_request(task: Task, *, force: bool = False) -> bool:
+    return _push_request(task, force) if _push_request else False

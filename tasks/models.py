@@ -205,6 +205,12 @@ class TaskSyncRecord(models.Model):
     # Writes sent to Salesforce whose answer never came (a timeout, a lost connection): they may
     # still be applied later, and their values must then be recognised as a stale echo.
     uncertain_writes = models.JSONField(default=list, blank=True)
+    # Desync (Gainsight's word): a CSM stopped syncing this task. Both sides keep their data;
+    # while set, Cockpit neither pushes the task nor applies Salesforce's changes to it. The
+    # link (salesforce_id, agreed values) is kept, so syncing again later merges from there.
+    desynced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a CSM stopped syncing this task; empty: it syncs."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["state"], name="tasksync_state")]

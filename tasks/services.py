@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from . import hooks
 from .custom_fields import custom_fields_clean
-from .models import Company, Priority, Status, Task, TaskType
-from .selectors import priority_default, status_closed_default, status_default
+from .models import Company, Priority, Status, Task, TaskSyncRecord, TaskType
+from .selectors import priority_default, status_closed_default, status_default, tasks_owned_by
 
 RELATIONS = ("status", "priority", "owner", "company", "type")
 # The plain fields a field mapping can lock; custom fields lock as 'custom:<key>'.
@@ -176,3 +176,82 @@ def task_delete_many(*, task_ids: list[int]) -> int:
     """Delete many tasks in a few queries (signals still fire for each)."""
     deleted, _ = Task.objects.filter(pk__in=task_ids).delete()
     return deleted
+
+
+# ---- many tasks at once (the cockpit's bulk actions) ---------------------------------------
+# Each takes the acting user and ids, and touches only that user's own tasks: an id of
+# someone else's task is ignored, never an error that would confirm it exists.
+
+
+@transaction.atomic
+def task_complete_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> list[Task]:
+    """Complete the owner's open tasks among `task_ids`; returns those it completed. One save
+    per task, so each writes its own outbox row (signals) like a single complete."""
+    tasks = list(tasks_owned_by(owner).filter(pk__in=task_ids, status__is_closed=False))
+    return [task_complete(task=task) for task in tasks]
+
+
+@transaction.atomic
+def task_delete_owned(*, owner: AbstractBaseUser, task_ids: list[int]) -> int:
+    """Delete the owner's tasks among `task_ids`; returns how many."""
+    ids = list(tasks_owned_by(owner).filter(pk__in=task_ids).values_list("pk", flat=True))
+    return task_delete_many(task_ids=ids) if ids else 0
+
+
+@transaction.atomic
+def task_push_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> tuple[int, int]:
+    """ "Sync to Salesforce" for the owner's tasks among `task_ids`: queue a push of each (also
+    of tasks older than the sync); the worker sends them together. Desynced tasks are left
+    alone. Returns (queued, left out)."""
+    tasks = tasks_owned_by(owner).filter(pk__in=task_ids)
+    queued = skipped = 0
+    for task in tasks:
+        record = _sync_record(task)
+        if record is not None and record.desynced_at is not None:
+            skipped += 1
+        elif hooks.push_request(task, force=True):
+            queued += 1
+        else:
+            skipped += 1
+    return queued, skipped
+
+
+# ---- desync: a CSM stops syncing one task, and syncs it again later ------------------------
+
+
+def _sync_record(task: Task) -> TaskSyncRecord | None:
+    try:
+        return task.sync_record
+    except TaskSyncRecord.DoesNotExist:
+        return None
+
+
+@transaction.atomic
+def task_desync(*, task: Task) -> TaskSyncRecord:
+    """Stop syncing this task: both sides keep their data, and from now on Cockpit neither
+    pushes it nor applies Salesforce's changes to it (TaskSyncRecord.desynced_at)."""
+    record = TaskSyncRecord.objects.select_for_update().filter(task=task).first()
+    if record is None:
+        raise ValidationError("This task is not synced with Salesforce: there is nothing to stop.")
+    if record.desynced_at is not None:
+        raise ValidationError("Syncing of this task is already stopped.")
+    record.desynced_at = timezone.now()
+    record.save(update_fields=["desynced_at"])
+    task.sync_record = record
+    return record
+
+
+@transaction.atomic
+def task_resync(*, task: Task) -> TaskSyncRecord:
+    """Sync a desynced task again: queue a push, which merges from the values both sides last
+    agreed on (what changed on each side meanwhile is merged field by field)."""
+    record = TaskSyncRecord.objects.select_for_update().filter(task=task).first()
+    if record is None or record.desynced_at is None:
+        raise ValidationError("This task is syncing already.")
+    record.desynced_at = None
+    record.save(update_fields=["desynced_at"])
+    task.sync_record = record
+    hooks.push_request(task, force=False)
+    record.refresh_from_db()
+    task.sync_record = record
+    return record

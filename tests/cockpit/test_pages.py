@@ -274,6 +274,7 @@ def test_each_row_shows_company_status_priority_due_date_and_sync_state(alice, c
 
     text = page_text(alice.get("/?view=open"))
 
+    assert f'href="/tasks/{synced.pk}/?next=' in text  # the row links to the task page
     assert f'href="/tasks/{synced.pk}/edit/' in text
     assert "Acme Corp" in text
     assert "High" in text
@@ -282,8 +283,9 @@ def test_each_row_shows_company_status_priority_due_date_and_sync_state(alice, c
     assert ">Pending<" in text
     assert ">Not synced<" in text
     assert ">Error<" in text
-    assert 'title="INVALID_FIELD: Subject too long"' in text
-    assert '<span class="sync-error">INVALID_FIELD: Subject too long</span>' in text
+    # In a CSM's words: Salesforce's message without its error code.
+    assert '<span class="sync-error">Salesforce refused the change: Subject too long</span>' in text
+    assert "INVALID_FIELD" not in text
 
 
 @time_machine.travel(NOW, tick=False)
@@ -563,7 +565,8 @@ def test_the_edit_page_shows_the_sync_record(alice, csm):
     assert "00T000000000042AAA" in text
     assert ">Error<" in text
     assert "28 Nov 2026, 09:15" in text
-    assert "UNABLE_TO_LOCK_ROW: try again" in text
+    assert "The Salesforce record was busy with another update; Cockpit will retry." in text
+    assert "UNABLE_TO_LOCK_ROW" not in text
 
 
 def test_the_edit_page_of_a_task_never_synced_says_so(alice, csm):

@@ -43,7 +43,7 @@ from rest_framework.test import APIClient
 from adminconfig import services as config
 from adminconfig.models import FieldMapping, PicklistMapping, ResyncRun, UserMapping
 from adminconfig.permissions import SYNC_ADMIN_GROUP
-from sync.models import OutboxEntry, SyncEvent
+from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.models import CustomField, TaskType, UserProfile
 from tests.factories import AdminFactory, CompanyFactory, TaskFactory, UserFactory
 
@@ -86,6 +86,9 @@ API: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/v1/tasks/", "POST"): signed_in(),
     **{("/api/v1/tasks/{id}/", m): OWNER_OR_STAFF for m in ("GET", "PUT", "PATCH", "DELETE")},
     ("/api/v1/tasks/{id}/sync/", "POST"): OWNER_OR_STAFF,
+    # The sample task was never synced: desync answers 400, resync too (both ALLOWED).
+    ("/api/v1/tasks/{id}/desync/", "POST"): OWNER_OR_STAFF,
+    ("/api/v1/tasks/{id}/resync/", "POST"): OWNER_OR_STAFF,
     ("/api/v1/companies/", "GET"): signed_in(),
     ("/api/v1/companies/", "POST"): only(*STAFF_UP),
     ("/api/v1/companies/{id}/", "GET"): signed_in(),
@@ -148,24 +151,42 @@ PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "logout": {"GET": expect(405), "POST": expect(302)},
     "api-root": {"GET": signed_in(200), "POST": NOBODY_NOT_ALLOWED},
     "api-schema": {"GET": signed_in(200), "POST": NOBODY_NOT_ALLOWED},
-    "api-docs": {"GET": signed_in(200), "POST": NOBODY_NOT_ALLOWED},
+    # The docs are pages: anonymous visitors go to the login page, not a JSON 401.
+    "api-docs": {"GET": expect(200, anonymous=LOGIN), "POST": METHOD_NOT_ALLOWED_PAGE},
+    "api-redoc": {"GET": expect(200, anonymous=LOGIN), "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-list": {"GET": LOGGED_IN_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-new": {"GET": LOGGED_IN_PAGE, "POST": LOGGED_IN_PAGE},
+    "task-detail": {"GET": OWN_TASK_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-edit": {"GET": OWN_TASK_PAGE, "POST": OWN_TASK_PAGE},
+    "task-desync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
+    "task-resync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
+    # Bulk actions and the rows' refresh take ids and touch only the user's own tasks.
+    "task-bulk": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": LOGGED_IN_PAGE},
+    "task-rows": {"GET": LOGGED_IN_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-delete": {"GET": OWN_TASK_PAGE, "POST": OWN_TASK_PAGE},
     "task-complete": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "task-reopen": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "task-sync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "sync-health": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "sync-retry": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
+    "sync-progress": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
+    # Without a kind or a choice the actions send the admin back with a message (ALLOWED).
+    "sync-errors-retry": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
+    "sync-errors-skip": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
+    "sync-conflict-resolve": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
+    "sync-resume": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
 }
 PAGE_KWARGS = {
+    "task-detail": "task",
+    "task-desync": "task",
+    "task-resync": "task",
     "task-edit": "task",
     "task-delete": "task",
     "task-complete": "task",
     "task-reopen": "task",
     "task-sync": "task",
     "sync-retry": "outbox_entry",
+    "sync-conflict-resolve": "conflict",
 }
 
 # ---- the Django admin ---------------------------------------------------------------------
@@ -392,6 +413,15 @@ def world(db, settings) -> dict[str, Any]:
             operation=OutboxEntry.Operation.choices[0][0],
             state=OutboxEntry.State.FAILED,
             next_attempt_at=timezone.now(),
+        ),
+        "conflict": Conflict.objects.create(
+            task_id=task.pk,
+            salesforce_id="00T000000000001AAA",
+            salesforce_field="Subject",
+            cockpit_value="ours",
+            salesforce_value="theirs",
+            winner="salesforce",
+            policy="latest",
         ),
         # Admin models, by label.
         "auth.group": Group.objects.get(name=SYNC_ADMIN_GROUP),

@@ -66,7 +66,12 @@ def test_a_csm_creates_a_task_and_gets_the_documented_json(csm_api, csm):
     assert body["type"] == "Call"
     assert body["is_closed"] is False
     assert body["salesforce_id"] is None
-    assert body["sync"] == {"state": "not_synced", "last_synced_at": None, "error": ""}
+    assert body["sync"] == {
+        "state": "not_synced",
+        "last_synced_at": None,
+        "error": "",
+        "desynced_at": None,
+    }
     assert Task.objects.get(pk=body["id"]).owner == csm
 
 

@@ -1,47 +1,173 @@
-"""The sync health page: an admin's view of the sync and the actions to run it."""
+"""The sync health page: an admin's control room for the sync, and the actions to run it.
+
+Every view is for sync admins only (403 for everyone else signed in); every action is a POST
+with Django's CSRF check, answered with a redirect back to the page and a message."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from adminconfig.models import SalesforceConnection
 from adminconfig.permissions import is_sync_admin
-from sync.models import Conflict, OutboxEntry, SyncEvent
+from sync import health, resolve
+from sync.models import Conflict, OutboxEntry
 from sync.outbox import entry_retry
 from sync.selectors import sync_status
-from tasks.models import Task
+
+from .health_chart import chart_build
+
+View = Callable[..., HttpResponse]
+
+
+def sync_admin_only(view: View) -> View:
+    """403 for everyone signed in but sync admins (under login_required and the method
+    check, so a wrong method is a 405 for everyone, as on the other pages)."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_sync_admin(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def _back(anchor: str = "") -> HttpResponse:
+    return redirect(reverse("sync-health") + (f"#{anchor}" if anchor else ""))
+
+
+def _refused(request: HttpRequest, exc: ValidationError) -> None:
+    messages.error(request, " ".join(exc.messages))
+
+
+def _progress_context() -> dict[str, Any]:
+    runs = health.runs_in_progress()
+    return {"runs": runs, "running": any(run.running for run in runs)}
 
 
 @login_required
 @require_GET
+@sync_admin_only
 def sync_health(request: HttpRequest) -> HttpResponse:
-    """Sync health for admins: switches, the org and its API usage, what failed, what clashed."""
-    if not is_sync_admin(request.user):
-        raise PermissionDenied
-    failed = list(
-        OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).order_by("-updated_at")[:50]
-    )
-    names = dict(Task.objects.filter(pk__in=[e.task_id for e in failed]).values_list("pk", "name"))
+    """Sync health: getting started, what failed (by kind), what clashed, the day's activity,
+    the API budget, the running re-sync or import, and the log."""
+    steps = health.getting_started()
     return render(
         request,
         "cockpit/sync_health.html",
         {
             "status": sync_status(),
-            "failed": [(entry, names.get(entry.task_id)) for entry in failed],
-            "conflicts": Conflict.objects.all()[:20],
-            "events": SyncEvent.objects.all()[:30],
+            "steps": steps,
+            "steps_done": health.getting_started_done(steps),
+            "groups": health.error_groups(),
+            "conflicts": health.conflicts_open(),
+            "conflicts_count": health.conflicts_open_count(),
+            "events": health.log_events(),
+            "chart": chart_build(health.activity_by_hour()),
+            "budget": health.api_budget(),
+            **_progress_context(),
         },
     )
 
 
 @login_required
+@require_GET
+@sync_admin_only
+def sync_progress(request: HttpRequest) -> HttpResponse:
+    """The progress panel alone, which the page polls while a run is going."""
+    return render(request, "cockpit/_sync_progress.html", _progress_context())
+
+
+@login_required
 @require_POST
+@sync_admin_only
 def sync_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    if not is_sync_admin(request.user):
-        raise PermissionDenied
     entry = get_object_or_404(OutboxEntry, pk=pk, state=OutboxEntry.State.FAILED)
     entry_retry(entry=entry)
     messages.success(request, f"Push of task {entry.task_id} queued again.")
-    return redirect("sync-health")
+    return _back("errors")
+
+
+def _group_args(request: HttpRequest) -> tuple[str, int | None]:
+    up_to = request.POST.get("up_to", "")
+    return request.POST.get("kind", ""), int(up_to) if up_to.isdigit() else None
+
+
+@login_required
+@require_POST
+@sync_admin_only
+def sync_error_group_retry(request: HttpRequest) -> HttpResponse:
+    kind, up_to = _group_args(request)
+    try:
+        count = resolve.error_group_retry(kind=kind, up_to=up_to)
+    except ValidationError as exc:
+        _refused(request, exc)
+        return _back("errors")
+    title = health.error_kind_title(kind)[0]
+    messages.success(
+        request, f"{count:,} failed push{'es' if count != 1 else ''} queued again: {title}."
+    )
+    return _back("errors")
+
+
+@login_required
+@require_POST
+@sync_admin_only
+def sync_error_group_skip(request: HttpRequest) -> HttpResponse:
+    kind, up_to = _group_args(request)
+    try:
+        count = resolve.error_group_skip(kind=kind, up_to=up_to, by=request.user)
+    except ValidationError as exc:
+        _refused(request, exc)
+        return _back("errors")
+    title = health.error_kind_title(kind)[0]
+    messages.success(
+        request,
+        f"{count:,} failed push{'es' if count != 1 else ''} skipped: {title}. The tasks keep "
+        "their values; their next edit is pushed as usual.",
+    )
+    return _back("errors")
+
+
+@login_required
+@require_POST
+@sync_admin_only
+def sync_conflict_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    conflict = get_object_or_404(Conflict, pk=pk)
+    try:
+        resolve.conflict_resolve(
+            conflict=conflict, keep=request.POST.get("keep", ""), by=request.user
+        )
+    except ValidationError as exc:
+        _refused(request, exc)
+        return _back("conflicts")
+    side = "Cockpit's" if conflict.resolution == "cockpit" else "Salesforce's"
+    messages.success(
+        request,
+        f"Conflict settled: task {conflict.task_id} keeps {side} {conflict.salesforce_field}.",
+    )
+    return _back("conflicts")
+
+
+@login_required
+@require_POST
+@sync_admin_only
+def sync_push_resume(request: HttpRequest) -> HttpResponse:
+    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    if connection is None or not resolve.push_pause_lift(connection=connection, by=request.user):
+        messages.info(request, "Pushing was not paused.")
+    else:
+        messages.success(
+            request,
+            "Pushing resumed. If the org is still past 90% of its daily limit, or Cockpit's "
+            "budget is still spent, the next push pauses it again.",
+        )
+    return _back("budget")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import housekeeping, inbound, outbound, outbox
+from . import housekeeping, inbound, outbound, outbox, resyncs, usage
 
 
 @shared_task(name="sync.push", ignore_result=True)
@@ -15,13 +15,15 @@ def push() -> None:
 def sweep() -> None:
     """Beat: recover work a lost message or a crashed worker left behind."""
     outbox.outbox_release_stale()
+    usage.push_pause_recheck()
+    resyncs.resync_runs_check()
     if outbox.outbox_due():
         outbound.outbox_push_all()
 
 
 @shared_task(name="sync.resync", ignore_result=True)
 def resync(run_id: int) -> None:
-    outbox.resync_run_start(run_id=run_id)
+    resyncs.resync_run_begin(run_id=run_id)
 
 
 @shared_task(name="sync.pull", ignore_result=True)

@@ -48,3 +48,45 @@ def api_usage_record(
         SalesforceConnection.objects.filter(pk=connection.pk).update(**changes)
     if reason and not (row.push_paused_until and row.push_paused_until > now):
         SyncEvent.objects.create(kind=SyncEvent.Kind.RETRY, message=reason)
+
+
+def cockpit_calls_today(connection: SalesforceConnection, *, now: dt.datetime | None = None) -> int:
+    today = (now or timezone.now()).astimezone(dt.UTC).date()
+    return connection.cockpit_calls if connection.cockpit_calls_date == today else 0
+
+
+def push_pause_holds(connection: SalesforceConnection, *, now: dt.datetime | None = None) -> bool:
+    """Whether the figures Cockpit holds still call for a pause: the org's newest usage reading
+    past the ceiling, or Cockpit's calls today at its budget (as the admin set it now)."""
+    used, limit = connection.api_usage, connection.api_limit
+    if used is not None and limit and used >= limit * API_USAGE_CEILING:
+        return True
+    return cockpit_calls_today(connection, now=now) >= connection.daily_api_budget
+
+
+def push_pause_recheck(*, now: dt.datetime | None = None) -> int:
+    """Lift pauses whose cause is gone; returns how many were lifted.
+
+    A pause is decided when a push or pull records its usage, and the pause itself stops
+    pushes and slows pulls to one every 15 minutes (sync.inbound.pull_due). Figures that change
+    meanwhile (an admin raises the budget, Test connection reads a lower usage) would otherwise
+    keep pushes stopped and pulls slow until the pause runs out, up to midnight UTC for the
+    budget. Beat's sweep calls this.
+    """
+    now = now or timezone.now()
+    lifted = 0
+    for connection in SalesforceConnection.objects.filter(push_paused_until__gt=now):
+        if push_pause_holds(connection, now=now):
+            continue
+        with transaction.atomic():
+            # Conditional: a push or pull that paused again meanwhile keeps its pause.
+            won = SalesforceConnection.objects.filter(
+                pk=connection.pk, push_paused_until=connection.push_paused_until
+            ).update(push_paused_until=None)
+            if won:
+                SyncEvent.objects.create(
+                    kind=SyncEvent.Kind.RETRY,
+                    message="Pushing resumed: the API usage and Cockpit's budget allow it again.",
+                )
+        lifted += won
+    return lifted

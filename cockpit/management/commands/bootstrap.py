@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cockpit.demo import CSMS, demo_connection_create, demo_load
 from cockpit.files import private_write
+from sync.health import STEP_TITLES
 
 
 class Command(BaseCommand):
@@ -45,11 +46,14 @@ class Command(BaseCommand):
                 client_secret=os.environ.get("SFEMU_CLIENT_SECRET", ""),
                 ca_bundle=os.environ.get("SFEMU_CA", ""),
             ):
+                # The same steps as the getting-started checklist on Sync health (/sync/).
+                test, match, switch, first = STEP_TITLES
                 self.stdout.write(
-                    "Added the connection 'Local Salesforce emulator'. In the admin: open it "
-                    "and press 1. Test connection, 2. Match users by email (without it no "
-                    "task can be pushed), then 3. switch on Auto Sync and Bi-directional Sync "
-                    "in Sync settings (the first import starts then)."
+                    "Added the connection 'Local Salesforce emulator'. Getting started (the "
+                    f"checklist on Sync health, /sync/, links each step): 1. {test} (open the "
+                    f"connection in the admin), 2. {match} (same page; without it no task can "
+                    f"be pushed), 3. {switch} (Sync settings), 4. {first}: it starts then; "
+                    "watch it on Sync health."
                 )
         self._print_logins(username, password_file, demo)
 

@@ -1,0 +1,629 @@
+"""The sync health page (issue 10, items 3 and 4): its selectors, services and views."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from adminconfig import services as config
+from adminconfig.models import ResyncRun, SalesforceConnection, UserMapping
+from adminconfig.permissions import SYNC_ADMIN_GROUP
+from sync import health, resolve, resyncs, usage
+from sync import outbox as outbox_module
+from sync.models import Conflict, OutboxEntry, PullState, ResyncWatch, SyncEvent
+from tasks.models import Task, TaskSyncRecord
+from tests.factories import AdminFactory, TaskFactory, UserFactory, status
+
+NOW = dt.datetime(2026, 11, 30, 10, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def connection(db):
+    return config.connection_create(
+        name="Org",
+        login_url="https://127.0.0.1:9",
+        client_id="cid",
+        client_secret="s3cret",
+        is_primary=True,
+    )
+
+
+@pytest.fixture
+def sync_admin(db):
+    user = UserFactory(username="sam", is_staff=True)
+    user.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))
+    return user
+
+
+@pytest.fixture
+def admin_client(sync_admin):
+    client = Client()
+    client.force_login(sync_admin)
+    return client
+
+
+def failed(task_id: int, error: str) -> OutboxEntry:
+    return OutboxEntry.objects.create(
+        task_id=task_id,
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+        next_attempt_at=timezone.now(),
+        attempts=3,
+        last_error=error,
+    )
+
+
+def linked(task: Task, salesforce_id: str, **fields) -> TaskSyncRecord:
+    return TaskSyncRecord.objects.update_or_create(
+        task=task,
+        defaults={"salesforce_id": salesforce_id, "state": TaskSyncRecord.State.SYNCED, **fields},
+    )[0]
+
+
+# ---- error kinds and groups ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("STRING_TOO_LONG: Subject: data value too large (Subject)", "STRING_TOO_LONG"),
+        (
+            "REQUIRED_FIELD_MISSING: Required fields are missing (gave up after 10 attempts)",
+            "REQUIRED_FIELD_MISSING",
+        ),
+        (
+            "alice has no Salesforce user: map it in Salesforce sync configuration > User "
+            "mappings, then retry.",
+            health.OWNER_NOT_MAPPED,
+        ),
+        (
+            "HTTPSConnectionPool(host='127.0.0.1', port=9): Max retries exceeded "
+            "(gave up after 10 attempts)",
+            health.CONNECTION,
+        ),
+        ("Read timed out. (read timeout=30)", health.CONNECTION),
+        ("something odd", health.OTHER),
+        ("", health.OTHER),
+    ],
+    ids=["code", "code_gave_up", "owner_unmapped", "transport", "timeout", "other", "empty"],
+)
+def test_a_failed_push_is_classified_by_its_reason(message, kind):
+    assert health.error_kind(message) == kind
+
+
+@pytest.mark.django_db
+def test_failed_pushes_are_grouped_by_kind_with_their_tasks_linked(django_assert_num_queries):
+    a, b, c = (TaskFactory(name=n) for n in ("Call Acme", "Send deck", "Renewal"))
+    failed(a.pk, "STRING_TOO_LONG: Subject: data value too large")
+    failed(b.pk, "STRING_TOO_LONG: Subject: data value too large")
+    failed(c.pk, "alice has no Salesforce user: map it ...")
+    failed(999_999, "STRING_TOO_LONG: gone")  # a deleted task
+    OutboxEntry.objects.create(
+        task_id=a.pk, operation="upsert", state="done", next_attempt_at=timezone.now()
+    )
+
+    with django_assert_num_queries(2):  # the entries, then every task's name at once
+        groups = health.error_groups()
+
+    assert [(g.kind, g.count) for g in groups] == [
+        ("STRING_TOO_LONG", 3),
+        (health.OWNER_NOT_MAPPED, 1),
+    ]
+    too_long = groups[0]
+    assert too_long.title == "A value is too long for its Salesforce field"
+    assert too_long.message == "STRING_TOO_LONG: gone"  # the newest reason
+    names = {t.label: t.url for t in too_long.tasks}
+    assert names["Call Acme"] == reverse(health.task_url_name(), args=[a.pk])
+    assert names["Task 999999 (deleted)"] == ""
+    assert too_long.up_to == OutboxEntry.objects.filter(task_id=999_999).get().pk
+
+
+@pytest.mark.django_db
+def test_retrying_a_group_requeues_only_that_kind_up_to_what_the_admin_saw():
+    a, b, c = TaskFactory(), TaskFactory(), TaskFactory()
+    first = failed(a.pk, "STRING_TOO_LONG: x")
+    other = failed(b.pk, "REQUIRED_FIELD_MISSING: y")
+    later = failed(c.pk, "STRING_TOO_LONG: z")
+
+    count = resolve.error_group_retry(kind="STRING_TOO_LONG", up_to=first.pk)
+
+    assert count == 1
+    states = dict(OutboxEntry.objects.values_list("pk", "state"))
+    assert states == {first.pk: "pending", other.pk: "failed", later.pk: "failed"}
+    first.refresh_from_db()
+    assert first.attempts == 0
+
+
+@pytest.mark.django_db
+def test_skipping_a_group_keeps_the_entries_as_skipped_and_logs_who_skipped(sync_admin):
+    a, b = TaskFactory(name="Call Acme"), TaskFactory()
+    TaskSyncRecord.objects.create(task=a, state="error", last_error="ENTITY_IS_DELETED: gone")
+    entry = failed(a.pk, "ENTITY_IS_DELETED: entity is deleted")
+    kept = failed(b.pk, "STRING_TOO_LONG: y")
+
+    count = resolve.error_group_skip(kind="ENTITY_IS_DELETED", by=sync_admin)
+
+    assert count == 1
+    entry.refresh_from_db()
+    kept.refresh_from_db()
+    assert (entry.state, kept.state) == ("skipped", "failed")
+    record = TaskSyncRecord.objects.get(task=a)
+    assert (record.state, record.last_error) == ("not_synced", "")
+    event = SyncEvent.objects.get(kind="skipped", task_id=a.pk)
+    assert "skipped by sam" in event.message
+    assert "ENTITY_IS_DELETED: entity is deleted" in event.message
+    assert health.error_groups()[0].kind == "STRING_TOO_LONG"
+
+
+@pytest.mark.django_db
+def test_a_group_action_refuses_a_made_up_kind(sync_admin):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        resolve.error_group_skip(kind="x'; drop", by=sync_admin)
+
+
+# ---- conflicts -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_taking_salesforces_value_changes_the_task_like_a_cockpit_edit(
+    connection, sync_admin, django_capture_on_commit_callbacks
+):
+    task = TaskFactory(name="Renewal", status=status("In Progress"))
+    linked(task, "00T000000000001AAA")
+    conflict = Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000001AAA",
+        salesforce_field="Status",
+        cockpit_value="In Progress",
+        salesforce_value="Completed",
+        winner="cockpit",
+        policy="latest",
+    )
+
+    with django_capture_on_commit_callbacks():
+        resolve.conflict_resolve(conflict=conflict, keep="salesforce", by=sync_admin)
+
+    task.refresh_from_db()
+    assert task.status.value == "Complete"
+    assert task.completed_at is not None
+    conflict.refresh_from_db()
+    assert (conflict.resolution, conflict.resolved_by) == ("salesforce", sync_admin)
+    assert health.conflicts_open() == []
+    # A normal edit: the push merges, and sends nothing Salesforce does not hold already.
+    assert OutboxEntry.objects.filter(task_id=task.pk, state="pending").exists()
+    assert "settled the Status conflict" in SyncEvent.objects.get(kind="conflict").message
+
+
+@pytest.mark.django_db
+def test_keeping_cockpits_value_writes_it_back_so_the_push_sends_it(
+    connection, sync_admin, django_capture_on_commit_callbacks
+):
+    task = TaskFactory(name="Call Globex (Salesforce)")
+    linked(task, "00T000000000002AAA")
+    conflict = Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000002AAA",
+        salesforce_field="Subject",
+        cockpit_value="Call Acme",
+        salesforce_value="Call Globex (Salesforce)",
+        winner="salesforce",
+        policy="latest",
+    )
+
+    with django_capture_on_commit_callbacks():
+        resolve.conflict_resolve(conflict=conflict, keep="cockpit", by=sync_admin)
+
+    task.refresh_from_db()
+    assert task.name == "Call Acme"
+    assert OutboxEntry.objects.filter(task_id=task.pk, state="pending").exists()
+    with pytest.raises(Exception, match="settled already"):
+        resolve.conflict_resolve(conflict=conflict, keep="salesforce", by=sync_admin)
+
+
+@pytest.mark.django_db
+def test_a_salesforce_value_with_no_cockpit_value_cannot_be_taken(connection, sync_admin):
+    from django.core.exceptions import ValidationError
+
+    task = TaskFactory()
+    conflict = Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000003AAA",
+        salesforce_field="Status",
+        cockpit_value="Open",
+        salesforce_value="Deferred",
+        winner="cockpit",
+        policy="latest",
+    )
+
+    with pytest.raises(ValidationError, match="no Cockpit value mapped"):
+        resolve.conflict_resolve(conflict=conflict, keep="salesforce", by=sync_admin)
+    assert Conflict.objects.get().resolved_at is None
+
+
+@pytest.mark.django_db
+def test_open_conflicts_name_their_task_and_field(connection, django_assert_num_queries):
+    task = TaskFactory(name="Renewal")
+    Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000001AAA",
+        salesforce_field="ActivityDate",
+        cockpit_value="2026-12-01",
+        salesforce_value="2026-12-02",
+        winner="salesforce",
+        policy="latest",
+    )
+
+    (row,) = health.conflicts_open()
+
+    assert (row.task.label, row.label) == ("Renewal", "due date")
+
+
+# ---- the log and the chart ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_log_names_each_task_with_one_query_for_all_names(django_assert_num_queries):
+    tasks = [TaskFactory(name=f"Task {i}") for i in range(5)]
+    for task in tasks:
+        SyncEvent.objects.create(kind="pushed", task_id=task.pk, message="pushed")
+    SyncEvent.objects.create(kind="retry", message="Salesforce API usage high")
+
+    with django_assert_num_queries(2):
+        rows = health.log_events()
+
+    assert rows[0].task is None
+    assert {r.task.label for r in rows[1:]} == {f"Task {i}" for i in range(5)}
+
+
+@pytest.mark.django_db
+def test_activity_is_counted_per_hour_over_the_last_day():
+    with time_machine.travel(NOW - dt.timedelta(hours=30), tick=False):
+        SyncEvent.objects.create(kind="pushed", message="too old")
+    with time_machine.travel(NOW - dt.timedelta(hours=2, minutes=10), tick=False):
+        SyncEvent.objects.create(kind="pushed", message="a")
+        SyncEvent.objects.create(kind="pushed", message="b")
+        SyncEvent.objects.create(kind="error", message="c")
+    with time_machine.travel(NOW, tick=False):
+        SyncEvent.objects.create(kind="pulled", message="d")
+        SyncEvent.objects.create(kind="skipped", message="e")
+        SyncEvent.objects.create(kind="conflict", message="not charted")
+
+        buckets = health.activity_by_hour()
+
+    assert len(buckets) == 24
+    assert buckets[-1].start == dt.datetime(2026, 11, 30, 10, tzinfo=dt.UTC)
+    assert buckets[-1].counts == {"pushed": 0, "pulled": 1, "skipped": 1, "failed": 0}
+    assert buckets[-3].counts == {"pushed": 2, "pulled": 0, "skipped": 0, "failed": 1}
+    assert sum(b.total for b in buckets) == 5
+
+
+def test_the_chart_scales_its_bars_to_a_round_top():
+    from cockpit.health_chart import _nice_max, chart_build
+
+    assert [_nice_max(n) for n in (0, 1, 3, 10, 13, 48, 120)] == [1, 1, 5, 10, 20, 50, 200]
+    buckets = [
+        health.HourCounts(
+            NOW + dt.timedelta(hours=i), {"pushed": i, "pulled": 1, "skipped": 0, "failed": 0}
+        )
+        for i in range(24)
+    ]
+    chart = chart_build(buckets)
+    assert chart.ticks[-1][1] == "50"
+    assert len(chart.segments) == 23 + 24  # no zero-height segments
+    assert "276 pushes, 24 pulls, 0 skips, 0 failures" in chart.description
+
+
+# ---- the API budget ------------------------------------------------------------------------
+
+
+def paused_connection(connection: SalesforceConnection, **fields) -> SalesforceConnection:
+    SalesforceConnection.objects.filter(pk=connection.pk).update(
+        api_usage=91_001,
+        api_limit=100_000,
+        push_paused_until=timezone.now() + dt.timedelta(minutes=15),
+        **fields,
+    )
+    connection.refresh_from_db()
+    return connection
+
+
+@pytest.mark.django_db
+def test_the_budget_shows_the_usage_and_the_reason_of_a_pause(connection):
+    paused_connection(connection)
+    usage.api_usage_record(connection, (91_001, 100_000))  # logs the reason once
+
+    budget = health.api_budget()
+
+    assert budget.paused
+    assert round(budget.org_percent) == 91
+    assert "91,001 of 100,000" in budget.pause_reason
+
+
+@pytest.mark.django_db
+def test_resume_now_lifts_the_pause_and_rings_the_push(
+    connection, sync_admin, django_capture_on_commit_callbacks
+):
+    paused_connection(connection)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert resolve.push_pause_lift(connection=connection, by=sync_admin)
+
+    assert len(callbacks) == 1  # the doorbell
+    connection.refresh_from_db()
+    assert connection.push_paused_until is None
+    assert "Pushing resumed by sam" in SyncEvent.objects.get().message
+    assert not resolve.push_pause_lift(connection=connection, by=sync_admin)
+
+
+@pytest.mark.django_db
+def test_a_pause_whose_cause_is_gone_is_lifted_by_the_sweep(connection):
+    # Cockpit's own budget was spent (paused until midnight); the admin raised it.
+    today = timezone.now().astimezone(dt.UTC).date()
+    SalesforceConnection.objects.filter(pk=connection.pk).update(
+        api_usage=1_000,
+        api_limit=100_000,
+        cockpit_calls=150,
+        cockpit_calls_date=today,
+        daily_api_budget=5_000,
+        push_paused_until=timezone.now() + dt.timedelta(hours=5),
+    )
+
+    assert usage.push_pause_recheck() == 1
+    connection.refresh_from_db()
+    assert connection.push_paused_until is None
+
+    # Still past the org's ceiling: the pause holds (the next pull reads the usage again).
+    paused_connection(connection)
+    assert usage.push_pause_recheck() == 0
+
+
+@pytest.mark.django_db
+def test_pulls_go_back_to_their_interval_once_a_stale_pause_is_lifted(connection):
+    """Issue 10: a budget pause kept pulls at one every 15 minutes after the usage had fallen
+    (pull_due slows pulls while a pause lasts, and nothing looked at the pause again)."""
+    from sync import inbound
+    from sync.tasks import sweep
+
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    PullState.objects.create(pk=1, last_pull_at=timezone.now() - dt.timedelta(minutes=2))
+    SalesforceConnection.objects.filter(pk=connection.pk).update(
+        api_usage=50_000,  # Test connection read the fallen usage
+        api_limit=100_000,
+        push_paused_until=timezone.now() + dt.timedelta(minutes=10),
+    )
+    assert not inbound.pull_due()
+
+    sweep()
+
+    assert inbound.pull_due()
+
+
+# ---- re-sync progress ---------------------------------------------------------------------
+
+
+def linked_tasks(count: int) -> None:
+    for i in range(count):
+        linked(TaskFactory(), f"00T{i:015d}")
+
+
+@pytest.mark.django_db
+def test_two_saves_in_a_row_left_the_first_resync_at_0_of_22_for_good(connection):
+    """What the issue saw: the second run takes over the first one's pending entries (one
+    pending entry per task), so the first counts nothing. The stuck check ends it."""
+    linked_tasks(22)
+    first = ResyncRun.objects.create(connection=connection, reason="first save", total=22)
+    outbox_module.resync_run_start(run_id=first.pk)
+    second = ResyncRun.objects.create(connection=connection, reason="second save", total=22)
+    outbox_module.resync_run_start(run_id=second.pk)
+    assert not OutboxEntry.objects.filter(resync_run_id=first.pk).exists()
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=1)):
+        assert resyncs.resync_runs_check() == 0
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=6)):
+        assert resyncs.resync_runs_check() == 1
+
+    first.refresh_from_db()
+    assert first.finished_at is not None
+    reason = ResyncWatch.objects.get(run_id=first.pk).stopped_reason
+    assert "nothing queued" in reason and "0 of 22" in reason
+    second.refresh_from_db()
+    assert second.finished_at is None  # its 22 entries are queued: waiting, not stuck
+
+
+@pytest.mark.django_db
+def test_a_newer_resync_finishes_the_older_one_as_superseded(
+    connection, django_capture_on_commit_callbacks
+):
+    linked_tasks(22)
+    with django_capture_on_commit_callbacks(execute=True):
+        config.resync_start(connection=connection, reason="Mappings saved")
+    with django_capture_on_commit_callbacks(execute=True):
+        config.resync_start(connection=connection, reason="Mappings saved")
+
+    older, newer = ResyncRun.objects.order_by("pk")
+    assert older.finished_at is not None
+    assert (
+        "superseded by a newer re-sync" in ResyncWatch.objects.get(run_id=older.pk).stopped_reason
+    )
+    assert newer.finished_at is None
+    assert OutboxEntry.objects.filter(resync_run_id=newer.pk, state="pending").count() == 22
+    progress = health.resync_progress()
+    assert (progress.done, progress.total, progress.percent) == (0, 22, 0)
+
+
+@pytest.mark.django_db
+def test_a_run_that_moves_is_not_stuck(connection):
+    run = ResyncRun.objects.create(connection=connection, reason="x", total=3)
+    start = timezone.now()
+    with time_machine.travel(start + dt.timedelta(minutes=1)):
+        resyncs.resync_runs_check()
+    ResyncRun.objects.filter(pk=run.pk).update(done=2)
+    with time_machine.travel(start + dt.timedelta(minutes=6)):
+        assert resyncs.resync_runs_check() == 0  # it moved since the last look
+    with time_machine.travel(start + dt.timedelta(minutes=10)):
+        assert resyncs.resync_runs_check() == 0  # 4 minutes since it last moved
+    with time_machine.travel(start + dt.timedelta(minutes=12)):
+        assert resyncs.resync_runs_check() == 1
+    assert "2 of 3" in ResyncWatch.objects.get(run_id=run.pk).stopped_reason
+
+
+# ---- getting started ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_getting_started_follows_the_four_steps(connection):
+    alice = UserFactory(username="alice")
+    TaskFactory(owner=alice)
+
+    states = [s.state for s in health.getting_started()]
+    assert states == ["todo", "todo", "todo", "todo"]
+
+    SalesforceConnection.objects.filter(pk=connection.pk).update(state="connected")
+    UserMapping.objects.create(user=alice, salesforce_user_id="005000000000001AAA")
+    config.sync_settings_update(auto_sync=True)
+    steps = health.getting_started()
+    assert [s.state for s in steps] == ["done", "done", "todo", "todo"]
+    assert "only once Bi-directional Sync is on" in steps[2].detail
+
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    assert health.getting_started()[3].state == "running"
+
+    PullState.objects.create(pk=1, last_pull_at=timezone.now())
+    SyncEvent.objects.create(kind="pulled", message="'Call' created from Salesforce")
+    steps = health.getting_started()
+    assert steps[3].state == "done"
+    assert steps[3].detail == "1 Salesforce task imported."
+    assert health.getting_started_done(steps)
+
+
+@pytest.mark.django_db
+def test_a_csm_without_a_salesforce_user_blocks_the_second_step(connection):
+    UserMapping.objects.create(
+        user=UserFactory(username="alice"), salesforce_user_id="005000000000001AAA"
+    )
+    TaskFactory(owner=UserFactory(username="bob"))
+
+    step = health.getting_started()[1]
+
+    assert step.state == "problem"
+    assert "bob" in step.detail
+
+
+def test_make_runs_hint_lists_the_same_steps():
+    from pathlib import Path
+
+    source = (
+        Path(__file__).resolve().parents[2] / "cockpit/management/commands/bootstrap.py"
+    ).read_text()
+    assert "STEP_TITLES" in source
+
+
+# ---- the pages ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_budget_with_formatted_numbers_and_a_resume_button(
+    connection, admin_client
+):
+    paused_connection(connection)
+    usage.api_usage_record(connection, (91_001, 100_000))
+
+    page = admin_client.get("/sync/").content.decode()
+
+    assert "91,001 of 100,000" in page
+    assert "Pushing is paused until" in page
+    assert reverse("sync-resume") in page
+    assert '<title id="chart-title">' in page and "<desc" in page
+    assert "The same figures as a table" in page
+
+
+@pytest.mark.django_db
+def test_the_page_shows_error_cards_conflicts_and_the_named_log(connection, admin_client):
+    task = TaskFactory(name="Call <Acme>")
+    failed(task.pk, "STRING_TOO_LONG: Subject too long")
+    Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000001AAA",
+        salesforce_field="Subject",
+        cockpit_value="Call <Acme>",
+        salesforce_value="Call Globex",
+        winner="salesforce",
+        policy="latest",
+    )
+    SyncEvent.objects.create(kind="error", task_id=task.pk, message="STRING_TOO_LONG")
+
+    page = admin_client.get("/sync/").content.decode()
+
+    assert "A value is too long for its Salesforce field" in page
+    assert "Retry all 1" in page
+    assert "Call &lt;Acme&gt;" in page and "Call <Acme>" not in page
+    assert reverse(health.task_url_name(), args=[task.pk]) in page
+    assert "Keep Cockpit's" in page
+
+
+@pytest.mark.django_db
+def test_group_retry_from_the_page(admin_client):
+    task = TaskFactory()
+    entry = failed(task.pk, "STRING_TOO_LONG: x")
+
+    response = admin_client.post(
+        reverse("sync-errors-retry"), {"kind": "STRING_TOO_LONG", "up_to": entry.pk}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("/sync/#errors")
+    entry.refresh_from_db()
+    assert entry.state == "pending"
+
+
+@pytest.mark.django_db
+def test_the_progress_fragment_shows_the_running_resync(connection, admin_client):
+    ResyncRun.objects.create(connection=connection, reason="Mappings saved", total=22, done=11)
+
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+
+    assert 'data-running="true"' in fragment
+    assert "11 of 22" in fragment
+    assert 'value="50"' in fragment
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "method", "kwargs"),
+    [
+        ("sync-health", "get", {}),
+        ("sync-progress", "get", {}),
+        ("sync-errors-retry", "post", {}),
+        ("sync-errors-skip", "post", {}),
+        ("sync-resume", "post", {}),
+        ("sync-conflict-resolve", "post", {"pk": 1}),
+    ],
+)
+def test_csms_and_plain_staff_get_403(name, method, kwargs):
+    path = reverse(name, kwargs=kwargs)
+    for user in (UserFactory(username="alice"), UserFactory(username="stella", is_staff=True)):
+        client = Client()
+        client.force_login(user)
+        assert getattr(client, method)(path).status_code == 403
+    assert "/accounts/login/" in getattr(Client(), method)(path)["Location"]
+
+
+@pytest.mark.django_db
+def test_actions_are_post_only_and_need_the_csrf_token(sync_admin):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(sync_admin)
+
+    assert client.get(reverse("sync-resume")).status_code == 405
+    assert client.post(reverse("sync-resume")).status_code == 403  # no CSRF token
+
+
+@pytest.mark.django_db
+def test_a_superuser_sees_the_page(client):
+    client.force_login(AdminFactory(username="root"))
+    assert client.get("/sync/").status_code == 200

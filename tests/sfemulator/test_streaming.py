@@ -237,6 +237,26 @@ def test_a_held_connect_returns_as_soon_as_a_task_commits(emu, sf):
     assert [body(e)["Subject"] for e in events] == ["wake up"]
 
 
+def test_one_commit_wakes_every_held_connect(emu, sf):
+    emu.set_streaming(timeout_ms=20_000)
+    clients = [subscribed(emu) for _ in range(4)]
+    results: list[list[dict[str, Any]]] = []
+    threads = [threading.Thread(target=lambda c=c: results.append(c.connect()[0])) for c in clients]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while emu.streaming()["held_connects"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    started = time.monotonic()
+    sf.Task.create({"Subject": "for everyone"})
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert time.monotonic() - started < 3
+    assert [[body(e)["Subject"] for e in events] for events in results] == [["for everyone"]] * 4
+
+
 def test_a_client_that_hangs_up_during_a_held_connect_is_let_go_and_loses_nothing(emu, sf):
     emu.set_streaming(timeout_ms=20_000)
     client = subscribed(emu)

@@ -85,6 +85,14 @@ class SalesforceConnection(models.Model):
         blank=True,
         help_text="Pushing waits until then because the org neared its daily API limit.",
     )
+    outage_failures = models.PositiveIntegerField(
+        default=0, help_text="Calls in a row that found Salesforce unreachable or busy."
+    )
+    retry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Salesforce was unreachable: pushing tries again then (the next success ends it).",
+    )
     task_describe = models.JSONField(
         default=dict, blank=True, help_text="Cached Task describe (fields, types, picklists)."
     )

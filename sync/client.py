@@ -9,6 +9,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -55,8 +56,55 @@ class AuthError(PermanentError):
     """Login refused or session invalid after a fresh login: the connection is unauthorized."""
 
 
+class SecretUnreadableError(AuthError, ValueError):
+    """The stored client secret no longer decrypts (SYNC_ENCRYPTION_KEY changed): an admin has
+    to enter it again. Nothing was sent to Salesforce."""
+
+
 # Error codes Salesforce answers with that a retry can cure.
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+
+
+class RecordStatus(StrEnum):
+    """What one record's answer in an sObject Collections call means for the sync."""
+
+    OK = "ok"
+    TRANSIENT = "transient"  # a retry can cure it (a locked row, a busy org)
+    GONE = "gone"  # the record no longer exists in Salesforce
+    PERMANENT = "permanent"  # Salesforce refuses the values: a person has to act
+
+
+# A record that is not there (any more). INVALID_CROSS_REFERENCE_KEY means "no such Id" only
+# when the Id is the record's own (a delete); on an update it names a bad lookup value.
+GONE_CODES = {"ENTITY_IS_DELETED", "NOT_FOUND"}
+GONE_ON_DELETE_CODES = GONE_CODES | {"INVALID_CROSS_REFERENCE_KEY"}
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    status: RecordStatus
+    id: str = ""
+    code: str = ""
+    message: str = ""
+
+
+def record_result(answer: dict[str, Any], *, deleting: bool = False) -> RecordResult:
+    """Classify one record's answer of a collection call (create, update, upsert, delete)."""
+    if answer.get("success"):
+        return RecordResult(RecordStatus.OK, id=answer.get("id") or "")
+    errors = answer.get("errors") or [{}]
+    code = errors[0].get("statusCode", "")
+    fields = errors[0].get("fields") or []
+    message = f"{code}: {errors[0].get('message', '')}" + (
+        f" ({', '.join(fields)})" if fields else ""
+    )
+    if code in (GONE_ON_DELETE_CODES if deleting else GONE_CODES):
+        status = RecordStatus.GONE
+    elif code in TRANSIENT_CODES:
+        status = RecordStatus.TRANSIENT
+    else:
+        status = RecordStatus.PERMANENT
+    return RecordResult(status, id=answer.get("id") or "", code=code, message=message)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ from adminconfig.crypto import secret_decrypt
 from adminconfig.hooks import GatewayError, OrgReport
 from adminconfig.models import SalesforceConnection
 
-from .client import AuthError, Credentials, SalesforceClient, SalesforceError
+from .client import (
+    AuthError,
+    Credentials,
+    SalesforceClient,
+    SalesforceError,
+    SecretUnreadableError,
+)
+from .outages import outage_end
 
 # What the cached describe keeps of each Task field: enough to validate mappings.
 DESCRIBE_KEYS = (
@@ -28,10 +35,14 @@ DESCRIBE_KEYS = (
 
 
 def credentials(connection: SalesforceConnection) -> Credentials:
+    try:
+        secret = secret_decrypt(connection.client_secret_encrypted)
+    except ValueError as exc:
+        raise SecretUnreadableError(str(exc), code="SECRET_UNREADABLE") from None
     return Credentials(
         login_url=connection.login_url,
         client_id=connection.client_id,
-        client_secret=secret_decrypt(connection.client_secret_encrypted),
+        client_secret=secret,
         api_version=connection.api_version,
         ca_bundle=connection.ca_bundle,
         timeout=settings.SALESFORCE_TIMEOUT_SECONDS,
@@ -73,6 +84,7 @@ class SalesforceGateway:
             )
         except SalesforceError as exc:
             return OrgReport(ok=False, message=str(exc), state=SalesforceConnection.State.ERROR)
+        outage_end(connection=connection)  # Salesforce answers: pushing need not wait
         daily = limits.get("DailyApiRequests", {})
         usage = client.api_usage
         if daily.get("Max") is not None:

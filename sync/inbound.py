@@ -28,6 +28,7 @@ from .lease import lease_hold, lease_renew
 from .mapping import sf_datetime_format, sf_datetime_parse
 from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
+from .outages import outage_end
 from .payload import OWNER, task_changes, task_values
 from .selectors import sync_settings
 from .twins import Engine, engine_load, tombstone_for, twin_merge, twins_deleted_in_salesforce
@@ -106,10 +107,12 @@ def pull_run(*, force: bool = False) -> PullResult:
 def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResult:
     state, _ = PullState.objects.get_or_create(pk=1)
     result = PullResult()
-    client = client_for_connection(connection)
-    calls_before = client.calls
     started = timezone.now()
+    calls_before = 0
+    client: SalesforceClient | None = None
     try:
+        client = client_for_connection(connection)
+        calls_before = client.calls
         if state.watermark:
             # Salesforce stamps to the second, gives one stamp to a whole transaction and can
             # show a record after records with later stamps: read again behind the newest
@@ -130,8 +133,19 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
             )
         SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=f"Pull failed: {exc}")
         PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
-        result.api_calls = client.calls - calls_before
+        result.api_calls = client.calls - calls_before if client else 0
         return result
+    except Exception as exc:
+        # Shown where admins look, then raised for the worker's log; the engine lease is
+        # released on the way out (lease_hold), so the next pull or push is not blocked.
+        message = f"Pull failed unexpectedly ({type(exc).__name__}: {exc})"
+        SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=message)
+        PullState.objects.filter(pk=1).update(last_error=message, last_pull_at=started)
+        raise
+    if client.calls > calls_before:
+        # Salesforce answers: pushes waiting out an outage pause go at the push booked for
+        # the end of the pause, or at the next sweep, whichever comes first.
+        outage_end(connection=connection)
     usage.api_usage_record(connection, client.api_usage, calls=client.calls - calls_before)
     newest = max((mark for mark in (watermark, state.watermark) if mark), default=None)
     PullState.objects.filter(pk=1).update(

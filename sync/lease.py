@@ -13,15 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from .models import Lease
 
 ENGINE = "engine"
-# Longer than the longest single step (one Salesforce call times out after 30 s); holders
-# renew it after every call, so a dead holder blocks the engine for at most a minute.
-TTL = dt.timedelta(seconds=60)
+# Longer than the longest single step (one Salesforce call, SALESFORCE_TIMEOUT_SECONDS);
+# holders renew it after every call, so a dead holder blocks the engine for less than a minute
+# (40 s with the default 30 s timeout) and the next cycle takes back what it had claimed.
+TTL_MARGIN = dt.timedelta(seconds=10)
+
+
+def _ttl() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.SALESFORCE_TIMEOUT_SECONDS) + TTL_MARGIN
+
+
 _held: ContextVar[dict[str, str] | None] = ContextVar("sync_leases_held", default=None)
 
 
@@ -31,7 +39,7 @@ def _try_acquire(name: str, token: str) -> bool:
     won = (
         Lease.objects.filter(name=name)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + TTL, token=token)
+        .update(locked_until=now + _ttl(), token=token)
     )
     return bool(won)
 
@@ -39,7 +47,9 @@ def _try_acquire(name: str, token: str) -> bool:
 def lease_renew(name: str = ENGINE) -> None:
     held = _held.get() or {}
     if name in held:
-        Lease.objects.filter(name=name, token=held[name]).update(locked_until=timezone.now() + TTL)
+        Lease.objects.filter(name=name, token=held[name]).update(
+            locked_until=timezone.now() + _ttl()
+        )
 
 
 @contextmanager

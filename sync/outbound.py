@@ -21,10 +21,20 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 from tasks.models import Task, TaskSyncRecord
 
-from .client import COLLECTION_LIMIT, AuthError, SalesforceClient, SalesforceError, soql_ids
+from .client import (
+    COLLECTION_LIMIT,
+    AuthError,
+    RecordResult,
+    RecordStatus,
+    SalesforceClient,
+    SalesforceError,
+    record_result,
+    soql_ids,
+)
 from .clients import client_for_connection
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, SyncEvent, Tombstone
+from .outages import outage_end, outage_record, outage_waiting
 from .outbox import (
     entry_done,
     entry_fail,
@@ -58,11 +68,7 @@ log = logging.getLogger(__name__)
 CYCLE_LIMIT = 2 * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
 READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
-# Salesforce answers these for a record that is already gone: a delete is then done.
-GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
-# An update answered with these means Salesforce deleted the record.
-DELETED_CODES = {"ENTITY_IS_DELETED", "NOT_FOUND"}
-TRANSIENT_RECORD_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
 
 
 def external_id(task_id: int) -> str:
@@ -92,6 +98,8 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
         return result  # sync off: entries wait, nothing is lost
     if connection.push_paused_until and connection.push_paused_until > timezone.now():
         return result  # near the org's daily API limit: the sweep resumes later
+    if outage_waiting(connection):
+        return result  # Salesforce was unreachable: a push is booked for the end of the pause
     with lease_hold(wait=LEASE_WAIT) as held:
         if not held:
             return result  # the sweep comes back for what is due
@@ -99,19 +107,35 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
         entries = outbox_claim(limit=limit)
         if not entries:
             return result
-        client = client_for_connection(connection)
+        try:
+            client = client_for_connection(connection)
+        except SalesforceError as exc:  # the stored secret no longer decrypts
+            _batch_failed(connection, entries, exc, result)
+            return result
         calls_before = client.calls
         engine = engine_load(connection, sync_settings())
         upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
         deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
+        reached = True
         for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
             if not batch:
+                continue
+            if not reached:  # Salesforce is down: the rest waits too, without a call
+                _outage_wait(_unfinished(batch), result)
                 continue
             try:
                 push(engine, client, batch, result)
             except SalesforceError as exc:
                 _batch_failed(connection, _unfinished(batch), exc, result)
+                reached = not exc.transient
+            except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
+                # A bug or an answer Cockpit does not understand: without this the entries
+                # would stay claimed and be claimed again every cycle, with no trace.
+                log.exception("A push batch failed unexpectedly")
+                _batch_crashed(_unfinished(batch), exc, result)
         result.api_calls = client.calls - calls_before
+        if reached and result.api_calls:
+            outage_end(connection=connection)
         api_usage_record(connection, client.api_usage, calls=result.api_calls)
     return result
 
@@ -122,11 +146,37 @@ def _batch_failed(
     exc: SalesforceError,
     result: PushResult,
 ) -> None:
+    """A whole call failed. Transient: an outage of the connection, not of these records.
+    Otherwise every entry counts an attempt and backs off, and the connection shows why."""
+    if exc.transient:
+        delay = outage_record(connection=connection, error=str(exc))
+        _outage_wait(entries, result)
+        SyncEvent.objects.create(
+            kind=SyncEvent.Kind.RETRY,
+            message=f"Salesforce could not be reached ({exc}): {len(entries)} change(s) wait; "
+            f"next try in {delay.total_seconds():.0f} s.",
+        )
+        result.errors.append(str(exc))
+        transaction.on_commit(lambda: _push_later(delay))
+        return
     if isinstance(exc, AuthError):
         _connection_state(connection, SalesforceConnection.State.UNAUTHORIZED, str(exc))
-    elif not exc.transient:
+    else:
         _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
     _retry_all(entries, str(exc), result)
+
+
+def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
+    for entry in entries:
+        entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
+        task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE_MESSAGE)
+    result.retried += len(entries)
+
+
+def _push_later(delay: dt.timedelta) -> None:
+    from .tasks import push
+
+    push.apply_async(countdown=delay.total_seconds())
 
 
 def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
@@ -137,6 +187,10 @@ def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
         ).values_list("pk", flat=True)
     )
     return [e for e in entries if e.pk in still]
+
+
+def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResult) -> None:
+    _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
 
 
 def outbox_push_all(*, max_batches: int = 50) -> PushResult:
@@ -317,14 +371,13 @@ def _push_updates(
         confirmed: list[tuple[Outcome, str]] = []
         deleted: list[tuple[OutboxEntry, str]] = []
         for (entry, salesforce_id, outcome), answer in zip(chunk, answers, strict=True):
-            if answer.get("success"):
+            answered = record_result(answer)
+            if answered.status == RecordStatus.OK:
                 confirmed.append((outcome, salesforce_id))
-                continue
-            code, text = _record_error(answer)
-            if code in DELETED_CODES:
+            elif answered.status == RecordStatus.GONE:
                 deleted.append((entry, salesforce_id))
             else:
-                _record_failure(entry, code, text, result)
+                _record_failure(entry, answered, result)
         twin_agreed_after_push(outcomes=confirmed)
         confirmed_ids = {outcome.task_id for outcome, _ in confirmed}
         _finish_pushed([e for e, _, o in chunk if o.task_id in confirmed_ids], result)
@@ -382,11 +435,11 @@ def _push_creates(
         lease_renew()
         created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]] = []
         for (entry, payload, ours), answer in zip(chunk, answers, strict=True):
-            if answer.get("success"):
-                created.append((entry, payload, ours, answer["id"]))
+            answered = record_result(answer)
+            if answered.status == RecordStatus.OK:
+                created.append((entry, payload, ours, answered.id))
             else:
-                code, text = _record_error(answer)
-                _record_failure(entry, code, text, result)
+                _record_failure(entry, answered, result)
         if created:
             _record_created(engine, created)
             _finish_pushed([e for e, _, _, _ in created], result)
@@ -424,14 +477,14 @@ def _record_created(
             )
 
 
-def _record_failure(entry: OutboxEntry, code: str, text: str, result: PushResult) -> None:
-    if code in TRANSIENT_RECORD_CODES:
-        entry_retry_later(entry, text)
+def _record_failure(entry: OutboxEntry, answered: RecordResult, result: PushResult) -> None:
+    if answered.status == RecordStatus.TRANSIENT:
+        entry_retry_later(entry, answered.message)
         result.retried += 1
     else:
-        entry_fail(entry, text)
+        entry_fail(entry, answered.message)
         result.failed += 1
-    result.errors.append(text)
+    result.errors.append(answered.message)
 
 
 def _finish_pushed(entries: list[OutboxEntry], result: PushResult) -> None:
@@ -475,15 +528,6 @@ def _has_field(connection: SalesforceConnection, name: str) -> bool:
     return any(f["name"] == name for f in fields)
 
 
-def _record_error(answer: dict[str, Any]) -> tuple[str, str]:
-    errors = answer.get("errors") or [{}]
-    code = errors[0].get("statusCode", "")
-    message = errors[0].get("message", "")
-    fields = errors[0].get("fields") or []
-    text = f"{code}: {message}" + (f" ({', '.join(fields)})" if fields else "")
-    return code, text
-
-
 def _push_deletes(
     engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
 ) -> None:
@@ -498,8 +542,8 @@ def _push_deletes(
         answers = client.collection_delete([e.salesforce_id for e in chunk])
         lease_renew()
         for entry, answer in zip(chunk, answers, strict=True):
-            code, text = ("", "") if answer.get("success") else _record_error(answer)
-            if answer.get("success") or code in GONE_CODES:
+            answered = record_result(answer, deleting=True)
+            if answered.status in (RecordStatus.OK, RecordStatus.GONE):
                 entry_done(entry)
                 result.deleted += 1
                 SyncEvent.objects.create(
@@ -509,7 +553,7 @@ def _push_deletes(
                     message="Deleted in Cockpit, deleted in Salesforce",
                 )
             else:
-                _record_failure(entry, code, text, result)
+                _record_failure(entry, answered, result)
 
 
 def _resolve_by_external_id(

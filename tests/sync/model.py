@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from simple_salesforce import exceptions as sf_exc
 
+from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
 from sync.clients import clients_reset
 from sync.models import Conflict, OutboxEntry, PullState, SyncEvent, Tombstone
@@ -420,10 +421,12 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
 
         @rule()
         def time_passes(self) -> None:
-            """Backoffs run out: what waits to be retried is due again."""
+            """Backoffs run out: what waits to be retried is due again, and the connection's
+            pause after an outage is over."""
             OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).update(
                 next_attempt_at=timezone.now()
             )
+            SalesforceConnection.objects.update(retry_at=None)
             self._count("time_passes")
 
         def settle(self) -> None:
@@ -436,6 +439,7 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
                 OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).update(
                     next_attempt_at=timezone.now()
                 )
+                SalesforceConnection.objects.update(retry_at=None)
                 pushed = outbound.outbox_push_all()
                 pulled = inbound.pull_run(force=True)
                 moved = pushed.pushed + pushed.deleted + pulled.created + pulled.updated

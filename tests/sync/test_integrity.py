@@ -7,12 +7,15 @@ import threading
 import time
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from adminconfig import services as config
+from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
 from sync.clients import clients_reset
 from sync.models import Conflict, OutboxEntry, SyncEvent
+from sync.outages import OUTAGE_BACKOFF_MAX
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.factories import priority, status
@@ -56,6 +59,8 @@ def pull():
 
 
 def push(**kwargs):
+    """A push cycle after the connection's outage pause (if any) has run out."""
+    SalesforceConnection.objects.update(retry_at=None)
     return outbound.outbox_push(**kwargs)
 
 
@@ -302,13 +307,17 @@ def test_edits_during_an_outage_do_not_use_up_the_attempts(bidi, alice):
         push()
 
     entry = OutboxEntry.objects.get(task_id=task.pk, state__in=["pending", "in_flight"])
-    assert entry.attempts <= 2  # one failure, then backing off: edits do not retry at once
+    assert entry.attempts == 0  # an outage is the connection's, not the record's
     assert not OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).exists()
+    record = TaskSyncRecord.objects.get(task=task)
+    assert "could not be reached" in record.last_error
+    assert "HTTPSConnectionPool" not in record.last_error
 
     bidi.clear_faults()
-    OutboxEntry.objects.filter(pk=entry.pk).update(next_attempt_at=timezone.now())
-    push()
+    with time_machine.travel(timezone.now() + OUTAGE_BACKOFF_MAX, tick=True):
+        push()  # the first cycle after the connection's short pause
     assert bidi.simple_salesforce().Task.get(link(task))["Subject"] == "Outage edit 9"
+    assert SalesforceConnection.objects.get().outage_failures == 0
 
 
 def test_a_conflict_names_the_task_and_both_values(bidi, sf, alice_sf_id):

@@ -4,12 +4,16 @@ import datetime as dt
 
 import pytest
 import time_machine
+from cryptography.fernet import Fernet
 from django.utils import timezone
 
 from adminconfig import services as config
+from adminconfig.models import SalesforceConnection
 from sync import outbound, outbox
+from sync.clients import clients_reset
 from sync.context import applying_inbound
 from sync.models import Lease, OutboxEntry, SyncEvent
+from sync.outages import OUTAGE_BACKOFF_MAX
 from tasks import services as tasks
 from tasks.models import Company, TaskSyncRecord
 from tests.factories import TaskFactory, UserFactory, priority, status
@@ -143,7 +147,7 @@ def test_450_tasks_go_out_in_three_collection_calls(org, alice, django_capture_o
     assert sf_count(org, "Subject LIKE 'Bulk %'") == 450
 
 
-def test_a_salesforce_outage_keeps_the_change_and_retries_it_later(
+def test_a_salesforce_outage_keeps_the_change_and_pushes_it_soon_after_recovery(
     org, alice, django_capture_on_commit_callbacks
 ):
     org.set_faults(error_rate=1.0, error_status=503)
@@ -151,22 +155,74 @@ def test_a_salesforce_outage_keeps_the_change_and_retries_it_later(
 
     entry = OutboxEntry.objects.get(task_id=task.pk)
     record = TaskSyncRecord.objects.get(task=task)
+    connection = SalesforceConnection.objects.get()
     assert entry.state == OutboxEntry.State.PENDING
-    assert entry.attempts == 1
-    assert entry.next_attempt_at > timezone.now()
+    assert entry.attempts == 0  # the outage is the connection's: no attempt used up
     assert record.state == TaskSyncRecord.State.PENDING
-    assert "Will retry" in record.last_error
-    assert SyncEvent.objects.filter(kind=SyncEvent.Kind.RETRY, task_id=task.pk).exists()
+    assert record.last_error == outbound.OUTAGE_MESSAGE
+    assert connection.outage_failures == 1
+    assert timezone.now() < connection.retry_at <= timezone.now() + OUTAGE_BACKOFF_MAX
+    retry = SyncEvent.objects.get(kind=SyncEvent.Kind.RETRY)
+    assert "1 change(s) wait" in retry.message
+
+    org.reset_request_log()
+    assert outbound.outbox_push_all().pushed == 0  # the connection's pause: not even a call
+    assert org.api_calls() == 0
 
     org.clear_faults()
-    assert outbound.outbox_push_all().pushed == 0  # not due yet: backing off
-    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+    with time_machine.travel(connection.retry_at + dt.timedelta(seconds=1)):
         assert outbound.outbox_push_all().pushed == 1
 
     record.refresh_from_db()
+    connection.refresh_from_db()
     assert record.state == TaskSyncRecord.State.SYNCED
     assert record.last_error == ""
+    assert (connection.outage_failures, connection.retry_at) == (0, None)
     assert sf_count(org, "Subject = 'During the outage'") == 1
+
+
+def test_the_pause_after_an_outage_grows_but_stays_short(
+    org, alice, django_capture_on_commit_callbacks
+):
+    org.set_faults(error_rate=1.0, error_status=503)
+    clock = timezone.now()
+    with time_machine.travel(clock, tick=False):
+        create(django_capture_on_commit_callbacks, owner=alice, name="Long outage")
+    pauses = []
+    for _ in range(8):
+        retry_at = SalesforceConnection.objects.get().retry_at
+        pauses.append(retry_at - clock)
+        clock = retry_at + dt.timedelta(milliseconds=10)
+        with time_machine.travel(clock, tick=False):
+            outbound.outbox_push_all()
+
+    assert pauses[1] > pauses[0]
+    assert max(pauses) <= OUTAGE_BACKOFF_MAX
+    assert OutboxEntry.objects.get().attempts == 0
+
+
+def test_a_batch_that_raises_counts_an_attempt_says_why_and_is_not_claimed_in_a_loop(
+    org, alice, django_capture_on_commit_callbacks, settings
+):
+    task = create(django_capture_on_commit_callbacks, owner=alice, name="Before the key change")
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
+    # The encryption key is rotated without entering the secret again.
+    settings.SYNC_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    clients_reset()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.task_update(task=task, name="After the key change")
+
+    entry = OutboxEntry.objects.get(task_id=task.pk, state=OutboxEntry.State.PENDING)
+    assert entry.attempts == 1
+    assert entry.next_attempt_at > timezone.now() + dt.timedelta(seconds=20)
+    assert outbound.outbox_push_all().retried == 0  # delayed, not claimed again at once
+    connection = SalesforceConnection.objects.get()
+    assert connection.state == SalesforceConnection.State.UNAUTHORIZED
+    assert "enter it again" in connection.last_error
+    record = TaskSyncRecord.objects.get(task=task)
+    assert "cannot be decrypted" in record.last_error
+    events = SyncEvent.objects.filter(task_id=task.pk, message__contains="cannot be decrypted")
+    assert events.exists()
 
 
 def test_a_locked_row_is_retried_and_the_others_in_the_batch_go_through(

@@ -1,0 +1,487 @@
+"""The task page, desync, the list's counts, bulk actions and row refresh, and the API docs."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from adminconfig import services as config
+from adminconfig.models import SyncSettings, UserMapping
+from cockpit.selectors import (
+    LIMIT,
+    LOCKED,
+    LOGIN,
+    NO_ANSWER,
+    OWNER_UNMATCHED,
+    UNREACHABLE,
+    error_in_words,
+)
+from sync.models import Conflict, OutboxEntry, SyncEvent
+from tasks.models import CustomField, Task, TaskSyncRecord
+from tests.factories import CompanyFactory, CustomFieldFactory, TaskFactory, status
+
+pytestmark = pytest.mark.django_db
+
+RAW_OUTAGE = (
+    "Salesforce unreachable: HTTPSConnectionPool(host='acme.my.salesforce.com', port=443): "
+    "Max retries exceeded with url: /services/data/v62.0/composite/sobjects (Caused by "
+    "NewConnectionError('<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to "
+    "establish a new connection: [Errno 111] Connection refused'))"
+)
+
+
+@pytest.fixture
+def alice(client, csm):
+    client.force_login(csm)
+    return client
+
+
+@pytest.fixture
+def sync_on(db):
+    """A primary connection with Auto Sync on (nothing here talks to Salesforce)."""
+    connection = config.connection_create(
+        name="Org",
+        login_url="https://acme.my.salesforce.com",
+        client_id="cid",
+        client_secret="s3cret",
+        is_primary=True,
+    )
+    # Switched on "tomorrow": tasks made in a test are older, so none is pushed on its own.
+    SyncSettings.objects.update_or_create(
+        pk=1,
+        defaults={"auto_sync": True, "first_enabled_at": timezone.now() + dt.timedelta(days=1)},
+    )
+    return connection
+
+
+def text_of(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+# --- Errors in a CSM's words ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("", ""),
+        (RAW_OUTAGE, UNREACHABLE),
+        (f"Will retry: {RAW_OUTAGE}", UNREACHABLE),
+        ("Salesforce did not answer: Read timed out. (read timeout=30)", NO_ANSWER),
+        ("INVALID_SESSION_ID: Session expired or invalid", LOGIN),
+        ("Login refused: invalid_client client secret invalid", LOGIN),
+        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access", LOCKED),
+        ("REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.", LIMIT),
+        ("alice has no Salesforce user: map it in Salesforce sync configuration", OWNER_UNMATCHED),
+        (
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION: Due date must be in the future (ActivityDate)",
+            "Salesforce refused the change: Due date must be in the future (ActivityDate)",
+        ),
+        (
+            "STRING_TOO_LONG: Subject too long (gave up after 10 attempts)",
+            "Salesforce refused the change: Subject too long Cockpit gave up after 10 attempts: "
+            "use Retry to try again.",
+        ),
+        (
+            f"{RAW_OUTAGE} (gave up after 10 attempts)",
+            "Salesforce could not be reached. Cockpit gave up after 10 attempts: use Retry to "
+            "try again.",
+        ),
+        ("Something a person wrote", "Something a person wrote"),
+    ],
+    ids=[
+        "nothing",
+        "connection refused",
+        "retry prefix",
+        "timeout",
+        "expired session",
+        "login refused",
+        "locked row",
+        "api limit",
+        "owner not matched",
+        "salesforce validation rule",
+        "gave up on a refusal",
+        "gave up on an outage",
+        "plain text kept",
+    ],
+)
+def test_errors_read_as_a_csm_understands_them(stored, shown):
+    assert error_in_words(stored) == shown
+
+
+# --- The task page -------------------------------------------------------------------------
+
+
+def test_the_task_page_shows_fields_company_custom_fields_and_the_salesforce_link(
+    alice, csm, sync_on
+):
+    seats = CustomFieldFactory(key="seats", label="Seats", field_type=CustomField.FieldType.NUMBER)
+    acme = CompanyFactory(name="Acme Corp")
+    task = TaskFactory(
+        owner=csm, name="Renewal call", company=acme, details="Bring the\nnew pricing"
+    )
+    Task.objects.filter(pk=task.pk).update(custom_fields={seats.key: 40})
+    TaskSyncRecord.objects.create(
+        task=task,
+        salesforce_id="00T000000000042AAA",
+        state=TaskSyncRecord.State.SYNCED,
+        last_synced_at=timezone.now(),
+    )
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert "<h1>Renewal call</h1>" in text
+    assert "Acme Corp" in text
+    assert "Bring the\nnew pricing" in text
+    assert "<dt>Seats</dt><dd>40</dd>" in text
+    assert 'href="https://acme.my.salesforce.com/lightning/r/Task/00T000000000042AAA/view"' in text
+    assert "Synced with Salesforce" in text
+    assert f'href="/tasks/{task.pk}/edit/?next=' in text
+    assert "Stop syncing this task" in text
+
+
+def test_the_list_links_each_row_to_its_task_page(alice, csm):
+    task = TaskFactory(owner=csm, name="Renewal call")
+
+    text = text_of(alice.get("/?view=open"))
+
+    assert f'<a class="task-name" href="/tasks/{task.pk}/?next=/%3Fview%3Dopen">' in text
+
+
+def test_a_task_waiting_on_an_outage_says_so_in_plain_words(alice, csm, sync_on):
+    UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(
+        task=task, state=TaskSyncRecord.State.PENDING, last_error=f"Will retry: {RAW_OUTAGE}"
+    )
+    OutboxEntry.objects.create(
+        task_id=task.pk,
+        operation=OutboxEntry.Operation.UPSERT,
+        attempts=2,
+        last_error=RAW_OUTAGE,
+        next_attempt_at=timezone.now() + dt.timedelta(minutes=2),
+    )
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.RETRY, task_id=task.pk, message=f"Attempt 2 failed: {RAW_OUTAGE}"
+    )
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert "Waiting to retry" in text
+    assert UNREACHABLE in text
+    assert "Next try" in text
+    assert "HTTPSConnectionPool" not in text
+    assert "urllib3" not in text
+
+
+@pytest.mark.parametrize(
+    ("setup", "headline", "words"),
+    [
+        ("sync_off", "Waiting: sync is switched off", "goes out when it is switched on again"),
+        ("unmatched", "Waiting: your user is not matched", "Match users by email"),
+        ("budget", "Waiting: Salesforce API budget", "close to its daily Salesforce API limit"),
+        ("fresh", "Waiting to be sent", "within seconds"),
+    ],
+)
+def test_a_pending_task_says_why_it_waits(alice, csm, sync_on, setup, headline, words):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=task, state=TaskSyncRecord.State.PENDING)
+    if setup != "unmatched":
+        UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
+    if setup == "sync_off":
+        SyncSettings.objects.filter(pk=1).update(auto_sync=False)
+    if setup == "budget":
+        sync_on.push_paused_until = timezone.now() + dt.timedelta(hours=1)
+        sync_on.save(update_fields=["push_paused_until"])
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert headline in text
+    assert words in text
+
+
+def test_the_sync_history_lists_events_conflicts_and_failed_pushes(alice, csm):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=task, salesforce_id="00T000000000042AAA")
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.PULLED, task_id=task.pk, message="Subject changed in Salesforce"
+    )
+    Conflict.objects.create(
+        task_id=task.pk,
+        salesforce_id="00T000000000042AAA",
+        salesforce_field="Subject",
+        cockpit_value="Call Acme",
+        salesforce_value="Call Acme Corp",
+        winner="salesforce",
+        policy="latest",
+    )
+    OutboxEntry.objects.create(
+        task_id=task.pk,
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+        last_error="FIELD_CUSTOM_VALIDATION_EXCEPTION: Pick a type",
+        next_attempt_at=timezone.now(),
+    )
+    other = TaskFactory(owner=csm)
+    SyncEvent.objects.create(kind=SyncEvent.Kind.PUSHED, task_id=other.pk, message="Not this")
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert "Pulled from Salesforce" in text
+    assert "Subject changed in Salesforce" in text
+    assert "Changed on both sides: Subject" in text
+    assert "Salesforce&#x27;s value was kept" in text
+    assert "Push failed" in text
+    assert "Salesforce refused the change: Pick a type" in text
+    assert "Not this" not in text
+
+
+def test_another_csms_task_page_is_a_404(alice, other_csm):
+    task = TaskFactory(owner=other_csm)
+
+    assert alice.get(f"/tasks/{task.pk}/").status_code == 404
+    assert alice.post(f"/tasks/{task.pk}/desync/").status_code == 404
+
+
+# --- Desync --------------------------------------------------------------------------------
+
+
+def test_a_csm_stops_syncing_a_task_and_syncs_it_again(
+    alice, csm, sync_on, django_capture_on_commit_callbacks
+):
+    UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(
+        task=task, salesforce_id="00T000000000042AAA", state=TaskSyncRecord.State.SYNCED
+    )
+
+    response = alice.post(f"/tasks/{task.pk}/desync/", follow=True)
+
+    text = text_of(response)
+    assert "Stopped syncing" in text
+    assert "Not syncing" in text
+    assert "Sync again" in text
+    assert 'id="sync-now"' not in text
+    record = TaskSyncRecord.objects.get(task=task)
+    assert record.desynced_at is not None
+    assert record.salesforce_id == "00T000000000042AAA"  # the link is kept
+
+    # Edits of a desynced task are not queued for Salesforce.
+    alice.post(
+        f"/tasks/{task.pk}/edit/",
+        {
+            "name": "Changed while stopped",
+            "status": task.status_id,
+            "priority": task.priority_id,
+        },
+    )
+    assert Task.objects.get(pk=task.pk).name == "Changed while stopped"
+    assert not OutboxEntry.objects.filter(task_id=task.pk).exists()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = alice.post(f"/tasks/{task.pk}/resync/", follow=True)
+
+    assert "syncs with Salesforce again" in text_of(response)
+    assert TaskSyncRecord.objects.get(task=task).desynced_at is None
+    assert OutboxEntry.objects.filter(
+        task_id=task.pk, state=OutboxEntry.State.PENDING, operation="upsert"
+    ).exists()
+    assert callbacks  # the worker is rung after commit
+
+
+def test_desync_of_a_task_that_never_synced_is_refused(alice, csm):
+    task = TaskFactory(owner=csm)
+
+    response = alice.post(f"/tasks/{task.pk}/desync/", follow=True)
+
+    assert "not synced with Salesforce" in text_of(response)
+    assert not TaskSyncRecord.objects.filter(task=task).exists()
+
+
+def test_sync_to_salesforce_is_refused_for_a_desynced_task(alice, csm, sync_on):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=task, desynced_at=timezone.now())
+
+    response = alice.post(f"/tasks/{task.pk}/sync/", follow=True)
+
+    assert "sync it again first" in text_of(response)
+    assert not OutboxEntry.objects.filter(task_id=task.pk).exists()
+
+
+def test_the_list_shows_a_desynced_task_as_not_syncing(alice, csm):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(
+        task=task, state=TaskSyncRecord.State.SYNCED, desynced_at=timezone.now()
+    )
+
+    assert '<span class="badge desynced">Not syncing</span>' in text_of(alice.get("/?view=open"))
+
+
+# --- The list: counts, bulk actions, row refresh -------------------------------------------
+
+
+def test_each_tab_shows_its_count(alice, csm, other_csm):
+    from tasks.selectors import user_today
+
+    today = user_today(csm)
+    TaskFactory(owner=csm, due_date=today - dt.timedelta(days=3))  # overdue
+    TaskFactory(owner=csm, due_date=today)
+    TaskFactory(owner=csm, due_date=today + dt.timedelta(days=1))
+    TaskFactory(owner=csm, due_date=today + dt.timedelta(days=9))  # upcoming
+    TaskFactory(owner=csm, due_date=today, status=status("Complete"))
+    TaskFactory(owner=other_csm, due_date=today)
+
+    text = text_of(alice.get("/"))
+
+    assert 'Today &amp; tomorrow <span class="count">4</span>' in text
+    assert 'All open <span class="count">4</span>' in text
+    assert 'Upcoming <span class="count">1</span>' in text
+    assert 'Completed <span class="count">1</span>' in text
+
+
+def test_bulk_complete_completes_only_the_csms_own_selected_tasks(alice, csm, other_csm):
+    one, two, untouched = TaskFactory.create_batch(3, owner=csm)
+    theirs = TaskFactory(owner=other_csm)
+
+    response = alice.post(
+        "/tasks/bulk/",
+        {"action": "complete", "task": [one.pk, two.pk, theirs.pk], "next": "/?view=open"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/?view=open"
+    closed = set(Task.objects.filter(status__is_closed=True).values_list("pk", flat=True))
+    assert closed == {one.pk, two.pk}
+    assert "Completed 2 tasks." in text_of(alice.get("/?view=open"))
+    assert untouched.pk not in closed
+
+
+def test_bulk_delete_asks_first_then_deletes_only_own_tasks(alice, csm, other_csm):
+    one, two = TaskFactory.create_batch(2, owner=csm)
+    theirs = TaskFactory(owner=other_csm)
+    chosen = [one.pk, two.pk, theirs.pk]
+
+    text = text_of(alice.post("/tasks/bulk/", {"action": "delete", "task": chosen}))
+
+    assert "Delete these tasks?" in text
+    assert one.name in text
+    assert theirs.name not in text
+    assert Task.objects.count() == 3
+
+    response = alice.post(
+        "/tasks/bulk/", {"action": "delete", "task": chosen, "confirmed": "on"}, follow=True
+    )
+
+    assert "Deleted 2 tasks." in text_of(response)
+    assert list(Task.objects.values_list("pk", flat=True)) == [theirs.pk]
+
+
+def test_bulk_sync_queues_pushes_and_says_when_sync_is_off(alice, csm, sync_on):
+    one, two = TaskFactory.create_batch(2, owner=csm)
+    stopped = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=stopped, desynced_at=timezone.now())
+    OutboxEntry.objects.all().delete()
+
+    response = alice.post(
+        "/tasks/bulk/", {"action": "sync", "task": [one.pk, two.pk, stopped.pk]}, follow=True
+    )
+
+    text = text_of(response)
+    assert "Sending 2 tasks to Salesforce." in text
+    assert "1 task not sent" in text
+    queued = set(OutboxEntry.objects.values_list("task_id", flat=True))
+    assert queued == {one.pk, two.pk}
+
+    SyncSettings.objects.filter(pk=1).update(auto_sync=False)
+    response = alice.post("/tasks/bulk/", {"action": "sync", "task": [one.pk]}, follow=True)
+    assert "sync is switched off" in text_of(response)
+
+
+def test_a_bulk_post_without_a_selection_says_what_to_do(alice):
+    response = alice.post("/tasks/bulk/", {"action": "complete"}, follow=True)
+
+    assert "Select one or more tasks" in text_of(response)
+
+
+def test_the_rows_answer_204_until_a_row_changes(alice, csm, other_csm):
+    one, two = TaskFactory.create_batch(2, owner=csm)
+    theirs = TaskFactory(owner=other_csm, name="Bob's secret")
+    ids = f"{one.pk},{two.pk}"
+
+    first = alice.get("/tasks/rows/", {"ids": ids, "v": "", "next": "/?view=open"})
+    text = text_of(first)
+    assert text.lstrip().startswith("{% load") is False
+    assert f'id="task-row-{one.pk}"' in text
+    version = text.split("&amp;v=")[1].split("&amp;")[0]
+
+    with CaptureQueriesContext(db) as captured:
+        unchanged = alice.get("/tasks/rows/", {"ids": ids, "v": version})
+    assert unchanged.status_code == 204
+    assert len(captured) <= 4  # session, user, the rows: nothing per row
+
+    Task.objects.filter(pk=one.pk).update(name="Renamed in Salesforce", updated_at=timezone.now())
+    changed = alice.get("/tasks/rows/", {"ids": ids, "v": version, "task": [two.pk]})
+    text = text_of(changed)
+    assert "Renamed in Salesforce" in text
+    assert f'value="{two.pk}" form="bulk" aria-label="Select {two.name}" checked' in text
+
+    mixed = alice.get("/tasks/rows/", {"ids": f"{one.pk},{theirs.pk}", "v": ""})
+    assert "Bob&#x27;s secret" not in text_of(mixed)
+
+
+# --- The API -------------------------------------------------------------------------------
+
+
+def test_the_api_desyncs_and_resyncs_a_task(csm_api, csm, sync_on):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(
+        task=task, salesforce_id="00T000000000042AAA", state=TaskSyncRecord.State.SYNCED
+    )
+
+    response = csm_api.post(f"/api/v1/tasks/{task.pk}/desync/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["sync"]["desynced_at"] is not None
+
+    again = csm_api.post(f"/api/v1/tasks/{task.pk}/desync/")
+    assert again.status_code == 400
+    assert "already stopped" in str(again.json())
+
+    response = csm_api.post(f"/api/v1/tasks/{task.pk}/resync/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["sync"]["desynced_at"] is None
+    assert response.json()["sync"]["state"] == "pending"
+    assert csm_api.post(f"/api/v1/tasks/{task.pk}/resync/").status_code == 400
+
+
+def test_the_api_refuses_desync_of_a_task_never_synced_and_of_anothers(csm_api, other_csm):
+    from tests.factories import UserFactory
+
+    mine = TaskFactory(owner=UserFactory(username="alice"))
+    theirs = TaskFactory(owner=other_csm)
+
+    assert csm_api.post(f"/api/v1/tasks/{mine.pk}/desync/").status_code == 400
+    assert csm_api.post(f"/api/v1/tasks/{theirs.pk}/desync/").status_code == 404
+    assert csm_api.post(f"/api/v1/tasks/{theirs.pk}/resync/").status_code == 404
+
+
+# --- API docs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_the_api_docs_send_anonymous_visitors_to_log_in(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_the_api_docs_come_from_our_own_static_files(alice, path):
+    text = text_of(alice.get(path))
+
+    assert "/static/drf_spectacular_sidecar/" in text
+    assert "cdn.jsdelivr" not in text
+    assert "unpkg" not in text

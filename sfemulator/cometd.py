@@ -80,6 +80,7 @@ class Streaming:
         self._sessions: dict[str, Session] = {}
         self._handshakes = 0
         self._delivered = 0
+        self._hung_up = 0
 
     def reset(self) -> None:
         """Forget every client (their next message gets 403::Unknown client)."""
@@ -97,6 +98,8 @@ class Streaming:
                 "held_connects": sum(s.held_connects for s in self._sessions.values()),
                 "handshakes": self._handshakes,
                 "delivered_events": self._delivered,
+                # Held connects whose client closed the connection before the answer.
+                "hung_up_connects": self._hung_up,
                 "subscriptions": {
                     s.client_id: dict(s.subscriptions) for s in self._sessions.values()
                 },
@@ -317,6 +320,8 @@ class Streaming:
             if remaining <= 0:
                 return []
             if request.connection_lost():
+                with self._lock:
+                    self._hung_up += 1
                 return None
             with condition:
                 if self.changes.version == seen:

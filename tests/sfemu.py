@@ -297,7 +297,7 @@ class SalesforceEmulator:
 
     def streaming(self) -> dict[str, Any]:
         """{latest_replay_id, earliest_replay_id, retained_events, sessions, held_connects,
-        handshakes, delivered_events, subscriptions, settings}."""
+        handshakes, delivered_events, hung_up_connects, subscriptions, settings}."""
         return self.admin("GET", "streaming")
 
     def set_streaming(self, **settings: Any) -> dict[str, Any]:

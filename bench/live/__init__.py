@@ -107,10 +107,13 @@ def main() -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     print(f"(written to {output})")
+    if not all(row.converged for row in rows):
+        sys.exit(
+            f"Some scenarios did not converge: see the notes above, and the stack's logs in "
+            f"{workdir / 'logs'}"
+        )
     if not os.environ.get("LIVE_KEEP"):
         shutil.rmtree(workdir, ignore_errors=True)
-    if not all(row.converged for row in rows):
-        sys.exit("Some scenarios did not converge: see the notes above.")
 
 
 def _report(row: Row) -> Row:

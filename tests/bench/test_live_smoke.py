@@ -1,0 +1,63 @@
+"""`python -m bench live` in miniature: the whole stack, one short trickle and backlogs of 50,
+so the benchmark keeps working as the sync changes. The figures themselves are the benchmark's
+business; only their sanity is checked here."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.stack import REPO_ROOT
+
+ROWS = ("trickle 10/s × 3 s", "backlog out 50", "backlog in 50")
+
+
+def _table(text: str) -> dict[str, dict[str, str]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        rows[cells["scenario"]] = cells
+    return rows
+
+
+def _number(cell: str) -> float:
+    found = re.match(r"[\d,.]+", cell)
+    assert found, f"not a number: {cell!r}"
+    return float(found.group().replace(",", ""))
+
+
+def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Path) -> None:
+    output = tmp_path / "live.md"
+    env = {
+        **os.environ,
+        "LIVE_SECONDS": "3",
+        "LIVE_RATES": "10",
+        "LIVE_BACKLOGS": "50",
+        "LIVE_OUTPUT": str(output),
+    }
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench", "live"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-10000:] + done.stderr[-10000:]
+
+    rows = _table(output.read_text())
+    assert set(rows) == set(ROWS), rows
+    for name, row in rows.items():
+        assert _number(row["changes"]) > 0, (name, row)
+        assert _number(row["cockpit calls"]) > 0, (name, row)
+        assert _number(row["records/call"]) <= 2_000, (name, row)
+        assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, (name, row)
+        assert _number(row["records/s"]) > 0, (name, row)
+        assert _number(row["queries/record"]) > 0, (name, row)
+        assert 20 < _number(row["worker peak MB"]) < 2_000, (name, row)
+    trickle = rows[ROWS[0]]
+    assert _number(trickle["naive calls"]) == _number(trickle["changes"])

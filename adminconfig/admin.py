@@ -339,6 +339,33 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             self._match(request, connection)
 
 
+def switches_message(*, before: SyncSettings | None, after: SyncSettings) -> str:
+    """What switching says it did. The first import is a pull, so it happens only with
+    Bi-directional Sync on: Auto Sync alone pushes and imports nothing (issue 10)."""
+    first_push = after.auto_sync and (before is None or before.first_enabled_at is None)
+    pulling_now = after.bidirectional_sync and not (before and before.bidirectional_sync)
+    hours = after.initial_import_hours
+    if first_push and after.bidirectional_sync:
+        return (
+            f"Sync is on. Salesforce tasks of the last {hours} hours are being imported "
+            "(watch it on Sync health); Cockpit tasks created from now on are pushed to "
+            "Salesforce."
+        )
+    if first_push:
+        return (
+            "Sync is on: Cockpit tasks created from now on are pushed to Salesforce. Nothing "
+            "is imported from Salesforce yet: switch on Bi-directional Sync too, and the tasks "
+            f"of the last {hours} hours are imported then."
+        )
+    if pulling_now:
+        return (
+            "Bi-directional Sync is on: Salesforce changes are pulled into Cockpit; the first "
+            f"pull imports the Salesforce tasks of the last {hours} hours (watch it on Sync "
+            "health)."
+        )
+    return ""
+
+
 @admin.register(SyncSettings)
 class SyncSettingsAdmin(SyncAdminOnly, admin.ModelAdmin):
     form = SyncSettingsForm
@@ -368,16 +395,12 @@ class SyncSettingsAdmin(SyncAdminOnly, admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        was_first = obj.first_enabled_at is None
+        before = SyncSettings.objects.filter(pk=obj.pk).first()
         updated = services.sync_settings_update(**form.cleaned_data)
         obj.first_enabled_at = updated.first_enabled_at
-        if was_first and updated.first_enabled_at:
-            self.message_user(
-                request,
-                "Sync is on. Salesforce tasks of the last "
-                f"{updated.initial_import_hours} hours are being imported; Cockpit tasks "
-                "created from now on are pushed to Salesforce.",
-            )
+        message = switches_message(before=before, after=updated)
+        if message:
+            self.message_user(request, message)
 
 
 @admin.register(UserMapping)

@@ -4,6 +4,9 @@ from typing import Any
 
 from django import template
 
+from adminconfig.permissions import is_sync_admin
+from sync.health import getting_started
+
 register = template.Library()
 
 
@@ -25,3 +28,10 @@ def percent_width(value: Any) -> str:
         return f"{max(0.0, min(100.0, float(value))):.1f}%"
     except (TypeError, ValueError):
         return "0%"
+
+
+@register.simple_tag
+def getting_started_for(user: Any) -> list[Any]:
+    """The getting-started checklist for sync admins (the admin's pages show it); nothing for
+    anyone else."""
+    return getting_started() if is_sync_admin(user) else []

@@ -627,3 +627,61 @@ def test_actions_are_post_only_and_need_the_csrf_token(sync_admin):
 def test_a_superuser_sees_the_page(client):
     client.force_login(AdminFactory(username="root"))
     assert client.get("/sync/").status_code == 200
+
+
+# ---- the admin -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ((False, False, False), (True, True), "Salesforce tasks of the last 24 hours are being"),
+        ((False, False, False), (True, False), "Nothing is imported from Salesforce yet"),
+        ((True, False, True), (True, True), "the first pull imports the Salesforce tasks"),
+        ((True, True, True), (True, True), ""),
+        ((True, True, True), (False, False), ""),
+    ],
+    ids=["both_at_once", "auto_sync_alone", "bidirectional_later", "no_change", "off"],
+)
+def test_switching_sync_on_says_what_it_does(before, after, expected):
+    """Issue 10: Auto Sync alone announced an import that happens only with Bi-directional
+    Sync on."""
+    from adminconfig.admin import switches_message
+    from adminconfig.models import SyncSettings
+
+    auto, bidirectional, enabled = before
+    old = SyncSettings(
+        auto_sync=auto,
+        bidirectional_sync=bidirectional,
+        first_enabled_at=timezone.now() if enabled else None,
+    )
+    new = SyncSettings(
+        auto_sync=after[0], bidirectional_sync=after[1], first_enabled_at=timezone.now()
+    )
+
+    message = switches_message(before=old, after=new)
+
+    assert (expected in message) if expected else message == ""
+    if after == (True, False):
+        assert "being imported" not in message
+
+
+@pytest.mark.django_db
+def test_the_admin_index_and_the_connection_page_show_the_checklist(connection, admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    page = admin_client.get(
+        reverse("admin:adminconfig_salesforceconnection_change", args=[connection.pk])
+    ).content.decode()
+
+    for html in (index, page):
+        assert "Getting started with the Salesforce sync" in html
+        assert "Switch on Auto Sync and Bi-directional Sync" in html
+
+
+@pytest.mark.django_db
+def test_staff_who_are_not_sync_admins_see_no_checklist(connection):
+    client = Client()
+    client.force_login(UserFactory(username="stella", is_staff=True))
+
+    assert "Getting started" not in client.get("/admin/").content.decode()

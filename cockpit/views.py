@@ -404,4 +404,6 @@ class ApiDocsView(LoginFirstMixin, SpectacularSwaggerView):
 
 
 class ApiRedocView(LoginFirstMixin, SpectacularRedocView):
-    """ReDoc, from our own static files (drf-spectacular-sidecar)."""
+    """ReDoc, from our own static files (drf-spectacular-sidecar), without web fonts."""
+
+    template_name = "cockpit/redoc.html"

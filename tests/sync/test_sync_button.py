@@ -37,7 +37,7 @@ def test_a_failed_task_shows_the_reason_and_a_retry_that_settles_it(
     client.force_login(zed)
 
     page = client.get(f"/tasks/{task.pk}/edit/").content.decode()
-    assert "zed has no Salesforce user" in page
+    assert "not matched to a Salesforce user" in page  # the reason, in a CSM's words
     assert "Retry sync to Salesforce" in page
 
     dave = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")

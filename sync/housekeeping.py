@@ -18,13 +18,13 @@ class PruneResult:
 
 
 def sync_log_prune(*, days: int | None = None) -> PruneResult:
-    """Delete log rows and finished outbox entries older than the retention (pending, in-flight
-    and failed entries stay: they are work, not history)."""
+    """Delete log rows and finished (done or skipped) outbox entries older than the retention
+    (pending, in-flight and failed entries stay: they are work, not history)."""
     keep = dt.timedelta(days=days if days is not None else settings.SYNC_LOG_RETENTION_DAYS)
     cutoff = timezone.now() - keep
     events, _ = SyncEvent.objects.filter(created_at__lt=cutoff).delete()
     entries, _ = OutboxEntry.objects.filter(
-        state=OutboxEntry.State.DONE, updated_at__lt=cutoff
+        state__in=[OutboxEntry.State.DONE, OutboxEntry.State.SKIPPED], updated_at__lt=cutoff
     ).delete()
     conflicts, _ = Conflict.objects.filter(created_at__lt=cutoff).delete()
     # A late first push lands within minutes, not weeks: older tombstones guard nothing.

@@ -685,3 +685,16 @@ def test_staff_who_are_not_sync_admins_see_no_checklist(connection):
     client.force_login(UserFactory(username="stella", is_staff=True))
 
     assert "Getting started" not in client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_skipped_entries_are_pruned_like_finished_ones():
+    from sync.housekeeping import sync_log_prune
+
+    with time_machine.travel(timezone.now() - dt.timedelta(days=40)):
+        old = failed(1, "STRING_TOO_LONG: x")
+        OutboxEntry.objects.filter(pk=old.pk).update(state="skipped", updated_at=timezone.now())
+    kept = failed(2, "STRING_TOO_LONG: y")
+
+    assert sync_log_prune(days=30).outbox_entries == 1
+    assert list(OutboxEntry.objects.values_list("pk", flat=True)) == [kept.pk]

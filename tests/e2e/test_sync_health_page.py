@@ -5,6 +5,7 @@ and admin pages readable at 1400 and 1024 px."""
 import datetime as dt
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -69,6 +70,18 @@ def failed(task_id: int, error: str) -> OutboxEntry:
     )
 
 
+def axe_check(page, name: str) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    results = Axe().run(page)
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] for node in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"axe on {name}:\n" + "\n".join(bad)
+
+
 def in_viewport(page, locator) -> bool:
     box = locator.bounding_box()
     width = page.viewport_size["width"]
@@ -118,6 +131,7 @@ def test_an_admin_retries_a_group_settles_a_conflict_and_lifts_a_budget_pause(
     assert "Match users by email" in page.locator("#getting-started").inner_text()
     log = page.locator("#log")
     assert log.get_by_role("link", name="Onboarding kickoff").count() == 1
+    axe_check(page, "sync health at 1400 px")
     page.screenshot(path=str(artifacts / "sync-health-1400.png"), full_page=True)
 
     # The too-long group: three tasks, retried at once.
@@ -157,6 +171,7 @@ def test_an_admin_retries_a_group_settles_a_conflict_and_lifts_a_budget_pause(
 
     page.set_viewport_size(PHONE)
     page.reload()
+    axe_check(page, "sync health at 390 px")
     page.screenshot(path=str(artifacts / "sync-health-390.png"), full_page=True)
     # Nothing wider than the phone's screen.
     scroll_width = page.evaluate("document.documentElement.scrollWidth")

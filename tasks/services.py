@@ -1,5 +1,6 @@
 """Writes of the task domain: every interface (API, pages, admin, sync) goes through here."""
 
+import copy
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypedDict
@@ -10,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import hooks
-from .custom_fields import custom_fields_clean
+from .bulk import rows_update
+from .custom_fields import custom_field_definitions, custom_fields_clean
 from .models import Company, Priority, Status, Task, TaskSyncRecord, TaskType
 from .selectors import priority_default, status_closed_default, status_default, tasks_owned_by
 
@@ -130,6 +132,96 @@ def task_update(*, task: Task, **changes: Any) -> Task:
     return task
 
 
+# ---- many at once, for the sync's pulls ------------------------------------------------------
+# A pull applies up to 2,000 Salesforce changes a page. The values come translated by the sync
+# from its own lookups loaded for the page (statuses, priorities, mapped users, companies), so
+# the relations are not checked again one query each; every other rule of task_create and
+# task_update holds (field validation, custom fields, completion stamps). Fields locked to
+# Salesforce do not apply: these are Salesforce's own values. No signals fire (nothing of this
+# goes back out).
+
+
+@transaction.atomic
+def tasks_update_from_salesforce(
+    *, changes: list[tuple[Task, TaskChanges]]
+) -> dict[int, ValidationError]:
+    """Apply Salesforce's values to many tasks; returns the refused ones by task id (those
+    keep their values). The given Task objects are updated in place."""
+    definitions = custom_field_definitions()
+    now = timezone.now()
+    refused: dict[int, ValidationError] = {}
+    accepted: list[Task] = []
+    touched: set[str] = set()
+    for task, data in changes:
+        draft = copy.copy(task)
+        try:
+            _draft_update(draft, data, definitions)
+        except ValidationError as exc:
+            refused[task.pk] = exc
+            continue
+        draft.updated_at = now
+        accepted.append(draft)
+        touched.update(_touched(data))
+        task.__dict__.update(draft.__dict__)
+    if accepted:
+        rows_update(accepted, sorted(touched | {"updated_at", "completed_at"}))
+    return refused
+
+
+def _draft_update(task: Task, data: TaskChanges, definitions: dict[str, Any]) -> None:
+    was_closed = task.status.is_closed
+    custom = None
+    if "custom_fields" in data:
+        custom = custom_fields_clean(
+            data["custom_fields"], existing=task.custom_fields, definitions=definitions
+        )
+    _apply(task, data)
+    if custom is not None:
+        task.custom_fields = custom
+    _set_completion(task, was_closed=was_closed)
+    task.clean_fields(exclude=list(RELATIONS))
+    task.clean()
+
+
+def _touched(data: TaskChanges) -> set[str]:
+    return {name for name in data if name != "custom_fields"} | (
+        {"custom_fields"} if "custom_fields" in data else set()
+    )
+
+
+@transaction.atomic
+def tasks_create_from_salesforce(
+    *, rows: list[tuple[AbstractBaseUser, str, TaskChanges]]
+) -> list[Task | ValidationError]:
+    """Create many tasks from Salesforce (owner, name, other values each); returns, in order,
+    the task made or why it was refused."""
+    definitions = custom_field_definitions()
+    default_status, default_priority = status_default(), priority_default()
+    made: list[Task | ValidationError] = []
+    for owner, name, data in rows:
+        task = Task(
+            owner=owner,
+            name=name,
+            status=data.get("status") or default_status,
+            priority=data.get("priority") or default_priority,
+        )
+        rest: TaskChanges = {k: v for k, v in data.items() if k not in ("status", "priority")}  # type: ignore[assignment]
+        try:
+            _apply(task, rest)
+            task.custom_fields = custom_fields_clean(
+                rest.get("custom_fields"), definitions=definitions
+            )
+            _set_completion(task, was_closed=False)
+            task.clean_fields(exclude=list(RELATIONS))
+            task.clean()
+        except ValidationError as exc:
+            made.append(exc)
+            continue
+        made.append(task)
+    Task.objects.bulk_create([t for t in made if isinstance(t, Task)], batch_size=500)
+    return made
+
+
 def task_complete(*, task: Task) -> Task:
     if task.status.is_closed:
         return task
@@ -195,7 +287,10 @@ def task_complete_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> list[
 def task_delete_owned(*, owner: AbstractBaseUser, task_ids: list[int]) -> int:
     """Delete the owner's tasks among `task_ids`; returns how many."""
     ids = list(tasks_owned_by(owner).filter(pk__in=task_ids).values_list("pk", flat=True))
-    return task_delete_many(task_ids=ids) if ids else 0
+    if ids:
+        # Not task_delete_many's count: that one includes the sync records deleted with them.
+        task_delete_many(task_ids=ids)
+    return len(ids)
 
 
 @transaction.atomic

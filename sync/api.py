@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from adminconfig.permissions import IsSyncAdmin
 from tasks.api import TaskSerializer
-from tasks.models import Task
+from tasks.models import Task, TaskSyncRecord
 from tasks.selectors import tasks_visible_to
 
 from . import inbound, outbound, outbox
@@ -38,6 +38,11 @@ class TaskPushView(APIView):
     @extend_schema(request=None, responses=TaskSerializer)
     def post(self, request: Request, pk: int) -> Response:
         task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
+        if TaskSyncRecord.objects.filter(task=task, desynced_at__isnull=False).exists():
+            return Response(
+                {"detail": "Syncing of this task is stopped: resync it first."},
+                status=status.HTTP_409_CONFLICT,
+            )
         try:
             outbound.task_push_now(task=task)
         except outbound.SyncOffError as exc:

@@ -485,3 +485,14 @@ def test_the_api_docs_come_from_our_own_static_files(alice, path):
     assert "/static/drf_spectacular_sidecar/" in text
     assert "cdn.jsdelivr" not in text
     assert "unpkg" not in text
+
+
+def test_the_api_does_not_push_a_desynced_task(csm_api, csm, sync_on):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=task, desynced_at=timezone.now())
+
+    response = csm_api.post(f"/api/v1/tasks/{task.pk}/sync/")
+
+    assert response.status_code == 409
+    assert "resync it first" in response.json()["detail"]
+    assert not OutboxEntry.objects.filter(task_id=task.pk).exists()

@@ -23,6 +23,7 @@ class OrgReport:
     api_usage: tuple[int, int] | None = None
     task_describe: dict[str, Any] = field(default_factory=dict)
     has_external_id: bool = False
+    instance_url: str = ""  # the org's address the login answered with
 
 
 class SalesforceGateway(Protocol):

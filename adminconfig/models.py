@@ -97,6 +97,11 @@ class SalesforceConnection(models.Model):
         default=dict, blank=True, help_text="Cached Task describe (fields, types, picklists)."
     )
     describe_fetched_at = models.DateTimeField(null=True, blank=True)
+    instance_url = models.URLField(
+        blank=True,
+        help_text="The org's own address, as its login answered (Test connection records it); "
+        "links to Salesforce records start with it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

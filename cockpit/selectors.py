@@ -88,13 +88,13 @@ def sync_record_of(task: Task) -> TaskSyncRecord | None:
 
 
 def salesforce_record_url(connection: SalesforceConnection | None, salesforce_id: str) -> str:
-    """The Lightning page of a Salesforce Task. The org's address is the connection's login
-    URL: with My Domain (which Lightning requires) that is the org's own address, and the
-    emulator serves both from one place. (The connection does not store the instance URL
-    the login answers with; a login.salesforce.com connection gets a link via its login.)"""
+    """The Lightning page of a Salesforce Task, on the org's own address (the instance URL its
+    login answered with, recorded by Test connection). Before the first test, the login URL:
+    with My Domain, which Lightning requires, that is the org's address too."""
     if connection is None or not salesforce_id:
         return ""
-    return f"{connection.login_url.rstrip('/')}/lightning/r/Task/{salesforce_id}/view"
+    base = connection.instance_url or connection.login_url
+    return f"{base.rstrip('/')}/lightning/r/Task/{salesforce_id}/view"
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class SalesforceGateway:
             api_usage=usage,
             task_describe=describe,
             has_external_id=has_external_id,
+            instance_url=f"https://{client.sf.sf_instance}",
         )
 
     def org_users(self, connection: SalesforceConnection) -> list[dict[str, Any]]:

@@ -147,6 +147,8 @@ def connection_test(*, connection: SalesforceConnection) -> hooks.OrgReport:
         "last_error": "" if report.ok else report.message,
         "last_checked_at": timezone.now(),
     }
+    if report.ok and report.instance_url:
+        changes["instance_url"] = report.instance_url
     if report.ok and report.task_describe:
         changes["task_describe"] = report.task_describe
         changes["describe_fetched_at"] = timezone.now()

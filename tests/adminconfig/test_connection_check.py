@@ -22,7 +22,9 @@ def emulator_connection(sfemu_clean):
     )
 
 
-def test_testing_a_good_connection_reads_limits_and_the_task_describe(emulator_connection):
+def test_testing_a_good_connection_reads_limits_and_the_task_describe(
+    emulator_connection, sfemu_clean
+):
     report = services.connection_test(connection=emulator_connection)
 
     emulator_connection.refresh_from_db()
@@ -34,6 +36,8 @@ def test_testing_a_good_connection_reads_limits_and_the_task_describe(emulator_c
     assert fields["Subject"]["type"] in ("string", "combobox")
     assert fields["OwnerId"]["type"] == "reference"
     assert "Not Started" in [v["value"] for v in fields["Status"]["picklistValues"]]
+    # The org's own address, for links to its records (the emulator answers with its own).
+    assert emulator_connection.instance_url == sfemu_clean.base_url
 
 
 def test_the_emulators_describe_drives_the_mapping_rules(emulator_connection):

@@ -496,3 +496,16 @@ def test_the_api_does_not_push_a_desynced_task(csm_api, csm, sync_on):
     assert response.status_code == 409
     assert "resync it first" in response.json()["detail"]
     assert not OutboxEntry.objects.filter(task_id=task.pk).exists()
+
+
+def test_the_salesforce_link_uses_the_orgs_address_once_a_test_recorded_it(alice, csm, sync_on):
+    sync_on.instance_url = "https://acme.lightning.force.com"
+    sync_on.save(update_fields=["instance_url"])
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(task=task, salesforce_id="00T000000000042AAA")
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert (
+        'href="https://acme.lightning.force.com/lightning/r/Task/00T000000000042AAA/view"' in text
+    )

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,9 +28,18 @@ from .mapping import sf_datetime_format, sf_datetime_parse
 from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
 from .outages import outage_end
-from .payload import OWNER, task_changes, task_values
+from .payload import COMPANY, OWNER, task_changes, task_values
 from .selectors import sync_settings
-from .twins import Engine, engine_load, tombstone_for, twin_merge, twins_deleted_in_salesforce
+from .twins import (
+    Engine,
+    MergeItem,
+    engine_load,
+    first_push_base,
+    task_id_of,
+    tombstones_for,
+    twins_deleted_in_salesforce,
+    twins_merge_many,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,152 +250,169 @@ def _company_name(account: dict[str, Any]) -> str:
 
 
 # ---- one page ------------------------------------------------------------------------------
+# A page of up to 2,000 changes is applied with a bounded number of queries: links, tombstones
+# and our own unlinked first pushes read once for the page, linked tasks merged together
+# (twins_merge_many), new tasks created together.
 
 
 def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) -> None:
     ext = engine.connection.external_id_field
-    ids = [r["Id"] for r in page]
-    linked = dict(
-        TaskSyncRecord.objects.filter(salesforce_id__in=ids).values_list("salesforce_id", "task_id")
-    )
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
     if deleted:
         result.deleted += twins_deleted_in_salesforce(
             salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
         )
-    for record in page:
-        if record.get("IsDeleted"):
-            continue
+    live = [r for r in page if not r.get("IsDeleted")]
+    linked = dict(
+        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
+            "salesforce_id", "task_id"
+        )
+    )
+    unlinked = [r for r in live if r["Id"] not in linked]
+    pairs = [(r["Id"], str(r.get(ext) or "")) for r in unlinked]
+    tombstones = tombstones_for(pairs)
+    own = _own_unlinked([external for _, external in pairs])
+    items: list[MergeItem] = []
+    new: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for record in live:
         salesforce_id = record["Id"]
-        external_id = str(record.get(ext) or "")
-        if salesforce_id not in linked:
-            tombstone = tombstone_for(salesforce_id=salesforce_id, external_id=external_id)
-            if tombstone is not None:
-                # Deleted in Cockpit: the twin goes too, and never comes back as a new task.
-                outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
-                result.skipped += 1
-                continue
         theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
         if salesforce_id in linked:
-            _merge(engine, linked[salesforce_id], theirs, salesforce_id, result)
+            items.append(MergeItem(linked[salesforce_id], theirs, salesforce_id))
             continue
-        own = _own_unlinked(external_id)
-        if own is not None:
-            _link(engine, own, theirs, salesforce_id, result)
+        tombstone = tombstones.get(salesforce_id)
+        if tombstone is not None:
+            # Deleted in Cockpit: the twin goes too, and never comes back as a new task.
+            outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+            result.skipped += 1
+            continue
+        mine = own.pop(task_id_of(str(record.get(ext) or "")) or 0, None)
+        if mine is not None:
+            items.append(_link(engine, mine, theirs, salesforce_id))
         else:
-            _create_task(engine, record, theirs, result)
+            new.append((record, theirs))
+    _merge(engine, items, result)
+    if new:
+        _create_tasks(engine, new, result)
 
 
-def _merge(
-    engine: Engine,
-    task_id: int,
-    theirs: dict[str, Any],
-    salesforce_id: str,
-    result: PullResult,
-    base_override: tuple[dict[str, Any], dict[str, Any]] | None = None,
-) -> None:
-    outcome = twin_merge(
-        engine=engine,
-        task_id=task_id,
-        theirs=theirs,
-        salesforce_id=salesforce_id,
-        base_override=base_override,
-    )
-    if outcome is None:
-        return
-    result.conflicts += len(outcome.merged.conflicts)
-    result.skipped += len(outcome.merged.skipped)
-    if outcome.changed_cockpit:
-        result.updated += 1
-    else:
-        result.unchanged += 1
-    if outcome.merged.to_salesforce:
-        # Cockpit's side goes out at the next push, which merges again before it writes.
-        with transaction.atomic():
-            outbox.outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
+def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
+    outcomes = twins_merge_many(engine=engine, items=items)
+    for outcome in outcomes.values():
+        result.conflicts += len(outcome.merged.conflicts)
+        result.skipped += len(outcome.merged.skipped)
+        if outcome.changed_cockpit:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+        if outcome.merged.to_salesforce:
+            # Cockpit's side goes out at the next push, which merges again before it writes.
+            with transaction.atomic():
+                outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
 
 
-def _own_unlinked(external_id: str) -> TaskSyncRecord | None:
-    """A task of ours whose first push reached Salesforce but whose answer never came back."""
-    if not external_id.startswith("cockpit-"):
-        return None
-    try:
-        task_id = int(external_id.removeprefix("cockpit-"))
-    except ValueError:
-        return None
-    return TaskSyncRecord.objects.filter(task_id=task_id, salesforce_id=None).first()
+def _own_unlinked(external_ids: list[str]) -> dict[int, TaskSyncRecord]:
+    """Tasks of ours whose first push reached Salesforce but whose answer never came back."""
+    task_ids = [t for t in map(task_id_of, external_ids) if t is not None]
+    if not task_ids:
+        return {}
+    return {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=task_ids, salesforce_id=None)
+    }
 
 
 def _link(
-    engine: Engine,
-    record: TaskSyncRecord,
-    theirs: dict[str, Any],
-    salesforce_id: str,
-    result: PullResult,
-) -> None:
-    # What was agreed is what the lost first push sent, if Cockpit still remembers it.
-    creates = [w for w in record.uncertain_writes or [] if "OwnerId" in w["values"]]
-    base = (creates[-1]["values"], creates[-1].get("cockpit", {})) if creates else None
-    if base is None:
-        base = (dict.fromkeys(engine.field_names), {})
+    engine: Engine, record: TaskSyncRecord, theirs: dict[str, Any], salesforce_id: str
+) -> MergeItem:
     TaskSyncRecord.objects.filter(pk=record.pk).update(salesforce_id=salesforce_id)
-    _merge(engine, record.task_id, theirs, salesforce_id, result, base_override=base)
+    base = first_push_base(record) or (dict.fromkeys(engine.field_names), {})
+    return MergeItem(record.task_id, theirs, salesforce_id, base_override=base)
 
 
-def _create_task(
-    engine: Engine, record: dict[str, Any], theirs: dict[str, Any], result: PullResult
+def _create_tasks(
+    engine: Engine, new: list[tuple[dict[str, Any], dict[str, Any]]], result: PullResult
 ) -> None:
-    values: dict[str, Any] = {}
-    skipped: list[tuple[str, Any]] = []
-    for item in engine.fields:
-        if not item.comes_in or item.salesforce not in theirs:
+    """Salesforce tasks Cockpit does not have yet, created together."""
+    planned: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]] = []
+    rows = []
+    owner_ids = set()
+    for record, theirs in new:
+        values: dict[str, Any] = {}
+        skipped: list[tuple[str, Any]] = []
+        for item in engine.fields:
+            if not item.comes_in or item.salesforce not in theirs:
+                continue
+            value = item.back(theirs[item.salesforce])
+            if value is SKIP:
+                skipped.append((item.salesforce, theirs[item.salesforce]))
+            else:
+                values[item.salesforce] = value
+        if values.get(OWNER) is None:
+            result.skipped += 1
             continue
-        value = item.back(theirs[item.salesforce])
-        if value is SKIP:
-            skipped.append((item.salesforce, theirs[item.salesforce]))
-        else:
-            values[item.salesforce] = value
-    owner_id = values.pop(OWNER, None)
-    if owner_id is None:
-        result.skipped += 1
+        owner_ids.add(values[OWNER])
+        planned.append((record, theirs, values, skipped))
+    if not planned:
         return
-    changes = task_changes(values, engine.spec, engine.picklists)
-    owner = Task._meta.get_field("owner").related_model.objects.get(pk=owner_id)
-    name = changes.pop("name", "") or "(no subject)"
-    try:
-        with transaction.atomic(), applying_inbound():
-            task = task_services.task_create(owner=owner, name=name, **changes)
-            task.refresh_from_db()
+    user_model = Task._meta.get_field("owner").related_model
+    users = {u.pk: u for u in user_model.objects.filter(pk__in=owner_ids)}
+    companies = {
+        c.pk: c
+        for c in Company.objects.filter(
+            pk__in={v[COMPANY] for _, _, v, _ in planned if v.get(COMPANY)}
+        )
+    }
+    for _, _, values, _ in planned:
+        owner = users[values.pop(OWNER)]
+        changes = task_changes(values, engine.spec, engine.picklists, users, companies)
+        name = changes.pop("name", "") or "(no subject)"
+        rows.append((owner, name, changes))
+    now = timezone.now()
+    with transaction.atomic(), applying_inbound():
+        made = task_services.tasks_create_from_salesforce(rows=rows)
+        links, events = [], []
+        for (record, theirs, _, skipped), task in zip(planned, made, strict=True):
+            if not isinstance(task, Task):
+                result.skipped += 1
+                events.append(
+                    SyncEvent(
+                        kind=SyncEvent.Kind.ERROR,
+                        salesforce_id=record["Id"],
+                        message=f"Salesforce task '{theirs.get('Subject', '')}' refused by "
+                        f"Cockpit: {'; '.join(task.messages)}",
+                    )
+                )
+                continue
             ours = task_values(task, engine.spec)
-            TaskSyncRecord.objects.create(
-                task=task,
-                salesforce_id=record["Id"],
-                state=TaskSyncRecord.State.SYNCED,
-                last_synced_at=timezone.now(),
-                agreed_values={n: theirs.get(n) for n in engine.field_names},
-                agreed_cockpit={n: ours.get(n) for n in engine.field_names},
+            links.append(
+                TaskSyncRecord(
+                    task=task,
+                    salesforce_id=record["Id"],
+                    state=TaskSyncRecord.State.SYNCED,
+                    last_synced_at=now,
+                    agreed_values={n: theirs.get(n) for n in engine.field_names},
+                    agreed_cockpit={n: ours.get(n) for n in engine.field_names},
+                )
             )
-    except ValidationError as exc:
-        result.skipped += 1
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.ERROR,
-            salesforce_id=record["Id"],
-            message=f"Salesforce task '{theirs.get('Subject', '')}' refused by Cockpit: "
-            f"{'; '.join(exc.messages)}",
-        )
-        return
-    result.created += 1
-    SyncEvent.objects.create(
-        kind=SyncEvent.Kind.PULLED,
-        task_id=task.pk,
-        salesforce_id=record["Id"],
-        message=f"'{task.name}' created from Salesforce",
-    )
-    for name, value in skipped:
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.SKIPPED,
-            task_id=task.pk,
-            salesforce_id=record["Id"],
-            message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the Cockpit "
-            f"{engine.labels.get(name, name)} keeps its value.",
-        )
+            result.created += 1
+            events.append(
+                SyncEvent(
+                    kind=SyncEvent.Kind.PULLED,
+                    task_id=task.pk,
+                    salesforce_id=record["Id"],
+                    message=f"'{task.name}' created from Salesforce",
+                )
+            )
+            events += [
+                SyncEvent(
+                    kind=SyncEvent.Kind.SKIPPED,
+                    task_id=task.pk,
+                    salesforce_id=record["Id"],
+                    message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the "
+                    f"Cockpit {engine.labels.get(name, name)} keeps its value.",
+                )
+                for name, value in skipped
+            ]
+        TaskSyncRecord.objects.bulk_create(links, batch_size=500)
+        SyncEvent.objects.bulk_create(events, batch_size=500)

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
+from tasks.bulk import rows_update
 from tasks.models import Task, TaskSyncRecord
 
 from .client import (
@@ -36,6 +37,7 @@ from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, SyncEvent, Tombstone
 from .outages import outage_end, outage_record, outage_waiting
 from .outbox import (
+    entries_done,
     entry_done,
     entry_fail,
     entry_retry_later,
@@ -45,17 +47,22 @@ from .outbox import (
     resync_runs_count,
     task_change_record,
     task_sync_state_set,
+    tasks_synced,
     tombstone_delete_queue,
 )
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
 from .twins import (
+    AGREED_FIELDS,
     Engine,
+    MergeItem,
     Outcome,
     engine_load,
+    external_id,
+    first_push_base,
     twin_agreed_after_push,
-    twin_merge,
     twins_deleted_in_salesforce,
+    twins_merge_many,
     uncertain_add,
     uncertain_since,
 )
@@ -69,10 +76,6 @@ CYCLE_LIMIT = 2 * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
 READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
 OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
-
-
-def external_id(task_id: int) -> str:
-    return f"cockpit-{task_id}"
 
 
 # ---- pushing -------------------------------------------------------------------------------
@@ -235,6 +238,9 @@ def _push_upserts(
         if entry.task_id not in tasks:  # deleted since: its delete entry takes over
             entry_done(entry)
             continue
+        if entry.task_id in records and records[entry.task_id].desynced_at:
+            entry_done(entry)  # its CSM stopped syncing it: nothing goes out
+            continue
         sent_at = uncertain_since(records[entry.task_id]) if entry.task_id in records else None
         if sent_at and sent_at + grace > now:
             # A write of this task got no answer and may still be applied: writing again now
@@ -284,13 +290,9 @@ def _own_creates_find(
                 rows[entry] = row  # a live twin wins over a deleted one
     found: dict[OutboxEntry, str] = {}
     for entry, row in rows.items():
-        record = records[entry.task_id]
-        creates = [w for w in record.uncertain_writes if OWNER in w["values"]]
-        base = creates[-1] if creates else {"values": None, "cockpit": {}}
-        TaskSyncRecord.objects.filter(pk=record.pk).update(
-            salesforce_id=row["Id"],
-            agreed_values=base["values"] or {},
-            agreed_cockpit=base.get("cockpit") or {},
+        base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
+        TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
+            salesforce_id=row["Id"], agreed_values=base_sf, agreed_cockpit=base_ck
         )
         if row["IsDeleted"]:
             twins_deleted_in_salesforce(
@@ -334,23 +336,29 @@ def _push_updates(
         if gone:
             _deleted_in_salesforce([e for e, _ in gone], [sf_id for _, sf_id in gone], result)
             linked = [(e, sf_id) for e, sf_id in linked if sf_id in theirs_by_id]
+    outcomes = twins_merge_many(
+        engine=engine,
+        items=[
+            MergeItem(
+                entry.task_id,
+                theirs_by_id.get(salesforce_id) if theirs_by_id is not None else None,
+                salesforce_id,
+                resync=bool(entry.resync_run_id),
+            )
+            for entry, salesforce_id in linked
+        ],
+    )
     sendable: list[tuple[OutboxEntry, str, Outcome]] = []
+    settled: list[OutboxEntry] = []
     for entry, salesforce_id in linked:
-        outcome = twin_merge(
-            engine=engine,
-            task_id=entry.task_id,
-            theirs=theirs_by_id.get(salesforce_id) if theirs_by_id is not None else None,
-            salesforce_id=salesforce_id,
-            resync=bool(entry.resync_run_id),
-        )
-        if outcome is None:  # deleted meanwhile
-            entry_done(entry)
+        outcome = outcomes.get(entry.task_id)
+        if outcome is None:  # deleted meanwhile, or desynced
+            settled.append(entry)
             continue
         delta = outcome.merged.to_salesforce
         if not delta:
             # Nothing Cockpit changed is missing in Salesforce: no call at all.
-            entry_done(entry)
-            task_sync_state_set(entry.task_id, TaskSyncRecord.State.SYNCED, "")
+            settled.append(entry)
             result.unchanged += 1
             continue
         if OWNER in delta and not delta[OWNER]:
@@ -358,6 +366,8 @@ def _push_updates(
             result.failed += 1
             continue
         sendable.append((entry, salesforce_id, outcome))
+    entries_done(settled)
+    tasks_synced([e.task_id for e in settled])
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
         body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
@@ -450,31 +460,31 @@ def _record_created(
 ) -> None:
     now = timezone.now()
     names = engine.field_names
-    alive = set(
-        Task.objects.filter(pk__in=[e.task_id for e, _, _, _ in created]).values_list(
-            "pk", flat=True
-        )
-    )
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _, _, _ in created])
+    }
     for entry, payload, ours, salesforce_id in created:
-        with transaction.atomic():
-            # A task deleted after this check leaves a tombstone and a delete entry that finds
-            # the twin by its external id.
-            if entry.task_id not in alive:
-                # Deleted in Cockpit while its first push was on the way: the new twin goes.
-                tombstone = Tombstone.objects.filter(pk=entry.task_id).first()
-                if tombstone is not None:
-                    tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
-                continue
-            TaskSyncRecord.objects.filter(task_id=entry.task_id).update(
-                salesforce_id=salesforce_id,
-                state=TaskSyncRecord.State.SYNCED,
-                last_synced_at=now,
-                last_error="",
-                # What both sides now hold: the base of the next three-way merge, and how the
-                # next pull recognises this push's echo (rule 7).
-                agreed_values={n: payload.get(n) for n in names},
-                agreed_cockpit={n: ours.get(n) for n in names},
-            )
+        record = records.get(entry.task_id)
+        if record is None:
+            # Deleted in Cockpit while its first push was on the way: the new twin goes. (A
+            # task deleted after this read leaves a tombstone and a delete entry that finds
+            # the twin by its external id.)
+            tombstone = Tombstone.objects.filter(pk=entry.task_id).first()
+            if tombstone is not None:
+                tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+            continue
+        record.salesforce_id = salesforce_id
+        record.state, record.last_error, record.last_synced_at = (
+            TaskSyncRecord.State.SYNCED,
+            "",
+            now,
+        )
+        # What both sides now hold: the base of the next three-way merge, and how the next
+        # pull recognises this push's echo (rule 7).
+        record.agreed_values = {n: payload.get(n) for n in names}
+        record.agreed_cockpit = {n: ours.get(n) for n in names}
+    rows_update(list(records.values()), AGREED_FIELDS)
 
 
 def _record_failure(entry: OutboxEntry, answered: RecordResult, result: PushResult) -> None:

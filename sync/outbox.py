@@ -141,8 +141,8 @@ def task_delete_record(*, task: Task) -> OutboxEntry | None:
     than imported.
     """
     record = TaskSyncRecord.objects.filter(task=task).first()
-    if record is None:
-        return None
+    if record is None or record.desynced_at:
+        return None  # never synced, or its CSM stopped syncing it: Salesforce keeps its twin
     salesforce_id = record.salesforce_id or ""
     Tombstone.objects.update_or_create(task_id=task.pk, defaults={"salesforce_id": salesforce_id})
     return outbox_add(
@@ -314,6 +314,24 @@ def resync_runs_count(entries: list[OutboxEntry], *, failed: bool) -> None:
 
 def task_sync_state_set(task_id: int, state: str, error: str) -> None:
     TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, last_error=error)
+
+
+def entries_done(entries: list[OutboxEntry]) -> None:
+    """Entries with nothing (more) to send: done, in one query."""
+    if not entries:
+        return
+    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
+    )
+    resync_runs_count(entries, failed=False)
+
+
+def tasks_synced(task_ids: list[int]) -> None:
+    """These tasks hold what Salesforce holds (a push found nothing to send)."""
+    if task_ids:
+        TaskSyncRecord.objects.filter(task_id__in=task_ids).exclude(
+            state=TaskSyncRecord.State.SYNCED, last_error=""
+        ).update(state=TaskSyncRecord.State.SYNCED, last_error="")
 
 
 def entry_done(entry: OutboxEntry) -> None:

@@ -147,9 +147,14 @@ def picklists_load() -> Picklists:
 
 
 def task_changes(
-    to_cockpit: dict[str, Any], spec: MappingSpec, picklists: Picklists
+    to_cockpit: dict[str, Any],
+    spec: MappingSpec,
+    picklists: Picklists,
+    users: dict[int, Any] | None = None,
+    companies: dict[int, Company] | None = None,
 ) -> dict[str, Any]:
-    """`task_update` keyword arguments for values the merge takes from Salesforce."""
+    """`task_update` keyword arguments for values the merge takes from Salesforce; `users` and
+    `companies` loaded for a whole batch spare a query per task."""
     by_field = {rule.salesforce_field: rule for rule in spec.fields}
     changes: dict[str, Any] = {}
     custom: dict[str, Any] = {}
@@ -160,9 +165,13 @@ def task_changes(
         elif name == spec.priority.salesforce_field:
             changes["priority"] = picklists.priorities[value]
         elif name == OWNER:
-            changes["owner"] = user_model.objects.get(pk=value)
+            found = (users or {}).get(value)
+            changes["owner"] = found if found is not None else user_model.objects.get(pk=value)
         elif name == COMPANY:
-            changes["company"] = Company.objects.get(pk=value) if value else None
+            company = (companies or {}).get(value) if value else None
+            if value and company is None:
+                company = Company.objects.get(pk=value)
+            changes["company"] = company
         elif name in by_field:
             rule = by_field[name]
             if rule.is_custom:

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
-from tasks.models import Task, TaskSyncRecord
+from tasks.bulk import rows_update
+from tasks.models import Company, Task, TaskSyncRecord
 
 from .config import mapping_spec_load
 from .context import applying_inbound
@@ -26,6 +27,8 @@ from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
 from .merge import Conflict as MergeConflict
 from .models import Conflict, SyncEvent, Tombstone
 from .payload import (
+    COMPANY,
+    OWNER,
     Lookups,
     Picklists,
     field_labels,
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 UNCERTAIN_FOR = dt.timedelta(minutes=15)
 UNCERTAIN_KEPT = 5
 LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
+EXTERNAL_PREFIX = "cockpit-"  # Cockpit_Task_Id__c holds "cockpit-<task id>"
 
 
 @dataclass
@@ -151,129 +155,238 @@ def _modified_at(theirs: dict[str, Any]) -> dt.datetime | None:
     return sf_datetime_parse(stamp) if stamp else None
 
 
-# ---- merge one linked task ----------------------------------------------------------------
+# ---- merge linked tasks ---------------------------------------------------------------------
 
 
-def twin_merge(
-    *,
-    engine: Engine,
-    task_id: int,
-    theirs: dict[str, Any] | None,
-    salesforce_id: str,
-    base_override: tuple[dict[str, Any], dict[str, Any]] | None = None,
-    resync: bool = False,
-) -> Outcome | None:
-    """Merge Salesforce's values (None: not read) into the task, under its row lock, and keep
-    the new agreement. None when the task is gone."""
+@dataclass
+class MergeItem:
+    """One linked task to merge with Salesforce's values (None: not read, Cockpit's side only)."""
+
+    task_id: int
+    theirs: dict[str, Any] | None
+    salesforce_id: str
+    base_override: tuple[dict[str, Any], dict[str, Any]] | None = None
+    resync: bool = False
+
+
+def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Outcome]:
+    """Merge Salesforce's values into these tasks under their row locks, and keep the new
+    agreements: a bounded number of queries whatever the number of tasks (a pull's page of
+    2,000). Tasks gone meanwhile, or desynced by their CSM, are left out of the answer."""
+    if not items:
+        return {}
+    outcomes: dict[int, Outcome] = {}
+    events: list[SyncEvent] = []
+    conflicts: list[Conflict] = []
     with transaction.atomic():
-        task = (
-            Task.objects.select_for_update(of=("self",))
+        tasks = {
+            t.pk: t
+            for t in Task.objects.select_for_update(of=("self",))
             .select_related("status", "priority", "owner", "company")
-            .filter(pk=task_id)
-            .first()
-        )
-        if task is None:
-            return None
-        record, _ = TaskSyncRecord.objects.select_for_update().get_or_create(task=task)
-        ours = task_values(task, engine.spec)
-        if base_override is not None:
-            base_sf, base_ck = base_override
-        else:
-            base_sf = record.agreed_values or None
-            base_ck = record.agreed_cockpit or (
-                _legacy_base_ck(engine, base_sf, ours) if base_sf else {}
-            )
-        if resync:
-            # The admin changed the mappings: Cockpit's values go out again wherever they now
-            # translate differently from what Salesforce holds.
-            base_ck = {}
-        stale = stale_fields(record, theirs or {}, engine.fields, ours)
-        if theirs and record.uncertain_writes:
-            # A write Salesforce now shows has landed: it cannot land again later.
-            pending = [w for w in record.uncertain_writes if not _landed(w, theirs)]
-            if pending != record.uncertain_writes:
-                TaskSyncRecord.objects.filter(pk=record.pk).update(uncertain_writes=pending)
-        modified = _modified_at(theirs or {})
-        # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
-        # conflict is recorded either way).
-        changed_here = task.updated_at.replace(microsecond=0)
-        latest = "salesforce" if modified and modified >= changed_here else "cockpit"
-        result = merge(
-            engine.fields,
-            base_sf=base_sf,
-            base_ck=base_ck,
-            ours=ours,
-            theirs=theirs,
-            latest=latest,
-            policy=engine.settings.conflict_policy,
-            stale=stale,
-        )
-        for name in sorted(stale):
-            # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
-            # goes out again; an edit made in Salesforce just before the late arrival would be
-            # gone, and nobody can tell, so the overwrite is recorded where admins see it.
-            conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)
-            result.conflicts.append(conflict)
-        outcome = Outcome(task_id=task.pk, merged=result, ours=ours)
-        if result.to_cockpit:
-            outcome.changed_cockpit = _apply_to_cockpit(engine, task, result, salesforce_id)
-        _record_conflicts(engine, task, salesforce_id, result)
-        _record_skips(engine, task.pk, salesforce_id, result)
-        changes: dict[str, Any] = {}
-        if record.salesforce_id != salesforce_id:
-            changes["salesforce_id"] = salesforce_id
-        if result.base_sf != record.agreed_values or result.base_ck != record.agreed_cockpit:
-            changes.update(agreed_values=result.base_sf, agreed_cockpit=result.base_ck)
-        if outcome.changed_cockpit or (not result.to_salesforce and changes):
-            changes.update(state=TaskSyncRecord.State.SYNCED, last_error="")
-            changes["last_synced_at"] = timezone.now()
-        if changes:
-            TaskSyncRecord.objects.filter(pk=record.pk).update(**changes)
-    if outcome.changed_cockpit:
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.PULLED,
-            task_id=task.pk,
-            salesforce_id=salesforce_id,
-            message="Updated from Salesforce: "
-            + ", ".join(sorted(engine.labels.get(n, n) for n in result.to_cockpit)),
-        )
-    return outcome
+            .filter(pk__in=[i.task_id for i in items])
+        }
+        records = _records_locked(list(tasks))
+        to_apply: list[tuple[Task, dict[str, Any]]] = []
+        uncertain_before: dict[int, list[dict[str, Any]]] = {}
+        for item in items:
+            task, record = tasks.get(item.task_id), records.get(item.task_id)
+            if task is None or record is None or record.desynced_at:
+                continue
+            uncertain_before[task.pk] = list(record.uncertain_writes or [])
+            outcome = _merge_one(engine, task, record, item)
+            outcomes[task.pk] = outcome
+            if outcome.merged.to_cockpit:
+                to_apply.append((task, outcome.merged.to_cockpit))
+        refused = _apply_to_cockpit(engine, to_apply)
+        changed: list[TaskSyncRecord] = []
+        now = timezone.now()
+        for item in items:
+            outcome = outcomes.get(item.task_id)
+            if outcome is None:
+                continue
+            task, record = tasks[item.task_id], records[item.task_id]
+            result = outcome.merged
+            if task.pk in refused:
+                # Cockpit refuses the values (too long, say): it keeps its own, the refusal is
+                # logged once, and Salesforce's value counts as seen so it is not refused
+                # again every pull.
+                for name in result.to_cockpit:
+                    result.base_ck.pop(name, None)
+                result.to_cockpit.clear()
+                events.append(
+                    SyncEvent(
+                        kind=SyncEvent.Kind.ERROR,
+                        task_id=task.pk,
+                        salesforce_id=item.salesforce_id,
+                        message=f"Salesforce values refused by Cockpit: "
+                        f"{'; '.join(refused[task.pk].messages)}",
+                    )
+                )
+            elif result.to_cockpit:
+                outcome.changed_cockpit = True
+            conflicts += _conflict_rows(engine, task, item.salesforce_id, result, events)
+            events += _skip_events(engine, task.pk, item.salesforce_id, result)
+            if _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk]):
+                changed.append(record)
+            if outcome.changed_cockpit:
+                events.append(
+                    SyncEvent(
+                        kind=SyncEvent.Kind.PULLED,
+                        task_id=task.pk,
+                        salesforce_id=item.salesforce_id,
+                        message=f"'{task.name}' updated from Salesforce: "
+                        + ", ".join(sorted(engine.labels.get(n, n) for n in result.to_cockpit)),
+                    )
+                )
+        rows_update(changed, RECORD_FIELDS)
+        Conflict.objects.bulk_create(conflicts)
+        SyncEvent.objects.bulk_create(events)
+    return outcomes
 
 
-def _apply_to_cockpit(engine: Engine, task: Task, result: Merge, salesforce_id: str) -> bool:
-    try:
-        # task_update validates before it writes: a refusal leaves nothing to roll back.
-        with applying_inbound():
-            task_services.task_update(
-                task=task, **task_changes(result.to_cockpit, engine.spec, engine.picklists)
-            )
+RECORD_FIELDS = [
+    "salesforce_id",
+    "agreed_values",
+    "agreed_cockpit",
+    "uncertain_writes",
+    "state",
+    "last_error",
+    "last_synced_at",
+]
+
+
+def _records_locked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.select_for_update().filter(task_id__in=task_ids)
+    }
+    missing = [TaskSyncRecord(task_id=pk) for pk in task_ids if pk not in records]
+    if missing:
+        TaskSyncRecord.objects.bulk_create(missing, ignore_conflicts=True)
+        records.update(
+            {
+                r.task_id: r
+                for r in TaskSyncRecord.objects.select_for_update().filter(
+                    task_id__in=[m.task_id for m in missing]
+                )
+            }
+        )
+    return records
+
+
+def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeItem) -> Outcome:
+    """The three-way merge of one task, in memory; the record's uncertain writes that
+    Salesforce now shows are dropped from it."""
+    theirs = item.theirs
+    ours = task_values(task, engine.spec)
+    if item.base_override is not None:
+        base_sf, base_ck = item.base_override
+    else:
+        base_sf = record.agreed_values or None
+        base_ck = record.agreed_cockpit or (
+            _legacy_base_ck(engine, base_sf, ours) if base_sf else {}
+        )
+    if item.resync:
+        # The admin changed the mappings: Cockpit's values go out again wherever they now
+        # translate differently from what Salesforce holds.
+        base_ck = {}
+    stale = stale_fields(record, theirs or {}, engine.fields, ours)
+    if theirs and record.uncertain_writes:
+        # A write Salesforce now shows has landed: it cannot land again later.
+        record.uncertain_writes = [w for w in record.uncertain_writes if not _landed(w, theirs)]
+    modified = _modified_at(theirs or {})
+    # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
+    # conflict is recorded either way).
+    changed_here = task.updated_at.replace(microsecond=0)
+    latest = "salesforce" if modified and modified >= changed_here else "cockpit"
+    result = merge(
+        engine.fields,
+        base_sf=base_sf,
+        base_ck=base_ck,
+        ours=ours,
+        theirs=theirs,
+        latest=latest,
+        policy=engine.settings.conflict_policy,
+        stale=stale,
+    )
+    for name in sorted(stale):
+        # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
+        # goes out again; an edit made in Salesforce just before the late arrival would be
+        # gone, and nobody can tell, so the overwrite is recorded where admins see it.
+        conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
+        result.conflicts.append(conflict)
+    return Outcome(task_id=task.pk, merged=result, ours=ours)
+
+
+def _agree(
+    record: TaskSyncRecord,
+    salesforce_id: str,
+    outcome: Outcome,
+    now: dt.datetime,
+    uncertain_before: list[dict[str, Any]],
+) -> bool:
+    """Keep the merge's agreement on the record; returns whether the record changed."""
+    result = outcome.merged
+    agreed = (
+        record.salesforce_id != salesforce_id
+        or result.base_sf != record.agreed_values
+        or result.base_ck != record.agreed_cockpit
+    )
+    if agreed:
+        record.salesforce_id = salesforce_id
+        record.agreed_values, record.agreed_cockpit = result.base_sf, result.base_ck
+    if outcome.changed_cockpit or (agreed and not result.to_salesforce):
+        record.state, record.last_error = TaskSyncRecord.State.SYNCED, ""
+        record.last_synced_at = now
         return True
-    except ValidationError as exc:
-        # Cockpit refuses the values (too long, say): it keeps its own, the refusal is logged
-        # once, and Salesforce's value counts as seen so it is not refused again every pull.
-        for name in result.to_cockpit:
-            result.base_ck.pop(name, None)
-        result.to_cockpit.clear()
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.ERROR,
-            task_id=task.pk,
-            salesforce_id=salesforce_id,
-            message=f"Salesforce values refused by Cockpit: {'; '.join(exc.messages)}",
-        )
-        return False
+    return agreed or record.uncertain_writes != uncertain_before
 
 
-def _record_conflicts(engine: Engine, task: Task, salesforce_id: str, result: Merge) -> None:
+def _apply_to_cockpit(
+    engine: Engine, to_apply: list[tuple[Task, dict[str, Any]]]
+) -> dict[int, ValidationError]:
+    """Write what the merges take from Salesforce into the tasks, all at once; returns the
+    refused tasks (they keep their values)."""
+    if not to_apply:
+        return {}
+    users = _users_for([values[OWNER] for _, values in to_apply if OWNER in values])
+    companies = _companies_for([values[COMPANY] for _, values in to_apply if values.get(COMPANY)])
+    changes = [
+        (task, task_changes(values, engine.spec, engine.picklists, users, companies))
+        for task, values in to_apply
+    ]
+    return task_services.tasks_update_from_salesforce(changes=changes)
+
+
+def _users_for(ids: list[Any]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    user_model = Task._meta.get_field("owner").related_model
+    return {u.pk: u for u in user_model.objects.filter(pk__in=set(ids))}
+
+
+def _companies_for(ids: list[Any]) -> dict[int, Company]:
+    if not ids:
+        return {}
+    return {c.pk: c for c in Company.objects.filter(pk__in=set(ids))}
+
+
+def _conflict_rows(
+    engine: Engine, task: Task, salesforce_id: str, result: Merge, events: list[SyncEvent]
+) -> list[Conflict]:
+    rows = []
     for conflict in result.conflicts:
         label = engine.labels.get(conflict.salesforce_field, conflict.salesforce_field)
-        Conflict.objects.create(
-            task_id=task.pk,
-            salesforce_id=salesforce_id,
-            salesforce_field=conflict.salesforce_field,
-            cockpit_value=conflict.cockpit_value,
-            salesforce_value=conflict.salesforce_value,
-            winner=conflict.winner,
-            policy=LATE_WRITE if conflict.late_write else engine.settings.conflict_policy,
+        rows.append(
+            Conflict(
+                task_id=task.pk,
+                salesforce_id=salesforce_id,
+                salesforce_field=conflict.salesforce_field,
+                cockpit_value=conflict.cockpit_value,
+                salesforce_value=conflict.salesforce_value,
+                winner=conflict.winner,
+                policy=LATE_WRITE if conflict.late_write else engine.settings.conflict_policy,
+            )
         )
         if conflict.late_write:
             message = (
@@ -288,26 +401,32 @@ def _record_conflicts(engine: Engine, task: Task, salesforce_id: str, result: Me
                 f"Cockpit, '{conflict.salesforce_value}' in Salesforce): {conflict.winner} wins "
                 f"({engine.settings.get_conflict_policy_display()})."
             )
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.CONFLICT,
-            task_id=task.pk,
-            salesforce_id=salesforce_id,
-            message=message,
+        events.append(
+            SyncEvent(
+                kind=SyncEvent.Kind.CONFLICT,
+                task_id=task.pk,
+                salesforce_id=salesforce_id,
+                message=message,
+            )
         )
+    return rows
 
 
-def _record_skips(engine: Engine, task_id: int, salesforce_id: str, result: Merge) -> None:
+def _skip_events(
+    engine: Engine, task_id: int, salesforce_id: str, result: Merge
+) -> list[SyncEvent]:
     # Logged once per record and value: the value becomes part of the agreed base, so the
     # next pull does not see it as a change again.
-    for name, value in result.skipped:
-        label = engine.labels.get(name, name)
-        SyncEvent.objects.create(
+    return [
+        SyncEvent(
             kind=SyncEvent.Kind.SKIPPED,
             task_id=task_id,
             salesforce_id=salesforce_id,
             message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the Cockpit "
-            f"{label} keeps its value.",
+            f"{engine.labels.get(name, name)} keeps its value.",
         )
+        for name, value in result.skipped
+    ]
 
 
 def twin_agreed_after_push(
@@ -315,16 +434,32 @@ def twin_agreed_after_push(
 ) -> None:
     """Record the agreement for merged tasks whose writes Salesforce confirmed."""
     now = now or timezone.now()
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=[o.task_id for o, _ in outcomes])
+    }
     for outcome, salesforce_id in outcomes:
-        base_sf, base_ck = outcome.merged.agreed_after_push(outcome.ours)
-        TaskSyncRecord.objects.filter(task_id=outcome.task_id).update(
-            salesforce_id=salesforce_id,
-            agreed_values=base_sf,
-            agreed_cockpit=base_ck,
-            state=TaskSyncRecord.State.SYNCED,
-            last_synced_at=now,
-            last_error="",
+        record = records.get(outcome.task_id)
+        if record is None:
+            continue  # deleted meanwhile
+        record.agreed_values, record.agreed_cockpit = outcome.merged.agreed_after_push(outcome.ours)
+        record.salesforce_id, record.state, record.last_error = (
+            salesforce_id,
+            TaskSyncRecord.State.SYNCED,
+            "",
         )
+        record.last_synced_at = now
+    rows_update(list(records.values()), AGREED_FIELDS)
+
+
+AGREED_FIELDS = [
+    "salesforce_id",
+    "agreed_values",
+    "agreed_cockpit",
+    "state",
+    "last_error",
+    "last_synced_at",
+]
 
 
 # ---- deletions ----------------------------------------------------------------------------
@@ -334,9 +469,9 @@ def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> in
     """Salesforce deleted these records: their Cockpit tasks go too (a delete wins over an
     edit made meanwhile in Cockpit), without an echo."""
     linked = dict(
-        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
-            "task_id", "salesforce_id"
-        )
+        TaskSyncRecord.objects.filter(
+            salesforce_id__in=salesforce_ids, desynced_at=None
+        ).values_list("task_id", "salesforce_id")
     )
     if not linked:
         return 0
@@ -367,18 +502,50 @@ def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> in
     return len(linked)
 
 
-def tombstone_for(*, salesforce_id: str, external_id: str) -> Tombstone | None:
-    """The tombstone of the Cockpit task this Salesforce record is a twin of, if that task is
-    gone: deleted in Cockpit, or a late first push of a task whose twin Salesforce deleted."""
-    found = Tombstone.objects.filter(salesforce_id=salesforce_id).first() if salesforce_id else None
-    if found is not None and found.deleted_in == Tombstone.Side.SALESFORCE:
-        return None  # the very record Salesforce deleted, undeleted there: a user's choice
-    if found is None and external_id.startswith("cockpit-"):
-        try:
-            task_id = int(external_id.removeprefix("cockpit-"))
-        except ValueError:
-            return None
-        found = Tombstone.objects.filter(pk=task_id).first()
-        if found is not None and found.salesforce_id == salesforce_id:
-            return None
+def external_id(task_id: int) -> str:
+    """The value of a Cockpit task's external id field in Salesforce."""
+    return f"{EXTERNAL_PREFIX}{task_id}"
+
+
+def task_id_of(external: str) -> int | None:
+    """The Cockpit task an external id value names, if it is one of ours."""
+    if not external.startswith(EXTERNAL_PREFIX):
+        return None
+    try:
+        return int(external.removeprefix(EXTERNAL_PREFIX))
+    except ValueError:
+        return None
+
+
+def first_push_base(record: TaskSyncRecord) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """What a first push whose answer never came sent (both sides' values), if Cockpit still
+    remembers it: the agreed base once its twin is found."""
+    creates = [w for w in record.uncertain_writes or [] if OWNER in w["values"]]
+    if not creates:
+        return None
+    return creates[-1]["values"] or {}, creates[-1].get("cockpit") or {}
+
+
+def tombstones_for(pairs: list[tuple[str, str]]) -> dict[str, Tombstone]:
+    """For Salesforce records (Id, external id) Cockpit has no link to: the tombstones of the
+    Cockpit tasks they are twins of, if those tasks are gone (deleted in Cockpit, or a late
+    first push of a task whose twin Salesforce deleted). Two queries for any number."""
+    by_salesforce = {
+        t.salesforce_id: t
+        for t in Tombstone.objects.filter(salesforce_id__in=[sf for sf, _ in pairs if sf])
+    }
+    task_ids = {t for t in (task_id_of(ext) for _, ext in pairs) if t is not None}
+    by_task = {t.task_id: t for t in Tombstone.objects.filter(pk__in=task_ids)} if task_ids else {}
+    found: dict[str, Tombstone] = {}
+    for salesforce_id, external in pairs:
+        tombstone = by_salesforce.get(salesforce_id)
+        if tombstone is not None and tombstone.deleted_in == Tombstone.Side.SALESFORCE:
+            continue  # the very record Salesforce deleted, undeleted there: a user's choice
+        if tombstone is None:
+            task_id = task_id_of(external)
+            tombstone = by_task.get(task_id) if task_id is not None else None
+            if tombstone is not None and tombstone.salesforce_id == salesforce_id:
+                continue
+        if tombstone is not None:
+            found[salesforce_id] = tombstone
     return found

@@ -52,7 +52,17 @@ def _clean_value(field: CustomField, value: Any) -> Any:
     return value
 
 
-def custom_fields_clean(values: Any, *, existing: dict[str, Any] | None = None) -> dict[str, Any]:
+def custom_field_definitions() -> dict[str, CustomField]:
+    """The active custom fields by key: load once for a batch of custom_fields_clean calls."""
+    return {f.key: f for f in CustomField.objects.filter(is_active=True)}
+
+
+def custom_fields_clean(
+    values: Any,
+    *,
+    existing: dict[str, Any] | None = None,
+    definitions: dict[str, CustomField] | None = None,
+) -> dict[str, Any]:
     """Validate custom field values; `existing` are the task's current values (a partial update).
 
     Raises ValidationError whose message dict is keyed by custom field key.
@@ -61,7 +71,7 @@ def custom_fields_clean(values: Any, *, existing: dict[str, Any] | None = None) 
         values = {}
     if not isinstance(values, dict):
         raise ValidationError({"custom_fields": "Enter an object of custom field values."})
-    fields = {f.key: f for f in CustomField.objects.filter(is_active=True)}
+    fields = custom_field_definitions() if definitions is None else definitions
     merged = {**(existing or {}), **values}
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}

@@ -698,3 +698,65 @@ def test_skipped_entries_are_pruned_like_finished_ones():
 
     assert sync_log_prune(days=30).outbox_entries == 1
     assert list(OutboxEntry.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db
+def test_owner_and_company_conflicts_show_names_not_ids(connection):
+    from tests.factories import CompanyFactory
+
+    alice = UserFactory(username="alice")
+    bob = UserFactory(username="bob")
+    UserMapping.objects.create(user=bob, salesforce_user_id="005000000000002AAA")
+    acme = CompanyFactory(name="Acme Corp", salesforce_account_id="001000000000001AAA")
+    task = TaskFactory(owner=alice)
+    for field, ours, theirs in (
+        ("OwnerId", alice.pk, "005000000000002AAA"),
+        ("WhatId", acme.pk, "001000000000009AAA"),
+    ):
+        Conflict.objects.create(
+            task_id=task.pk,
+            salesforce_id="00T000000000001AAA",
+            salesforce_field=field,
+            cockpit_value=ours,
+            salesforce_value=theirs,
+            winner="salesforce",
+            policy="latest",
+        )
+
+    company, owner = health.conflicts_open()
+
+    assert (owner.label, owner.cockpit_text) == ("owner", "alice")
+    assert owner.salesforce_text == "bob (005000000000002AAA)"
+    assert (company.cockpit_text, company.salesforce_text) == ("Acme Corp", "001000000000009AAA")
+
+
+@pytest.mark.django_db
+def test_the_page_costs_the_same_queries_for_few_or_many_rows(connection, admin_client):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def world(n: int) -> None:
+        for i in range(n):
+            task = TaskFactory(name=f"Task {n}-{i}")
+            failed(task.pk, ["STRING_TOO_LONG: x", "REQUIRED_FIELD_MISSING: y"][i % 2])
+            SyncEvent.objects.create(kind="pushed", task_id=task.pk, message="pushed")
+            Conflict.objects.create(
+                task_id=task.pk,
+                salesforce_id="00T000000000001AAA",
+                salesforce_field="Subject",
+                cockpit_value="a",
+                salesforce_value="b",
+                winner="salesforce",
+                policy="latest",
+            )
+
+    def queries() -> int:
+        with CaptureQueriesContext(db) as captured:
+            assert admin_client.get("/sync/").status_code == 200
+        return len(captured)
+
+    world(2)
+    few = queries()
+    world(12)
+    assert queries() == few
+    assert few < 40, few

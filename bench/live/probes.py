@@ -206,7 +206,7 @@ def worker_stats(stats_path: Path) -> dict[str, dict[str, float]]:
     totals: dict[str, dict[str, float]] = {}
     for data in _stats_files(stats_path).values():
         for name, figures in data["totals"].items():
-            into = totals.setdefault(name, {"runs": 0, "queries": 0, "calls": 0, "seconds": 0.0})
+            into = totals.setdefault(name, {})
             for key, value in figures.items():
                 into[key] = into.get(key, 0) + value
     return totals
@@ -215,9 +215,9 @@ def worker_stats(stats_path: Path) -> dict[str, dict[str, float]]:
 def stats_delta(
     before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], names: tuple[str, ...]
 ) -> dict[str, float]:
-    """runs, queries, Salesforce calls and busy seconds of the named tasks between two
-    readings."""
-    delta = {"runs": 0.0, "queries": 0.0, "calls": 0.0, "seconds": 0.0}
+    """runs, queries, Salesforce calls, busy seconds and seconds waiting for Salesforce of the
+    named tasks between two readings."""
+    delta = {"runs": 0.0, "queries": 0.0, "calls": 0.0, "seconds": 0.0, "waited": 0.0}
     for name in names:
         for key in delta:
             delta[key] += after.get(name, {}).get(key, 0) - before.get(name, {}).get(key, 0)

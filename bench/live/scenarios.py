@@ -229,8 +229,10 @@ class Window:
         push, pull = self.worker(PUSH_TASKS), self.worker(PULL_TASKS)
         return (
             f"Cockpit's calls at the emulator: {cockpit} (pushes {push['calls']:.0f} in "
-            f"{push['runs']:.0f} runs, {push['seconds']:.1f} s busy; pulls {pull['calls']:.0f} "
-            f"in {pull['runs']:.0f} runs, {pull['seconds']:.1f} s busy)"
+            f"{push['runs']:.0f} runs, {push['seconds']:.1f} s busy of which "
+            f"{push['waited']:.1f} s waiting for Salesforce; pulls {pull['calls']:.0f} in "
+            f"{pull['runs']:.0f} runs, {pull['seconds']:.1f} s busy of which "
+            f"{pull['waited']:.1f} s waiting)"
         )
 
 
@@ -404,7 +406,7 @@ def trickle(live: Live, rate: int, seconds: int) -> Row:
     # A create or rename takes 0.1-0.3 s through the API on a busy 2-core machine.
     threads = max(1, min(16, math.ceil(rate / 5)))
     prefix = f"live-t{rate}-"
-    changes = change_stream(planned, prefix, edits=0.5, seed=rate, lookback=2 * threads + rate)
+    changes = change_stream(planned, prefix, edits=0.5, seed=rate, lookback=2 * threads)
     row = Row(
         f"trickle {rate}/s × {seconds} s",
         planned,

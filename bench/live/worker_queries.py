@@ -3,11 +3,12 @@ for `python -m bench live` only.
 
 The benchmark starts the worker with `--include bench.live.worker_queries` and LIVE_QUERY_STATS
 set to a path; production never imports this module. Each task runs with a Django execute
-wrapper on the worker process's connection, and with requests' Session.send counting calls to
-Salesforce's REST API (so pushes and pulls can be told apart: both query). After each task the
-totals by task name ({name: {runs, queries, calls, seconds}}) are written to a file, which the
-benchmark reads before and after a scenario. With the prefork pool the signals fire in the pool
-process that runs the task, one task at a time, so plain counters are enough.
+wrapper on the worker process's connection, and requests' Session.send counts the calls to
+Salesforce's REST API and the time spent waiting for them (pushes and pulls both query, so the
+emulator's log alone cannot tell them apart). After each task the totals by task name
+({name: {runs, queries, calls, seconds, waited}}) are written to a file, which the benchmark
+reads before and after a scenario. With the prefork pool the signals fire in the pool process
+that runs the task, one task at a time, so plain counters are enough.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class QueryCounter:
     def __init__(self) -> None:
         self.count = 0
         self.calls = 0
+        self.waited = 0.0  # seconds waiting for Salesforce's answers
         self.started = time.monotonic()
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -41,10 +43,15 @@ _send = requests.Session.send
 
 
 def _counting_send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
-    if "/services/data/" in (request.url or ""):
+    if "/services/data/" not in (request.url or ""):
+        return _send(session, request, **kwargs)
+    started = time.monotonic()
+    try:
+        return _send(session, request, **kwargs)
+    finally:
         for counter in _running.values():
             counter.calls += 1
-    return _send(session, request, **kwargs)
+            counter.waited += time.monotonic() - started
 
 
 if STATS_PATH:
@@ -82,6 +89,7 @@ def _task_finished(task_id: str, task: Any, **_: Any) -> None:
     totals["runs"] += 1
     totals["queries"] += counter.count
     totals["calls"] += counter.calls
+    totals["waited"] += counter.waited
     totals["seconds"] += time.monotonic() - counter.started
     _write()
 

@@ -152,11 +152,14 @@ def test_a_csm_opens_a_task_and_works_the_list_in_place(page, live_server, artif
     assert page.url == url
     assert Task.objects.filter(status__is_closed=True).count() == 2
 
-    # A Salesforce edit, applied as the pull applies it, shows up without a reload.
+    # A Salesforce edit, applied as the pull applies it, shows up without a reload; a box
+    # ticked in the same table stays ticked when its rows are refreshed.
+    page.get_by_label("Select Call Acme about renewal").check()
     with applying_inbound():
-        task_update(task=Task.objects.get(name="Chase unpaid invoice"), name="Chase invoice 1042")
-    page.get_by_role("link", name="Chase invoice 1042", exact=True).wait_for(timeout=25_000)
+        task_update(task=Task.objects.get(name="Prepare QBR deck"), name="Prepare QBR deck v2")
+    page.get_by_role("link", name="Prepare QBR deck v2", exact=True).wait_for(timeout=25_000)
     assert not_reloaded(page)
+    assert page.get_by_label("Select Call Acme about renewal").is_checked()
 
 
 def test_every_action_on_the_list_works_without_javascript(chromium, live_server, world):

@@ -240,10 +240,19 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
         run = obj.resync_runs.first()
         if run is None:
             return "No mapping change yet."
+        if run.is_finished and run.done + run.failed < run.total:
+            # Stopped early (superseded, or stuck with nothing queued): Sync health says why.
+            url = reverse("sync-health") + "#progress"
+            return format_html(
+                'The last re-sync stopped after {} of {} tasks: see <a href="{}">Sync health</a>.',
+                f"{run.done + run.failed:,}",
+                f"{run.total:,}",
+                url,
+            )
         if run.is_finished:
-            failed = f" ({run.failed} failed: see sync errors)" if run.failed else ""
+            failed = f" ({run.failed:,} failed: see sync errors)" if run.failed else ""
             return f"Tasks are now synced with the new mapping{failed}."
-        return f"Re-syncing: {run.done} of {run.total} tasks done…"
+        return f"Re-syncing: {run.done:,} of {run.total:,} tasks done…"
 
     @admin.display(description="Salesforce values that will not sync")
     def not_synced_values(self, obj: SalesforceConnection) -> str:

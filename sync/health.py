@@ -601,7 +601,8 @@ def getting_started() -> list[Step]:
         state, detail = "problem", f"The last pull failed: {imported.stopped_reason}"
     else:
         state = "done"
-        detail = f"{imported.done:,} Salesforce task{'s' if imported.done != 1 else ''} imported."
+        plural = "s" if imported.done != 1 else ""
+        detail = f"{imported.done:,} Salesforce task{plural} imported since sync was switched on."
     steps.append(Step(4, STEP_TITLES[3], state, detail, url, "Watch it on Sync health"))
     return steps
 

@@ -498,7 +498,7 @@ def test_getting_started_follows_the_four_steps(connection):
     SyncEvent.objects.create(kind="pulled", message="'Call' created from Salesforce")
     steps = health.getting_started()
     assert steps[3].state == "done"
-    assert steps[3].detail == "1 Salesforce task imported."
+    assert steps[3].detail == "1 Salesforce task imported since sync was switched on."
     assert health.getting_started_done(steps)
 
 
@@ -760,3 +760,16 @@ def test_the_page_costs_the_same_queries_for_few_or_many_rows(connection, admin_
     world(12)
     assert queries() == few
     assert few < 40, few
+
+
+@pytest.mark.django_db
+def test_the_connection_page_does_not_call_a_stopped_resync_done(connection, admin_client):
+    ResyncRun.objects.create(
+        connection=connection, reason="x", total=22, finished_at=timezone.now()
+    )
+    url = reverse("admin:adminconfig_salesforceconnection_change", args=[connection.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    assert "The last re-sync stopped after 0 of 22 tasks" in page
+    assert "Tasks are now synced with the new mapping" not in page

@@ -515,13 +515,21 @@ def test_a_csm_without_a_salesforce_user_blocks_the_second_step(connection):
     assert "bob" in step.detail
 
 
-def test_make_runs_hint_lists_the_same_steps():
-    from pathlib import Path
+@pytest.mark.django_db
+def test_make_runs_hint_lists_the_same_steps(monkeypatch, tmp_path, settings, capsys):
+    from django.core.management import call_command
 
-    source = (
-        Path(__file__).resolve().parents[2] / "cockpit/management/commands/bootstrap.py"
-    ).read_text()
-    assert "STEP_TITLES" in source
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("SFEMU_URL", "https://127.0.0.1:8443")
+    monkeypatch.setenv("SFEMU_CLIENT_ID", "cockpit-demo")
+    monkeypatch.setenv("SFEMU_CLIENT_SECRET", "demo-secret")
+
+    call_command("bootstrap", "--demo")
+
+    hint = capsys.readouterr().out
+    for number, title in enumerate(health.STEP_TITLES, 1):
+        assert f"{number}. {title}" in hint
+    assert "/sync/" in hint
 
 
 # ---- the pages ------------------------------------------------------------------------------

@@ -50,13 +50,16 @@ def resync_run_begin(*, run_id: int) -> int:
     connection are finished as superseded, since this one pushes every synced task again with
     the newest mapping; then every linked task is queued. Returns how many were queued."""
     run = ResyncRun.objects.filter(pk=run_id).first()
-    if run is None:
-        return 0
+    if run is None or run.finished_at is not None:
+        return 0  # gone, or superseded before its message arrived
     now = timezone.now()
-    older = ResyncRun.objects.filter(
-        connection_id=run.connection_id, finished_at=None, started_at__lte=run.started_at
-    ).exclude(pk=run.pk)
-    for old in older:
+    same_connection = ResyncRun.objects.filter(connection_id=run.connection_id)
+    if same_connection.filter(pk__gt=run.pk).exists():
+        # Messages can arrive out of order: a newer run re-syncs every task anyway, and this
+        # one queueing now would take the newer run's entries over.
+        _stop(run, reason="superseded by a newer re-sync before it started.", now=now)
+        return 0
+    for old in same_connection.filter(finished_at=None, pk__lt=run.pk):
         _stop(
             old,
             reason=f"superseded by a newer re-sync (mappings saved again at "

@@ -781,3 +781,26 @@ def test_the_connection_page_does_not_call_a_stopped_resync_done(connection, adm
 
     assert "The last re-sync stopped after 0 of 22 tasks" in page
     assert "Tasks are now synced with the new mapping" not in page
+
+
+@pytest.mark.django_db
+def test_resync_messages_arriving_out_of_order_leave_the_newer_run_in_charge(connection):
+    linked_tasks(3)
+    older = ResyncRun.objects.create(connection=connection, reason="first", total=3)
+    newer = ResyncRun.objects.create(connection=connection, reason="second", total=3)
+
+    assert resyncs.resync_run_begin(run_id=newer.pk) == 3
+    assert resyncs.resync_run_begin(run_id=older.pk) == 0
+
+    assert OutboxEntry.objects.filter(resync_run_id=newer.pk).count() == 3
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert older.finished_at is not None and newer.finished_at is None
+
+    # The newer one's message lost, the older one's arrives: the older stands down all the same.
+    third = ResyncRun.objects.create(connection=connection, reason="third", total=3)
+    fourth = ResyncRun.objects.create(connection=connection, reason="fourth", total=3)
+    assert resyncs.resync_run_begin(run_id=third.pk) == 0
+    assert "before it started" in ResyncWatch.objects.get(run_id=third.pk).stopped_reason
+    fourth.refresh_from_db()
+    assert fourth.finished_at is None  # the stuck check ends it if its message never comes

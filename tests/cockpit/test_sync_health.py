@@ -804,3 +804,35 @@ def test_resync_messages_arriving_out_of_order_leave_the_newer_run_in_charge(con
     assert "before it started" in ResyncWatch.objects.get(run_id=third.pk).stopped_reason
     fourth.refresh_from_db()
     assert fourth.finished_at is None  # the stuck check ends it if its message never comes
+
+
+@pytest.mark.django_db
+def test_the_progress_panel_shows_a_stopped_run_with_its_reason(connection, admin_client):
+    linked_tasks(2)
+    run = ResyncRun.objects.create(connection=connection, reason="Mappings saved", total=2)
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=10)):
+        assert resyncs.resync_runs_check() == 1
+
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+
+    assert 'data-running="false"' in fragment
+    assert "Stopped" in fragment and "nothing queued for it" in fragment
+    assert "Tasks are now synced" not in fragment
+    assert SyncEvent.objects.filter(kind="error", message__startswith="Re-sync stopped").exists()
+    assert ResyncRun.objects.get(pk=run.pk).finished_at is not None
+
+
+@pytest.mark.django_db
+def test_the_progress_panel_shows_the_first_import_until_it_is_done(connection, admin_client):
+    config.sync_settings_update(auto_sync=True)
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+    assert "It starts when Bi-directional Sync is switched on." in fragment
+
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+    assert 'data-running="true"' in fragment
+    assert "<progress aria-label" in fragment  # no value: it counts as it goes
+
+    PullState.objects.create(pk=1, last_pull_at=timezone.now())
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+    assert "First import" not in fragment

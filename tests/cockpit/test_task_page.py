@@ -509,3 +509,15 @@ def test_the_salesforce_link_uses_the_orgs_address_once_a_test_recorded_it(alice
     assert (
         'href="https://acme.lightning.force.com/lightning/r/Task/00T000000000042AAA/view"' in text
     )
+
+
+def test_deleting_a_desynced_task_says_its_salesforce_task_stays(alice, csm):
+    task = TaskFactory(owner=csm)
+    TaskSyncRecord.objects.create(
+        task=task, salesforce_id="00T000000000042AAA", desynced_at=timezone.now()
+    )
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/delete/"))
+
+    assert "its Salesforce task stays" in text
+    assert "deleted too" not in text

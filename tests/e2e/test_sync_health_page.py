@@ -258,3 +258,37 @@ def test_the_admin_index_shows_the_getting_started_checklist(sam, page, live_ser
     assert "Test the connection" in checklist.inner_text()
     assert "Switch on Auto Sync and Bi-directional Sync" in checklist.inner_text()
     page.screenshot(path=str(artifacts / "admin-index-1024.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_the_sync_admin_pages_fit_the_window(sam, page, live_server, artifacts, width):
+    connection = primary_connection()
+    task = TaskFactory(name="Quarterly business review with a rather long name")
+    failed(
+        task.pk,
+        "HTTPSConnectionPool(host='login.example.my.salesforce.com', port=443): Max retries "
+        "exceeded with url: /services/data/v59.0/composite/sobjects?allOrNone=false (Caused by "
+        "NewConnectionError('<urllib3.connection.HTTPSConnection object at 0x7f0c3e2ee610>'))",
+    )
+    SyncEvent.objects.create(kind="error", task_id=task.pk, message="x" * 300)
+    ResyncRun.objects.create(connection=connection, reason="Field mapping name ↔ Subject saved")
+    page.set_viewport_size({"width": width, "height": 900})
+    admin_log_in(page, live_server, "/admin/")
+    for name, path in [
+        ("index", "/admin/"),
+        ("settings", "/admin/adminconfig/syncsettings/"),
+        ("users", "/admin/adminconfig/usermapping/"),
+        ("resyncs", "/admin/adminconfig/resyncrun/"),
+        ("outbox", "/admin/sync/outboxentry/"),
+        ("events", "/admin/sync/syncevent/"),
+    ]:
+        page.goto(f"{live_server.url}{path}")
+        page.screenshot(path=str(artifacts / f"admin-{name}-{width}.png"), full_page=True)
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, (name, scroll_width)
+        # A list that fits only by scrolling its own box sideways does not fit either.
+        hidden = page.evaluate(
+            "[...document.querySelectorAll('#changelist .results')]"
+            ".map(box => box.scrollWidth - box.clientWidth)"
+        )
+        assert all(extra <= 4 for extra in hidden), (name, hidden)  # a border's width at most

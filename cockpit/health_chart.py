@@ -61,7 +61,7 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
     chart = Chart(WIDTH, HEIGHT, LEFT, plot_bottom, TOP, ticks, [])
     for index, bucket in enumerate(buckets):
         local = timezone.localtime(bucket.start)
-        label = f"{local:%H}:00"
+        label = f"{local:%H:%M}"
         x = LEFT + index * slot + (slot - bar) / 2
         if index % 3 == 0:
             chart.hours.append((x + bar / 2, label))
@@ -81,7 +81,7 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
     summary = ", ".join(f"{total:,} {name.lower()}" for _, name, _, total in chart.series)
     first = timezone.localtime(buckets[0].start) if buckets else None
     chart.description = (
-        f"Stacked bars, one per hour from {first:%H:00} yesterday to this hour: {summary}."
+        f"Stacked bars, one per hour from {first:%H:%M} yesterday to this hour: {summary}."
         if first
         else "No data."
     )

@@ -836,3 +836,71 @@ def test_the_progress_panel_shows_the_first_import_until_it_is_done(connection, 
     PullState.objects.create(pk=1, last_pull_at=timezone.now())
     fragment = admin_client.get(reverse("sync-progress")).content.decode()
     assert "First import" not in fragment
+
+
+# ---- against the emulator -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(
+    sfemu_clean, django_capture_on_commit_callbacks
+):
+    from sync.clients import clients_reset
+    from tasks import services as task_services
+    from tests.orgs import emulator_connect
+
+    clients_reset()
+    bob = UserFactory(username="bob", email="bob@elsewhere.example")  # no Salesforce user yet
+    connection = emulator_connect(sfemu_clean)
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(auto_sync=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = task_services.task_create(owner=bob, name="Call Acme about renewal")
+    (group,) = health.error_groups()
+    assert (group.kind, group.count) == (health.OWNER_NOT_MAPPED, 1)
+
+    bob.email = "bob@example.com"
+    bob.save()
+    config.users_match_by_email(connection=connection)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resolve.error_group_retry(kind=group.kind, up_to=group.up_to) == 1
+
+    record = TaskSyncRecord.objects.get(task=task)
+    assert record.state == "synced" and record.salesforce_id
+    subject = sfemu_clean.simple_salesforce().Task.get(record.salesforce_id)["Subject"]
+    assert subject == "Call Acme about renewal"
+    assert health.error_groups() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keep", ["cockpit", "salesforce"])
+def test_settling_a_real_conflict_leaves_both_sides_with_the_chosen_value(
+    sfemu_clean, django_capture_on_commit_callbacks, sync_admin, keep
+):
+    from sync.clients import clients_reset
+    from tasks import services as task_services
+    from tests.orgs import emulator_connect
+
+    clients_reset()
+    alice = UserFactory(username="alice", email="alice@example.com")
+    emulator_connect(sfemu_clean)
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = task_services.task_create(owner=alice, name="Renewal call")
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    sf = sfemu_clean.simple_salesforce()
+    sf.Task.update(salesforce_id, {"Subject": "Renewal call (Salesforce)"})
+    with django_capture_on_commit_callbacks(execute=True):
+        task_services.task_update(task=task, name="Renewal call (Cockpit)")
+    (row,) = health.conflicts_open()
+    assert row.label == "name"
+    chosen = row.conflict.cockpit_value if keep == "cockpit" else row.conflict.salesforce_value
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resolve.conflict_resolve(conflict=row.conflict, keep=keep, by=sync_admin)
+
+    task.refresh_from_db()
+    assert task.name == chosen
+    assert sf.Task.get(salesforce_id)["Subject"] == chosen
+    assert health.conflicts_open() == []

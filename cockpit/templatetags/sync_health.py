@@ -35,3 +35,9 @@ def getting_started_for(user: Any) -> list[Any]:
     """The getting-started checklist for sync admins (the admin's pages show it); nothing for
     anyone else."""
     return getting_started() if is_sync_admin(user) else []
+
+
+@register.filter
+def sync_admin(user: Any) -> bool:
+    """Whether the user may open Sync health (the menu shows it to them only)."""
+    return is_sync_admin(user)

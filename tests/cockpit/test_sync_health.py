@@ -904,3 +904,16 @@ def test_settling_a_real_conflict_leaves_both_sides_with_the_chosen_value(
     assert task.name == chosen
     assert sf.Task.get(salesforce_id)["Subject"] == chosen
     assert health.conflicts_open() == []
+
+
+@pytest.mark.django_db
+def test_the_menu_offers_sync_health_to_sync_admins_only(sync_admin):
+    link = f'href="{reverse("sync-health")}"'
+    for user, shown in (
+        (UserFactory(username="alice"), False),
+        (UserFactory(username="stella", is_staff=True), False),
+        (sync_admin, True),
+    ):
+        client = Client()
+        client.force_login(user)
+        assert (link in client.get("/").content.decode()) is shown, user

@@ -91,7 +91,7 @@ class SalesforceConnection(models.Model):
     retry_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Salesforce was unreachable: pushing tries again then (the next success ends it).",
+        help_text="Salesforce was unreachable: pushing tries again then (a success ends it).",
     )
     task_describe = models.JSONField(
         default=dict, blank=True, help_text="Cached Task describe (fields, types, picklists)."

@@ -26,7 +26,12 @@ from adminconfig.services import (
     user_token_issue,
     user_tokens_revoke,
 )
-from sync.api import ConflictViewSet, SyncErrorViewSet, SyncEventViewSet
+from sync.api import (
+    ConflictViewSet,
+    ReconcileRunViewSet,
+    SyncErrorViewSet,
+    SyncEventViewSet,
+)
 from tasks.api import CompanyViewSet, TaskViewSet
 
 from .throttling import LoginIPThrottle, LoginUsernameThrottle
@@ -112,3 +117,4 @@ router.register("sync/resync-runs", ResyncRunViewSet, basename="sync-resync-run"
 router.register("sync/errors", SyncErrorViewSet, basename="sync-error")
 router.register("sync/events", SyncEventViewSet, basename="sync-event")
 router.register("sync/conflicts", ConflictViewSet, basename="sync-conflict")
+router.register("sync/reconcile-runs", ReconcileRunViewSet, basename="sync-reconcile-run")

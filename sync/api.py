@@ -15,8 +15,8 @@ from tasks.api import TaskSerializer
 from tasks.models import Task, TaskSyncRecord
 from tasks.selectors import tasks_visible_to
 
-from . import inbound, outbound, outbox
-from .models import Conflict, OutboxEntry, SyncEvent
+from . import inbound, outbound, outbox, reconcile
+from .models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
 from .selectors import sync_status
 
 PushResultSerializer = inline_serializer(
@@ -188,3 +188,40 @@ class SyncEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         qs = SyncEvent.objects.all()
         kind = self.request.query_params.get("kind")
         return qs.filter(kind=kind) if kind else qs
+
+
+class ReconcileRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReconcileRun
+        fields = [
+            "id",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "checked",
+            "repaired_in_cockpit",
+            "repaired_in_salesforce",
+            "conflicts",
+            "twins_missing",
+            "api_calls",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class ReconcileRunViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Drift repairs, newest first; POST starts one (it runs in the worker: 202)."""
+
+    queryset = ReconcileRun.objects.all()
+    serializer_class = ReconcileRunSerializer
+    permission_classes = [IsSyncAdmin]
+
+    @extend_schema(request=None, responses={202: ReconcileRunSerializer, 409: None})
+    def create(self, request: Request) -> Response:
+        try:
+            run = reconcile.reconcile_start(trigger="hand")
+        except reconcile.ReconcileOffError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(ReconcileRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

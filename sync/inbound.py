@@ -163,7 +163,7 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
     return result
 
 
-def _select_fields(engine: Engine) -> list[str]:
+def select_fields(engine: Engine) -> list[str]:
     names = list(BASE_FIELDS)
     for name in engine.field_names:
         if name not in names:
@@ -182,7 +182,7 @@ def _pull_changes(
         return None  # only tasks of mapped owners sync; nobody is mapped yet
     owner_list = soql_ids(sorted(owners))
     soql = (
-        f"SELECT {', '.join(_select_fields(engine))} FROM Task "  # noqa: S608 - ids validated
+        f"SELECT {', '.join(select_fields(engine))} FROM Task "  # noqa: S608 - ids validated
         f"WHERE SystemModstamp >= {sf_datetime_format(since).replace('.000+0000', 'Z')} "
         f"AND OwnerId IN ({owner_list}) ORDER BY SystemModstamp ASC"
     )

@@ -67,6 +67,7 @@ class SyncEvent(models.Model):
         CONFLICT = "conflict", "Conflict resolved"
         RETRY = "retry", "Will retry"
         ERROR = "error", "Failed"
+        RECONCILED = "reconciled", "Reconciled"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     task_id = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -180,3 +181,30 @@ class ResyncWatch(models.Model):
 
     def __str__(self) -> str:
         return f"re-sync {self.run_id}: {self.stopped_reason or self.progress_seen}"
+
+
+class ReconcileRun(models.Model):
+    """A drift repair: every linked task compared with its Salesforce twin, and what was found."""
+
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=10, default="schedule")  # "schedule" or "hand"
+    checked = models.PositiveIntegerField(default=0, help_text="Linked tasks compared.")
+    repaired_in_cockpit = models.PositiveIntegerField(
+        default=0, help_text="Tasks that took Salesforce values Cockpit had missed."
+    )
+    repaired_in_salesforce = models.PositiveIntegerField(
+        default=0, help_text="Tasks whose Cockpit values were queued to be written again."
+    )
+    conflicts = models.PositiveIntegerField(default=0)
+    twins_missing = models.PositiveIntegerField(
+        default=0, help_text="Twins gone from Salesforce for good: their tasks were deleted."
+    )
+    api_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reconcile of {self.started_at:%Y-%m-%d %H:%M}: {self.checked} checked"

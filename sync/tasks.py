@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import housekeeping, inbound, outbound, outbox, resyncs, usage
+from . import reconcile as drift
 
 
 @shared_task(name="sync.push", ignore_result=True)
@@ -42,3 +43,9 @@ def pull_tick() -> None:
 def prune() -> None:
     """Beat, daily: drop sync history older than SYNC_LOG_RETENTION_DAYS."""
     housekeeping.sync_log_prune()
+
+
+@shared_task(name="sync.reconcile", ignore_result=True)
+def reconcile(run_id: int | None = None) -> None:
+    """Beat, daily (SYNC_RECONCILE_HOURS), or an admin's request: drift repair."""
+    drift.reconcile_run(run_id=run_id)

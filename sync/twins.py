@@ -167,6 +167,12 @@ class MergeItem:
     salesforce_id: str
     base_override: tuple[dict[str, Any], dict[str, Any]] | None = None
     resync: bool = False
+    drift: bool = False  # a reconcile: values that differ although both sides agreed clash
+
+
+# A base value no real value equals: a field whose sides differ although the agreed values say
+# they agree (drift) is seen as changed on both sides, and the policy decides, with a conflict.
+DRIFT = "\u2063cockpit-drift\u2063"
 
 
 def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Outcome]:
@@ -290,6 +296,8 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         # The admin changed the mappings: Cockpit's values go out again wherever they now
         # translate differently from what Salesforce holds.
         base_ck = {}
+    if item.drift and theirs is not None and base_sf is not None:
+        base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
     stale = stale_fields(record, theirs or {}, engine.fields, ours)
     if theirs and record.uncertain_writes:
         # A write Salesforce now shows has landed: it cannot land again later.
@@ -316,6 +324,28 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
     return Outcome(task_id=task.pk, merged=result, ours=ours)
+
+
+def _drift_marked(
+    engine: Engine,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    base_sf: dict[str, Any],
+    base_ck: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The base with drifted fields marked: both sides hold what they last agreed on, and yet
+    the values differ (a write lost without trace, a mapping changed under the record). A value
+    Salesforce has that Cockpit cannot map is no drift: it is kept beside Cockpit's by design."""
+    base_sf, base_ck = dict(base_sf), dict(base_ck)
+    for item in engine.fields:
+        name = item.salesforce
+        if name not in theirs or name not in base_sf or name not in base_ck:
+            continue
+        if item.back(theirs[name]) is SKIP or same(item.out(ours.get(name)), theirs[name]):
+            continue
+        if same(theirs[name], base_sf[name]) and same(ours.get(name), base_ck[name]):
+            base_sf[name] = base_ck[name] = DRIFT
+    return base_sf, base_ck
 
 
 def _agree(

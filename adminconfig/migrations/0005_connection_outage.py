@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='salesforceconnection',
             name='retry_at',
-            field=models.DateTimeField(blank=True, help_text='Salesforce was unreachable: pushing tries again then (the next success ends it).', null=True),
+            field=models.DateTimeField(blank=True, help_text='Salesforce was unreachable: pushing tries again then (a success ends it).', null=True),
         ),
     ]

@@ -43,7 +43,7 @@ from rest_framework.test import APIClient
 from adminconfig import services as config
 from adminconfig.models import FieldMapping, PicklistMapping, ResyncRun, UserMapping
 from adminconfig.permissions import SYNC_ADMIN_GROUP
-from sync.models import Conflict, OutboxEntry, SyncEvent
+from sync.models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
 from tasks.models import CustomField, TaskType, UserProfile
 from tests.factories import AdminFactory, CompanyFactory, TaskFactory, UserFactory
 
@@ -119,6 +119,9 @@ API: dict[tuple[str, str], dict[str, Any]] = {
             "/api/v1/sync/errors/{id}/retry/": ("POST",),
             "/api/v1/sync/events/": ("GET",),
             "/api/v1/sync/conflicts/": ("GET",),
+            # With sync off in the sample, starting one answers 409 (passed permission).
+            "/api/v1/sync/reconcile-runs/": ("GET", "POST"),
+            "/api/v1/sync/reconcile-runs/{id}/": ("GET",),
         }.items()
         for method in methods
     },
@@ -136,6 +139,7 @@ API_OBJECTS = {
     "/api/v1/sync/picklist-mappings/": "picklist_mapping",
     "/api/v1/sync/resync-runs/": "resync_run",
     "/api/v1/sync/errors/": "outbox_entry",
+    "/api/v1/sync/reconcile-runs/": "reconcile_run",
 }
 
 # ---- pages outside the admin and the schema, by URL name and method -----------------------
@@ -408,6 +412,7 @@ def world(db, settings) -> dict[str, Any]:
         "field_mapping": FieldMapping.objects.filter(connection=connection).first(),
         "picklist_mapping": PicklistMapping.objects.filter(connection=connection).first(),
         "resync_run": ResyncRun.objects.create(connection=connection, reason="matrix"),
+        "reconcile_run": ReconcileRun.objects.create(trigger="hand"),
         "outbox_entry": OutboxEntry.objects.create(
             task_id=task.pk,
             operation=OutboxEntry.Operation.choices[0][0],

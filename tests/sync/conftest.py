@@ -4,6 +4,7 @@ from adminconfig import services as config
 from sync.clients import clients_reset
 from tests.factories import UserFactory
 from tests.orgs import emulator_connect
+from tests.sync.model import SF_USER_PASSWORD
 
 
 @pytest.fixture
@@ -21,3 +22,29 @@ def org(sfemu_clean, alice, django_capture_on_commit_callbacks):
         config.sync_settings_update(auto_sync=True)
     sfemu_clean.reset_request_log()
     return sfemu_clean
+
+
+@pytest.fixture
+def bidi(org, django_capture_on_commit_callbacks):
+    """`org` with Bi-directional Sync on too; faults cleared and held writes landed after."""
+    clients_reset()
+    with django_capture_on_commit_callbacks(execute=True):
+        config.sync_settings_update(bidirectional_sync=True)
+    yield org
+    org.clear_faults()
+    org.wait_for_waiting_writes(0)
+
+
+@pytest.fixture
+def sf(bidi):
+    """Alice herself in Salesforce (not the integration user)."""
+    admin = bidi.simple_salesforce()
+    username = admin.query("SELECT Username FROM User WHERE Email = 'alice@example.com'")
+    return bidi.simple_salesforce(
+        username=username["records"][0]["Username"], password=SF_USER_PASSWORD
+    )
+
+
+@pytest.fixture
+def alice_sf_id(sf):
+    return sf.query("SELECT Id FROM User WHERE Email = 'alice@example.com'")["records"][0]["Id"]

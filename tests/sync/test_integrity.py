@@ -13,43 +13,20 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
-from sync.clients import clients_reset
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.factories import priority, status
-from tests.sync.model import SF_USER_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def bidi(org, settings, django_capture_on_commit_callbacks):
+@pytest.fixture(autouse=True)
+def _short_timeouts(settings):
     # Short enough for a test to outlive a slow answer; the overlap covers late commits.
     settings.SALESFORCE_TIMEOUT_SECONDS = 1.0
     settings.SYNC_PULL_OVERLAP_SECONDS = 5
-    clients_reset()
-    with django_capture_on_commit_callbacks(execute=True):
-        config.sync_settings_update(bidirectional_sync=True)
-    yield org
-    org.clear_faults()
-    org.wait_for_waiting_writes(0)
-
-
-@pytest.fixture
-def sf(bidi):
-    """Alice herself in Salesforce (not the integration user)."""
-    admin = bidi.simple_salesforce()
-    username = admin.query("SELECT Username FROM User WHERE Email = 'alice@example.com'")
-    return bidi.simple_salesforce(
-        username=username["records"][0]["Username"], password=SF_USER_PASSWORD
-    )
-
-
-@pytest.fixture
-def alice_sf_id(sf):
-    return sf.query("SELECT Id FROM User WHERE Email = 'alice@example.com'")["records"][0]["Id"]
 
 
 def pull():

@@ -85,7 +85,9 @@ def _task_finished(task_id: str, task: Any, **_: Any) -> None:
 
     if counter in connection.execute_wrappers:
         connection.execute_wrappers.remove(counter)
-    totals = _totals.setdefault(task.name, {"runs": 0, "queries": 0, "calls": 0, "seconds": 0.0})
+    totals = _totals.setdefault(
+        task.name, {"runs": 0, "queries": 0, "calls": 0, "seconds": 0.0, "waited": 0.0}
+    )
     totals["runs"] += 1
     totals["queries"] += counter.count
     totals["calls"] += counter.calls

@@ -432,6 +432,7 @@ class RunProgress:
     finished_at: dt.datetime | None
     stopped_reason: str = ""
     waiting_reason: str = ""
+    stalled_reason: str = ""  # running, but nothing moved for longer than it should
 
     @property
     def running(self) -> bool:
@@ -476,9 +477,16 @@ def first_import() -> RunProgress | None:
         created_at__gte=settings.first_enabled_at,
         message__endswith="created from Salesforce",
     ).count()
-    waiting = ""
+    waiting = stalled = ""
     if not settings.bidirectional_sync and not pulled:
         waiting = "It starts when Bi-directional Sync is switched on."
+    elif not pulled and timezone.now() - settings.updated_at > dt.timedelta(minutes=STALL_MINUTES):
+        # The first pull is due at the next beat tick (10 s): minutes without one mean no
+        # worker or no beat is running.
+        stalled = (
+            f"No pull has run in the {STALL_MINUTES} minutes since the switches changed: are "
+            "the Celery worker and beat running?"
+        )
     return RunProgress(
         kind="import",
         title=f"First import (Salesforce tasks of the last {settings.initial_import_hours} h)",
@@ -489,6 +497,7 @@ def first_import() -> RunProgress | None:
         finished_at=state.last_pull_at if pulled and state else None,
         stopped_reason=(state.last_error if pulled and state else ""),
         waiting_reason=waiting,
+        stalled_reason=stalled,
     )
 
 
@@ -595,6 +604,8 @@ def getting_started() -> list[Step]:
     url = reverse("sync-health") + "#progress"
     if imported is None or imported.waiting_reason:
         state, detail = "todo", "Starts when both switches are on."
+    elif imported.finished_at is None and imported.stalled_reason:
+        state, detail = "problem", imported.stalled_reason
     elif imported.finished_at is None:
         state, detail = "running", "Importing the Salesforce tasks of mapped owners…"
     elif imported.stopped_reason:

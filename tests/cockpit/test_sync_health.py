@@ -917,3 +917,17 @@ def test_the_menu_offers_sync_health_to_sync_admins_only(sync_admin):
         client = Client()
         client.force_login(user)
         assert (link in client.get("/").content.decode()) is shown, user
+
+
+@pytest.mark.django_db
+def test_a_first_import_that_never_starts_says_why(connection):
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    assert health.getting_started()[3].state == "running"
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=6)):
+        step = health.getting_started()[3]
+        (run,) = health.runs_in_progress()
+
+    assert step.state == "problem"
+    assert "Celery worker and beat" in step.detail
+    assert run.stalled_reason == step.detail

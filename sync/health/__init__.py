@@ -1,0 +1,73 @@
+"""Reads for the sync health page, an admin's control room: failed pushes grouped by kind, open
+conflicts, the log, the day's activity per hour, the API budget, the running re-sync or first
+import, and the getting-started checklist. Writes live in sync/resolve.py and sync/resyncs.py."""
+
+from .activity import CHART_SERIES, HourCounts, activity_by_hour
+from .budget import Budget, api_budget, push_pause_reason
+from .checklist import (
+    STEP_TITLES,
+    Step,
+    getting_started,
+    getting_started_done,
+    users_blocking_pushes,
+)
+from .conflicts import (
+    ConflictRow,
+    EventRow,
+    conflicts_open,
+    conflicts_open_count,
+    field_labels_primary,
+    log_events,
+)
+from .errors import (
+    CONNECTION,
+    ERROR_KINDS,
+    KIND,
+    OTHER,
+    OWNER_NOT_MAPPED,
+    ErrorGroup,
+    error_groups,
+    error_kind,
+    error_kind_title,
+    failed_entries,
+)
+from .links import TaskLink, task_links, task_url_name
+from .progress import STALL_MINUTES, RunProgress, first_import, resync_progress, runs_in_progress
+
+__all__ = [
+    "CHART_SERIES",
+    "CONNECTION",
+    "ERROR_KINDS",
+    "KIND",
+    "OTHER",
+    "OWNER_NOT_MAPPED",
+    "STALL_MINUTES",
+    "STEP_TITLES",
+    "Budget",
+    "ConflictRow",
+    "ErrorGroup",
+    "EventRow",
+    "HourCounts",
+    "RunProgress",
+    "Step",
+    "TaskLink",
+    "activity_by_hour",
+    "api_budget",
+    "conflicts_open",
+    "conflicts_open_count",
+    "error_groups",
+    "error_kind",
+    "error_kind_title",
+    "failed_entries",
+    "field_labels_primary",
+    "first_import",
+    "getting_started",
+    "getting_started_done",
+    "log_events",
+    "push_pause_reason",
+    "resync_progress",
+    "runs_in_progress",
+    "task_links",
+    "task_url_name",
+    "users_blocking_pushes",
+]

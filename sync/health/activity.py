@@ -1,0 +1,51 @@
+"""The day's activity: pushes, pulls, skips and failures per hour."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from ..models import SyncEvent
+
+CHART_SERIES = (
+    ("pushed", "Pushes", SyncEvent.Kind.PUSHED),
+    ("pulled", "Pulls", SyncEvent.Kind.PULLED),
+    ("skipped", "Skips", SyncEvent.Kind.SKIPPED),
+    ("failed", "Failures", SyncEvent.Kind.ERROR),
+)
+
+
+@dataclass
+class HourCounts:
+    start: dt.datetime
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def activity_by_hour(*, now: dt.datetime | None = None, hours: int = 24) -> list[HourCounts]:
+    """Pushes, pulls, skips and failures per hour over the last `hours` (this hour last), in
+    one grouped query."""
+    now = now or timezone.now()
+    end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=hours)
+    by_kind = {kind: key for key, _, kind in CHART_SERIES}
+    rows = (
+        SyncEvent.objects.filter(created_at__gte=start, created_at__lt=end, kind__in=by_kind)
+        .annotate(hour=TruncHour("created_at", tzinfo=dt.UTC))
+        .values("hour", "kind")
+        .annotate(n=Count("id"))
+    )
+    buckets = [
+        HourCounts(start + dt.timedelta(hours=i), dict.fromkeys(by_kind.values(), 0))
+        for i in range(hours)
+    ]
+    for row in rows:
+        index = int((row["hour"] - start).total_seconds() // 3600)
+        if 0 <= index < hours:
+            buckets[index].counts[by_kind[row["kind"]]] += row["n"]
+    return buckets

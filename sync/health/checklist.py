@@ -1,0 +1,117 @@
+"""The getting-started checklist (issue 10, item 4), the same steps `make run` prints."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from adminconfig.models import SalesforceConnection, UserMapping
+from tasks.models import Task
+
+from ..selectors import sync_settings
+from .progress import first_import
+
+STEP_TITLES = (
+    "Test the connection",
+    "Match users by email",
+    "Switch on Auto Sync and Bi-directional Sync",
+    "First import",
+)
+
+
+@dataclass
+class Step:
+    number: int
+    title: str
+    state: str  # "done", "todo", "running" or "problem"
+    detail: str
+    url: str
+    action: str  # the link's words
+
+    @property
+    def state_label(self) -> str:
+        return {"done": "Done", "todo": "To do", "running": "Running", "problem": "Problem"}[
+            self.state
+        ]
+
+
+def users_blocking_pushes() -> list[str]:
+    """Active users who own tasks but have no Salesforce user: their tasks cannot be pushed."""
+    return list(
+        Task.objects.filter(owner__is_active=True, owner__salesforce_user=None)
+        .values_list("owner__username", flat=True)
+        .distinct()
+        .order_by("owner__username")
+    )
+
+
+def getting_started() -> list[Step]:
+    """Connection tested → users matched → switches on → first import, each with its state and
+    where to do it (the same steps `make run` prints)."""
+    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    settings = sync_settings()
+    steps = []
+
+    if connection is None:
+        state, detail = "todo", "Add a Salesforce connection and make it primary."
+        url = reverse("admin:adminconfig_salesforceconnection_add")
+    else:
+        url = reverse("admin:adminconfig_salesforceconnection_change", args=[connection.pk])
+        if connection.state == SalesforceConnection.State.CONNECTED:
+            state, detail = "done", f"{connection.name} is connected."
+        elif connection.state == SalesforceConnection.State.NEW:
+            state, detail = "todo", f"Open {connection.name} and press Test connection."
+        else:
+            state = "problem"
+            detail = f"{connection.name}: {connection.get_state_display()}. {connection.last_error}"
+    steps.append(Step(1, STEP_TITLES[0], state, detail.strip(), url, "Open the connection"))
+
+    blocking = users_blocking_pushes()
+    mapped = UserMapping.objects.exists()
+    if blocking:
+        shown = ", ".join(blocking[:5]) + (
+            f" and {len(blocking) - 5} more" if len(blocking) > 5 else ""
+        )
+        state = "todo" if not mapped else "problem"
+        detail = f"Without a Salesforce user their tasks cannot be pushed: {shown}."
+    elif mapped:
+        state, detail = "done", "Every CSM with tasks has a Salesforce user."
+    else:
+        state, detail = "todo", "Nobody has a Salesforce user yet."
+    url = (
+        reverse("admin:adminconfig_salesforceconnection_change", args=[connection.pk])
+        if connection
+        else reverse("admin:adminconfig_usermapping_changelist")
+    )
+    steps.append(Step(2, STEP_TITLES[1], state, detail, url, "Match users"))
+
+    url = reverse("admin:adminconfig_syncsettings_changelist")
+    if settings.auto_sync and settings.bidirectional_sync:
+        state, detail = "done", "Cockpit pushes its changes and pulls Salesforce's."
+    elif settings.auto_sync:
+        state = "todo"
+        detail = "Auto Sync is on (pushing). Salesforce tasks are pulled and imported only "
+        detail += "once Bi-directional Sync is on too."
+    else:
+        state, detail = "todo", "Sync is off."
+    steps.append(Step(3, STEP_TITLES[2], state, detail, url, "Open Sync settings"))
+
+    imported = first_import()
+    url = reverse("sync-health") + "#progress"
+    if imported is None or imported.waiting_reason:
+        state, detail = "todo", "Starts when both switches are on."
+    elif imported.finished_at is None and imported.stalled_reason:
+        state, detail = "problem", imported.stalled_reason
+    elif imported.finished_at is None:
+        state, detail = "running", "Importing the Salesforce tasks of mapped owners…"
+    elif imported.stopped_reason:
+        state, detail = "problem", f"The last pull failed: {imported.stopped_reason}"
+    else:
+        state = "done"
+        plural = "s" if imported.done != 1 else ""
+        detail = f"{imported.done:,} Salesforce task{plural} imported since sync was switched on."
+    steps.append(Step(4, STEP_TITLES[3], state, detail, url, "Watch it on Sync health"))
+    return steps
+
+
+def getting_started_done(steps: list[Step] | None = None) -> bool:
+    return all(step.state == "done" for step in steps or getting_started())

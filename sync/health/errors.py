@@ -1,0 +1,142 @@
+"""Failed pushes grouped by kind (HubSpot's error cards): the kind of a reason, the groups."""
+
+import re
+from dataclasses import dataclass, field
+
+from ..models import OutboxEntry
+from .links import TaskLink, task_links
+
+GAVE_UP = re.compile(r"\s*\(gave up after \d+ attempts\)$")
+ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]{2,}):")
+KIND = re.compile(r"^[A-Z][A-Z0-9_]{1,79}$")
+OWNER_NOT_MAPPED = "OWNER_NOT_MAPPED"
+CONNECTION = "CONNECTION"
+OTHER = "OTHER"
+CONNECTION_WORDS = (
+    "connection",
+    "timed out",
+    "timeout",
+    "max retries",
+    "temporarily unavailable",
+    "name or service not known",
+)
+
+# What an admin reads on each card: a title in words and what to do about it.
+ERROR_KINDS: dict[str, tuple[str, str]] = {
+    OWNER_NOT_MAPPED: (
+        "The task's owner has no Salesforce user",
+        "Match users by email on the connection page (or set the user mapping), then Retry.",
+    ),
+    CONNECTION: (
+        "Salesforce could not be reached",
+        "Check the connection (Test connection), then Retry.",
+    ),
+    "REQUIRED_FIELD_MISSING": (
+        "A field Salesforce requires is empty",
+        "Map the field or fill it in on the tasks, then Retry.",
+    ),
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": (
+        "A Salesforce validation rule refused the task",
+        "The message names the rule; change the tasks or the rule, then Retry.",
+    ),
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": (
+        "A picklist value Salesforce does not accept",
+        "Check the Status and Priority mappings on the connection page, then Retry.",
+    ),
+    "STRING_TOO_LONG": (
+        "A value is too long for its Salesforce field",
+        "Shorten the values or map a longer field, then Retry.",
+    ),
+    "INSUFFICIENT_ACCESS_OR_READONLY": (
+        "The integration user may not write these tasks",
+        "Give the connected app's user access in Salesforce, then Retry.",
+    ),
+    "INSUFFICIENT_ACCESS": (
+        "The integration user may not write these tasks",
+        "Give the connected app's user access in Salesforce, then Retry.",
+    ),
+    "INVALID_CROSS_REFERENCE_KEY": (
+        "An owner or account Salesforce does not know",
+        "Check the user mapping and the companies' Salesforce Accounts, then Retry.",
+    ),
+    "ENTITY_IS_DELETED": (
+        "The Salesforce task was deleted",
+        "Skip these: the task is gone in Salesforce.",
+    ),
+    "INVALID_FIELD_FOR_INSERT_UPDATE": (
+        "A mapped field Salesforce does not let Cockpit write",
+        "Map the field from Salesforce only, then Retry.",
+    ),
+    "REQUEST_LIMIT_EXCEEDED": (
+        "Salesforce's daily API limit was reached",
+        "Wait for the org's usage to fall, then Retry.",
+    ),
+    OTHER: ("Other errors", "Read the message; Retry once the cause is fixed."),
+}
+
+
+def error_kind(message: str) -> str:
+    """The kind of a failed push, from its recorded reason: Salesforce's error code where the
+    reason starts with one ("STRING_TOO_LONG: ..."), else Cockpit's own classification."""
+    text = GAVE_UP.sub("", message or "").strip()
+    found = ERROR_CODE.match(text)
+    if found:
+        return found.group(1)
+    if "has no Salesforce user" in text:
+        return OWNER_NOT_MAPPED
+    lowered = text.lower()
+    if any(word in lowered for word in CONNECTION_WORDS):
+        return CONNECTION
+    return OTHER
+
+
+def error_kind_title(kind: str) -> tuple[str, str]:
+    return ERROR_KINDS.get(kind) or (kind.replace("_", " ").capitalize(), ERROR_KINDS[OTHER][1])
+
+
+@dataclass
+class ErrorGroup:
+    kind: str
+    title: str
+    hint: str
+    count: int
+    message: str  # the newest reason, as Salesforce or Cockpit worded it
+    up_to: int  # the newest entry counted: the group's actions stop there
+    tasks: list[TaskLink] = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.tasks)
+
+
+def failed_entries(*, kind: str, up_to: int | None = None) -> list[OutboxEntry]:
+    """The failed entries of one kind (up to an entry id: what the admin saw on the card)."""
+    rows = OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
+    if up_to is not None:
+        rows = rows.filter(pk__lte=up_to)
+    return [e for e in rows.order_by("id") if error_kind(e.last_error) == kind]
+
+
+def error_groups(*, shown_tasks: int = 8) -> list[ErrorGroup]:
+    """Failed pushes grouped by kind, the biggest group first, each with a few tasks linked."""
+    groups: dict[str, ErrorGroup] = {}
+    task_ids: dict[str, list[int]] = {}
+    rows = (
+        OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
+        .order_by("-id")
+        .values_list("id", "task_id", "last_error")
+    )
+    for entry_id, task_id, error in rows.iterator():
+        kind = error_kind(error)
+        group = groups.get(kind)
+        if group is None:
+            title, hint = error_kind_title(kind)
+            group = groups[kind] = ErrorGroup(kind, title, hint, 0, error, entry_id)
+            task_ids[kind] = []
+        group.count += 1
+        if len(task_ids[kind]) < shown_tasks and task_id not in task_ids[kind]:
+            task_ids[kind].append(task_id)
+    links = task_links(i for ids in task_ids.values() for i in ids)
+    for kind, group in groups.items():
+        group.tasks = [links[i] for i in task_ids[kind]]
+    return sorted(groups.values(), key=lambda g: (-g.count, g.kind))

@@ -1,0 +1,105 @@
+"""The running mapping re-sync or first import."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from adminconfig.models import ResyncRun
+
+from ..models import PullState, ResyncWatch, SyncEvent
+from ..selectors import sync_settings
+
+STALL_MINUTES = 5
+
+
+@dataclass
+class RunProgress:
+    kind: str  # "resync" or "import"
+    title: str
+    done: int
+    failed: int
+    total: int | None  # None: not known (the first import counts as it goes)
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    stopped_reason: str = ""
+    waiting_reason: str = ""
+    stalled_reason: str = ""  # running, but nothing moved for longer than it should
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None and not self.waiting_reason
+
+    @property
+    def percent(self) -> int | None:
+        if self.total is None:
+            return None
+        if not self.total:
+            return 100
+        return min(100, round(100 * (self.done + self.failed) / self.total))
+
+
+def resync_progress() -> RunProgress | None:
+    """The newest mapping re-sync, running or finished (stopped ones with their reason)."""
+    run = ResyncRun.objects.filter(connection__is_primary=True).first()
+    if run is None:
+        return None
+    watch = ResyncWatch.objects.filter(run_id=run.pk).first()
+    return RunProgress(
+        kind="resync",
+        title=f"Re-sync after mapping changes ({run.reason})",
+        done=run.done,
+        failed=run.failed,
+        total=run.total,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        stopped_reason=watch.stopped_reason if watch else "",
+    )
+
+
+def first_import() -> RunProgress | None:
+    """The first import of Salesforce tasks: waiting for the switches, running, or done."""
+    settings = sync_settings()
+    if settings.first_enabled_at is None:
+        return None
+    state = PullState.objects.filter(pk=1).first()
+    pulled = state is not None and state.last_pull_at is not None
+    imported = SyncEvent.objects.filter(
+        kind=SyncEvent.Kind.PULLED,
+        created_at__gte=settings.first_enabled_at,
+        message__endswith="created from Salesforce",
+    ).count()
+    waiting = stalled = ""
+    if not settings.bidirectional_sync and not pulled:
+        waiting = "It starts when Bi-directional Sync is switched on."
+    elif not pulled and timezone.now() - settings.updated_at > dt.timedelta(minutes=STALL_MINUTES):
+        # The first pull is due at the next beat tick (10 s): minutes without one mean no
+        # worker or no beat is running.
+        stalled = (
+            f"No pull has run in the {STALL_MINUTES} minutes since the switches changed: are "
+            "the Celery worker and beat running?"
+        )
+    return RunProgress(
+        kind="import",
+        title=f"First import (Salesforce tasks of the last {settings.initial_import_hours} h)",
+        done=imported,
+        failed=0,
+        total=imported if pulled else None,
+        started_at=settings.first_enabled_at,
+        finished_at=state.last_pull_at if pulled and state else None,
+        stopped_reason=(state.last_error if pulled and state else ""),
+        waiting_reason=waiting,
+        stalled_reason=stalled,
+    )
+
+
+def runs_in_progress() -> list[RunProgress]:
+    """What the progress panel shows: the first import until it is done, the newest re-sync."""
+    runs = []
+    imported = first_import()
+    if imported is not None and imported.finished_at is None:
+        runs.append(imported)
+    resync = resync_progress()
+    if resync is not None:
+        runs.append(resync)
+    return runs

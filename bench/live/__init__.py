@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,7 +77,6 @@ def main() -> None:
     stack.env["LIVE_QUERY_STATS"] = str(workdir / "worker-stats.json")
     rows: list[Row] = []
     started = time.monotonic()
-    failed = True
     try:
         stack.start()
         print(f"stack up in {time.monotonic() - started:.0f} s ({workdir})", flush=True)
@@ -87,22 +87,15 @@ def main() -> None:
             row, twins = scenarios.backlog_out(live, count)
             rows.append(_report(row))
             rows.append(_report(scenarios.backlog_in(live, count, twins)))
-        failed = False
+    except BaseException:
+        # What was measured before the failure is still worth reading.
+        partial = _report_text(rows, seconds, rates, backlogs, time.monotonic() - started)
+        print(f"\nINTERRUPTED; what was measured so far:\n{partial}")
+        print(f"The stack's logs are in {workdir / 'logs'} and {workdir / 'sfemulator'}")
+        raise
     finally:
         stack.stop()
-        if failed:
-            print(f"The stack's logs are in {workdir / 'logs'} and {workdir / 'sfemulator'}")
-    table = render(rows)
-    note = (
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores "
-        f"({platform.machine()}, Python {platform.python_version()}), SQLite, filesystem "
-        f"broker, worker concurrency 1; LIVE_SECONDS={seconds} LIVE_RATES="
-        f"{','.join(map(str, rates))} LIVE_BACKLOGS={','.join(map(str, backlogs))}; "
-        f"{time.monotonic() - started:.0f} s in all"
-    )
-    notes = "\n".join(f"- {row.scenario}: {'; '.join(row.notes)}" for row in rows)
-    missed = "\n".join(f"- {row.scenario}: {m}" for row in rows for m in targets_missed(row))
-    report = f"{table}\n\n{note}\n\n{notes}\n\nTargets missed:\n{missed or '- none'}\n"
+    report = _report_text(rows, seconds, rates, backlogs, time.monotonic() - started)
     print("\n" + report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
@@ -114,6 +107,45 @@ def main() -> None:
         )
     if not os.environ.get("LIVE_KEEP"):
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _report_text(
+    rows: list[Row], seconds: int, rates: list[int], backlogs: list[int], took: float
+) -> str:
+    note = (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores "
+        f"({platform.machine()}, Python {platform.python_version()}), SQLite, filesystem "
+        f"broker, worker concurrency 1; LIVE_SECONDS={seconds} LIVE_RATES="
+        f"{','.join(map(str, rates))} LIVE_BACKLOGS={','.join(map(str, backlogs))}; "
+        f"{took:.0f} s in all; code: {_code_version()}"
+    )
+    notes = "\n".join(f"- {row.scenario}: {'; '.join(row.notes)}" for row in rows)
+    missed = "\n".join(f"- {row.scenario}: {m}" for row in rows for m in targets_missed(row))
+    return f"{render(rows)}\n\n{note}\n\n{notes}\n\nTargets missed:\n{missed or '- none'}\n"
+
+
+def _code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    if os.environ.get("LIVE_CODE"):
+        return os.environ["LIVE_CODE"]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return f"{commit} with uncommitted changes" if dirty else commit
 
 
 def _report(row: Row) -> Row:

@@ -245,6 +245,12 @@ CELERY_BEAT_SCHEDULE = {
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
 # How long Cockpit waits for one Salesforce answer before it counts the call as lost.
 SALESFORCE_TIMEOUT_SECONDS = env.float("SALESFORCE_TIMEOUT_SECONDS", default=30.0)
+# Change events (Streaming API): how long the listener lingers after the first event of a
+# burst, and how often the pull runs as a safety net while the stream is live.
+SYNC_STREAM_LINGER_MS = env.int("SYNC_STREAM_LINGER_MS", default=200)
+SYNC_STREAM_SAFETY_PULL_SECONDS = env.int("SYNC_STREAM_SAFETY_PULL_SECONDS", default=600)
+# The Streaming API holds a connect this long at most (Salesforce: 110 s).
+SYNC_STREAM_POLL_SECONDS = env.int("SYNC_STREAM_POLL_SECONDS", default=110)
 # Each pull reads again this far behind the newest change it saw: Salesforce stamps to the
 # second, shares one stamp per transaction and can show a record after later stamps.
 SYNC_PULL_OVERLAP_SECONDS = env.int("SYNC_PULL_OVERLAP_SECONDS", default=120)

@@ -251,6 +251,17 @@ class SalesforceClient:
     def sf(self) -> Salesforce:
         return self._sf or self._login()
 
+    def bearer(self, *, fresh: bool = False) -> tuple[str, str]:
+        """The instance URL and session token, for the Streaming API (which is not REST);
+        `fresh` logs in again first (the token was refused)."""
+        try:
+            sf = self._login() if fresh or self._sf is None else self._sf
+        except SalesforceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified right here, never swallowed
+            raise classify(exc) from exc
+        return f"https://{sf.sf_instance}", sf.session_id
+
     def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""
         for attempt in (1, 2):

@@ -19,7 +19,7 @@ from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
-from . import outbox, usage
+from . import outbox, stream, usage
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
 from .context import applying_inbound
@@ -90,9 +90,13 @@ def pull_due() -> bool:
     ):
         # Near the org's limit or past Cockpit's budget: pull, but rarely.
         return state.last_pull_at + BUDGET_PULL_INTERVAL <= timezone.now()
+    seconds = settings.pull_interval_seconds
+    if stream.stream_live():
+        # Change events bring Salesforce's changes in seconds; the pull is the safety net.
+        seconds = max(seconds, django_settings.SYNC_STREAM_SAFETY_PULL_SECONDS)
     # Beat ticks every 10 s and lands a little early or late; without the slack a tick just
     # short of the interval is skipped and every pull waits a whole extra tick.
-    interval = dt.timedelta(seconds=settings.pull_interval_seconds) - PULL_TICK_SLACK
+    interval = dt.timedelta(seconds=seconds) - PULL_TICK_SLACK
     return state.last_pull_at + interval <= timezone.now()
 
 
@@ -191,8 +195,7 @@ def _pull_changes(
     # Salesforce delete reaches Cockpit at the next pull; getDeleted below covers the rest.
     for page in client.query_pages(soql, include_deleted=True):
         lease_renew()
-        _accounts_load(engine, page, client)
-        _apply_page(engine, page, result)
+        records_apply(engine, page, result, client)
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp
@@ -218,6 +221,14 @@ def _pull_deletions(
     )
     covered = answer.get("latestDateCovered")
     return sf_datetime_parse(covered) if covered else now
+
+
+def records_apply(
+    engine: Engine, page: list[dict[str, Any]], result: PullResult, client: SalesforceClient
+) -> None:
+    """Apply Salesforce records (a query's page, or what change events describe)."""
+    _accounts_load(engine, page, client)
+    _apply_page(engine, page, result)
 
 
 def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: SalesforceClient) -> None:
@@ -391,6 +402,9 @@ def _create_tasks(
                     salesforce_id=record["Id"],
                     state=TaskSyncRecord.State.SYNCED,
                     last_synced_at=now,
+                    salesforce_seen_at=sf_datetime_parse(record["SystemModstamp"])
+                    if record.get("SystemModstamp")
+                    else None,
                     agreed_values={n: theirs.get(n) for n in engine.field_names},
                     agreed_cockpit={n: ours.get(n) for n in engine.field_names},
                 )

@@ -98,6 +98,32 @@ class PullState(models.Model):
         return f"Pulled up to {self.watermark}"
 
 
+class StreamState(models.Model):
+    """The change-event listener (Streaming API): where it is in the stream, and how it is."""
+
+    class Status(models.TextChoices):
+        OFF = "off", "Not running"
+        CONNECTING = "connecting", "Connecting"
+        LIVE = "live", "Live"
+        CATCHING_UP = "catching_up", "Catching up with a pull"
+        ERROR = "error", "Error"
+
+    replay_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The last change event applied; resumed from after it."
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OFF)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The listener's last sign of life (each long poll)."
+    )
+    events_applied = models.PositiveBigIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0, help_text="Pulls run to cover a gap.")
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"Stream {self.get_status_display()} at replay {self.replay_id}"
+
+
 class Lease(models.Model):
     """A named lock that works across processes and machines without holding a transaction.
 

@@ -150,9 +150,11 @@ def _legacy_base_ck(engine: Engine, base_sf: dict[str, Any], ours: dict[str, Any
     return base_ck
 
 
-def _modified_at(theirs: dict[str, Any]) -> dt.datetime | None:
-    stamp = theirs.get("LastModifiedDate") or theirs.get("SystemModstamp")
-    return sf_datetime_parse(stamp) if stamp else None
+def _modified_at(theirs: dict[str, Any], *names: str) -> dt.datetime | None:
+    for name in names or ("LastModifiedDate", "SystemModstamp"):
+        if theirs.get(name):
+            return sf_datetime_parse(theirs[name])
+    return None
 
 
 # ---- merge linked tasks ---------------------------------------------------------------------
@@ -232,7 +234,13 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
                 outcome.changed_cockpit = True
             conflicts += _conflict_rows(engine, task, item.salesforce_id, result, events)
             events += _skip_events(engine, task.pk, item.salesforce_id, result)
-            if _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk]):
+            seen = _modified_at(item.theirs or {}, "SystemModstamp")
+            newer = seen is not None and (
+                record.salesforce_seen_at is None or seen > record.salesforce_seen_at
+            )
+            if newer:
+                record.salesforce_seen_at = seen
+            if _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk]) or newer:
                 changed.append(record)
             if outcome.changed_cockpit:
                 events.append(
@@ -251,6 +259,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
 
 
 RECORD_FIELDS = [
+    "salesforce_seen_at",
     "salesforce_id",
     "agreed_values",
     "agreed_cockpit",

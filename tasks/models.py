@@ -211,6 +211,9 @@ class TaskSyncRecord(models.Model):
     desynced_at = models.DateTimeField(
         null=True, blank=True, help_text="When a CSM stopped syncing this task; empty: it syncs."
     )
+    # The newest Salesforce state of the twin Cockpit has applied (its SystemModstamp, or a
+    # change event's commit time): a change event older than it is already known and skipped.
+    salesforce_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state"], name="tasksync_state")]

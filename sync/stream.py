@@ -1,0 +1,251 @@
+"""Inbound in seconds: Salesforce's change events (Change Data Capture over the Streaming API).
+
+Salesforce publishes every Task change as a TaskChangeEvent. The listener (`manage.py
+sync_stream`, the Procfile's `stream`) subscribes from the replay id it stored last, so a
+restart loses nothing the org still retains (72 hours); it lingers a moment after the first
+event so a burst is applied together, and applies events through the same page apply and merge
+as the pull. An UPDATE event carries only the changed fields: the twin's full values are the
+values both sides last agreed on with the event's changes laid over them. An event older than
+what Cockpit already applied to that twin (its SystemModstamp, seen by a pull) is skipped, so
+a replay never undoes a newer state. The echo of Cockpit's own push changes nothing: it only
+repeats values already agreed.
+
+Whenever the stream cannot tell the whole story (a GAP or OVERFLOW event, an update of a task
+Cockpit has no values for, a lost connection, a replay id no longer retained), the listener
+pulls from the watermark and carries on. Polling stays on as the safety net, at
+SYNC_STREAM_SAFETY_PULL_SECONDS while the stream is live.
+"""
+
+import datetime as dt
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.db.models import F
+from django.utils import timezone
+
+from adminconfig.models import SalesforceConnection
+from tasks.models import TaskSyncRecord
+
+from . import inbound
+from .client import AuthError, SalesforceError
+from .clients import client_for_connection
+from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
+from .lease import lease_hold
+from .mapping import sf_datetime_format
+from .models import StreamState
+from .selectors import sync_settings
+from .twins import engine_load
+from .usage import api_usage_record
+
+log = logging.getLogger(__name__)
+
+LEASE_WAIT = 30.0
+# Change events write datetimes as '...000Z', the REST API as '...000+0000': one form, so an
+# unchanged value never looks changed to the merge.
+EVENT_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z$")
+
+
+def stream_state() -> StreamState:
+    state, _ = StreamState.objects.get_or_create(pk=1)
+    return state
+
+
+def stream_live() -> bool:
+    """The listener is connected and answered lately: pulls can be rare (the safety net)."""
+    state = StreamState.objects.filter(pk=1).first()
+    if state is None or state.status != StreamState.Status.LIVE or state.last_seen_at is None:
+        return False
+    quiet = dt.timedelta(seconds=django_settings.SYNC_STREAM_POLL_SECONDS + 30)
+    return state.last_seen_at > timezone.now() - quiet
+
+
+def _state_set(**changes: Any) -> None:
+    StreamState.objects.get_or_create(pk=1)
+    StreamState.objects.filter(pk=1).update(**changes)
+
+
+@dataclass
+class Batch:
+    """Events turned into Salesforce records as a query would return them."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    needs_pull: str = ""
+
+
+def _rest_value(value: Any) -> Any:
+    if isinstance(value, str):
+        match = EVENT_DATETIME.match(value)
+        if match:
+            return match.group(1) + "+0000"
+    return value
+
+
+def events_to_records(events: list[ChangeEvent], field_names: list[str]) -> Batch:
+    """What the events say the twins now hold, in commit order; deletions as IsDeleted."""
+    batch = Batch()
+    ids = {i for event in events for i in event.header.get("recordIds") or []}
+    links = {r.salesforce_id: r for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids)}
+    for event in events:
+        change = event.change_type
+        if change.startswith("GAP_"):
+            batch.needs_pull = f"Salesforce sent {change}: some changes came without values"
+            continue
+        committed = dt.datetime.fromtimestamp(
+            int(event.header.get("commitTimestamp") or 0) / 1000, tz=dt.UTC
+        )
+        fields = {name: _rest_value(value) for name, value in event.fields.items()}
+        stamps = {
+            "SystemModstamp": sf_datetime_format(committed),
+            "LastModifiedDate": fields.get("LastModifiedDate") or sf_datetime_format(committed),
+            "LastModifiedById": event.header.get("commitUser") or "",
+        }
+        for salesforce_id in event.header.get("recordIds") or []:
+            link = links.get(salesforce_id)
+            if link is not None and link.salesforce_seen_at and committed < link.salesforce_seen_at:
+                continue  # a pull already applied a newer state of this twin
+            if change == "DELETE":
+                batch.records[salesforce_id] = {"Id": salesforce_id, "IsDeleted": True}
+            elif change in ("CREATE", "UNDELETE"):
+                batch.records[salesforce_id] = {
+                    "Id": salesforce_id,
+                    "IsDeleted": False,
+                    **fields,
+                    **stamps,
+                }
+            elif change == "UPDATE":
+                known = batch.records.get(salesforce_id)
+                if known is None or known.get("IsDeleted"):
+                    if link is None or not link.agreed_values:
+                        batch.needs_pull = "a change to a task Cockpit holds no values of"
+                        continue
+                    known = {
+                        "Id": salesforce_id,
+                        "IsDeleted": False,
+                        **{n: link.agreed_values.get(n) for n in field_names},
+                    }
+                batch.records[salesforce_id] = {**known, **fields, **stamps}
+    return batch
+
+
+class Listener:
+    """One change-event listener. `step()` waits for events once and applies them."""
+
+    def __init__(self, *, wait: bool = True) -> None:
+        self.wait = wait
+        self.session: CometdSession | None = None
+        self.connection_key: tuple[int, str] | None = None
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.disconnect()
+        self.session = None
+        _state_set(status=StreamState.Status.OFF)
+
+    def step(self) -> int:
+        """Wait for events (up to the long-poll timeout) and apply them; returns how many."""
+        connection = inbound.inbound_connection(sync_settings())
+        if connection is None:
+            if self.session is not None:
+                self.stop()
+            return 0
+        key = (connection.pk, connection.updated_at.isoformat())
+        try:
+            if self.session is None or key != self.connection_key:
+                self._start(connection)
+                self.connection_key = key
+            assert self.session is not None
+            events = self.session.connect(wait=self.wait)
+            _state_set(last_seen_at=timezone.now())
+            if events:
+                linger = django_settings.SYNC_STREAM_LINGER_MS / 1000
+                if linger:
+                    time.sleep(linger)  # a burst travels together
+                    events += self.session.connect(wait=False)
+                self._apply(connection, events)
+            return len(events)
+        except UnknownClientError:
+            log.info("The Streaming API forgot this listener: subscribing again")
+            self.session = None
+            return 0
+        except AuthError as exc:
+            self.session = None
+            _state_set(status=StreamState.Status.ERROR, last_error=str(exc))
+            raise
+        except SalesforceError as exc:
+            # A lost connection: resume from the stored replay id, after a pull covers it.
+            self.session = None
+            _state_set(status=StreamState.Status.ERROR, last_error=str(exc))
+            raise
+
+    def _start(self, connection: SalesforceConnection) -> None:
+        _state_set(status=StreamState.Status.CONNECTING)
+        client = client_for_connection(connection)
+        calls = client.calls
+        session = CometdSession(client)
+        session.handshake()
+        state = stream_state()
+        if state.replay_id is None:
+            session.subscribe(-1)
+            reason = "the stream starts: a pull covers what came before"
+        else:
+            try:
+                session.subscribe(state.replay_id)
+                reason = "the stream resumes: a pull covers the time it was away"
+            except ReplayUnavailableError:
+                session.subscribe(-1)
+                reason = "the stored replay id is no longer retained by Salesforce"
+        api_usage_record(connection, client.api_usage, calls=client.calls - calls)
+        self.session = session
+        # Subscribed first, pulled second: nothing falls between the two (re-applying a
+        # change the pull already applied is a no-op).
+        self._catch_up(reason)
+        _state_set(status=StreamState.Status.LIVE, last_error="", last_seen_at=timezone.now())
+
+    def _catch_up(self, reason: str) -> None:
+        log.info("Change events: pulling from the watermark (%s)", reason)
+        _state_set(status=StreamState.Status.CATCHING_UP, fallbacks=F("fallbacks") + 1)
+        inbound.pull_run(force=True)
+
+    def _apply(self, connection: SalesforceConnection, events: list[ChangeEvent]) -> None:
+        settings = sync_settings()
+        with lease_hold(wait=LEASE_WAIT) as held:
+            if not held:
+                # Not applied, so not acknowledged: the next subscription replays them.
+                raise SalesforceError("the sync stayed busy; the events will be replayed")
+            engine = engine_load(connection, settings)
+            batch = events_to_records(events, engine.field_names)
+            if batch.records:
+                result = inbound.PullResult()
+                records = list(batch.records.values())
+                inbound.records_apply(engine, records, result, client_for_connection(connection))
+            if batch.needs_pull:
+                self._catch_up(batch.needs_pull)
+            _state_set(
+                replay_id=max(e.replay_id for e in events),
+                events_applied=F("events_applied") + len(events),
+                last_event_at=timezone.now(),
+                status=StreamState.Status.LIVE,
+            )
+
+
+def stream_forever(*, stop_after: float | None = None) -> None:
+    """The listener process: reconnects after errors with a growing pause (1 s to 30 s)."""
+    listener = Listener()
+    started, pause = time.monotonic(), 1.0
+    try:
+        while stop_after is None or time.monotonic() - started < stop_after:
+            try:
+                count = listener.step()
+                pause = 1.0
+                if listener.session is None and count == 0:
+                    time.sleep(5)  # sync is off: look again in a while
+            except SalesforceError as exc:
+                log.warning("Change events: %s; reconnecting in %.0f s", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 30.0)
+    finally:
+        listener.stop()

@@ -1,0 +1,170 @@
+"""Change events: the listener against the emulator's Streaming API, over HTTPS."""
+
+import time
+
+import pytest
+
+from adminconfig.models import SalesforceConnection
+from sync import inbound, outbound
+from sync.models import PullState, StreamState, SyncEvent
+from sync.stream import Listener
+from tasks import services as tasks
+from tasks.models import Task, TaskSyncRecord
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stream(bidi):
+    """A listener that has subscribed (and caught up with one pull), polling briefly."""
+    bidi.set_streaming(timeout_ms=300)
+    listener = Listener()
+    listener.step()
+    yield listener
+    listener.stop()
+
+
+def deliver(listener, rounds=3):
+    """Long polls until the events written so far are applied."""
+    return sum(listener.step() for _ in range(rounds))
+
+
+def pulls():
+    return PullState.objects.get().last_pull_at
+
+
+def test_a_salesforce_edit_reaches_cockpit_through_the_stream_without_a_rest_call(
+    stream, bidi, sf, alice_sf_id
+):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "From the stream"})["id"]
+    assert deliver(stream) >= 1
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    assert task.name == "From the stream"
+
+    sf.Task.update(salesforce_id, {"Subject": "Edited in Salesforce"})
+    bidi.reset_request_log()
+    before = pulls()
+    deliver(stream)
+
+    task.refresh_from_db()
+    assert task.name == "Edited in Salesforce"
+    assert bidi.api_calls() == 0  # long polls and events are not REST calls
+    assert pulls() == before  # no pull was needed
+    assert StreamState.objects.get().replay_id == bidi.latest_replay_id()
+
+
+def test_a_salesforce_delete_deletes_the_task(stream, sf, alice_sf_id):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Short-lived"})["id"]
+    deliver(stream)
+    task_id = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task_id
+    sf.Task.delete(salesforce_id)
+
+    deliver(stream)
+
+    assert not Task.objects.filter(pk=task_id).exists()
+
+
+def test_the_echo_of_cockpits_own_push_changes_nothing(stream, bidi, alice):
+    task = tasks.task_create(owner=alice, name="Made in Cockpit")
+    outbound.outbox_push_all()
+    tasks.task_update(task=task, details="Edited in Cockpit")
+    outbound.outbox_push_all()
+    SyncEvent.objects.all().delete()
+
+    assert deliver(stream) >= 2  # the create's and the update's echoes
+
+    task.refresh_from_db()
+    assert (task.name, task.details) == ("Made in Cockpit", "Edited in Cockpit")
+    assert not SyncEvent.objects.filter(kind__in=["pulled", "conflict"]).exists()
+
+
+def test_an_edit_on_both_sides_is_merged_field_by_field(stream, sf, alice, alice_sf_id):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Shared"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, details="Cockpit's details")
+    sf.Task.update(salesforce_id, {"Subject": "Salesforce's subject"})
+
+    deliver(stream)
+    outbound.outbox_push_all()
+
+    task.refresh_from_db()
+    assert (task.name, task.details) == ("Salesforce's subject", "Cockpit's details")
+    assert sf.Task.get(salesforce_id)["Description"] == "Cockpit's details"
+
+
+def test_a_gap_falls_back_to_a_pull(stream, bidi, sf, alice_sf_id):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Before the gap"})["id"]
+    deliver(stream)
+    bidi.set_faults(stream_gap_next=1)
+    sf.Task.update(salesforce_id, {"Subject": "Only a pull knows"})
+    before = pulls()
+
+    deliver(stream)
+
+    assert pulls() > before
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task.name == "Only a pull knows"
+    assert StreamState.objects.get().fallbacks >= 2
+
+
+def test_a_restarted_listener_resumes_after_its_stored_replay_id(stream, bidi, sf, alice_sf_id):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Before the restart"})["id"]
+    deliver(stream)
+    stream.stop()
+    sf.Task.update(salesforce_id, {"Subject": "While the listener was away"})
+
+    again = Listener()
+    again.step()
+    deliver(again)
+    again.stop()
+
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    assert task.name == "While the listener was away"
+    assert StreamState.objects.get().replay_id == bidi.latest_replay_id()
+
+
+def test_an_event_older_than_what_a_pull_applied_does_not_undo_the_newer_state(
+    stream, bidi, sf, alice_sf_id
+):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "v1"})["id"]
+    deliver(stream)
+    stream.stop()
+    sf.Task.update(salesforce_id, {"Subject": "v2"})
+    time.sleep(1.1)  # the next write gets a later second
+    sf.Task.update(salesforce_id, {"Subject": "v3"})
+    inbound.pull_run(force=True)  # the safety net saw v3 first
+    SyncEvent.objects.all().delete()
+    # The v2 event comes late, alone in its batch (a replay after a restart, say).
+    replaying = Listener()
+    replaying.step()
+    replaying.session.subscribe(-2)
+    events = [e for e in replaying.session.connect() if e.fields.get("Subject") == "v2"]
+    assert len(events) == 1
+
+    replaying._apply(SalesforceConnection.objects.get(), events)
+    replaying.stop()
+
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task.name == "v3"
+    assert not SyncEvent.objects.filter(kind="pulled").exists()
+
+
+def test_a_replay_id_salesforce_no_longer_keeps_falls_back_to_a_pull(stream, sf, alice_sf_id):
+    stream.stop()
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Missed"})["id"]
+    StreamState.objects.update(replay_id=10**9)  # not (or no longer) retained
+    fallbacks = StreamState.objects.get().fallbacks
+
+    again = Listener()
+    again.step()
+    again.stop()
+
+    assert StreamState.objects.get().fallbacks == fallbacks + 1
+    assert TaskSyncRecord.objects.filter(salesforce_id=salesforce_id).exists()
+
+
+def test_while_the_stream_is_live_pulls_become_the_safety_net(stream, bidi, settings):
+    settings.SYNC_STREAM_SAFETY_PULL_SECONDS = 600
+    PullState.objects.update(last_pull_at=inbound.timezone.now() - inbound.dt.timedelta(seconds=90))
+    assert not inbound.pull_due()  # the interval (60 s) passed, the safety net's has not
+    stream.stop()
+    assert inbound.pull_due()

@@ -12,6 +12,8 @@ auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
 - Backlogs of LIVE_BACKLOGS changes (default 1000,10000) each way: out, tasks created while the
   worker is stopped, then released; in, renames and creates made in Salesforce in collections of
   200, then a pull.
+- Drift repair: a reconcile of every linked task, started from the API, run by the worker
+  (issue 8, item 7: its cost only).
 
 Per scenario: Cockpit's Salesforce calls in that direction (counted inside the worker and
 checked against the emulator's request log), the physical minimum (ceil(N/200) collections
@@ -87,6 +89,8 @@ def main() -> None:
             row, twins = scenarios.backlog_out(live, count)
             rows.append(_report(row))
             rows.append(_report(scenarios.backlog_in(live, count, twins)))
+        if backlogs:
+            rows.append(_report(scenarios.reconcile(live)))
     except BaseException:
         # What was measured before the failure is still worth reading.
         partial = _report_text(rows, seconds, rates, backlogs, time.monotonic() - started)
@@ -160,7 +164,7 @@ def _report(row: Row) -> Row:
 
 def targets_missed(row: Row) -> list[str]:
     missed = []
-    if row.calls is not None and row.calls > row.target:
+    if row.calls is not None and row.target is not None and row.calls > row.target:
         missed.append(f"{row.calls} calls, target at most {row.target}")
     ratio = row.naive / row.calls if row.naive and row.calls else None
     if row.ratio_target is not None and ratio is not None and ratio < row.ratio_target:
@@ -191,7 +195,7 @@ def render(rows: list[Row]) -> str:
             _format(row.calls, "{:,}"),
             _format(row.changes / row.calls if row.calls else None, "{:,.1f}"),
             f"{row.minimum:,}",
-            f"≤ {row.target:,}",
+            "-" if row.target is None else f"≤ {row.target:,}",
             _format(row.naive, "{:,}"),
             _format(ratio, "{:,.1f}×"),
             _seconds(row.lag_p50),

@@ -27,6 +27,7 @@ def main() -> None:
         settings.SALESFORCE_TIMEOUT_SECONDS = TIMEOUT
         settings.SYNC_PULL_OVERLAP_SECONDS = 5
         settings.SYNC_UNCERTAIN_GRACE_SECONDS = GRACE
+        settings.SYNC_STREAM_LINGER_MS = 0
         stats = Stats()
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()

@@ -34,8 +34,10 @@ from simple_salesforce import exceptions as sf_exc
 
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
+from sync.client import SalesforceError
 from sync.clients import clients_reset
 from sync.models import Conflict, OutboxEntry, PullState, SyncEvent, Tombstone
+from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Priority, Status, Task, TaskSyncRecord
 
@@ -148,6 +150,7 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.tasks: list[Logical] = []
+            self.listener: Listener | None = None
             world.wipe()
             world.stats.runs += 1
             self.calls_before = world.emulator.api_calls()
@@ -372,6 +375,22 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
                     world.emulator.clear_faults()
             self._count("pull")
 
+        @rule(roll=st.integers(0, 99))
+        def stream_delivers(self, roll: int) -> None:
+            """The change-event listener applies what Salesforce published so far (echoes of
+            Cockpit's own pushes included); now and then the next change is published as a
+            gap, which only a pull can fill."""
+            if roll < 10:
+                world.emulator.set_faults(stream_gap_next=1)
+                world.stats.faults["stream_gap"] += 1
+            if self.listener is None:
+                self.listener = Listener(wait=False)
+            try:
+                self.listener.step()
+            except SalesforceError:
+                self.listener = None  # a lost connection: the next delivery starts over
+            self._count("stream")
+
         def _fault(self, roll: int, kinds: tuple[str, ...]) -> str | None:
             if roll >= world.fault_percent:
                 return None
@@ -397,6 +416,8 @@ def build_machine(world: SyncWorld) -> type[RuleBasedStateMachine]:
         # ---- the end of a run: settle, then check -----------------------------------------
 
         def teardown(self) -> None:
+            if self.listener is not None:
+                self.listener.stop()
             try:
                 self.settle()
                 self.check()

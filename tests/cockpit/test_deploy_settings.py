@@ -7,8 +7,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    # Not DJANGO_ALLOW_ASYNC_UNSAFE either: the browser tests set it for their own process.
-    dropped = ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    # Production's settings module and nothing the test run set: not pytest's
+    # DJANGO_SETTINGS_MODULE (tests.settings), nor the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE.
+    dropped = ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args],

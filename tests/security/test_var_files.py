@@ -15,7 +15,13 @@ def mode(path: Path) -> int:
 
 def run_manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess:
     # The embedded defaults: SQLite and the filesystem broker under var/, a generated dev key.
-    dropped = ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DJANGO_SUPERUSER_PASSWORD")
+    dropped = (
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "SECRET_KEY",
+        "DJANGO_SUPERUSER_PASSWORD",
+        "DJANGO_SETTINGS_MODULE",  # pytest's tests.settings: this is production's module
+    )
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(DEBUG="true", COCKPIT_VAR_DIR=str(var_dir))
     return subprocess.run(

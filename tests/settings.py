@@ -1,0 +1,15 @@
+"""The settings pytest runs with (pyproject's DJANGO_SETTINGS_MODULE): Cockpit's own module,
+read as `make test` reads it, so a bare `.venv/bin/pytest` needs no exported variables.
+
+DEBUG defaults to true here, as in `make run` and `make test`: its generated development key
+stands in for SECRET_KEY (pytest-django still runs each test with DEBUG off). Only pytest
+imports this module; production still refuses to start without SECRET_KEY
+(tests/cockpit/test_deploy_settings.py). Processes the tests start get an environment of their
+own (tests/e2e/stack.py), never this module.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from cockpit.settings import *  # noqa: E402, F403

@@ -16,4 +16,5 @@ urlpatterns = [
         name="sync-conflict-resolve",
     ),
     path("resume/", health_views.sync_push_resume, name="sync-resume"),
+    path("reconcile/", health_views.sync_reconcile_start, name="sync-reconcile"),
 ]

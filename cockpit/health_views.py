@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from adminconfig.models import SalesforceConnection
 from adminconfig.permissions import is_sync_admin
-from sync import health, resolve
+from sync import health, reconcile, resolve
 from sync.models import Conflict, OutboxEntry
 from sync.outbox import entry_retry
 from sync.selectors import sync_status
@@ -73,6 +74,9 @@ def sync_health(request: HttpRequest) -> HttpResponse:
             "events": health.log_events(),
             "chart": chart_build(health.activity_by_hour()),
             "budget": health.api_budget(),
+            "stream": health.stream_panel(),
+            "safety_pull_minutes": settings.SYNC_STREAM_SAFETY_PULL_SECONDS // 60,
+            "reconciles": health.reconcile_runs(),
             **_progress_context(),
         },
     )
@@ -171,3 +175,21 @@ def sync_push_resume(request: HttpRequest) -> HttpResponse:
             "budget is still spent, the next push pauses it again.",
         )
     return _back("budget")
+
+
+@login_required
+@require_POST
+@sync_admin_only
+def sync_reconcile_start(request: HttpRequest) -> HttpResponse:
+    """Start a drift repair now (it runs in the worker; its report shows on the page)."""
+    try:
+        reconcile.reconcile_start(trigger="hand")
+    except reconcile.ReconcileOffError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Reconcile started: every linked task is compared with its Salesforce twin. "
+            "Its report appears below when it is done.",
+        )
+    return _back("live")

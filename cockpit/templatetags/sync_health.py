@@ -41,3 +41,16 @@ def getting_started_for(user: Any) -> list[Any]:
 def sync_admin(user: Any) -> bool:
     """Whether the user may open Sync health (the menu shows it to them only)."""
     return is_sync_admin(user)
+
+
+@register.filter
+def duration_short(value: Any) -> str:
+    """A timedelta in the largest unit that fits: "12 s", "3 min", "2 h", "4 days"."""
+    try:
+        seconds = int(value.total_seconds())
+    except AttributeError:
+        return ""
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{max(seconds, 0)} s"

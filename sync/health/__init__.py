@@ -32,6 +32,7 @@ from .errors import (
     failed_entries,
 )
 from .links import TaskLink, task_links, task_url_name
+from .live import StreamPanel, reconcile_runs, stream_panel
 from .progress import STALL_MINUTES, RunProgress, first_import, resync_progress, runs_in_progress
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "HourCounts",
     "RunProgress",
     "Step",
+    "StreamPanel",
     "TaskLink",
     "activity_by_hour",
     "api_budget",
@@ -65,8 +67,10 @@ __all__ = [
     "getting_started_done",
     "log_events",
     "push_pause_reason",
+    "reconcile_runs",
     "resync_progress",
     "runs_in_progress",
+    "stream_panel",
     "task_links",
     "task_url_name",
     "users_blocking_pushes",

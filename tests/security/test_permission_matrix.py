@@ -179,6 +179,8 @@ PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "sync-errors-skip": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
     "sync-conflict-resolve": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
     "sync-resume": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
+    # With sync off in the sample the admin is sent back with a message (ALLOWED).
+    "sync-reconcile": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
 }
 PAGE_KWARGS = {
     "task-detail": "task",

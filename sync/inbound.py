@@ -87,8 +87,10 @@ def pull_due() -> bool:
         connection
         and connection.push_paused_until
         and connection.push_paused_until > timezone.now()
+        and usage.push_pause_holds(connection)
     ):
-        # Near the org's limit or past Cockpit's budget: pull, but rarely.
+        # Near the org's limit or past Cockpit's budget: pull, but rarely. (A pause whose
+        # figures no longer call for it, an admin raised the budget say, slows nothing.)
         return state.last_pull_at + BUDGET_PULL_INTERVAL <= timezone.now()
     seconds = settings.pull_interval_seconds
     if stream.stream_live():

@@ -291,11 +291,27 @@ def test_pulls_slow_down_while_pushing_is_paused_for_the_api_limit(bidi):
 
     assert inbound.pull_run(force=True).ran
     last = PullState.objects.get().last_pull_at
-    SalesforceConnection.objects.update(push_paused_until=last + dt.timedelta(hours=1))
+    SalesforceConnection.objects.update(
+        push_paused_until=last + dt.timedelta(hours=1), api_usage=95_000, api_limit=100_000
+    )
 
     with time_machine.travel(last + dt.timedelta(minutes=5)):
         assert not inbound.pull_due()
     with time_machine.travel(last + dt.timedelta(minutes=15)):
+        assert inbound.pull_due()
+
+
+def test_a_pause_the_figures_no_longer_call_for_does_not_slow_pulls(bidi):
+    from adminconfig.models import SalesforceConnection
+
+    assert inbound.pull_run(force=True).ran
+    last = PullState.objects.get().last_pull_at
+    # The admin raised the budget and the org's usage fell since the pause was decided.
+    SalesforceConnection.objects.update(
+        push_paused_until=last + dt.timedelta(hours=1), api_usage=10, daily_api_budget=50_000
+    )
+
+    with time_machine.travel(last + dt.timedelta(minutes=1)):
         assert inbound.pull_due()
 
 

@@ -19,6 +19,7 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 
 from adminconfig.models import SalesforceConnection
+from adminconfig.permissions import is_sync_admin
 from sync.outbound import SyncOffError, task_push_now
 from sync.selectors import outbound_connection
 from tasks.hooks import locked_fields
@@ -264,8 +265,15 @@ def task_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The task page: its fields, its Salesforce twin and what the sync did with it."""
-    task = _own_task(request, pk)
+    """The task page: its fields, its Salesforce twin and what the sync did with it. Sync
+    admins also open other CSMs' tasks from the sync health page, read-only (every action
+    stays with the owner)."""
+    read_only = False
+    if is_sync_admin(request.user) and not tasks_owned_by(request.user).filter(pk=pk).exists():
+        task = get_object_or_404(Task.objects.select_related("owner", "status", "priority"), pk=pk)
+        read_only = True
+    else:
+        task = _own_task(request, pk)
     record = sync_record_of(task)
     custom = [
         (field, (task.custom_fields or {}).get(field.key))
@@ -289,6 +297,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "desynced": bool(record and record.desynced_at),
             "back": _next_url(request),
             "today": user_today(request.user),
+            "read_only": read_only,
         },
     )
 

@@ -83,3 +83,24 @@ def test_reconcile_now_queues_a_run_for_the_worker(
 def test_a_csm_cannot_start_a_reconcile(client):
     client.force_login(UserFactory(username="carol"))
     assert client.post("/sync/reconcile/").status_code == 403
+
+
+def test_a_sync_admin_opens_another_csms_task_read_only_from_the_health_page(admin_client):
+    from tests.factories import TaskFactory
+
+    task = TaskFactory(owner=UserFactory(username="dora"), name="Dora's renewal call")
+
+    page = admin_client.get(f"/tasks/{task.pk}/").content.decode()
+
+    assert "Dora&#x27;s renewal call" in page or "Dora's renewal call" in page
+    assert "shown read-only to you as a sync admin" in page
+    assert f"/tasks/{task.pk}/edit/" not in page
+    assert admin_client.post(f"/tasks/{task.pk}/complete/").status_code == 404
+
+
+def test_a_csm_still_cannot_open_another_csms_task(client):
+    from tests.factories import TaskFactory
+
+    task = TaskFactory(owner=UserFactory(username="dora"))
+    client.force_login(UserFactory(username="carol"))
+    assert client.get(f"/tasks/{task.pk}/").status_code == 404

@@ -160,7 +160,11 @@ PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "api-redoc": {"GET": expect(200, anonymous=LOGIN), "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-list": {"GET": LOGGED_IN_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-new": {"GET": LOGGED_IN_PAGE, "POST": LOGGED_IN_PAGE},
-    "task-detail": {"GET": OWN_TASK_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
+    # Sync admins open any task's page read-only (the health page links to them).
+    "task-detail": {
+        "GET": expect(404, anonymous=LOGIN, csm=ALLOWED, sync_admin=ALLOWED, superuser=ALLOWED),
+        "POST": METHOD_NOT_ALLOWED_PAGE,
+    },
     "task-edit": {"GET": OWN_TASK_PAGE, "POST": OWN_TASK_PAGE},
     "task-desync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "task-resync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},

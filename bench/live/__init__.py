@@ -12,6 +12,8 @@ auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
 - Backlogs of LIVE_BACKLOGS changes (default 1000,10000) each way: out, tasks created while the
   worker is stopped, then released; in, renames and creates made in Salesforce in collections of
   200, then a pull.
+- Change events: as many tasks as the first backlog created in Salesforce with the listener
+  (`manage.py sync_stream`) running, as `make run` runs it.
 - Drift repair: a reconcile of every linked task, started from the API, run by the worker
   (issue 8, item 7: its cost only).
 
@@ -90,6 +92,7 @@ def main() -> None:
             rows.append(_report(row))
             rows.append(_report(scenarios.backlog_in(live, count, twins)))
         if backlogs:
+            rows.append(_report(scenarios.stream_in(live, backlogs[0])))
             rows.append(_report(scenarios.reconcile(live)))
     except BaseException:
         # What was measured before the failure is still worth reading.

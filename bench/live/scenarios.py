@@ -29,7 +29,7 @@ from bench.live.probes import (
     worker_stats,
 )
 from sfemulator.seed import INTEGRATION_USERNAME, SEED_PASSWORD
-from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USERNAME, Api, Stack
+from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USERNAME, REPO_ROOT, Api, Service, Stack
 
 ALICE_PASSWORD = "live-Bench-passw0rd"
 PUSH_TASKS = ("sync.push", "sync.sweep")
@@ -601,6 +601,82 @@ def _collection(sf: Salesforce, method: str, records: list[dict[str, Any]]) -> N
     )
     failed = [a for a in answers if not a.get("success")]
     assert not failed, f"Salesforce refused {len(failed)} of {len(records)}: {failed[:3]}"
+
+
+# ---- change events ---------------------------------------------------------------------------
+
+
+def stream_in(live: Live, count: int) -> Row:
+    """`count` tasks created in Salesforce (collections of 200) with the change-event listener
+    running (`manage.py sync_stream`, the Procfile's `stream`), as `make run` runs it: how fast
+    they reach Cockpit without waiting for a pull. The listener is no Celery task, so its
+    database queries are not counted; its REST calls are Cockpit's calls at the emulator less
+    the worker's."""
+    prefix = f"live-si{count}-"
+    row = Row(f"stream in {count:,}", count, minimum=0)
+    stream = Service(
+        "stream",
+        [str(live.stack.bin / "python"), str(REPO_ROOT / "manage.py"), "sync_stream"],
+        live.stack.env,
+        live.stack.workdir,
+    )
+    stream.start()
+    try:
+        stream.wait_for_log("Listening to Salesforce change events")
+        wait_until(
+            lambda: "POST cometd/meta/handshake" in live.emulator.request_log()["by_endpoint"],
+            timeout=30,
+            what=lambda: "the listener never shook hands with the Streaming API",
+        )
+        time.sleep(1.0)  # the subscribe follows the handshake
+        sf = live.salesforce(SALESFORCE_USER)
+        committed: list[float] = []
+        watch = CockpitWatch(live.alice(), prefix)
+        with window(live) as measured:
+            watch.start()
+            try:
+                for start in range(0, count, COLLECTION):
+                    body = [
+                        {
+                            "attributes": {"type": "Task"},
+                            "Subject": f"{prefix}{n:05d}",
+                            "OwnerId": live.alice_salesforce_id,
+                        }
+                        for n in range(start, min(start + COLLECTION, count))
+                    ]
+                    _collection(sf, "POST", body)
+                    committed += [time.monotonic()] * len(body)
+                try:
+                    wait_until(
+                        lambda: watch.count() >= count,
+                        timeout=60 + count / 50,
+                        what=lambda: f"{count - watch.count()} of {count} tasks not in Cockpit",
+                    )
+                except NotConverged as exc:
+                    row.converged = False
+                    row.notes.append(f"did not converge {exc}")
+                settle(live, row)
+            finally:
+                watch.stop()
+    finally:
+        stream.stop()
+    lags = [
+        reached - at
+        for k, at in enumerate(committed, start=1)
+        if (reached := watch.reached(k)) is not None
+    ]
+    worker = measured.worker(PUSH_TASKS + PULL_TASKS)
+    row.calls = measured.calls_by(INTEGRATION_USERNAME) - int(worker["calls"])
+    row.lag_p50, row.lag_p95 = percentile(lags, 0.5), percentile(lags, 0.95)
+    done = watch.reached(count)
+    row.records_per_s = count / (done - committed[0]) if done and committed else None
+    row.worker_mb, row.broker_peak = measured.peak_mb, measured.peak_queue
+    row.notes.append(
+        f"written in {math.ceil(count / COLLECTION)} collection calls; records/s from the first "
+        f"write to the last task in Cockpit (bounded by the writes); the listener's queries "
+        f"are not counted; {measured.describe()}"
+    )
+    return row
 
 
 # ---- drift repair -----------------------------------------------------------------------------

@@ -234,6 +234,7 @@ CELERY_BEAT_SCHEDULE = {
     # Pulls when the admin's pull interval (default 60 s, at least 10 s) has passed.
     "sync-pull-tick": {"task": "sync.pull_tick", "schedule": 10.0},
     "sync-prune": {"task": "sync.prune", "schedule": 24 * 3600.0},
+    "sync-accounts": {"task": "sync.accounts_refresh", "schedule": 24 * 3600.0},
     # Drift repair: every linked task compared with its Salesforce twin.
     "sync-reconcile": {
         "task": "sync.reconcile",

@@ -2,13 +2,22 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from adminconfig.permissions import is_sync_admin
+from tasks.admin import CompanyAdmin
+from tasks.models import Company
 
 from . import outbox
-from .models import OutboxEntry, SyncEvent
+from .accounts import account_choices, account_parse
+from .client import SALESFORCE_ID
+from .models import OutboxEntry, SalesforceAccount, SyncEvent
 
 
 class ReadOnlyForSyncAdmins(admin.ModelAdmin):
@@ -63,3 +72,99 @@ class SyncEventAdmin(ReadOnlyForSyncAdmins):
     list_filter = ["kind"]
     search_fields = ["message", "salesforce_id", "task_id"]
     date_hierarchy = "created_at"
+
+
+# ---- companies and Salesforce Accounts -------------------------------------------------------
+
+
+class AccountInput(forms.TextInput):
+    """A text box that completes Account names from the Accounts Cockpit knows (a datalist:
+    the browser's own autocomplete, no script)."""
+
+    def render(
+        self,
+        name: str,
+        value: Any,
+        attrs: dict[str, Any] | None = None,
+        renderer: Any = None,
+    ) -> str:
+        list_id = f"{(attrs or {}).get('id', name)}-accounts"
+        shown = value
+        if value and "(" not in str(value):
+            known = SalesforceAccount.objects.filter(pk=value).first()
+            shown = str(known) if known else value
+        box = super().render(name, shown, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join(
+            "", '<option value="{}"></option>', ((label,) for _, label in account_choices())
+        )
+        return mark_safe(f'{box}<datalist id="{list_id}">{options}</datalist>')  # noqa: S308 - parts escaped above
+
+
+class CompanyAccountForm(forms.ModelForm):
+    salesforce_account_id = forms.CharField(
+        label="Salesforce Account",
+        required=False,
+        widget=AccountInput(attrs={"size": 50, "autocomplete": "off"}),
+        help_text="Start typing the Account's name (the list comes from the org: Refresh "
+        "Accounts under Salesforce Accounts), or paste its Id. Empty: no Account.",
+    )
+
+    class Meta:
+        model = Company
+        fields = ["name", "salesforce_account_id"]
+
+    def clean_salesforce_account_id(self) -> str | None:
+        account_id = account_parse(self.cleaned_data.get("salesforce_account_id"))
+        if account_id is None:
+            return None
+        known = SalesforceAccount.objects.filter(pk=account_id).exists()
+        if not known and not (SALESFORCE_ID.match(account_id) and account_id.startswith("001")):
+            raise forms.ValidationError(
+                "No Salesforce Account by that name is known. Pick one from the list, or "
+                "paste an Account Id (it starts with 001)."
+            )
+        return account_id
+
+
+admin.site.unregister(Company)
+
+
+@admin.register(Company)
+class CompanyWithAccountAdmin(CompanyAdmin):
+    """The company admin, with its Salesforce Account picked by name."""
+
+    form = CompanyAccountForm
+    list_display = ["name", "account"]
+
+    @admin.display(description="Salesforce Account")
+    def account(self, company: Company) -> str:
+        if not company.salesforce_account_id:
+            return "—"
+        known = SalesforceAccount.objects.filter(pk=company.salesforce_account_id).first()
+        return known.name if known else company.salesforce_account_id
+
+
+@admin.register(SalesforceAccount)
+class SalesforceAccountAdmin(ReadOnlyForSyncAdmins):
+    list_display = ["name", "salesforce_id", "fetched_at"]
+    search_fields = ["name", "salesforce_id"]
+    actions = ["refresh"]
+
+    @admin.action(description="Refresh Accounts from Salesforce (all of them)")
+    def refresh(self, request: HttpRequest, queryset: Any) -> None:
+        from .tasks import accounts_refresh
+
+        transaction.on_commit(accounts_refresh.delay)
+        self.message_user(request, "Reading the org's Accounts; the list updates in a moment.")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # The action must run with no Account known yet: select-all is not needed for it.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == "refresh"
+            and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+            and is_sync_admin(request.user)
+        ):
+            self.refresh(request, self.get_queryset(request))
+            return redirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)

@@ -20,6 +20,7 @@ from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
 from . import outbox, stream, usage
+from .accounts import accounts_read, companies_for_accounts
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
 from .context import applying_inbound
@@ -234,32 +235,22 @@ def records_apply(
 
 
 def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: SalesforceClient) -> None:
-    """Companies for the page's Accounts: known ones by Account Id, new ones created."""
+    """Companies for the page's Accounts: known ones by Account Id, then by exact name, new
+    ones created under the Account's name."""
     what_ids = {r["WhatId"] for r in page if r.get("WhatId")} - set(engine.lookups.accounts_in)
-    if not what_ids:
+    accounts = [i for i in what_ids if i.startswith("001")]
+    if not accounts:
         return
     known = dict(
-        Company.objects.filter(salesforce_account_id__in=what_ids).values_list(
+        Company.objects.filter(salesforce_account_id__in=accounts).values_list(
             "salesforce_account_id", "pk"
         )
     )
-    accounts = [i for i in what_ids - set(known) if i.startswith("001")]
-    if accounts:
-        soql = f"SELECT Id, Name FROM Account WHERE Id IN ({soql_ids(accounts)})"  # noqa: S608
-        for row in client.call("query", soql)["records"]:
-            company, _ = Company.objects.get_or_create(
-                salesforce_account_id=row["Id"], defaults={"name": _company_name(row)}
-            )
-            known[row["Id"]] = company.pk
+    unknown = [i for i in accounts if i not in known]
+    if unknown:
+        known.update(companies_for_accounts(accounts=accounts_read(client, unknown)))
     engine.lookups.accounts_in.update(known)
     engine.lookups.accounts_out.update({pk: account for account, pk in known.items()})
-
-
-def _company_name(account: dict[str, Any]) -> str:
-    name = account.get("Name") or account["Id"]
-    if Company.objects.filter(name=name).exists():
-        return f"{name} ({account['Id']})"
-    return name
 
 
 # ---- one page ------------------------------------------------------------------------------

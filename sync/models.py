@@ -234,3 +234,18 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"Reconcile of {self.started_at:%Y-%m-%d %H:%M}: {self.checked} checked"
+
+
+class SalesforceAccount(models.Model):
+    """The org's Accounts as Cockpit last read them: names to link companies by."""
+
+    salesforce_id = models.CharField(max_length=18, primary_key=True)
+    name = models.CharField(max_length=255, db_index=True)
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Salesforce Account"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.salesforce_id})"

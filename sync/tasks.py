@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import housekeeping, inbound, outbound, outbox, resyncs, usage
+from . import accounts, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
 from . import reconcile as drift
 
 
@@ -49,3 +49,11 @@ def prune() -> None:
 def reconcile(run_id: int | None = None) -> None:
     """Beat, daily (SYNC_RECONCILE_HOURS), or an admin's request: drift repair."""
     drift.reconcile_run(run_id=run_id)
+
+
+@shared_task(name="sync.accounts_refresh", ignore_result=True)
+def accounts_refresh() -> None:
+    """Beat, daily, or an admin's request: the org's Account names, for company links."""
+    connection = selectors.outbound_connection()
+    if connection is not None:
+        accounts.accounts_refresh(connection=connection)

@@ -43,7 +43,7 @@ from rest_framework.test import APIClient
 from adminconfig import services as config
 from adminconfig.models import FieldMapping, PicklistMapping, ResyncRun, UserMapping
 from adminconfig.permissions import SYNC_ADMIN_GROUP
-from sync.models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
+from sync.models import Conflict, OutboxEntry, ReconcileRun, SalesforceAccount, SyncEvent
 from tasks.models import CustomField, TaskType, UserProfile
 from tests.factories import AdminFactory, CompanyFactory, TaskFactory, UserFactory
 
@@ -248,6 +248,7 @@ ADMIN_MODELS: dict[str, dict[str, dict]] = {
     "adminconfig.resyncrun": model(SA, add=NO_ONE, change=SA_VIEW_ONLY),
     "sync.outboxentry": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
     "sync.syncevent": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
+    "sync.salesforceaccount": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
 }
 # Custom model URLs, by their route under the model, and the kind they are.
 ADMIN_MODEL_ROUTES = {
@@ -462,6 +463,9 @@ def world(db, settings) -> dict[str, Any]:
             user=csm, salesforce_user_id="005000000000001AAA"
         ),
         "adminconfig.resyncrun": ResyncRun.objects.create(connection=connection, reason="admin"),
+        "sync.salesforceaccount": SalesforceAccount.objects.create(
+            salesforce_id="001000000000001AAA", name="Matrix Inc"
+        ),
         "sync.syncevent": SyncEvent.objects.create(
             kind=SyncEvent.Kind.choices[0][0], message="matrix"
         ),

@@ -1,0 +1,112 @@
+"""Companies and Salesforce Accounts: which company a task's WhatId is, and the Account names
+an admin links a company by.
+
+An Account Cockpit meets in a pull is matched to a company by its Account Id, then by exact
+name among companies not linked yet; only then is a company created, under the Account's name
+("Acme Corp (2)" when another company holds that name already), never under an Id.
+"""
+
+from typing import Any
+
+from django.db import transaction
+
+from adminconfig.models import SalesforceConnection
+from tasks.models import Company
+
+from .client import SalesforceClient, soql_ids
+from .clients import client_for_connection
+from .models import SalesforceAccount
+from .usage import api_usage_record
+
+
+def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:
+    """Company ids for these Accounts (Id → name): known ones, unlinked companies of the same
+    name (linked now), and new companies for the rest."""
+    found = dict(
+        Company.objects.filter(salesforce_account_id__in=accounts).values_list(
+            "salesforce_account_id", "pk"
+        )
+    )
+    missing = {i: n for i, n in accounts.items() if i not in found}
+    if not missing:
+        return found
+    with transaction.atomic():
+        unlinked = {
+            c.name: c
+            for c in Company.objects.select_for_update().filter(
+                salesforce_account_id=None, name__in=set(missing.values())
+            )
+        }
+        for account_id, name in missing.items():
+            company = unlinked.pop(name, None)
+            if company is not None:
+                company.salesforce_account_id = account_id
+                company.save(update_fields=["salesforce_account_id"])
+            else:
+                company = Company.objects.create(
+                    name=_free_name(name or "Unnamed account"), salesforce_account_id=account_id
+                )
+            found[account_id] = company.pk
+    accounts_remember(accounts)
+    return found
+
+
+def _free_name(name: str) -> str:
+    if not Company.objects.filter(name=name).exists():
+        return name
+    taken = set(Company.objects.filter(name__startswith=f"{name} (").values_list("name", flat=True))
+    number = 2
+    while f"{name} ({number})" in taken:
+        number += 1
+    return f"{name} ({number})"
+
+
+def accounts_read(client: SalesforceClient, ids: list[str]) -> dict[str, str]:
+    """Account names by Id (one query for up to 400 Ids)."""
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 400):
+        soql = f"SELECT Id, Name FROM Account WHERE Id IN ({soql_ids(ids[start : start + 400])})"  # noqa: S608
+        for page in client.query_pages(soql):
+            names.update({row["Id"]: row.get("Name") or "" for row in page})
+    return names
+
+
+def accounts_remember(accounts: dict[str, str]) -> None:
+    for account_id, name in accounts.items():
+        SalesforceAccount.objects.update_or_create(
+            salesforce_id=account_id, defaults={"name": name}
+        )
+
+
+def accounts_refresh(*, connection: SalesforceConnection) -> int:
+    """Read every Account's name (2,000 a call) for the admin's company links."""
+    client = client_for_connection(connection)
+    before = client.calls
+    seen: set[str] = set()
+    for page in client.query_pages("SELECT Id, Name FROM Account ORDER BY Name"):
+        rows = [SalesforceAccount(salesforce_id=r["Id"], name=r.get("Name") or "") for r in page]
+        SalesforceAccount.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["salesforce_id"],
+            update_fields=["name", "fetched_at"],
+        )
+        seen.update(r.salesforce_id for r in rows)
+    SalesforceAccount.objects.exclude(salesforce_id__in=seen).delete()
+    api_usage_record(connection, client.api_usage, calls=client.calls - before)
+    return len(seen)
+
+
+def account_choices() -> list[tuple[str, str]]:
+    """(Id, "Name (Id)") of every Account Cockpit knows, for the company form."""
+    return [(a.salesforce_id, str(a)) for a in SalesforceAccount.objects.all()]
+
+
+def account_parse(value: Any) -> str | None:
+    """The Account Id in what an admin typed: "Acme Corp (001…)", or the Id itself."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if text.endswith(")") and "(" in text:
+        text = text[text.rindex("(") + 1 : -1]
+    return text

@@ -198,6 +198,8 @@ def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResul
 
 def outbox_push_all(*, max_batches: int = 50) -> PushResult:
     """Push until nothing is due (bounded, so one task run cannot hog a worker)."""
+    from . import inbound  # the pull, between cycles (inbound does not import outbound)
+
     total = PushResult()
     for _ in range(max_batches):
         batch = outbox_push()
@@ -206,6 +208,9 @@ def outbox_push_all(*, max_batches: int = 50) -> PushResult:
         total.errors += batch.errors
         if batch.pushed + batch.deleted + batch.retried + batch.failed + batch.unchanged == 0:
             break
+        # A backlog takes many cycles, each holding the engine lease: a pull that falls due
+        # meanwhile runs between two of them instead of waiting for the whole backlog.
+        inbound.pull_run()
     return total
 
 

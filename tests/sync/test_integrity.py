@@ -13,7 +13,7 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
-from sync.models import Conflict, OutboxEntry, SyncEvent
+from sync.models import Conflict, OutboxEntry, PullState, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -396,3 +396,17 @@ def test_edits_of_450_linked_tasks_cost_three_writes_and_one_read_a_cycle(bidi, 
     assert writes == 3  # ceil(450 / 200)
     assert reads == 2  # one a cycle of 400
     assert sum(calls.values()) == writes + reads
+
+
+def test_a_pull_that_falls_due_runs_between_the_cycles_of_a_long_push(
+    bidi, sf, alice, alice_sf_id, settings
+):
+    settings.SALESFORCE_TIMEOUT_SECONDS = 30.0
+    for n in range(450):  # two push cycles
+        tasks.task_create(owner=alice, name=f"Backlog {n}")
+    made_there = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Made in Salesforce"})["id"]
+    PullState.objects.update(last_pull_at=timezone.now() - dt.timedelta(hours=1))
+
+    outbound.outbox_push_all()
+
+    assert TaskSyncRecord.objects.filter(salesforce_id=made_there).exists()

@@ -5,23 +5,33 @@ admin, and starts the Salesforce emulator, the web app under gunicorn, a Celery 
 Celery beat, each with its own environment and log file, as the Procfile does. Nothing is
 mocked and nothing is shared with the test process but the network: tests drive it over HTTP.
 
+`Stack(workdir, database="env")` runs over a private PostgreSQL database instead when the test
+process's DATABASE_URL points at a PostgreSQL server (CI's second pass): created on that server
+at start, dropped at stop. The broker is CELERY_BROKER_URL's (Redis in that pass), else the
+filesystem transport under `workdir/var`. The change-event listener (`manage.py sync_stream`)
+starts on demand, and any process can be killed as a crash would (`Service.kill`).
+
 Every wait is bounded, so a stack that does not come up fails the test instead of hanging CI.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from simple_salesforce import Salesforce
 
 from tests.sfemu import EmulatorProcess, SalesforceEmulator
 
@@ -30,6 +40,7 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "e2e-Admin-passw0rd"
+ALICE_PASSWORD = "alice-E2e-passw0rd"
 # Variables of the test process that would change what the stack's processes do.
 DROPPED_ENV = (
     "DJANGO_SETTINGS_MODULE",  # pytest-django's; cockpit/celery.py sets its own
@@ -41,6 +52,7 @@ DROPPED_ENV = (
 )
 
 T = TypeVar("T")
+_databases = itertools.count(1)  # private PostgreSQL databases made by this test process
 
 
 def venv_bin() -> Path:
@@ -112,6 +124,16 @@ class Service:
 
         wait_for(seen, timeout=timeout, what=f"{self.name} to log {text!r}")
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once: a crash, not a shutdown. Nothing gets to
+        finish its call, release a lease or hand a message back to the broker."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: group id = its pid
+        process.wait(timeout=STOP_TIMEOUT)
+
     def stop(self) -> None:
         """SIGTERM (Celery's warm shutdown, gunicorn's graceful stop), then SIGKILL the group."""
         process, self.process = self.process, None
@@ -130,14 +152,26 @@ class Service:
 
 
 class Stack:
-    """Emulator, web, worker and beat over one private database and broker.
+    """Emulator, web, worker and beat (and the stream listener, on demand) over one private
+    database and broker.
 
     The processes run in `workdir`, not in the repository as the Procfile's do: kombu's
     filesystem transport keeps its exchange table in `./control` (cockpit/settings.py sets no
     `control_folder`), which would land in the source tree and be shared with `make run`.
+
+    `database`: "sqlite" (the default) is a private SQLite file under `workdir/var`; "env" is a
+    private database on the PostgreSQL server of the test process's DATABASE_URL when it names
+    one, else the SQLite file. `env` adds to (or overrides) every process's environment.
     """
 
-    def __init__(self, workdir: Path, *, worker_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        worker_args: tuple[str, ...] = (),
+        database: Literal["sqlite", "env"] = "sqlite",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.worker_args = worker_args  # added to the worker's command line
         self.var_dir = workdir / "var"
@@ -146,11 +180,17 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.bin = venv_bin()
         self.broker_url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+        server = os.environ.get("DATABASE_URL", "")
+        self.postgres_server = (
+            server if database == "env" and server.startswith(("postgres:", "postgresql:")) else ""
+        )
+        self.postgres_database = ""  # its name once created
+        self.database_url = f"sqlite:///{self.var_dir / 'cockpit.sqlite3'}"
         self.env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
         self.env.update(
             DEBUG="true",
             COCKPIT_VAR_DIR=str(self.var_dir),
-            DATABASE_URL=f"sqlite:///{self.var_dir / 'cockpit.sqlite3'}",
+            DATABASE_URL=self.database_url,
             CELERY_BROKER_URL=self.broker_url,
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
@@ -160,16 +200,55 @@ class Stack:
                 [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
             ),
         )
+        self.env.update(env or {})
         self.emulator_process = EmulatorProcess(workdir / "sfemulator", seed="users")
         self.emulator: SalesforceEmulator | None = None
         self.port = 0
         self.web: Service | None = None
         self.worker: Service | None = None
         self.beat: Service | None = None
+        self.stream: Service | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def description(self) -> str:
+        """What the stack runs on, for the test output."""
+        if self.postgres_server:
+            database = f"PostgreSQL (database {self.postgres_database or '(not created yet)'})"
+        else:
+            database = "SQLite"
+        broker = self.broker_url.split("://")[0]
+        return f"{database} + {'filesystem' if broker == 'filesystem' else broker} broker"
+
+    # ---- the private PostgreSQL database ----------------------------------------------------
+
+    def _postgres(self, statement: str) -> None:
+        import psycopg  # only where PostgreSQL is in use (psycopg is a dependency anyway)
+        from psycopg.conninfo import make_conninfo
+
+        # The server's maintenance database: the URL's own may not exist (pytest-django works
+        # in test_<name>), and CREATE/DROP DATABASE cannot run inside a transaction.
+        conninfo = make_conninfo(self.postgres_server, dbname="postgres")
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(statement)  # type: ignore[arg-type]  # a name made here, not input
+
+    def _postgres_create(self) -> None:
+        name = f"cockpit_e2e_{os.getpid()}_{next(_databases)}"
+        self._postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a pid reused
+        self._postgres(f'CREATE DATABASE "{name}"')
+        self.postgres_database = name
+        parts = urlsplit(self.postgres_server)
+        self.database_url = urlunsplit(parts._replace(path=f"/{name}"))
+        self.env["DATABASE_URL"] = self.database_url
+
+    def _postgres_drop(self) -> None:
+        name, self.postgres_database = self.postgres_database, ""
+        if name:
+            # FORCE: a killed process's connection may linger until the server notices.
+            self._postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     # ---- one-off commands -------------------------------------------------------------------
 
@@ -199,6 +278,8 @@ class Stack:
     # ---- the processes ----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.postgres_server and not self.postgres_database:
+            self._postgres_create()
         self.run("manage.py", "migrate", "--noinput")
         self.run(
             "manage.py",
@@ -287,15 +368,40 @@ class Stack:
         if self.worker is not None:
             self.worker.stop()
 
+    def start_stream(self) -> None:
+        """The change-event listener, as the Procfile's `stream` process runs it (a restart
+        appends to the same log)."""
+        if self.stream is None:
+            self.stream = Service(
+                "stream",
+                [str(self.bin / "python"), str(REPO_ROOT / "manage.py"), "sync_stream"],
+                self.env,
+                self.workdir,
+            )
+        self.stream.start()
+        self.stream.wait_for_log("Listening to Salesforce change events")
+
+    def restart_emulator(self) -> str:
+        """Stop the emulator and start it again: same state file, CA and credentials, but a
+        new port (the OS picks it). Returns the new login URL; Cockpit's connection still
+        points at the old one until an admin changes it."""
+        self.emulator_process.stop()
+        self.emulator_process.start(timeout=START_TIMEOUT)
+        self.emulator = SalesforceEmulator(self.emulator_process)
+        return self.emulator.login_url
+
     def stop(self) -> None:
         # Beat first, so it queues nothing more for a worker that is going away.
-        for service in (self.beat, self.worker, self.web):
-            if service is not None:
-                service.stop()
-        self.emulator_process.stop()
+        try:
+            for service in (self.beat, self.stream, self.worker, self.web):
+                if service is not None:
+                    service.stop()
+            self.emulator_process.stop()
+        finally:
+            self._postgres_drop()
 
     def logs(self) -> str:
-        parts = []
+        parts = [f"===== the stack: {self.description}, in {self.workdir} ====="]
         for path in sorted(self.log_dir.glob("*.log")) + [self.emulator_process.log_path]:
             if path.exists():
                 text = path.read_text(errors="replace")
@@ -330,3 +436,88 @@ class Api:
         ok = response.status_code == expect if expect else response.ok
         assert ok, f"{method} {path} answered {response.status_code}: {response.text[:2000]}"
         return response.json() if response.content else None
+
+
+# ---- sync configured through the API ---------------------------------------------------------
+
+
+@dataclass
+class Synced:
+    """A started stack with sync configured, and the clients a test needs."""
+
+    stack: Stack
+    admin: Api
+    alice: Api
+    alice_id: int
+    alice_salesforce_id: str
+    connection_id: int
+    sf: Salesforce
+    latencies: dict[str, float]
+
+    def measure(self, what: str, since: float, check: Callable[[], Any], *, bound: float) -> Any:
+        """Poll `check` until it holds; record and print the seconds since the change."""
+        result = wait_for(check, timeout=bound, what=what, every=0.1)
+        self.latencies[what] = time.monotonic() - since
+        print(f"  {what}: {self.latencies[what]:.1f} s")
+        return result
+
+    def sf_tasks(self, where: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        soql = (
+            f"SELECT Id, Subject, Status, OwnerId, ActivityDate, IsDeleted FROM Task WHERE {where}"
+        )
+        return self.sf.query_all(soql, include_deleted=include_deleted)["records"]
+
+
+def sync_configure(stack: Stack, *, pull_interval_seconds: int = 10) -> Synced:
+    """Configure the sync through the REST API, as an admin does: alice (a CSM) matched to the
+    Salesforce user with her email, the emulator as the primary connection, sync on both ways."""
+    emulator = stack.emulator
+    assert emulator is not None
+    emulator.reset(seed="users")  # the sales users, alice@example.com among them
+
+    admin = Api.login(stack.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    alice_user = admin.call(
+        "POST",
+        "users/",
+        {"username": "alice", "email": "alice@example.com", "password": ALICE_PASSWORD},
+        expect=201,
+    )
+    connection = admin.call(
+        "POST",
+        "sync/connections/",
+        {
+            "name": "Emulator",
+            "login_url": emulator.login_url,
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "ca_bundle": emulator.ca_path,
+            "is_primary": True,
+        },
+        expect=201,
+    )
+    report = admin.call("POST", f"sync/connections/{connection['id']}/test/")
+    assert report["ok"], report
+    matched = admin.call("POST", f"sync/connections/{connection['id']}/match-users/")
+    assert "alice" in matched["matched"], matched
+    alice_user = admin.call("GET", f"users/{alice_user['id']}/")
+    assert alice_user["salesforce_user_id"], alice_user
+    switches = admin.call(
+        "PATCH",
+        "sync/settings/",
+        {
+            "auto_sync": True,
+            "bidirectional_sync": True,
+            "pull_interval_seconds": pull_interval_seconds,
+        },
+    )
+    assert switches["first_enabled_at"], switches
+    return Synced(
+        stack=stack,
+        admin=admin,
+        alice=Api.login(stack.url, "alice", ALICE_PASSWORD),
+        alice_id=alice_user["id"],
+        alice_salesforce_id=alice_user["salesforce_user_id"],
+        connection_id=connection["id"],
+        sf=emulator.simple_salesforce(),
+        latencies={},
+    )

@@ -18,45 +18,16 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 
-from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USERNAME, Api, Stack, wait_for
+from tests.e2e.stack import Stack, Synced, sync_configure, wait_for
 
 # Outbound is driven by signals "within seconds"; inbound by beat's pull tick (every 10 s) and
 # the pull interval (10 s here): both well inside this bound on a loaded CI machine.
 OUTBOUND_BOUND = 30.0
 INBOUND_BOUND = 45.0
-ALICE_PASSWORD = "alice-E2e-passw0rd"
-
-
-@dataclass
-class Synced:
-    """The configured stack and the clients a test needs."""
-
-    stack: Stack
-    admin: Api
-    alice: Api
-    alice_id: int
-    alice_salesforce_id: str
-    sf: Salesforce
-    latencies: dict[str, float]
-
-    def measure(self, what: str, since: float, check: Callable[[], Any], *, bound: float) -> Any:
-        """Poll `check` until it holds; record and print the seconds since the change."""
-        result = wait_for(check, timeout=bound, what=what, every=0.1)
-        self.latencies[what] = time.monotonic() - since
-        print(f"  {what}: {self.latencies[what]:.1f} s")
-        return result
-
-    def sf_tasks(self, where: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
-        soql = (
-            f"SELECT Id, Subject, Status, OwnerId, ActivityDate, IsDeleted FROM Task WHERE {where}"
-        )
-        return self.sf.query_all(soql, include_deleted=include_deleted)["records"]
 
 
 def _unique(label: str) -> str:
@@ -71,7 +42,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     try:
         stack.start()
         print(f"\n  stack started in {time.monotonic() - started:.1f} s ({stack.broker_url})")
-        configured = _configure(stack)
+        configured = sync_configure(stack)
     except BaseException:  # Ctrl-C included: no process outlives the test run
         stack.stop()
         print(f"\n===== whole-stack logs ({stack.workdir}) =====\n{stack.logs()}")
@@ -92,54 +63,6 @@ def _logs_on_failure(
     if request.session.testsfailed > failures_before:
         with capsys.disabled():  # teardown output of a failed test is not shown otherwise
             print(f"\n===== whole-stack logs ({synced.stack.workdir}) =====\n{synced.stack.logs()}")
-
-
-def _configure(stack: Stack) -> Synced:
-    emulator = stack.emulator
-    assert emulator is not None
-    emulator.reset(seed="users")  # the sales users, alice@example.com among them
-
-    admin = Api.login(stack.url, ADMIN_USERNAME, ADMIN_PASSWORD)
-    alice_user = admin.call(
-        "POST",
-        "users/",
-        {"username": "alice", "email": "alice@example.com", "password": ALICE_PASSWORD},
-        expect=201,
-    )
-    connection = admin.call(
-        "POST",
-        "sync/connections/",
-        {
-            "name": "Emulator",
-            "login_url": emulator.login_url,
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret,
-            "ca_bundle": emulator.ca_path,
-            "is_primary": True,
-        },
-        expect=201,
-    )
-    report = admin.call("POST", f"sync/connections/{connection['id']}/test/")
-    assert report["ok"], report
-    matched = admin.call("POST", f"sync/connections/{connection['id']}/match-users/")
-    assert "alice" in matched["matched"], matched
-    alice_user = admin.call("GET", f"users/{alice_user['id']}/")
-    assert alice_user["salesforce_user_id"], alice_user
-    switches = admin.call(
-        "PATCH",
-        "sync/settings/",
-        {"auto_sync": True, "bidirectional_sync": True, "pull_interval_seconds": 10},
-    )
-    assert switches["first_enabled_at"], switches
-    return Synced(
-        stack=stack,
-        admin=admin,
-        alice=Api.login(stack.url, "alice", ALICE_PASSWORD),
-        alice_id=alice_user["id"],
-        alice_salesforce_id=alice_user["salesforce_user_id"],
-        sf=emulator.simple_salesforce(),
-        latencies={},
-    )
 
 
 def test_changes_on_either_side_reach_the_other_through_the_real_processes(synced: Synced) -> None:

@@ -378,6 +378,7 @@ def test_the_stream_killed_and_salesforce_restarted_mid_burst_loses_nothing_appl
     )
     stack.start_stream()
     sf = salesforce_user()
+    synced.sf = emulator.simple_salesforce()  # the integration user's client, at the new address
     play(steps[half:])
     burst_took = time.monotonic() - burst_started
     burst_over = time.monotonic()

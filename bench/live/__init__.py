@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.live.scenarios import Row
+from bench.live.harness import Row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = (
@@ -70,10 +70,10 @@ def _numbers(name: str, default: str) -> list[int]:
 def main() -> None:
     seconds = _numbers("LIVE_SECONDS", "30")[0]
     rates = _numbers("LIVE_RATES", "1,10,50,200")
-    backlogs = _numbers("LIVE_BACKLOGS", "1000,10000")
+    sizes = _numbers("LIVE_BACKLOGS", "1000,10000")
     output = Path(os.environ.get("LIVE_OUTPUT") or REPO_ROOT / "var" / "bench" / "live.md")
 
-    from bench.live import scenarios
+    from bench.live import backlogs, harness, trickle
     from tests.e2e.stack import Stack
 
     workdir = Path(tempfile.mkdtemp(prefix="cockpit-live-"))
@@ -84,25 +84,25 @@ def main() -> None:
     try:
         stack.start()
         print(f"stack up in {time.monotonic() - started:.0f} s ({workdir})", flush=True)
-        live = scenarios.configure(stack)
+        live = harness.configure(stack)
         for rate in rates:
-            rows.append(_report(scenarios.trickle(live, rate, seconds)))
-        for count in backlogs:
-            row, twins = scenarios.backlog_out(live, count)
+            rows.append(_report(trickle.trickle(live, rate, seconds)))
+        for count in sizes:
+            row, twins = backlogs.backlog_out(live, count)
             rows.append(_report(row))
-            rows.append(_report(scenarios.backlog_in(live, count, twins)))
-        if backlogs:
-            rows.append(_report(scenarios.stream_in(live, backlogs[0])))
-            rows.append(_report(scenarios.reconcile(live)))
+            rows.append(_report(backlogs.backlog_in(live, count, twins)))
+        if sizes:
+            rows.append(_report(backlogs.stream_in(live, sizes[0])))
+            rows.append(_report(backlogs.reconcile(live)))
     except BaseException:
         # What was measured before the failure is still worth reading.
-        partial = _report_text(rows, seconds, rates, backlogs, time.monotonic() - started)
+        partial = _report_text(rows, seconds, rates, sizes, time.monotonic() - started)
         print(f"\nINTERRUPTED; what was measured so far:\n{partial}")
         print(f"The stack's logs are in {workdir / 'logs'} and {workdir / 'sfemulator'}")
         raise
     finally:
         stack.stop()
-    report = _report_text(rows, seconds, rates, backlogs, time.monotonic() - started)
+    report = _report_text(rows, seconds, rates, sizes, time.monotonic() - started)
     print("\n" + report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)

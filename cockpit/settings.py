@@ -219,6 +219,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         # kombu's default is ./control: whatever directory the process started in.
         "control_folder": str(BROKER_DIR / "control"),
+        # kombu polls the folder (1 s by default): a push message would wait up to a second
+        # on top of the linger. A directory listing every 100 ms costs next to nothing.
+        "polling_interval": 0.1,
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

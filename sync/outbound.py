@@ -89,6 +89,7 @@ class PushResult:
     retried: int = 0
     failed: int = 0
     api_calls: int = 0
+    claimed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -108,6 +109,7 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
             return result  # the sweep comes back for what is due
         outbox_release_orphans()
         entries = outbox_claim(limit=limit)
+        result.claimed = len(entries)
         if not entries:
             return result
         try:
@@ -207,6 +209,10 @@ def outbox_push_all(*, max_batches: int = 50) -> PushResult:
             setattr(total, name, getattr(total, name) + getattr(batch, name))
         total.errors += batch.errors
         if batch.pushed + batch.deleted + batch.retried + batch.failed + batch.unchanged == 0:
+            break
+        if batch.claimed < CYCLE_LIMIT:
+            # Not a backlog: changes made from now on ring the doorbell, and their cycle
+            # lingers for company (group commit) instead of going out a few at a time.
             break
         # A backlog takes many cycles, each holding the engine lease: a pull that falls due
         # meanwhile runs between two of them instead of waiting for the whole backlog.

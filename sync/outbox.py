@@ -108,8 +108,16 @@ def outbox_add(
         changes["salesforce_id"] = salesforce_id
     if changes:
         OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
-    transaction.on_commit(doorbell)
+    _ring_after_commit()
     return entry
+
+
+def _ring_after_commit() -> None:
+    """Ring the worker once the transaction commits: once per transaction, however many
+    tasks it changed (a bulk action, an import), not once per task."""
+    if db.in_atomic_block and any(func is doorbell for _, func, _ in db.run_on_commit):
+        return
+    transaction.on_commit(doorbell)
 
 
 def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:

@@ -172,6 +172,11 @@ def test_a_worker_killed_mid_push_is_recovered_within_a_minute_with_no_duplicate
     emulator.clear_faults()
     stack.start_worker()
     print(f"  new worker ready {time.monotonic() - killed_at:.1f} s after the kill")
+    # The dead worker's call was sent: Salesforce applies it all the same, once its latency is
+    # over, and the retry must find these twins (by the external id) instead of copying them.
+    time.sleep(max(0.0, killed_at + 7 - time.monotonic()))
+    landed = len(_salesforce_tasks(synced, tag))
+    print(f"  in Salesforce 7 s after the kill (before any retry): {landed} of {len(names)}")
     if change_after_crash:
         # A new change rings for a push: that cycle waits for the dead worker's lease to run
         # out, then takes back what it had claimed.

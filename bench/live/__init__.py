@@ -9,6 +9,8 @@ auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
   half creates and half renames, from as many client threads as the rate needs; then the same
   change stream through a naive sync (one simple-salesforce call per change, as a post_save
   handler would make it) against the same emulator.
+- Change events: Salesforce users create tasks at LIVE_STREAM_RATES a second (default 50) for
+  LIVE_SECONDS with the listener running: the lag to Cockpit (issue 12's target).
 - Backlogs of LIVE_BACKLOGS changes (default 1000,10000) each way: out, tasks created while the
   worker is stopped, then released; in, renames and creates made in Salesforce in collections of
   200, then a pull.
@@ -87,6 +89,8 @@ def main() -> None:
         live = harness.configure(stack)
         for rate in rates:
             rows.append(_report(trickle.trickle(live, rate, seconds)))
+        for rate in _numbers("LIVE_STREAM_RATES", "50"):
+            rows.append(_report(backlogs.stream_trickle(live, rate, seconds)))
         for count in sizes:
             row, twins = backlogs.backlog_out(live, count)
             rows.append(_report(row))

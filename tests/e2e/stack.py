@@ -275,6 +275,21 @@ class Stack:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{output}")
         return output
 
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """Read the stack's database directly, for what no API shows (the engine lease, say).
+        Tests change nothing this way: they drive the stack over HTTP."""
+        if self.postgres_database:
+            import psycopg
+
+            with psycopg.connect(self.database_url, autocommit=True, connect_timeout=10) as conn:
+                return list(conn.execute(query).fetchall())  # type: ignore[arg-type]
+        import sqlite3
+
+        with contextlib.closing(
+            sqlite3.connect(self.var_dir / "cockpit.sqlite3", timeout=10)
+        ) as db:
+            return list(db.execute(query).fetchall())
+
     # ---- the processes ----------------------------------------------------------------------
 
     def start(self) -> None:

@@ -357,12 +357,27 @@ def test_the_stream_killed_and_salesforce_restarted_mid_burst_loses_nothing_appl
                 final[sf_id] = {"name": name, "status": "Complete" if n % 2 else "In Progress"}
             time.sleep(0.03)  # a burst over a few seconds, not one transaction
 
+    def engine_lease_held() -> bool:
+        # Read from the database: no API shows it. Released, the token is blank.
+        rows = stack.sql("SELECT token FROM sync_lease WHERE name = 'engine'")
+        return bool(rows and rows[0][0])
+
     burst_started = time.monotonic()
     half = len(steps) // 2
-    play(steps[: half // 2])
+    done = half // 4
+    play(steps[:done])
+    # The worst moment to die: while applying events, holding the engine lease (no push or
+    # pull can run until it runs out) with the applied events not yet acknowledged.
+    while done < half and not engine_lease_held():
+        play(steps[done : done + 1])
+        done += 1
+    held = engine_lease_held()
     stack.stream.kill()  # type: ignore[union-attr]
-    print(f"\n  listener SIGKILLed after {half // 2} of {len(steps)} writes")
-    play(steps[half // 2 : half])  # Salesforce keeps changing while nobody listens
+    print(
+        f"\n  listener SIGKILLed after {done} of {len(steps)} writes, "
+        f"{'holding' if held else 'not holding'} the engine lease"
+    )
+    play(steps[done:half])  # Salesforce keeps changing while nobody listens
 
     old_url = emulator.login_url
     new_url = stack.restart_emulator()

@@ -22,6 +22,7 @@ from adminconfig.models import ResyncRun
 from tasks.models import Task, TaskSyncRecord
 
 from .client import COLLECTION_LIMIT
+from .lease import ENGINE
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings
 
@@ -236,6 +237,14 @@ def outbox_due() -> bool:
     return OutboxEntry.objects.filter(
         state=OutboxEntry.State.PENDING, next_attempt_at__lte=timezone.now()
     ).exists()
+
+
+def outbox_orphaned() -> bool:
+    """Entries in flight while no cycle holds the engine lease: a dead cycle claimed them.
+    The next push cycle takes them back (outbox_release_orphans); the sweep starts one."""
+    now = timezone.now()
+    busy = Lease.objects.filter(name=ENGINE, locked_until__gte=now).exists()
+    return not busy and OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT).exists()
 
 
 # ---- finishing entries ---------------------------------------------------------------------

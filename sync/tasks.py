@@ -18,7 +18,9 @@ def sweep() -> None:
     outbox.outbox_release_stale()
     usage.push_pause_recheck()
     resyncs.resync_runs_check()
-    if outbox.outbox_due():
+    # Also when a crashed cycle left entries in flight and nothing is due: the first cycle
+    # after its lease ran out takes them back, without waiting for a new change.
+    if outbox.outbox_due() or outbox.outbox_orphaned():
         outbound.outbox_push_all()
 
 

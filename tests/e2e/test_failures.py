@@ -3,8 +3,10 @@ change-event listener killed while the emulator restarts, each in the middle of 
 
 Every process is real (tests/e2e/stack.py): gunicorn, a Celery worker and beat, the listener
 (`manage.py sync_stream`) and the Salesforce emulator over HTTPS. Cockpit is driven only
-through its REST API, Salesforce only through simple-salesforce. A crash is SIGKILL to the
-process group: no warm shutdown, no lease released, no message handed back to the broker.
+through its REST API, Salesforce only through simple-salesforce (the one look behind the API:
+the stream test reads the engine lease from the database, to kill the listener while it holds
+it). A crash is SIGKILL to the process group: no warm shutdown, no lease released, no message
+handed back to the broker.
 
 The stacks run over PostgreSQL + Redis when the test process's environment names them (CI's
 second pass: DATABASE_URL=postgres://..., CELERY_BROKER_URL=redis://...), else over SQLite and

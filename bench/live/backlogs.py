@@ -140,11 +140,7 @@ def backlog_in(live: Live, count: int, twins: dict[str, str]) -> Row:
             settle(live, row)
         finally:
             watch.stop()
-    lags = [
-        reached - at
-        for k, at in enumerate(committed, start=1)
-        if (reached := watch.reached(k)) is not None
-    ]
+    lags = _lags(committed, watch)
     pull = measured.worker(PULL_TASKS)
     row.calls = int(pull["calls"])
     row.lag_p50, row.lag_p95 = percentile(lags, 0.5), percentile(lags, 0.95)
@@ -187,24 +183,12 @@ def stream_trickle(live: Live, rate: int, seconds: int) -> Row:
                     )
                     committed.append(time.monotonic())
                 achieved = count / (time.monotonic() - started)
-                try:
-                    wait_until(
-                        lambda: watch.count() >= count,
-                        timeout=60,
-                        what=lambda: f"{count - watch.count()} of {count} tasks not in Cockpit",
-                    )
-                except NotConverged as exc:
-                    row.converged = False
-                    row.notes.append(f"did not converge {exc}")
+                _await_in_cockpit(watch, count, row)
             finally:
                 watch.stop()
     finally:
         stream.stop()
-    lags = [
-        reached - at
-        for k, at in enumerate(committed, start=1)
-        if (reached := watch.reached(k)) is not None
-    ]
+    lags = _lags(committed, watch)
     worker = measured.worker(PUSH_TASKS + PULL_TASKS)
     row.calls = measured.calls_by(INTEGRATION_USERNAME) - int(worker["calls"])
     row.lag_p50, row.lag_p95 = percentile(lags, 0.5), percentile(lags, 0.95)
@@ -216,6 +200,27 @@ def stream_trickle(live: Live, rate: int, seconds: int) -> Row:
         f"handshake and catch-up pull; {measured.describe()}"
     )
     return row
+
+
+def _lags(committed: list[float], watch: CockpitWatch) -> list[float]:
+    """Seconds from each write (in order) to Cockpit counting that many tasks."""
+    return [
+        reached - at
+        for k, at in enumerate(committed, start=1)
+        if (reached := watch.reached(k)) is not None
+    ]
+
+
+def _await_in_cockpit(watch: CockpitWatch, count: int, row: Row) -> None:
+    try:
+        wait_until(
+            lambda: watch.count() >= count,
+            timeout=60 + count / 50,
+            what=lambda: f"{count - watch.count()} of {count} tasks not in Cockpit",
+        )
+    except NotConverged as exc:
+        row.converged = False
+        row.notes.append(f"did not converge {exc}")
 
 
 def _listener(live: Live) -> Service:
@@ -264,25 +269,13 @@ def stream_in(live: Live, count: int) -> Row:
                     ]
                     collection_write(sf, "POST", body)
                     committed += [time.monotonic()] * len(body)
-                try:
-                    wait_until(
-                        lambda: watch.count() >= count,
-                        timeout=60 + count / 50,
-                        what=lambda: f"{count - watch.count()} of {count} tasks not in Cockpit",
-                    )
-                except NotConverged as exc:
-                    row.converged = False
-                    row.notes.append(f"did not converge {exc}")
+                _await_in_cockpit(watch, count, row)
                 settle(live, row)
             finally:
                 watch.stop()
     finally:
         stream.stop()
-    lags = [
-        reached - at
-        for k, at in enumerate(committed, start=1)
-        if (reached := watch.reached(k)) is not None
-    ]
+    lags = _lags(committed, watch)
     worker = measured.worker(PUSH_TASKS + PULL_TASKS)
     row.calls = measured.calls_by(INTEGRATION_USERNAME) - int(worker["calls"])
     row.lag_p50, row.lag_p95 = percentile(lags, 0.5), percentile(lags, 0.95)

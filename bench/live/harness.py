@@ -16,9 +16,8 @@ from simple_salesforce import Salesforce
 
 from bench.live.probes import Resources, stats_delta, worker_busy, worker_stats
 from sfemulator.seed import INTEGRATION_USERNAME, SEED_PASSWORD
-from tests.e2e.stack import ADMIN_PASSWORD, ADMIN_USERNAME, Api, Stack
+from tests.e2e.stack import Api, Stack, sync_configure
 
-ALICE_PASSWORD = "live-Bench-passw0rd"
 PUSH_TASKS = ("sync.push", "sync.sweep")
 PULL_TASKS = ("sync.pull", "sync.pull_tick")
 COLLECTION = 200  # records a collection call carries
@@ -136,41 +135,14 @@ class Live:
 
 def configure(stack: Stack) -> Live:
     """Alice, the emulator as the primary connection, users matched, sync on both ways: through
-    the API, as an admin does (tests/e2e/test_whole_stack.py does the same)."""
-    emulator = stack.emulator
-    assert emulator is not None
-    admin = Api.login(stack.url, ADMIN_USERNAME, ADMIN_PASSWORD)
-    alice = admin.call(
-        "POST",
-        "users/",
-        {"username": "alice", "email": "alice@example.com", "password": ALICE_PASSWORD},
-        expect=201,
-    )
-    connection = admin.call(
-        "POST",
-        "sync/connections/",
-        {
-            "name": "Emulator",
-            "login_url": emulator.login_url,
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret,
-            "ca_bundle": emulator.ca_path,
-            "is_primary": True,
-        },
-        expect=201,
-    )
-    report = admin.call("POST", f"sync/connections/{connection['id']}/test/")
-    assert report["ok"], report
-    admin.call("POST", f"sync/connections/{connection['id']}/match-users/")
-    alice = admin.call("GET", f"users/{alice['id']}/")
-    assert alice["salesforce_user_id"], f"Alice was not matched to a Salesforce user: {alice}"
-    admin.call("PATCH", "sync/settings/", {"auto_sync": True, "bidirectional_sync": True})
-    token = Api.login(stack.url, "alice", ALICE_PASSWORD).session.headers["Authorization"]
+    the API, as an admin does (tests/e2e/stack.py's `sync_configure`, as the e2e tests do)."""
+    synced = sync_configure(stack, pull_interval_seconds=60)
+    token = synced.alice.session.headers["Authorization"]
     return Live(
         stack=stack,
-        admin=admin,
+        admin=synced.admin,
         alice_token=str(token).removeprefix("Token "),
-        alice_salesforce_id=alice["salesforce_user_id"],
+        alice_salesforce_id=synced.alice_salesforce_id,
         stats_path=Path(stack.env["LIVE_QUERY_STATS"]),
     )
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from tests.e2e.stack import REPO_ROOT
 
-ROWS = ("trickle 10/s × 3 s", "backlog out 50", "backlog in 50", "stream in 50", "reconcile ")
+ROWS = (
+    "trickle 10/s × 3 s",
+    "stream trickle 10/s × 3 s",
+    "backlog out 50",
+    "backlog in 50",
+    "stream in 50",
+    "reconcile ",
+)
 
 
 def _table(text: str) -> dict[str, dict[str, str]]:
@@ -35,6 +42,7 @@ def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Pat
         **os.environ,
         "LIVE_SECONDS": "3",
         "LIVE_RATES": "10",
+        "LIVE_STREAM_RATES": "10",
         "LIVE_BACKLOGS": "50",
         "LIVE_OUTPUT": str(output),
     }
@@ -55,7 +63,8 @@ def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Pat
     assert len(rows) == len(ROWS), rows
     assert all(any(name.startswith(prefix) for name in rows) for prefix in ROWS), rows
     for name, row in rows.items():
-        if name.startswith("stream in"):  # change events: no pull, maybe no REST call at all
+        # Change events: no pull, maybe no REST call at all.
+        if name.startswith(("stream in", "stream trickle")):
             assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, row
             continue
         if name.startswith("reconcile"):

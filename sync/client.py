@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 import urllib3
+from django.db import connection as db
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce import exceptions as sf_exc
@@ -59,6 +60,25 @@ class AuthError(PermanentError):
 class SecretUnreadableError(AuthError, ValueError):
     """The stored client secret no longer decrypts (SYNC_ENCRYPTION_KEY changed): an admin has
     to enter it again. Nothing was sent to Salesforce."""
+
+
+class CalledInTransactionError(RuntimeError):
+    """Salesforce was called while a database transaction was open: a bug, never retried."""
+
+
+def transaction_guard() -> None:
+    """Refuse to call Salesforce inside an open atomic block (STYLE: network time must not
+    hold row locks, and a rollback cannot take back what Salesforce was sent).
+
+    The blocks a test run opens around each test (pytest-django's `db`, Django's TestCase,
+    marked `_from_testcase`) do not count, as for Django's `atomic(durable=True)`: the check
+    sees the code under test as production runs it."""
+    opened = [block for block in db.atomic_blocks if not block._from_testcase]
+    if opened:
+        raise CalledInTransactionError(
+            "Salesforce called inside a database transaction: call it before the atomic "
+            "block or after it commits (transaction.on_commit)."
+        )
 
 
 # Error codes Salesforce answers with that a retry can cure.
@@ -186,6 +206,7 @@ def classify(exc: Exception) -> SalesforceError:
 
 def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
     """OAuth 2.0 client credentials flow against the connection's login URL."""
+    transaction_guard()
     url = creds.login_url.rstrip("/") + "/services/oauth2/token"
     try:
         response = session.post(
@@ -264,6 +285,7 @@ class SalesforceClient:
 
     def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""
+        transaction_guard()
         for attempt in (1, 2):
             target: Any = self.sf
             for part in fn_name.split("."):

@@ -231,8 +231,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             if obj.push_paused_until
             else ""
         )
-        today = timezone.now().astimezone(dt.UTC).date()
-        spent = obj.cockpit_calls if obj.cockpit_calls_date == today else 0
+        spent = obj.cockpit_calls_on(timezone.now().astimezone(dt.UTC).date())
         return f"Cockpit made {spent:,} of its {obj.daily_api_budget:,}; {org}{paused}."
 
     @admin.display(description="Re-sync after mapping changes")

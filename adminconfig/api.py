@@ -29,6 +29,7 @@ from .models import (
     UserMapping,
 )
 from .permissions import IsSyncAdmin
+from .selectors import sync_settings
 
 User = get_user_model()
 
@@ -203,7 +204,7 @@ class SyncSettingsView(APIView):
 
     @extend_schema(responses=SyncSettingsSerializer)
     def get(self, request: Request) -> Response:
-        return Response(SyncSettingsSerializer(services.sync_settings_get()).data)
+        return Response(SyncSettingsSerializer(sync_settings()).data)
 
     @extend_schema(request=SyncSettingsSerializer, responses=SyncSettingsSerializer)
     def put(self, request: Request) -> Response:

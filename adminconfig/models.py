@@ -1,5 +1,7 @@
 """What admins configure: Salesforce connections, sync switches, field/picklist/user mappings."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -120,6 +122,10 @@ class SalesforceConnection(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.client_secret_encrypted)
+
+    def cockpit_calls_on(self, day: dt.date) -> int:
+        """Cockpit's own API calls counted on `day` (UTC): the count starts again each day."""
+        return self.cockpit_calls if self.cockpit_calls_date == day else 0
 
 
 class SyncSettings(models.Model):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection, UserMapping
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from sync.selectors import outbound_connection, sync_settings
-from tasks.models import Task, TaskSyncRecord
+from tasks.models import CustomField, Task, TaskSyncRecord
 
 UNREACHABLE = "Salesforce could not be reached; Cockpit will retry."
 NO_ANSWER = "Salesforce did not answer in time; Cockpit will retry."
@@ -78,6 +78,16 @@ def error_in_words(error: str) -> str:
         words = words.replace("; Cockpit will retry.", ".").replace(" Cockpit will retry.", "")
         words += f" Cockpit gave up after {gave_up.group(1)} attempts: use Retry to try again."
     return words
+
+
+def task_custom_values(task: Task) -> list[tuple[CustomField, Any]]:
+    """The task's custom fields that hold a value, with their definitions."""
+    values = task.custom_fields or {}
+    return [
+        (field, values.get(field.key))
+        for field in CustomField.objects.filter(key__in=list(values))
+        if values.get(field.key) not in (None, "")
+    ]
 
 
 def sync_record_of(task: Task) -> TaskSyncRecord | None:

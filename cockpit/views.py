@@ -18,12 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 
-from adminconfig.models import SalesforceConnection
 from adminconfig.permissions import is_sync_admin
-from sync.outbound import SyncOffError, task_push_now
-from sync.selectors import outbound_connection
+from sync.outbox import SyncOffError, task_push_request
+from sync.selectors import outbound_connection, primary_connection
 from tasks.hooks import locked_fields
-from tasks.models import CustomField, Task, TaskSyncRecord
+from tasks.models import Task
 from tasks.selectors import (
     custom_fields_active,
     tasks_completed,
@@ -52,6 +51,7 @@ from .selectors import (
     rows_version,
     salesforce_record_url,
     sync_record_of,
+    task_custom_values,
     task_sync_explained,
     task_tab_counts,
     task_timeline,
@@ -240,25 +240,19 @@ def task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def task_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """'Sync to Salesforce': pushes now, also a task older than the sync, or one that failed."""
+    """'Sync to Salesforce': queues the push, also of a task older than the sync or one that
+    failed; the worker sends it (never this request) and the page shows it pending until then."""
     task = _own_task(request, pk)
     record = sync_record_of(task)
     if record is not None and record.desynced_at is not None:
         messages.error(request, f"Syncing of “{task.name}” is stopped: sync it again first.")
         return redirect(_next_url(request))
     try:
-        task_push_now(task=task)
+        task_push_request(task=task)
     except SyncOffError as exc:
         messages.error(request, str(exc))
-        return redirect(_next_url(request))
-    record = TaskSyncRecord.objects.filter(task=task).first()
-    if record and record.state == TaskSyncRecord.State.SYNCED:
-        messages.success(request, f"“{task.name}” is synced to Salesforce.")
     else:
-        reason = record.last_error if record else ""
-        messages.warning(
-            request, f"“{task.name}” is not synced yet: {reason or 'it will be retried'}."
-        )
+        messages.success(request, f"“{task.name}” is queued for Salesforce.")
     return redirect(_next_url(request))
 
 
@@ -275,19 +269,15 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         task = _own_task(request, pk)
     record = sync_record_of(task)
-    custom = [
-        (field, (task.custom_fields or {}).get(field.key))
-        for field in CustomField.objects.filter(key__in=list(task.custom_fields or {}))
-    ]
     primary = outbound_connection()
-    connection = primary or SalesforceConnection.objects.filter(is_primary=True).first()
+    connection = primary or primary_connection()
     return render(
         request,
         "cockpit/task_detail.html",
         {
             "task": task,
             "record": record,
-            "custom": [(field, value) for field, value in custom if value not in (None, "")],
+            "custom": task_custom_values(task),
             "salesforce_url": salesforce_record_url(
                 connection, record.salesforce_id if record and record.salesforce_id else ""
             ),
@@ -352,7 +342,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     elif action == "sync":
         queued, left = task_push_many(owner=request.user, task_ids=ids)
         if queued:
-            messages.success(request, f"Sending {_plural(queued)} to Salesforce.")
+            messages.success(request, f"Queued {_plural(queued)} for Salesforce.")
         if left:
             messages.warning(
                 request,

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -12,12 +13,11 @@ from rest_framework.views import APIView
 
 from adminconfig.permissions import IsSyncAdmin
 from tasks.api import TaskSerializer
-from tasks.models import Task, TaskSyncRecord
 from tasks.selectors import tasks_visible_to
 
 from . import inbound, outbound, outbox, reconcile
 from .models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
-from .selectors import sync_status
+from .selectors import failed_pushes, sync_events, sync_status, task_is_desynced, task_names
 
 PushResultSerializer = inline_serializer(
     "PushResult",
@@ -33,22 +33,26 @@ PushResultSerializer = inline_serializer(
 
 
 class TaskPushView(APIView):
-    """'Sync to Salesforce' for one task: also pushes tasks that predate the sync."""
+    """'Sync to Salesforce' for one task: queues its push (also of a task that predates the
+    sync) and answers 202 with the task, pending until the worker has pushed it."""
 
-    @extend_schema(request=None, responses=TaskSerializer)
+    @extend_schema(request=None, responses={202: TaskSerializer})
     def post(self, request: Request, pk: int) -> Response:
         task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
-        if TaskSyncRecord.objects.filter(task=task, desynced_at__isnull=False).exists():
+        if task_is_desynced(task):
             return Response(
                 {"detail": "Syncing of this task is stopped: resync it first."},
                 status=status.HTTP_409_CONFLICT,
             )
         try:
-            outbound.task_push_now(task=task)
-        except outbound.SyncOffError as exc:
+            outbox.task_push_request(task=task)
+        except outbox.SyncOffError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         task = tasks_visible_to(request.user).get(pk=pk)
-        return Response(TaskSerializer(task, context={"request": request}).data)
+        return Response(
+            TaskSerializer(task, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class SyncStatusView(APIView):
@@ -157,12 +161,13 @@ class SyncErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     serializer_class = SyncErrorSerializer
     permission_classes = [IsSyncAdmin]
-    queryset = OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).order_by("-updated_at")
+
+    def get_queryset(self) -> QuerySet[OutboxEntry]:
+        return failed_pushes()
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        ids = self.get_queryset().values_list("task_id", flat=True)
-        context["task_names"] = dict(Task.objects.filter(pk__in=ids).values_list("pk", "name"))
+        context["task_names"] = task_names(self.get_queryset().values_list("task_id", flat=True))
         return context
 
     @extend_schema(request=None, responses=SyncErrorSerializer)
@@ -184,10 +189,8 @@ class SyncEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = SyncEventSerializer
     permission_classes = [IsSyncAdmin]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = SyncEvent.objects.all()
-        kind = self.request.query_params.get("kind")
-        return qs.filter(kind=kind) if kind else qs
+    def get_queryset(self) -> QuerySet[SyncEvent]:
+        return sync_events(kind=self.request.query_params.get("kind"))
 
 
 class ReconcileRunSerializer(serializers.ModelSerializer):

@@ -30,7 +30,7 @@ from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
 from .outages import outage_end
 from .payload import COMPANY, OWNER, task_changes, task_values
-from .selectors import sync_settings
+from .selectors import inbound_connection, sync_settings
 from .twins import (
     Engine,
     MergeItem,
@@ -64,16 +64,6 @@ class PullResult:
     api_calls: int = 0
     ran: bool = True
     errors: list[str] = field(default_factory=list)
-
-
-def inbound_connection(settings: SyncSettings) -> SalesforceConnection | None:
-    if not (settings.auto_sync and settings.bidirectional_sync):
-        return None
-    return (
-        SalesforceConnection.objects.filter(is_primary=True)
-        .exclude(state=SalesforceConnection.State.PAUSED)
-        .first()
-    )
 
 
 def pull_due() -> bool:

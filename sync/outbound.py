@@ -45,7 +45,6 @@ from .outbox import (
     outbox_claim,
     outbox_release_orphans,
     resync_runs_count,
-    task_change_record,
     task_sync_state_set,
     tasks_synced,
     tombstone_delete_queue,
@@ -595,19 +594,3 @@ def _resolve_by_external_id(
                 entry.salesforce_id = row["Id"]
                 OutboxEntry.objects.filter(pk=entry.pk).update(salesforce_id=row["Id"])
                 Tombstone.objects.filter(pk=entry.task_id).update(salesforce_id=row["Id"])
-
-
-# ---- by hand -------------------------------------------------------------------------------
-
-
-def task_push_now(*, task: Task) -> PushResult:
-    """'Sync to Salesforce': queue the task even if it predates sync, and push at once."""
-    with transaction.atomic():
-        entry = task_change_record(task=task, force=True)
-    if entry is None:
-        raise SyncOffError("Sync to Salesforce is off: an admin switches Auto Sync on first.")
-    return outbox_push_all(max_batches=5)
-
-
-class SyncOffError(Exception):
-    pass

@@ -142,6 +142,25 @@ def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None
     return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT, urgent=force)
 
 
+class SyncOffError(Exception):
+    pass
+
+
+def task_push_request(*, task: Task) -> OutboxEntry:
+    """A CSM's "Sync to Salesforce": queue the task's push, due now (also a task older than the
+    sync, or one backing off after failures), and ring the worker after commit.
+
+    The push runs in the worker, never in the CSM's request: a push cycle claims whatever is
+    due, so behind a backlog the request would send other CSMs' changes, hold a web worker on
+    Salesforce for several round trips, and might not even reach this task. The page and the
+    API show the task as pending until the worker has pushed it."""
+    with transaction.atomic():
+        entry = task_change_record(task=task, force=True)
+    if entry is None:
+        raise SyncOffError("Sync to Salesforce is off: an admin switches Auto Sync on first.")
+    return entry
+
+
 def task_delete_record(*, task: Task) -> OutboxEntry | None:
     """A task is being deleted in Cockpit: its Salesforce twin goes too, and stays gone.
 

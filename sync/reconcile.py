@@ -27,10 +27,10 @@ from tasks.models import TaskSyncRecord
 from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .clients import client_for_connection
-from .inbound import STAMP_FIELDS, inbound_connection, select_fields
+from .inbound import STAMP_FIELDS, select_fields
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, ReconcileRun, SyncEvent
-from .selectors import sync_settings
+from .selectors import inbound_connection, sync_settings
 from .twins import Engine, MergeItem, engine_load, twins_deleted_in_salesforce, twins_merge_many
 from .usage import api_usage_record
 

@@ -1,19 +1,25 @@
 """Reads of the sync state that the engine and the interfaces need."""
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
+from adminconfig.selectors import sync_settings  # the sync's modules read it from here
 from tasks.models import Task, TaskSyncRecord
 
 from .models import OutboxEntry, SyncEvent
 
 
-def sync_settings() -> SyncSettings:
-    return SyncSettings.objects.filter(pk=1).first() or SyncSettings()
+def _primary_unpaused() -> SalesforceConnection | None:
+    return (
+        SalesforceConnection.objects.filter(is_primary=True)
+        .exclude(state=SalesforceConnection.State.PAUSED)
+        .first()
+    )
 
 
 def outbound_connection(settings: SyncSettings | None = None) -> SalesforceConnection | None:
@@ -21,11 +27,47 @@ def outbound_connection(settings: SyncSettings | None = None) -> SalesforceConne
     settings = settings or sync_settings()
     if not settings.auto_sync:
         return None
-    return (
-        SalesforceConnection.objects.filter(is_primary=True)
-        .exclude(state=SalesforceConnection.State.PAUSED)
-        .first()
-    )
+    return _primary_unpaused()
+
+
+def inbound_connection(settings: SyncSettings | None = None) -> SalesforceConnection | None:
+    """The connection Cockpit pulls from: the same one, when Bi-directional Sync is on too."""
+    settings = settings or sync_settings()
+    if not (settings.auto_sync and settings.bidirectional_sync):
+        return None
+    return _primary_unpaused()
+
+
+def primary_connection() -> SalesforceConnection | None:
+    """The primary connection, whether sync is on or not (for links and figures)."""
+    return SalesforceConnection.objects.filter(is_primary=True).first()
+
+
+def task_is_desynced(task: Task) -> bool:
+    """A CSM stopped syncing this task: it is neither pushed nor updated from Salesforce."""
+    return TaskSyncRecord.objects.filter(task=task, desynced_at__isnull=False).exists()
+
+
+def failed_pushes() -> QuerySet[OutboxEntry]:
+    """Pushes that failed for good, the latest first."""
+    return OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).order_by("-updated_at")
+
+
+def task_names(task_ids: Iterable[int | None]) -> dict[int, str]:
+    """Each task's name by id, in one query (a deleted task is missing)."""
+    ids = {i for i in task_ids if i is not None}
+    return dict(Task.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+
+def sync_events(*, kind: str | None = None) -> QuerySet[SyncEvent]:
+    """The sync log, newest first (the model's order), of one kind when asked."""
+    events = SyncEvent.objects.all()
+    return events.filter(kind=kind) if kind else events
+
+
+def cockpit_calls_today(connection: SalesforceConnection, *, now: dt.datetime | None = None) -> int:
+    """Cockpit's own API calls on this connection today (UTC, as Salesforce counts a day)."""
+    return connection.cockpit_calls_on((now or timezone.now()).astimezone(dt.UTC).date())
 
 
 def fields_locked_for(task: Task) -> set[str]:
@@ -43,7 +85,7 @@ def fields_locked_for(task: Task) -> set[str]:
 def sync_status() -> dict[str, Any]:
     """Health and figures for admins: switches, the primary org, the outbox, task states."""
     settings = sync_settings()
-    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    connection = primary_connection()
     outbox = dict(
         OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE)
         .values_list("state")
@@ -69,9 +111,7 @@ def sync_status() -> dict[str, Any]:
             "api_usage": connection.api_usage,
             "api_limit": connection.api_limit,
             "push_paused_until": connection.push_paused_until,
-            "cockpit_calls_today": connection.cockpit_calls
-            if connection.cockpit_calls_date == timezone.now().astimezone(dt.UTC).date()
-            else 0,
+            "cockpit_calls_today": cockpit_calls_today(connection),
             "daily_api_budget": connection.daily_api_budget,
         },
         "outbox": {state: outbox.get(state, 0) for state in ("pending", "in_flight", "failed")},

@@ -10,6 +10,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 
 from .models import SyncEvent
+from .selectors import cockpit_calls_today
 
 # Slow down before the org's daily limit, never after it (rule 10).
 API_USAGE_CEILING = 0.9
@@ -25,7 +26,7 @@ def api_usage_record(
     today = now.astimezone(dt.UTC).date()
     with transaction.atomic():
         row = SalesforceConnection.objects.select_for_update().get(pk=connection.pk)
-        spent = (row.cockpit_calls if row.cockpit_calls_date == today else 0) + calls
+        spent = row.cockpit_calls_on(today) + calls
         changes: dict[str, Any] = {"cockpit_calls": spent, "cockpit_calls_date": today}
         if usage:
             changes.update(api_usage=usage[0], api_limit=usage[1], api_usage_checked_at=now)
@@ -48,11 +49,6 @@ def api_usage_record(
         SalesforceConnection.objects.filter(pk=connection.pk).update(**changes)
     if reason and not (row.push_paused_until and row.push_paused_until > now):
         SyncEvent.objects.create(kind=SyncEvent.Kind.RETRY, message=reason)
-
-
-def cockpit_calls_today(connection: SalesforceConnection, *, now: dt.datetime | None = None) -> int:
-    today = (now or timezone.now()).astimezone(dt.UTC).date()
-    return connection.cockpit_calls if connection.cockpit_calls_date == today else 0
 
 
 def push_pause_holds(connection: SalesforceConnection, *, now: dt.datetime | None = None) -> bool:

@@ -1,9 +1,23 @@
 import datetime as dt
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from tasks.models import Company, CustomField, Priority, Status, Task, TaskType, UserProfile
+from adminconfig import services as config
+from adminconfig.models import SalesforceConnection
+from sync.models import OutboxEntry
+from tasks.models import (
+    Company,
+    CustomField,
+    Priority,
+    Status,
+    Task,
+    TaskSyncRecord,
+    TaskType,
+    UserProfile,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -56,6 +70,52 @@ class TaskFactory(factory.django.DjangoModelFactory):
     status = factory.LazyFunction(lambda: Status.objects.get(value="Open"))
     priority = factory.LazyFunction(lambda: Priority.objects.get(value="Medium"))
     due_date = factory.LazyFunction(dt.date.today)
+
+
+class ConnectionFactory(factory.django.DjangoModelFactory):
+    """A Salesforce connection nothing calls (pages, rules, permissions), made through the
+    service so its secret is stored encrypted. Sync tests connect the emulator instead
+    (tests/orgs.py)."""
+
+    class Meta:
+        model = SalesforceConnection
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    login_url = "https://acme.my.salesforce.com"
+    client_id = "cid"
+    client_secret = "s3cret"
+    is_primary = True
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> SalesforceConnection:
+        return config.connection_create(**kwargs)
+
+
+class SyncRecordFactory(factory.django.DjangoModelFactory):
+    """A task's sync record; `linked=True` gives it a Salesforce twin it is synced with."""
+
+    class Meta:
+        model = TaskSyncRecord
+
+    task = factory.SubFactory(TaskFactory)
+
+    class Params:
+        linked = factory.Trait(
+            salesforce_id=factory.Sequence(lambda n: f"00T{n:012d}AAA"),
+            state=TaskSyncRecord.State.SYNCED,
+        )
+
+
+class OutboxEntryFactory(factory.django.DjangoModelFactory):
+    """A change waiting for Salesforce (a pending upsert, due now, unless told otherwise)."""
+
+    class Meta:
+        model = OutboxEntry
+
+    task_id = factory.LazyAttribute(lambda _: TaskFactory().pk)
+    operation = OutboxEntry.Operation.UPSERT
+    state = OutboxEntry.State.PENDING
+    next_attempt_at = factory.LazyFunction(timezone.now)
 
 
 def status(value: str) -> Status:

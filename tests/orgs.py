@@ -20,3 +20,12 @@ def emulator_connect(emulator: Any) -> SalesforceConnection:
     assert report.ok, report.message
     config.users_match_by_email(connection=connection)
     return connection
+
+
+def emulator_sync_on(emulator: Any, *, bidirectional: bool = False) -> SalesforceConnection:
+    """The org every sync test and benchmark starts from: the emulator connected as above, with
+    Auto Sync on (and Bi-directional Sync when asked). Switching on queues the first import
+    after commit: tests call this inside `committed()`."""
+    connection = emulator_connect(emulator)
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=bidirectional)
+    return connection

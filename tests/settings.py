@@ -13,3 +13,7 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from cockpit.settings import *  # noqa: E402, F403
+
+# Celery messages the tests send stay in this process (tests/conftest.py's `worker` runs them):
+# none reaches a broker a real worker reads.
+CELERY_BROKER_URL = "memory://"

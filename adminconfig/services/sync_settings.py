@@ -18,6 +18,8 @@ EDITABLE = (
 
 
 def sync_settings_get() -> SyncSettings:
+    """The row, made on first use: for writes that lock or change it (reads use
+    selectors.sync_settings, which writes nothing)."""
     settings, _ = SyncSettings.objects.get_or_create(pk=1)
     return settings
 

@@ -14,6 +14,7 @@ from tasks.models import CustomField, Status, Task, TaskSyncRecord
 from tests.factories import (
     CompanyFactory,
     CustomFieldFactory,
+    SyncRecordFactory,
     TaskFactory,
     UserFactory,
     priority,
@@ -261,15 +262,15 @@ def test_long_views_are_paginated_and_keep_their_filters(alice, csm):
 def test_each_row_shows_company_status_priority_due_date_and_sync_state(alice, csm):
     acme = CompanyFactory(name="Acme Corp")
     synced = TaskFactory(owner=csm, name="Synced one", company=acme, priority=priority("High"))
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=synced, salesforce_id="00T000000000001AAA", state=TaskSyncRecord.State.SYNCED
     )
     failed = TaskFactory(owner=csm, name="Failed one")
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=failed, state=TaskSyncRecord.State.ERROR, last_error="INVALID_FIELD: Subject too long"
     )
     pending = TaskFactory(owner=csm, name="Pending one")
-    TaskSyncRecord.objects.create(task=pending, state=TaskSyncRecord.State.PENDING)
+    SyncRecordFactory(task=pending, state=TaskSyncRecord.State.PENDING)
     TaskFactory(owner=csm, name="Plain one")
 
     text = page_text(alice.get("/?view=open"))
@@ -304,7 +305,7 @@ def test_the_number_of_queries_of_the_list_does_not_grow_with_the_tasks(alice, c
                 type=task_type("Call"),
                 status=status("Complete" if view == "completed" else "Open"),
             )
-            TaskSyncRecord.objects.create(task=task, state=TaskSyncRecord.State.PENDING)
+            SyncRecordFactory(task=task, state=TaskSyncRecord.State.PENDING)
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -551,7 +552,7 @@ def test_editing_to_a_closed_status_stamps_completed_at(alice, csm):
 
 def test_the_edit_page_shows_the_sync_record(alice, csm):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task,
         salesforce_id="00T000000000042AAA",
         state=TaskSyncRecord.State.ERROR,

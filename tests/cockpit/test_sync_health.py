@@ -438,13 +438,11 @@ def test_two_saves_in_a_row_left_the_first_resync_at_0_of_22_for_good(connection
 
 
 @pytest.mark.django_db
-def test_a_newer_resync_finishes_the_older_one_as_superseded(
-    connection, django_capture_on_commit_callbacks
-):
+def test_a_newer_resync_finishes_the_older_one_as_superseded(connection, committed):
     linked_tasks(22)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.resync_start(connection=connection, reason="Mappings saved")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.resync_start(connection=connection, reason="Mappings saved")
 
     older, newer = ResyncRun.objects.order_by("pk")
@@ -843,9 +841,7 @@ def test_the_progress_panel_shows_the_first_import_until_it_is_done(connection, 
 
 
 @pytest.mark.django_db
-def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(
-    sfemu_clean, django_capture_on_commit_callbacks
-):
+def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(sfemu_clean, committed):
     from sync.clients import clients_reset
     from tasks import services as task_services
     from tests.orgs import emulator_connect
@@ -853,9 +849,9 @@ def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(
     clients_reset()
     bob = UserFactory(username="bob", email="bob@elsewhere.example")  # no Salesforce user yet
     connection = emulator_connect(sfemu_clean)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=True)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = task_services.task_create(owner=bob, name="Call Acme about renewal")
     (group,) = health.error_groups()
     assert (group.kind, group.count) == (health.OWNER_NOT_MAPPED, 1)
@@ -863,7 +859,7 @@ def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(
     bob.email = "bob@example.com"
     bob.save()
     config.users_match_by_email(connection=connection)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         assert resolve.error_group_retry(kind=group.kind, up_to=group.up_to) == 1
 
     record = TaskSyncRecord.objects.get(task=task)
@@ -876,7 +872,7 @@ def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(
 @pytest.mark.django_db
 @pytest.mark.parametrize("keep", ["cockpit", "salesforce"])
 def test_settling_a_real_conflict_leaves_both_sides_with_the_chosen_value(
-    sfemu_clean, django_capture_on_commit_callbacks, sync_admin, keep
+    sfemu_clean, committed, sync_admin, keep
 ):
     from sync.clients import clients_reset
     from tasks import services as task_services
@@ -885,20 +881,20 @@ def test_settling_a_real_conflict_leaves_both_sides_with_the_chosen_value(
     clients_reset()
     alice = UserFactory(username="alice", email="alice@example.com")
     emulator_connect(sfemu_clean)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = task_services.task_create(owner=alice, name="Renewal call")
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     sf = sfemu_clean.simple_salesforce()
     sf.Task.update(salesforce_id, {"Subject": "Renewal call (Salesforce)"})
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task_services.task_update(task=task, name="Renewal call (Cockpit)")
     (row,) = health.conflicts_open()
     assert row.label == "name"
     chosen = row.conflict.cockpit_value if keep == "cockpit" else row.conflict.salesforce_value
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         resolve.conflict_resolve(conflict=row.conflict, keep=keep, by=sync_admin)
 
     task.refresh_from_db()

@@ -7,7 +7,6 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from adminconfig import services as config
 from adminconfig.models import SyncSettings, UserMapping
 from cockpit.selectors import (
     LIMIT,
@@ -20,7 +19,14 @@ from cockpit.selectors import (
 )
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.models import CustomField, Task, TaskSyncRecord
-from tests.factories import CompanyFactory, CustomFieldFactory, TaskFactory, status
+from tests.factories import (
+    CompanyFactory,
+    CustomFieldFactory,
+    OutboxEntryFactory,
+    SyncRecordFactory,
+    TaskFactory,
+    status,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,24 +42,6 @@ RAW_OUTAGE = (
 def alice(client, csm):
     client.force_login(csm)
     return client
-
-
-@pytest.fixture
-def sync_on(db):
-    """A primary connection with Auto Sync on (nothing here talks to Salesforce)."""
-    connection = config.connection_create(
-        name="Org",
-        login_url="https://acme.my.salesforce.com",
-        client_id="cid",
-        client_secret="s3cret",
-        is_primary=True,
-    )
-    # Switched on "tomorrow": tasks made in a test are older, so none is pushed on its own.
-    SyncSettings.objects.update_or_create(
-        pk=1,
-        defaults={"auto_sync": True, "first_enabled_at": timezone.now() + dt.timedelta(days=1)},
-    )
-    return connection
 
 
 def text_of(response) -> str:
@@ -124,7 +112,7 @@ def test_the_task_page_shows_fields_company_custom_fields_and_the_salesforce_lin
         owner=csm, name="Renewal call", company=acme, details="Bring the\nnew pricing"
     )
     Task.objects.filter(pk=task.pk).update(custom_fields={seats.key: 40})
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task,
         salesforce_id="00T000000000042AAA",
         state=TaskSyncRecord.State.SYNCED,
@@ -154,10 +142,10 @@ def test_the_list_links_each_row_to_its_task_page(alice, csm):
 def test_a_task_waiting_on_an_outage_says_so_in_plain_words(alice, csm, sync_on):
     UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task, state=TaskSyncRecord.State.PENDING, last_error=f"Will retry: {RAW_OUTAGE}"
     )
-    OutboxEntry.objects.create(
+    OutboxEntryFactory(
         task_id=task.pk,
         operation=OutboxEntry.Operation.UPSERT,
         attempts=2,
@@ -188,7 +176,7 @@ def test_a_task_waiting_on_an_outage_says_so_in_plain_words(alice, csm, sync_on)
 )
 def test_a_pending_task_says_why_it_waits(alice, csm, sync_on, setup, headline, words):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=task, state=TaskSyncRecord.State.PENDING)
+    SyncRecordFactory(task=task, state=TaskSyncRecord.State.PENDING)
     if setup != "unmatched":
         UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
     if setup == "sync_off":
@@ -205,7 +193,7 @@ def test_a_pending_task_says_why_it_waits(alice, csm, sync_on, setup, headline, 
 
 def test_the_sync_history_lists_events_conflicts_and_failed_pushes(alice, csm):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=task, salesforce_id="00T000000000042AAA")
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA")
     SyncEvent.objects.create(
         kind=SyncEvent.Kind.PULLED, task_id=task.pk, message="Subject changed in Salesforce"
     )
@@ -218,7 +206,7 @@ def test_the_sync_history_lists_events_conflicts_and_failed_pushes(alice, csm):
         winner="salesforce",
         policy="latest",
     )
-    OutboxEntry.objects.create(
+    OutboxEntryFactory(
         task_id=task.pk,
         operation=OutboxEntry.Operation.UPSERT,
         state=OutboxEntry.State.FAILED,
@@ -254,7 +242,7 @@ def test_a_csm_stops_syncing_a_task_and_syncs_it_again(
 ):
     UserMapping.objects.create(user=csm, salesforce_user_id="005000000000001AAA")
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task, salesforce_id="00T000000000042AAA", state=TaskSyncRecord.State.SYNCED
     )
 
@@ -303,7 +291,7 @@ def test_desync_of_a_task_that_never_synced_is_refused(alice, csm):
 
 def test_sync_to_salesforce_is_refused_for_a_desynced_task(alice, csm, sync_on):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=task, desynced_at=timezone.now())
+    SyncRecordFactory(task=task, desynced_at=timezone.now())
 
     response = alice.post(f"/tasks/{task.pk}/sync/", follow=True)
 
@@ -313,9 +301,7 @@ def test_sync_to_salesforce_is_refused_for_a_desynced_task(alice, csm, sync_on):
 
 def test_the_list_shows_a_desynced_task_as_not_syncing(alice, csm):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
-        task=task, state=TaskSyncRecord.State.SYNCED, desynced_at=timezone.now()
-    )
+    SyncRecordFactory(task=task, state=TaskSyncRecord.State.SYNCED, desynced_at=timezone.now())
 
     assert '<span class="badge desynced">Not syncing</span>' in text_of(alice.get("/?view=open"))
 
@@ -382,7 +368,7 @@ def test_bulk_delete_asks_first_then_deletes_only_own_tasks(alice, csm, other_cs
 def test_bulk_sync_queues_pushes_and_says_when_sync_is_off(alice, csm, sync_on):
     one, two = TaskFactory.create_batch(2, owner=csm)
     stopped = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=stopped, desynced_at=timezone.now())
+    SyncRecordFactory(task=stopped, desynced_at=timezone.now())
     OutboxEntry.objects.all().delete()
 
     response = alice.post(
@@ -390,10 +376,10 @@ def test_bulk_sync_queues_pushes_and_says_when_sync_is_off(alice, csm, sync_on):
     )
 
     text = text_of(response)
-    assert "Sending 2 tasks to Salesforce." in text
+    assert "Queued 2 tasks for Salesforce." in text
     assert "1 task not sent" in text
-    queued = set(OutboxEntry.objects.values_list("task_id", flat=True))
-    assert queued == {one.pk, two.pk}
+    queued = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING)
+    assert set(queued.values_list("task_id", flat=True)) == {one.pk, two.pk}
 
     SyncSettings.objects.filter(pk=1).update(auto_sync=False)
     response = alice.post("/tasks/bulk/", {"action": "sync", "task": [one.pk]}, follow=True)
@@ -437,7 +423,7 @@ def test_the_rows_answer_204_until_a_row_changes(alice, csm, other_csm):
 
 def test_the_api_desyncs_and_resyncs_a_task(csm_api, csm, sync_on):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task, salesforce_id="00T000000000042AAA", state=TaskSyncRecord.State.SYNCED
     )
 
@@ -489,7 +475,7 @@ def test_the_api_docs_come_from_our_own_static_files(alice, path):
 
 def test_the_api_does_not_push_a_desynced_task(csm_api, csm, sync_on):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=task, desynced_at=timezone.now())
+    SyncRecordFactory(task=task, desynced_at=timezone.now())
 
     response = csm_api.post(f"/api/v1/tasks/{task.pk}/sync/")
 
@@ -502,7 +488,7 @@ def test_the_salesforce_link_uses_the_orgs_address_once_a_test_recorded_it(alice
     sync_on.instance_url = "https://acme.lightning.force.com"
     sync_on.save(update_fields=["instance_url"])
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(task=task, salesforce_id="00T000000000042AAA")
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA")
 
     text = text_of(alice.get(f"/tasks/{task.pk}/"))
 
@@ -513,9 +499,7 @@ def test_the_salesforce_link_uses_the_orgs_address_once_a_test_recorded_it(alice
 
 def test_deleting_a_desynced_task_says_its_salesforce_task_stays(alice, csm):
     task = TaskFactory(owner=csm)
-    TaskSyncRecord.objects.create(
-        task=task, salesforce_id="00T000000000042AAA", desynced_at=timezone.now()
-    )
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA", desynced_at=timezone.now())
 
     text = text_of(alice.get(f"/tasks/{task.pk}/delete/"))
 

@@ -3,7 +3,7 @@ import pytest
 from adminconfig import services as config
 from sync.clients import clients_reset
 from tests.factories import UserFactory
-from tests.orgs import emulator_connect
+from tests.orgs import emulator_sync_on
 from tests.sync.model import SF_USER_PASSWORD
 
 
@@ -14,21 +14,20 @@ def alice(db):
 
 
 @pytest.fixture
-def org(sfemu_clean, alice, django_capture_on_commit_callbacks):
+def org(sfemu_clean, alice, committed):
     """The emulator as the primary connection, described, with users matched and sync on."""
     clients_reset()
-    emulator_connect(sfemu_clean)
-    with django_capture_on_commit_callbacks(execute=True):
-        config.sync_settings_update(auto_sync=True)
+    with committed():
+        emulator_sync_on(sfemu_clean)
     sfemu_clean.reset_request_log()
     return sfemu_clean
 
 
 @pytest.fixture
-def bidi(org, django_capture_on_commit_callbacks):
+def bidi(org, committed):
     """`org` with Bi-directional Sync on too; faults cleared and held writes landed after."""
     clients_reset()
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(bidirectional_sync=True)
     yield org
     org.clear_faults()

@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 from sync.models import OutboxEntry
 from tasks.models import TaskSyncRecord
 from tests.factories import AdminFactory, TaskFactory, UserFactory
+from tests.orgs import emulator_sync_on
 
 pytestmark = pytest.mark.django_db
 
@@ -22,18 +23,28 @@ def admin_api():
     return client
 
 
-def test_a_csm_pushes_an_older_task_by_hand_and_sees_it_synced(org, alice, alice_api):
-    from django.utils import timezone
-
+def test_a_csm_queues_an_older_task_by_hand_and_the_worker_pushes_it(
+    sfemu_clean, alice, alice_api, worker, committed
+):
+    org = sfemu_clean
     task = TaskFactory(owner=alice, name="Older task")
-    type(task).objects.filter(pk=task.pk).update(created_at=timezone.now().replace(year=2020))
+    with committed():
+        emulator_sync_on(org)
+    org.reset_request_log()
 
-    response = alice_api.post(f"/api/v1/tasks/{task.pk}/sync/")
+    with committed(worker_runs=False):
+        response = alice_api.post(f"/api/v1/tasks/{task.pk}/sync/")
 
-    assert response.status_code == 200, response.json()
-    body = response.json()
-    assert body["sync"]["state"] == "synced"
-    assert body["salesforce_id"].startswith("00T")
+    assert response.status_code == 202, response.json()
+    assert response.json()["sync"]["state"] == "pending"
+    assert org.api_calls() == 0
+    assert worker.queued() == ["sync.push"]
+
+    worker.run()
+
+    synced = alice_api.get(f"/api/v1/tasks/{task.pk}/").json()
+    assert synced["sync"]["state"] == "synced"
+    assert synced["salesforce_id"].startswith("00T")
 
 
 def test_pushing_another_csms_task_answers_404(org, alice_api):
@@ -51,14 +62,12 @@ def test_pushing_while_sync_is_off_says_so(sfemu_clean, alice, alice_api):
     assert "Auto Sync" in response.json()["detail"]
 
 
-def test_failed_pushes_are_listed_with_the_reason_and_retried_by_hand(
-    org, admin_api, django_capture_on_commit_callbacks
-):
+def test_failed_pushes_are_listed_with_the_reason_and_retried_by_hand(org, admin_api, committed):
     from adminconfig import services as config
     from tasks import services as tasks
 
     zed = UserFactory(username="zed", email="zed@example.com")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=zed, name="Unmapped owner")
 
     errors = admin_api.get("/api/v1/sync/errors/").json()["results"]
@@ -68,7 +77,7 @@ def test_failed_pushes_are_listed_with_the_reason_and_retried_by_hand(
 
     dave = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
     config.user_mapping_set(user=zed, salesforce_user_id=dave["records"][0]["Id"])
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         retried = admin_api.post(f"/api/v1/sync/errors/{errors[0]['id']}/retry/")
 
     assert retried.status_code == 200
@@ -77,11 +86,11 @@ def test_failed_pushes_are_listed_with_the_reason_and_retried_by_hand(
 
 
 def test_status_shows_switches_org_usage_and_the_outbox(
-    org, alice, admin_api, django_capture_on_commit_callbacks
+    org, alice, admin_api, django_capture_on_commit_callbacks, committed
 ):
     from tasks import services as tasks
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_create(owner=alice, name="Counted")
     with django_capture_on_commit_callbacks(execute=False):
         tasks.task_create(owner=alice, name="Waiting")
@@ -111,20 +120,18 @@ def test_sync_status_push_errors_and_events_are_for_sync_admins_only(alice_api):
         assert getattr(alice_api, method)(url).status_code == 403, url
 
 
-def test_admins_retry_failed_pushes_from_the_outbox_admin(
-    org, client, django_capture_on_commit_callbacks
-):
+def test_admins_retry_failed_pushes_from_the_outbox_admin(org, client, committed):
     from tasks import services as tasks
 
     zed = UserFactory(username="zed", email="zed@example.com")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_create(owner=zed, name="Unmapped")
     entry = OutboxEntry.objects.get()
     client.force_login(AdminFactory(username="boss"))
 
     listing = client.get("/admin/sync/outboxentry/?state__exact=failed").content.decode()
     assert "has no Salesforce user" in listing
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         response = client.post(
             "/admin/sync/outboxentry/",
             {"action": "retry", "_selected_action": [entry.pk]},

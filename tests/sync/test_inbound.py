@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def bidi(org, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+def bidi(org, committed):
+    with committed():
         config.sync_settings_update(bidirectional_sync=True)
     return org
 
@@ -84,10 +84,8 @@ def test_edits_and_completion_in_salesforce_reach_cockpit_without_echo(bidi, sf,
     assert not OutboxEntry.objects.exists()
 
 
-def test_a_push_is_not_applied_again_when_its_echo_comes_back(
-    bidi, alice, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
+def test_a_push_is_not_applied_again_when_its_echo_comes_back(bidi, alice, committed):
+    with committed():
         task = tasks.task_create(owner=alice, name="Pushed", priority=priority("High"))
     updated_at = Task.objects.get(pk=task.pk).updated_at
 
@@ -113,18 +111,18 @@ def test_a_salesforce_delete_deletes_the_cockpit_task_without_echo(bidi, sf, ali
 
 
 def test_deletions_made_while_sync_was_off_are_applied_when_it_comes_back(
-    bidi, sf, alice, django_capture_on_commit_callbacks
+    bidi, sf, alice, committed
 ):
     sf_id = sf_create(sf, Subject="Deleted while off", OwnerId=sf_user(sf, "alice@example.com"))
     pull()
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=False, bidirectional_sync=False)
     sf.Task.delete(sf_id)
     # Sync was off for days: its knowledge of deletions is old.
     PullState.objects.update(
         deleted_until=PullState.objects.get().deleted_until - dt.timedelta(days=3)
     )
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
 
     assert pull().deleted == 1
@@ -145,9 +143,9 @@ def test_an_unmapped_salesforce_status_does_not_sync_and_is_logged(bidi, sf, ali
 
 
 def test_changes_to_different_fields_on_both_sides_are_merged(
-    bidi, sf, alice, django_capture_on_commit_callbacks
+    bidi, sf, alice, django_capture_on_commit_callbacks, committed
 ):
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=alice, name="Merge me")
     sf_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     sf.Task.update(sf_id, {"Subject": "Merged subject"})
@@ -173,17 +171,17 @@ def test_changes_to_different_fields_on_both_sides_are_merged(
     ],
 )
 def test_the_same_field_changed_on_both_sides_follows_the_policy_and_is_recorded(
-    bidi, sf, alice, django_capture_on_commit_callbacks, policy, expected_name, winner
+    bidi, sf, alice, django_capture_on_commit_callbacks, committed, policy, expected_name, winner
 ):
     config.sync_settings_update(conflict_policy=policy)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=alice, name="Original")
     sf_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     with django_capture_on_commit_callbacks(execute=False):
         tasks.task_update(task=task, name="Cockpit's name")
     sf.Task.update(sf_id, {"Subject": "Salesforce's name"})
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         result = pull()
     outbound.outbox_push_all()
 
@@ -316,11 +314,11 @@ def test_a_pause_the_figures_no_longer_call_for_does_not_slow_pulls(bidi):
 
 
 def test_a_task_whose_owner_lost_the_salesforce_user_still_takes_salesforce_edits(
-    bidi, sf, alice, django_capture_on_commit_callbacks
+    bidi, sf, alice, committed
 ):
     from adminconfig.models import UserMapping
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=alice, name="Before")
     sf_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     sf.Task.update(sf_id, {"Subject": "After"})

@@ -30,17 +30,15 @@ def sf_count(org, where="Id != null"):
     return org.simple_salesforce().query(f"SELECT COUNT() FROM Task WHERE {where}")["totalSize"]
 
 
-def create(capture, **fields):
-    with capture(execute=True):
+def create(committed, **fields):
+    with committed():
         return tasks.task_create(**fields)
 
 
-def test_a_new_task_reaches_salesforce_with_the_mapped_fields(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_a_new_task_reaches_salesforce_with_the_mapped_fields(org, alice, committed):
     acme = Company.objects.create(name="Acme", salesforce_account_id=None)
     task = create(
-        django_capture_on_commit_callbacks,
+        committed,
         owner=alice,
         name="Kick-off call",
         due_date=dt.date(2026, 12, 31),
@@ -65,15 +63,13 @@ def test_a_new_task_reaches_salesforce_with_the_mapped_fields(
     assert owner["Email"] == "alice@example.com"
 
 
-def test_editing_and_completing_update_the_same_salesforce_task(
-    org, alice, django_capture_on_commit_callbacks
-):
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="Renewal")
+def test_editing_and_completing_update_the_same_salesforce_task(org, alice, committed):
+    task = create(committed, owner=alice, name="Renewal")
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_update(task=task, name="Renewal call", priority=priority("Low"))
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_complete(task=task)
 
     remote = sf_task(org, salesforce_id)
@@ -84,13 +80,11 @@ def test_editing_and_completing_update_the_same_salesforce_task(
     assert sf_count(org, f"Cockpit_Task_Id__c = 'cockpit-{task.pk}'") == 1
 
 
-def test_deleting_a_synced_task_deletes_it_in_salesforce(
-    org, alice, django_capture_on_commit_callbacks
-):
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="Obsolete")
+def test_deleting_a_synced_task_deletes_it_in_salesforce(org, alice, committed):
+    task = create(committed, owner=alice, name="Obsolete")
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_delete(task=task)
 
     deleted = org.simple_salesforce().query_all(
@@ -101,19 +95,19 @@ def test_deleting_a_synced_task_deletes_it_in_salesforce(
 
 
 def test_tasks_created_before_sync_was_switched_on_stay_until_pushed_by_hand(
-    sfemu_clean, alice, django_capture_on_commit_callbacks
+    sfemu_clean, alice, committed
 ):
     old = TaskFactory(owner=alice, name="From before")  # sync not configured yet
     emulator_connect(sfemu_clean)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=True)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_update(task=old, name="From before, edited")
 
     assert not TaskSyncRecord.objects.filter(task=old).exclude(salesforce_id=None).exists()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        result = outbound.task_push_now(task=old)
+    outbox.task_push_request(task=old)
+    result = outbound.outbox_push_all()
 
     assert result.pushed == 1
     assert sf_count(sfemu_clean, "Subject = 'From before, edited'") == 1
@@ -148,10 +142,10 @@ def test_450_tasks_go_out_in_three_collection_calls(org, alice, django_capture_o
 
 
 def test_a_salesforce_outage_keeps_the_change_and_pushes_it_soon_after_recovery(
-    org, alice, django_capture_on_commit_callbacks
+    org, alice, committed
 ):
     org.set_faults(error_rate=1.0, error_status=503)
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="During the outage")
+    task = create(committed, owner=alice, name="During the outage")
 
     entry = OutboxEntry.objects.get(task_id=task.pk)
     record = TaskSyncRecord.objects.get(task=task)
@@ -181,13 +175,11 @@ def test_a_salesforce_outage_keeps_the_change_and_pushes_it_soon_after_recovery(
     assert sf_count(org, "Subject = 'During the outage'") == 1
 
 
-def test_the_pause_after_an_outage_grows_but_stays_short(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_the_pause_after_an_outage_grows_but_stays_short(org, alice, committed):
     org.set_faults(error_rate=1.0, error_status=503)
     clock = timezone.now()
     with time_machine.travel(clock, tick=False):
-        create(django_capture_on_commit_callbacks, owner=alice, name="Long outage")
+        create(committed, owner=alice, name="Long outage")
     pauses = []
     for _ in range(8):
         retry_at = SalesforceConnection.objects.get().retry_at
@@ -202,14 +194,14 @@ def test_the_pause_after_an_outage_grows_but_stays_short(
 
 
 def test_a_batch_that_raises_counts_an_attempt_says_why_and_is_not_claimed_in_a_loop(
-    org, alice, django_capture_on_commit_callbacks, settings
+    org, alice, committed, settings
 ):
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="Before the key change")
+    task = create(committed, owner=alice, name="Before the key change")
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
     # The encryption key is rotated without entering the secret again.
     settings.SYNC_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     clients_reset()
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_update(task=task, name="After the key change")
 
     entry = OutboxEntry.objects.get(task_id=task.pk, state=OutboxEntry.State.PENDING)
@@ -242,11 +234,9 @@ def test_a_locked_row_is_retried_and_the_others_in_the_batch_go_through(
     assert sf_count(org, "Subject IN ('Locked', 'Free')") == 2
 
 
-def test_a_permanent_error_shows_on_the_task_and_can_be_retried_by_hand(
-    org, django_capture_on_commit_callbacks
-):
+def test_a_permanent_error_shows_on_the_task_and_can_be_retried_by_hand(org, committed):
     zed = UserFactory(username="zed", email="zed@example.com")  # no Salesforce user
-    task = create(django_capture_on_commit_callbacks, owner=zed, name="Orphan")
+    task = create(committed, owner=zed, name="Orphan")
 
     record = TaskSyncRecord.objects.get(task=task)
     entry = OutboxEntry.objects.get(task_id=task.pk)
@@ -256,7 +246,7 @@ def test_a_permanent_error_shows_on_the_task_and_can_be_retried_by_hand(
 
     sf_user = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
     config.user_mapping_set(user=zed, salesforce_user_id=sf_user["records"][0]["Id"])
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         outbox.entry_retry(entry=entry)
 
     record.refresh_from_db()
@@ -293,24 +283,22 @@ def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
 
 
-def test_an_expired_session_is_renewed_without_losing_the_push(
-    org, alice, django_capture_on_commit_callbacks
-):
-    create(django_capture_on_commit_callbacks, owner=alice, name="Before expiry")
+def test_an_expired_session_is_renewed_without_losing_the_push(org, alice, committed):
+    create(committed, owner=alice, name="Before expiry")
     org.expire_tokens()
 
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="After expiry")
+    task = create(committed, owner=alice, name="After expiry")
 
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
 
 
 def test_a_wrong_secret_marks_the_connection_unauthorized_and_keeps_the_change(
-    org, alice, django_capture_on_commit_callbacks
+    org, alice, committed
 ):
     connection = outbound.outbound_connection()
     config.connection_update(connection=connection, client_secret="revoked-secret")
 
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="Unauthorized")
+    task = create(committed, owner=alice, name="Unauthorized")
 
     connection.refresh_from_db()
     assert connection.state == "unauthorized"
@@ -318,10 +306,10 @@ def test_a_wrong_secret_marks_the_connection_unauthorized_and_keeps_the_change(
 
 
 def test_pushing_slows_down_before_the_daily_api_limit(
-    org, alice, django_capture_on_commit_callbacks
+    org, alice, django_capture_on_commit_callbacks, committed
 ):
     org.set_api_usage(95_000, 100_000)
-    create(django_capture_on_commit_callbacks, owner=alice, name="Near the limit")
+    create(committed, owner=alice, name="Near the limit")
     with django_capture_on_commit_callbacks(execute=False):
         later = tasks.task_create(owner=alice, name="Waits")
 
@@ -336,19 +324,17 @@ def test_pushing_slows_down_before_the_daily_api_limit(
         assert outbound.outbox_push_all().pushed == 1
 
 
-def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(org, alice, committed):
     from adminconfig.models import PicklistMapping, ResyncRun
 
     for n in range(3):
-        create(django_capture_on_commit_callbacks, owner=alice, name=f"Mapped {n}")
+        create(committed, owner=alice, name=f"Mapped {n}")
     connection = outbound.outbound_connection()
     row = PicklistMapping.objects.get(
         connection=connection, picklist="status", cockpit_value="Open"
     )
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.picklist_mapping_save(
             connection=connection,
             picklist="status",
@@ -363,14 +349,12 @@ def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(
     assert sf_count(org, "Status = 'Waiting on someone else'") == 3
 
 
-def test_status_and_priority_without_a_mapping_use_the_connections_defaults(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_status_and_priority_without_a_mapping_use_the_connections_defaults(org, alice, committed):
     from tasks.models import Status
 
     blocked = Status.objects.create(value="Blocked", label="Blocked", order=40)
 
-    task = create(django_capture_on_commit_callbacks, owner=alice, name="Blocked", status=blocked)
+    task = create(committed, owner=alice, name="Blocked", status=blocked)
 
     remote = sf_task(org, TaskSyncRecord.objects.get(task=task).salesforce_id)
     assert remote["Status"] == "Not Started"  # the connection's default Status
@@ -378,7 +362,7 @@ def test_status_and_priority_without_a_mapping_use_the_connections_defaults(
 
 
 def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
-    org, alice, django_capture_on_commit_callbacks
+    org, alice, django_capture_on_commit_callbacks, committed
 ):
     from adminconfig.models import SalesforceConnection
 
@@ -386,7 +370,7 @@ def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
     SalesforceConnection.objects.update(
         daily_api_budget=100, cockpit_calls=99, cockpit_calls_date=today
     )
-    create(django_capture_on_commit_callbacks, owner=alice, name="The hundredth call")
+    create(committed, owner=alice, name="The hundredth call")
     with django_capture_on_commit_callbacks(execute=False):
         later = tasks.task_create(owner=alice, name="Tomorrow then")
 
@@ -399,21 +383,21 @@ def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
 
 
 def test_changes_to_linked_tasks_while_sync_is_off_reach_salesforce_when_it_is_back(
-    org, alice, django_capture_on_commit_callbacks
+    org, alice, committed
 ):
-    kept = create(django_capture_on_commit_callbacks, owner=alice, name="Kept")
-    gone = create(django_capture_on_commit_callbacks, owner=alice, name="Gone")
+    kept = create(committed, owner=alice, name="Kept")
+    gone = create(committed, owner=alice, name="Gone")
     gone_id = TaskSyncRecord.objects.get(task=gone).salesforce_id
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=False)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_update(task=kept, name="Kept, renamed while off")
         tasks.task_delete(task=gone)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         created_while_off = tasks.task_create(owner=alice, name="Created while off")
 
     assert sf_task(org, TaskSyncRecord.objects.get(task=kept).salesforce_id)["Subject"] == "Kept"
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         config.sync_settings_update(auto_sync=True)
     outbound.outbox_push_all()
 
@@ -425,18 +409,14 @@ def test_changes_to_linked_tasks_while_sync_is_off_reach_salesforce_when_it_is_b
     assert sf_task(org, new_id)["Subject"] == "Created while off"
 
 
-def test_deleting_a_company_clears_the_account_on_its_synced_tasks(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_deleting_a_company_clears_the_account_on_its_synced_tasks(org, alice, committed):
     account = org.simple_salesforce().Account.create({"Name": "Soon gone"})["id"]
     company = Company.objects.create(name="Soon gone", salesforce_account_id=account)
-    task = create(
-        django_capture_on_commit_callbacks, owner=alice, name="With account", company=company
-    )
+    task = create(committed, owner=alice, name="With account", company=company)
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     assert sf_task(org, salesforce_id)["WhatId"] == account
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         company.delete()
 
     assert sf_task(org, salesforce_id)["WhatId"] is None
@@ -461,16 +441,12 @@ def test_a_cycle_cut_short_by_a_dead_worker_is_pushed_as_soon_as_its_lease_runs_
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
 
 
-def test_a_burst_of_changes_sends_one_push_message_until_the_worker_answers(org, alice):
-    from cockpit.celery import app
-
-    app.conf.task_always_eager = False  # count real messages, not eager runs
-    try:
-        rang = [outbox.doorbell() for _ in range(50)]
-        assert rang.count(True) == 1  # one message lingers; the other 49 changes ride on it
-        outbox.doorbell_answer()  # the worker took it: the next change rings again
-        assert outbox.doorbell() is True
-        with time_machine.travel(timezone.now() + dt.timedelta(seconds=6)):
-            assert outbox.doorbell() is True  # a message the broker lost does not silence it
-    finally:
-        app.conf.task_always_eager = True
+def test_a_burst_of_changes_sends_one_push_message_until_the_worker_answers(org, alice, worker):
+    rang = [outbox.doorbell() for _ in range(50)]
+    assert rang.count(True) == 1  # one message lingers; the other 49 changes ride on it
+    assert worker.queued() == ["sync.push"]
+    outbox.doorbell_answer()  # the worker took it: the next change rings again
+    assert outbox.doorbell() is True
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=6)):
+        assert outbox.doorbell() is True  # a message the broker lost does not silence it
+    assert worker.queued() == ["sync.push"] * 3

@@ -127,13 +127,13 @@ def test_reconcile_with_sync_off_says_so_and_compares_nothing(org):
 
 
 def test_an_admin_starts_one_through_the_api_and_a_csm_cannot(
-    bidi, sf, alice_sf_id, admin_api, api, django_capture_on_commit_callbacks
+    bidi, sf, alice_sf_id, admin_api, api, committed
 ):
     linked(sf, alice_sf_id, Subject="Through the API")
     api.force_authenticate(UserFactory(username="carol"))
     assert api.post("/api/v1/sync/reconcile-runs/").status_code == 403
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         response = admin_api.post("/api/v1/sync/reconcile-runs/")
 
     assert response.status_code == 202

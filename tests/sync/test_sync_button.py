@@ -6,33 +6,70 @@ from django.utils import timezone
 from sync.models import OutboxEntry
 from tasks.models import TaskSyncRecord
 from tests.factories import TaskFactory, UserFactory
+from tests.orgs import emulator_sync_on
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_csm_pushes_a_task_older_than_the_sync_from_its_page(org, alice, client):
+def test_a_csm_queues_a_task_older_than_the_sync_and_the_worker_pushes_it(
+    sfemu_clean, alice, client, worker, committed
+):
+    org = sfemu_clean
     task = TaskFactory(owner=alice, name="Older task")
-    type(task).objects.filter(pk=task.pk).update(created_at=timezone.now().replace(year=2020))
+    with committed():
+        emulator_sync_on(org)
     client.force_login(alice)
+    assert "Sync to Salesforce" in client.get(f"/tasks/{task.pk}/edit/").content.decode()
+    assert not OutboxEntry.objects.exists()
+    org.reset_request_log()
 
-    page = client.get(f"/tasks/{task.pk}/edit/").content.decode()
-    assert "Sync to Salesforce" in page
-    response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+    with committed(worker_runs=False):
+        response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
 
-    assert "is synced to Salesforce" in response.content.decode()
+    assert "is queued for Salesforce" in response.content.decode()
+    assert "Waiting to be sent" in client.get(f"/tasks/{task.pk}/").content.decode()
+    entry = OutboxEntry.objects.get(task_id=task.pk)
+    assert entry.state == OutboxEntry.State.PENDING
+    assert entry.next_attempt_at <= timezone.now()
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.PENDING
+    assert org.api_calls() == 0  # Salesforce is not called in the CSM's request
+    assert worker.queued() == ["sync.push"]
+
+    worker.run()
+
     record = TaskSyncRecord.objects.get(task=task)
     assert record.state == TaskSyncRecord.State.SYNCED
     assert org.simple_salesforce().Task.get(record.salesforce_id)["Subject"] == "Older task"
 
 
-def test_a_failed_task_shows_the_reason_and_a_retry_that_settles_it(
-    org, client, django_capture_on_commit_callbacks
+def test_the_button_never_pushes_another_csms_changes_in_the_request(
+    org, alice, client, worker, committed
 ):
+    from tasks import services as tasks
+
+    bob = UserFactory(username="bob", email="bob@example.com")
+    with committed(worker_runs=False):
+        theirs = tasks.task_create(owner=bob, name="Bob's change")
+        mine = tasks.task_create(owner=alice, name="Alice's change")
+    org.reset_request_log()
+    client.force_login(alice)
+
+    with committed(worker_runs=False):
+        client.post(f"/tasks/{mine.pk}/sync/")
+
+    assert org.api_calls() == 0
+    pending = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING)
+    assert set(pending.values_list("task_id", flat=True)) == {theirs.pk, mine.pk}
+    # One message for the worker: the saves rang already, and the button's ring joins it.
+    assert worker.queued() == ["sync.push"]
+
+
+def test_a_failed_task_shows_the_reason_and_a_retry_that_settles_it(org, client, committed):
     from adminconfig import services as config
     from tasks import services as tasks
 
     zed = UserFactory(username="zed", email="zed@example.com")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=zed, name="Unmapped")
     client.force_login(zed)
 
@@ -42,9 +79,11 @@ def test_a_failed_task_shows_the_reason_and_a_retry_that_settles_it(
 
     dave = org.simple_salesforce().query("SELECT Id FROM User WHERE Email = 'dave@example.com'")
     config.user_mapping_set(user=zed, salesforce_user_id=dave["records"][0]["Id"])
-    response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+    with committed():
+        response = client.post(f"/tasks/{task.pk}/sync/", follow=True)
+    assert "is queued for Salesforce" in response.content.decode()
 
-    assert "is synced to Salesforce" in response.content.decode()
+    assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
     assert not OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).exists()
 
 
@@ -65,14 +104,12 @@ def test_another_csms_task_cannot_be_pushed(org, client):
     assert client.get(f"/tasks/{task.pk}/sync/").status_code in (404, 405)
 
 
-def test_the_sync_health_page_shows_failures_and_retries_them(
-    org, client, django_capture_on_commit_callbacks
-):
+def test_the_sync_health_page_shows_failures_and_retries_them(org, client, committed):
     from tasks import services as tasks
     from tests.factories import AdminFactory
 
     zed = UserFactory(username="zed", email="zed@example.com")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         tasks.task_create(owner=zed, name="Unmapped owner task")
     client.force_login(AdminFactory(username="boss"))
 
@@ -94,13 +131,13 @@ def test_the_sync_health_page_is_for_sync_admins_only(client, alice):
 
 
 def test_a_field_mapped_as_not_editable_is_read_only_on_a_synced_task(
-    org, alice, client, django_capture_on_commit_callbacks
+    org, alice, client, committed
 ):
     from adminconfig.models import FieldMapping
     from tasks import services as tasks
 
     FieldMapping.objects.filter(cockpit_field="name").update(editable=False)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=alice, name="Owned by Salesforce")
     client.force_login(alice)
 
@@ -121,16 +158,14 @@ def test_a_field_mapped_as_not_editable_is_read_only_on_a_synced_task(
     assert task.details == "New details"
 
 
-def test_the_api_refuses_changes_to_a_field_salesforce_owns_on_a_synced_task(
-    org, alice, django_capture_on_commit_callbacks
-):
+def test_the_api_refuses_changes_to_a_field_salesforce_owns_on_a_synced_task(org, alice, committed):
     from rest_framework.test import APIClient
 
     from adminconfig.models import FieldMapping
     from tasks import services as tasks
 
     FieldMapping.objects.filter(cockpit_field="name").update(editable=False)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         task = tasks.task_create(owner=alice, name="Owned by Salesforce")
     api = APIClient()
     api.force_authenticate(alice)

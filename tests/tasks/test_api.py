@@ -4,10 +4,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tasks.models import CustomField, Task, TaskSyncRecord
+from tasks.models import CustomField, Task
 from tests.factories import (
     CompanyFactory,
     CustomFieldFactory,
+    SyncRecordFactory,
     TaskFactory,
     UserFactory,
     priority,
@@ -78,7 +79,7 @@ def test_a_csm_creates_a_task_and_gets_the_documented_json(csm_api, csm):
 def test_the_sync_record_shows_in_the_task_json(csm_api, csm):
     task = TaskFactory(owner=csm)
     now = timezone.now()
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task,
         salesforce_id="00T000000000001AAA",
         state="error",
@@ -217,7 +218,7 @@ def test_filters_by_status_priority_owner_company_and_search(admin_api, csm, oth
 def test_filters_by_due_date_range_and_sync_state(csm_api, csm):
     a = TaskFactory(owner=csm, name="a", due_date=dt.date(2026, 12, 1))
     TaskFactory(owner=csm, name="b", due_date=dt.date(2026, 12, 10))
-    TaskSyncRecord.objects.create(task=a, state="synced")
+    SyncRecordFactory(task=a, state="synced")
 
     assert names(csm_api.get(URL, {"due_after": "2026-12-05"})) == ["b"]
     assert names(csm_api.get(URL, {"due_before": "2026-12-05"})) == ["a"]

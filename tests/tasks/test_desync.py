@@ -1,39 +1,18 @@
 """Desync and the bulk services: what they change, and that they touch only the owner's tasks."""
 
-import datetime as dt
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
-from adminconfig import services as config
-from adminconfig.models import SyncSettings
 from sync.models import OutboxEntry
 from tasks import services
 from tasks.models import Task, TaskSyncRecord
-from tests.factories import TaskFactory
+from tests.factories import SyncRecordFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sync_on(db):
-    config.connection_create(
-        name="Org",
-        login_url="https://acme.my.salesforce.com",
-        client_id="cid",
-        client_secret="s3cret",
-        is_primary=True,
-    )
-    # Switched on "tomorrow": tasks made here are older and not pushed on their own.
-    SyncSettings.objects.update_or_create(
-        pk=1,
-        defaults={"auto_sync": True, "first_enabled_at": timezone.now() + dt.timedelta(days=1)},
-    )
-
-
 def linked(task: Task) -> TaskSyncRecord:
-    return TaskSyncRecord.objects.create(
+    return SyncRecordFactory(
         task=task, salesforce_id="00T000000000042AAA", state=TaskSyncRecord.State.SYNCED
     )
 

@@ -13,7 +13,7 @@ from adminconfig.models import FieldMapping
 from sync.context import applying_inbound
 from tasks import services
 from tasks.models import CustomField, TaskSyncRecord
-from tests.factories import AdminFactory, CustomFieldFactory, TaskFactory
+from tests.factories import AdminFactory, CustomFieldFactory, SyncRecordFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 LOCKED = "Synced from Salesforce: change it there."
@@ -37,7 +37,7 @@ def locked_mappings(db):
 
 def synced_task(owner, **fields):
     task = TaskFactory(owner=owner, name="Owned by Salesforce", **fields)
-    TaskSyncRecord.objects.create(
+    SyncRecordFactory(
         task=task, salesforce_id="00T000000000001AAA", state=TaskSyncRecord.State.SYNCED
     )
     return task

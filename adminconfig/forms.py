@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import services
-from .fields import describe_field, mappable_cockpit_fields
+from .fields import mappable_cockpit_fields
 from .models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
 from .services.connections import EDITABLE as CONNECTION_FIELDS
 
@@ -248,7 +248,3 @@ class SyncSettingsForm(forms.ModelForm):
             for field, messages in exc.message_dict.items():
                 self.add_error(field, messages)
         return data
-
-
-def describe_has(connection: SalesforceConnection, field: str) -> bool:
-    return describe_field(connection.task_describe or {}, field) is not None

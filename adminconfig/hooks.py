@@ -36,10 +36,12 @@ class SalesforceGateway(Protocol):
 
 class SyncEngine(Protocol):
     def first_sync_start(self) -> None:
-        """Sync was switched on for the first time: import recent Salesforce tasks."""
+        """Sync was switched on for the first time: import recent Salesforce tasks, once the
+        change commits (called inside its transaction)."""
 
     def resync_start(self, run_id: int) -> None:
-        """Mappings changed: push every synced task again, updating the ResyncRun's progress."""
+        """Mappings changed: push every synced task again, updating the ResyncRun's progress,
+        once the change commits (called inside its transaction)."""
 
 
 _gateway: SalesforceGateway | None = None

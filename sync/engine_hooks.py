@@ -1,4 +1,5 @@
-"""The engine side of adminconfig.hooks.SyncEngine (called after the config change commits)."""
+"""The engine side of adminconfig.hooks.SyncEngine: called inside the config change's
+transaction, it queues the work for when that commits."""
 
 import logging
 
@@ -11,9 +12,9 @@ class SyncEngine:
         from .tasks import pull
 
         log.info("Sync switched on for the first time; first import started")
-        pull.delay()
+        pull.delay_on_commit()
 
     def resync_start(self, run_id: int) -> None:
         from .tasks import resync
 
-        resync.delay(run_id)
+        resync.delay_on_commit(run_id)

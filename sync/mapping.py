@@ -76,14 +76,10 @@ def sf_datetime_format(value: dt.datetime) -> str:
 
 
 def sf_datetime_parse(value: str) -> dt.datetime:
-    """'2026-11-29T08:49:32.000+0000' (or with 'Z' / '+00:00') → aware datetime."""
-    text = value.replace("Z", "+00:00")
-    if len(text) >= 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]
-    parsed = dt.datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    """'2026-11-29T08:49:32.000+0000' (or with 'Z' / '+00:00') → aware datetime. Python 3.11's
+    fromisoformat reads all three; a value without an offset is taken as UTC."""
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def value_out(value: Any, kind: str) -> Any:

@@ -62,7 +62,7 @@ def reconcile_start(*, trigger: str = "hand") -> ReconcileRun:
     run = ReconcileRun.objects.create(trigger=trigger)
     from .tasks import reconcile
 
-    transaction.on_commit(lambda: reconcile.delay(run.pk))
+    reconcile.delay_on_commit(run.pk)
     return run
 
 

@@ -239,5 +239,5 @@ def resync_start(*, connection: SalesforceConnection, reason: str) -> ResyncRun:
         ResyncRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
         run.finished_at = timezone.now()
     else:
-        transaction.on_commit(lambda: hooks.engine().resync_start(run.pk))
+        hooks.engine().resync_start(run.pk)
     return run

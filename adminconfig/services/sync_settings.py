@@ -52,5 +52,5 @@ def sync_settings_update(**changes: Any) -> SyncSettings:
         settings.first_enabled_at = timezone.now()
     settings.save()
     if first_time:
-        transaction.on_commit(lambda: hooks.engine().first_sync_start())
+        hooks.engine().first_sync_start()
     return settings

@@ -135,7 +135,14 @@ def test_a_completed_datetime_goes_out_in_salesforce_format_from_any_time_zone()
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-11-29T08:49:32.000+0000", "2026-11-29T08:49:32Z", "2026-11-29T08:49:32+00:00"]
+    "text",
+    [
+        "2026-11-29T08:49:32.000+0000",
+        "2026-11-29T08:49:32Z",
+        "2026-11-29T08:49:32+00:00",
+        "2026-11-29T09:49:32.000+0100",
+        "2026-11-29T08:49:32",
+    ],
 )
 def test_salesforce_datetimes_parse_to_aware_utc(text):
     assert sf_datetime_parse(text) == dt.datetime(2026, 11, 29, 8, 49, 32, tzinfo=dt.UTC)

@@ -259,15 +259,9 @@ def test_staff_outside_the_sync_admin_group_cannot_open_the_configuration(client
 
 
 def test_the_test_connection_button_reports_against_the_emulator(admin_client, sfemu_clean):
-    from adminconfig import services
+    from tests.orgs import emulator_connection
 
-    connection = services.connection_create(
-        name="Emulator",
-        login_url=sfemu_clean.login_url,
-        client_id=sfemu_clean.client_id,
-        client_secret=sfemu_clean.client_secret,
-        ca_bundle=sfemu_clean.ca_path,
-    )
+    connection = emulator_connection(sfemu_clean)
 
     response = admin_client.post(
         f"/admin/adminconfig/salesforceconnection/{connection.pk}/test/", follow=True

@@ -2,7 +2,7 @@ import pytest
 
 from adminconfig import services as config
 from sync.clients import clients_reset
-from tests.factories import UserFactory
+from tests.factories import TaskFactory, UserFactory
 from tests.orgs import emulator_sync_on
 from tests.sync.model import SF_USER_PASSWORD
 
@@ -21,6 +21,17 @@ def org(sfemu_clean, alice, committed):
         emulator_sync_on(sfemu_clean)
     sfemu_clean.reset_request_log()
     return sfemu_clean
+
+
+@pytest.fixture
+def older_task(sfemu_clean, alice, committed):
+    """Alice's task from before sync was switched on (so it is never pushed by itself), then
+    the emulator connected with sync on; the request log starts empty."""
+    task = TaskFactory(owner=alice, name="Older task")
+    with committed():
+        emulator_sync_on(sfemu_clean)
+    sfemu_clean.reset_request_log()
+    return task
 
 
 @pytest.fixture

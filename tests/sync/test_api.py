@@ -4,7 +4,6 @@ from rest_framework.test import APIClient
 from sync.models import OutboxEntry
 from tasks.models import TaskSyncRecord
 from tests.factories import AdminFactory, TaskFactory, UserFactory
-from tests.orgs import emulator_sync_on
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +23,9 @@ def admin_api():
 
 
 def test_a_csm_queues_an_older_task_by_hand_and_the_worker_pushes_it(
-    sfemu_clean, alice, alice_api, worker, committed
+    sfemu_clean, older_task, alice_api, worker, committed
 ):
-    org = sfemu_clean
-    task = TaskFactory(owner=alice, name="Older task")
-    with committed():
-        emulator_sync_on(org)
-    org.reset_request_log()
+    org, task = sfemu_clean, older_task
 
     with committed(worker_runs=False):
         response = alice_api.post(f"/api/v1/tasks/{task.pk}/sync/")

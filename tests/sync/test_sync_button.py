@@ -6,22 +6,17 @@ from django.utils import timezone
 from sync.models import OutboxEntry
 from tasks.models import TaskSyncRecord
 from tests.factories import TaskFactory, UserFactory
-from tests.orgs import emulator_sync_on
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_csm_queues_a_task_older_than_the_sync_and_the_worker_pushes_it(
-    sfemu_clean, alice, client, worker, committed
+    sfemu_clean, older_task, alice, client, worker, committed
 ):
-    org = sfemu_clean
-    task = TaskFactory(owner=alice, name="Older task")
-    with committed():
-        emulator_sync_on(org)
+    org, task = sfemu_clean, older_task
     client.force_login(alice)
     assert "Sync to Salesforce" in client.get(f"/tasks/{task.pk}/edit/").content.decode()
     assert not OutboxEntry.objects.exists()
-    org.reset_request_log()
 
     with committed(worker_runs=False):
         response = client.post(f"/tasks/{task.pk}/sync/", follow=True)

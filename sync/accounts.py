@@ -14,7 +14,7 @@ from adminconfig.models import SalesforceConnection
 from tasks.models import Company
 
 from .client import SalesforceClient, soql_ids
-from .clients import client_for_connection
+from .client_cache import client_for_connection
 from .models import SalesforceAccount
 from .usage import api_usage_record
 

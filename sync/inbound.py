@@ -22,7 +22,7 @@ from tasks.models import Company, Task, TaskSyncRecord
 from . import outbox, stream, usage
 from .accounts import accounts_read, companies_for_accounts
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
-from .clients import client_for_connection
+from .client_cache import client_for_connection
 from .context import applying_inbound
 from .lease import lease_hold, lease_renew
 from .mapping import sf_datetime_format, sf_datetime_parse

@@ -1,7 +1,7 @@
 """Pure translation between Cockpit task values and Salesforce Task fields (DESIGN 3, rules 5-6).
 
-No database, no network: the engine loads a MappingSpec once (sync/config.py) and calls these.
-Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date', 'status',
+No database, no network: the engine loads a MappingSpec once (sync/mapping_specs.py) and
+calls these. Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date', 'status',
 'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
 """
 

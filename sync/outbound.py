@@ -32,7 +32,7 @@ from .client import (
     record_result,
     soql_ids,
 )
-from .clients import client_for_connection
+from .client_cache import client_for_connection
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, SyncEvent, Tombstone
 from .outages import outage_end, outage_record, outage_waiting

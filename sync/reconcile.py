@@ -26,7 +26,7 @@ from tasks.models import TaskSyncRecord
 
 from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
-from .clients import client_for_connection
+from .client_cache import client_for_connection
 from .inbound import STAMP_FIELDS, select_fields
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, ReconcileRun, SyncEvent

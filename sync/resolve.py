@@ -14,8 +14,8 @@ from tasks import services as task_services
 from tasks.models import Task, TaskSyncRecord
 
 from . import outbox
-from .config import mapping_spec_load
 from .health import KIND, error_kind_title, failed_entries
+from .mapping_specs import mapping_spec_load
 from .merge import COCKPIT, SALESFORCE, SKIP
 from .models import Conflict, OutboxEntry, SyncEvent
 from .payload import lookups_load, picklists_load, sync_fields, task_changes

@@ -32,7 +32,7 @@ from tasks.models import TaskSyncRecord
 
 from . import inbound
 from .client import AuthError, SalesforceError
-from .clients import client_for_connection
+from .client_cache import client_for_connection
 from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
 from .lease import lease_hold
 from .mapping import sf_datetime_format

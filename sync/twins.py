@@ -20,9 +20,9 @@ from tasks import services as task_services
 from tasks.bulk import rows_update
 from tasks.models import Company, Task, TaskSyncRecord
 
-from .config import mapping_spec_load
 from .context import applying_inbound
 from .mapping import MappingSpec, sf_datetime_parse
+from .mapping_specs import mapping_spec_load
 from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
 from .merge import Conflict as MergeConflict
 from .models import Conflict, SyncEvent, Tombstone

@@ -8,7 +8,7 @@ from django.db.models import Q
 from adminconfig.models import SalesforceConnection, UserMapping
 from tasks.models import Company, Task
 
-from ..config import mapping_spec_load
+from ..mapping_specs import mapping_spec_load
 from ..models import Conflict, SyncEvent
 from ..payload import COMPANY, OWNER, field_labels
 from .links import TaskLink, task_links

@@ -842,7 +842,7 @@ def test_the_progress_panel_shows_the_first_import_until_it_is_done(connection, 
 
 @pytest.mark.django_db
 def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(sfemu_clean, committed):
-    from sync.clients import clients_reset
+    from sync.client_cache import clients_reset
     from tasks import services as task_services
     from tests.orgs import emulator_connect
 
@@ -874,7 +874,7 @@ def test_a_retried_group_reaches_salesforce_once_its_cause_is_fixed(sfemu_clean,
 def test_settling_a_real_conflict_leaves_both_sides_with_the_chosen_value(
     sfemu_clean, committed, sync_admin, keep
 ):
-    from sync.clients import clients_reset
+    from sync.client_cache import clients_reset
     from tasks import services as task_services
     from tests.orgs import emulator_connect
 

@@ -1,7 +1,7 @@
 import pytest
 
 from adminconfig import services as config
-from sync.clients import clients_reset
+from sync.client_cache import clients_reset
 from tests.factories import TaskFactory, UserFactory
 from tests.orgs import emulator_sync_on
 from tests.sync.model import SF_USER_PASSWORD

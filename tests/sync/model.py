@@ -35,7 +35,7 @@ from simple_salesforce import exceptions as sf_exc
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
 from sync.client import SalesforceError
-from sync.clients import clients_reset
+from sync.client_cache import clients_reset
 from sync.models import Conflict, OutboxEntry, PullState, SyncEvent, Tombstone
 from sync.stream import Listener
 from tasks import services as tasks

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from adminconfig.models import SalesforceConnection
 from sync.client import CalledInTransactionError
-from sync.clients import client_for_connection
+from sync.client_cache import client_for_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def test_a_salesforce_call_inside_an_atomic_block_fails_loudly_and_sends_nothing
 
 
 def test_the_login_is_refused_inside_an_atomic_block_too(org):
-    from sync.clients import clients_reset
+    from sync.client_cache import clients_reset
 
     clients_reset()  # a fresh client logs in first
     client = client_for_connection(SalesforceConnection.objects.get(is_primary=True))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
 from sync import outbound, outbox
-from sync.clients import clients_reset
+from sync.client_cache import clients_reset
 from sync.context import applying_inbound
 from sync.models import Lease, OutboxEntry, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX

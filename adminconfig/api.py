@@ -1,7 +1,7 @@
 """Admin-only API: CSM accounts and the sync configuration. Thin: parse, call a service, render."""
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -30,6 +30,9 @@ from .models import (
 )
 from .permissions import IsSyncAdmin
 from .selectors import sync_settings
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
 
 User = get_user_model()
 
@@ -161,14 +164,14 @@ class UserViewSet(viewsets.ModelViewSet):
     permission_classes = [permissions.IsAdminUser, MayChangeAccount]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
-    def get_permissions(self):  # type: ignore[no-untyped-def]
+    def get_permissions(self) -> "Sequence[_SupportsHasPermission]":
         # Setting a CSM's Salesforce user is sync configuration: sync admins only.
         data = self.request.data
         if self.request.method not in permissions.SAFE_METHODS and (
             isinstance(data, Mapping) and "salesforce_user_id" in data
         ):
             return [permissions.IsAdminUser(), MayChangeAccount(), IsSyncAdmin()]
-        return super().get_permissions()
+        return [permission() for permission in self.permission_classes]
 
 
 # ---- sync settings -----------------------------------------------------------------------
@@ -288,6 +291,7 @@ class ConnectionViewSet(viewsets.ModelViewSet):
         serializer.instance = services.connection_create(**data)
 
     def perform_update(self, serializer: ConnectionSerializer) -> None:
+        assert serializer.instance is not None  # an update has its object
         serializer.instance = services.connection_update(
             connection=serializer.instance, **serializer.validated_data
         )

@@ -36,7 +36,8 @@ class ConnectionForm(forms.ModelForm):
         return secret
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if "login_url" in data and "client_id" in data and "client_secret" in data:
             services.connection_secret_check(
                 connection_id=self.instance.pk,
@@ -48,9 +49,10 @@ class ConnectionForm(forms.ModelForm):
 
     def validate_constraints(self, exclude: Any = None) -> None:
         # Making this connection primary demotes the other one (in the service), so the
-        # single-primary constraint is not a form error here.
+        # single-primary constraint is not a form error here. (The stubs type this method
+        # without Django's `exclude`, which the model form passes.)
         exclude = set(exclude or ()) | {"is_primary"}
-        super().validate_constraints(exclude=exclude)
+        super().validate_constraints(exclude=exclude)  # type: ignore[call-arg]
 
 
 def _salesforce_field_choices(connection: SalesforceConnection | None) -> list[tuple[str, str]]:
@@ -98,7 +100,8 @@ class FieldMappingForm(forms.ModelForm):
             )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             self.connection is None
             or not data.get("cockpit_field")
@@ -124,14 +127,15 @@ class FieldMappingFormSet(forms.BaseInlineFormSet):
         return {**super().get_form_kwargs(index), "connection": self._connection()}
 
     @property
-    def empty_form(self) -> forms.Form:  # the "+ FIELD" template row
-        form = self.form(
+    def empty_form(self) -> Any:  # the "+ FIELD" template row: a FieldMappingForm
+        form_class: Any = self.form  # FieldMappingForm, which takes the connection
+        form = form_class(
             auto_id=self.auto_id,
             prefix=self.add_prefix("__prefix__"),
             empty_permitted=True,
             use_required_attribute=False,
             connection=self._connection(),
-            renderer=self.renderer,
+            renderer=self.renderer,  # type: ignore[attr-defined]  # Django's; not in the stubs
         )
         self.add_fields(form, None)
         return form
@@ -189,7 +193,7 @@ class PicklistMappingFormSet(forms.BaseInlineFormSet):
     def get_queryset(self) -> Any:
         return super().get_queryset().filter(picklist=self.picklist)
 
-    def save_new(self, form: forms.Form, commit: bool = True) -> Any:
+    def save_new(self, form: forms.ModelForm, commit: bool = True) -> Any:
         form.instance.picklist = self.picklist
         return super().save_new(form, commit=commit)
 
@@ -238,7 +242,8 @@ class SyncSettingsForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             services.sync_settings_check(
                 auto_sync=data.get("auto_sync", False),

@@ -4,6 +4,7 @@ adminconfig may not import sync (sync depends on adminconfig), so the engine reg
 implementation of these protocols in `SyncConfig.ready()`.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +31,7 @@ class SalesforceGateway(Protocol):
     def org_check(self, connection: "SalesforceConnection") -> OrgReport:
         """Log in, read the org's limits and the Task describe; never raises for org errors."""
 
-    def org_users(self, connection: "SalesforceConnection") -> list[dict[str, Any]]:
+    def org_users(self, connection: "SalesforceConnection") -> Sequence[Mapping[str, Any]]:
         """Active Salesforce users as dicts with Id, Email, Name; GatewayError on failure."""
 
 

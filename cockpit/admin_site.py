@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.forms import AdminPasswordChangeForm
 from django.contrib.auth.views import PasswordChangeView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 
 from adminconfig.services import user_tokens_revoke
@@ -44,7 +44,7 @@ class CockpitAdminSite(admin.AdminSite):
                 )
         return apps
 
-    def password_change(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    def password_change(self, request: HttpRequest, extra_context: Any = None) -> HttpResponseBase:
         # AdminSite.password_change names its form class in code; this is that view with ours.
         request.current_app = self.name
         return PasswordChangeView.as_view(

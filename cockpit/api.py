@@ -1,16 +1,20 @@
 """API plumbing that belongs to no single app: the token endpoint and the router."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from adminconfig.api import (
@@ -51,14 +55,15 @@ class TokenView(ObtainAuthToken):
     the password, by cockpit.signals.
     """
 
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    # api_settings hands out the classes its setting names (the stubs say names).
+    parser_classes = cast(Sequence[type[BaseParser]], api_settings.DEFAULT_PARSER_CLASSES)
 
-    def get_permissions(self):  # type: ignore[no-untyped-def]
+    def get_permissions(self) -> list[BasePermission]:
         if self.request.method == "DELETE":
             return [IsAuthenticated()]
         return [AllowAny()]
 
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method == "POST":
             return [LoginIPThrottle(), LoginUsernameThrottle()]
         return super().get_throttles()
@@ -74,6 +79,7 @@ class TokenView(ObtainAuthToken):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
+        assert isinstance(request.user, User)  # IsAuthenticated let it through
         user_tokens_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -102,6 +108,7 @@ class PasswordView(APIView):
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
+        assert isinstance(request.user, User)  # IsAuthenticated let it through
         user_password_change(user=request.user, **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -221,15 +221,15 @@ class TaskForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Inactive picklist values are not offered, except the one the task already has:
         # editing the name must not force a new status on it.
-        self.fields["status"].queryset = Status.objects.filter(
-            Q(is_active=True) | Q(pk=task.status_id if task else None)
-        )
-        self.fields["priority"].queryset = Priority.objects.filter(
-            Q(is_active=True) | Q(pk=task.priority_id if task else None)
-        )
-        self.fields["type"].queryset = TaskType.objects.filter(
-            Q(is_active=True) | Q(pk=task.type_id if task else None)
-        )
+        picklists: dict[str, tuple[type[Status | Priority | TaskType], int | None]] = {
+            "status": (Status, task.status_id if task else None),
+            "priority": (Priority, task.priority_id if task else None),
+            "type": (TaskType, task.type_id if task else None),
+        }
+        for name, (model, current) in picklists.items():
+            choice = self.fields[name]
+            assert isinstance(choice, forms.ModelChoiceField)
+            choice.queryset = model.objects.filter(Q(is_active=True) | Q(pk=current))
         for field in self.custom_fields:
             self.fields[CUSTOM_PREFIX + field.key] = _custom_form_field(field)
         # Fields an admin mapped as not editable: Salesforce owns them while the task is

@@ -15,8 +15,9 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, UserMapping
+from adminconfig.selectors import sync_settings
 from sync.models import Conflict, OutboxEntry, SyncEvent
-from sync.selectors import outbound_connection, sync_settings
+from sync.selectors import outbound_connection
 from tasks.models import CustomField, Task, TaskSyncRecord
 
 UNREACHABLE = "Salesforce could not be reached; Cockpit will retry."

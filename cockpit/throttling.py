@@ -36,7 +36,8 @@ class AnonymousThrottle(SettingsRateThrottle):
 def anonymous_throttle_check(request: Request) -> None:
     """Count an anonymous request; raise Throttled (429) when its address is over the rate."""
     throttle = AnonymousThrottle()
-    if not throttle.allow_request(request, None):
+    no_view: Any = None  # authentication runs before a view is chosen; the throttle needs none
+    if not throttle.allow_request(request, no_view):
         raise Throttled(wait=throttle.wait())
 
 

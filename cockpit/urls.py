@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from adminconfig.api import SyncSettingsView
@@ -10,7 +10,7 @@ from tasks.api import PicklistsView
 from . import views
 from .api import PasswordView, TokenView, router
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("auth/password/", PasswordView.as_view(), name="api-password"),
     path("picklists/", PicklistsView.as_view(), name="api-picklists"),

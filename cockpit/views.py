@@ -3,12 +3,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+from rest_framework.views import APIView
 
 from adminconfig.permissions import is_sync_admin
 from sync.outbox import SyncOffError, task_push_request
@@ -87,6 +89,12 @@ ROW_POLL_SECONDS = 10
 SECTION_LIMIT = 50
 
 
+class SignedInRequest(HttpRequest):
+    """A request login_required let through: its user is a signed-in account."""
+
+    user: User
+
+
 def _own_task(request: HttpRequest, pk: int) -> Task:
     return get_object_or_404(tasks_owned_by(request.user), pk=pk)
 
@@ -153,7 +161,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def task_new(request: HttpRequest) -> HttpResponse:
+def task_new(request: SignedInRequest) -> HttpResponse:
     form = TaskForm(request.POST or None, custom_fields=custom_fields_active())
     if request.method == "POST" and form.is_valid():
         try:
@@ -327,7 +335,7 @@ def _plural(count: int, word: str = "task") -> str:
 
 @login_required
 @require_POST
-def task_bulk(request: HttpRequest) -> HttpResponse:
+def task_bulk(request: SignedInRequest) -> HttpResponse:
     """Complete, delete or sync the selected rows of the list (the signed-in CSM's own only).
     A plain form post: it works without JavaScript; htmx sends the same post in place."""
     form = BulkForm(request.POST)
@@ -388,14 +396,14 @@ def task_rows(request: HttpRequest) -> HttpResponse:
     )
 
 
-class LoginFirstMixin:
+class LoginFirstMixin(APIView):
     """The API docs are pages for people: a visitor who is not signed in is sent to the login
     page (and back), not answered with the API's JSON 401."""
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, NotAuthenticated | AuthenticationFailed):
-            return redirect_to_login(self.request.get_full_path())  # type: ignore[attr-defined]
-        return super().handle_exception(exc)  # type: ignore[misc]
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
 
 
 class ApiDocsView(LoginFirstMixin, SpectacularSwaggerView):

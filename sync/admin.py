@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -162,7 +163,7 @@ class SalesforceAccountAdmin(ReadOnlyForSyncAdmins):
         if (
             request.method == "POST"
             and request.POST.get("action") == "refresh"
-            and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+            and not request.POST.getlist(ACTION_CHECKBOX_NAME)
             and is_sync_admin(request.user)
         ):
             self.refresh(request, self.get_queryset(request))

@@ -166,7 +166,7 @@ class SyncErrorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return failed_pushes()
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         context["task_names"] = task_names(self.get_queryset().values_list("task_id", flat=True))
         return context
 

@@ -10,14 +10,28 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 import urllib3
 from django.db import connection as db
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
 from simple_salesforce import exceptions as sf_exc
+from simple_salesforce.api import Salesforce
+
+from .sf_types import (
+    DeletedAnswer,
+    Limits,
+    QueryPage,
+    RecordAnswer,
+    RecordError,
+    SalesforceRecord,
+    SalesforceUser,
+    SObjectDescribe,
+)
+
+if TYPE_CHECKING:
+    from requests._types import CertType, TimeoutType, VerifyType
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +87,7 @@ def transaction_guard() -> None:
     The blocks a test run opens around each test (pytest-django's `db`, Django's TestCase,
     marked `_from_testcase`) do not count, as for Django's `atomic(durable=True)`: the check
     sees the code under test as production runs it."""
-    opened = [block for block in db.atomic_blocks if not block._from_testcase]
+    opened = [block for block in db.atomic_blocks if not getattr(block, "_from_testcase", False)]
     if opened:
         raise CalledInTransactionError(
             "Salesforce called inside a database transaction: call it before the atomic "
@@ -108,16 +122,15 @@ class RecordResult:
     message: str = ""
 
 
-def record_result(answer: dict[str, Any], *, deleting: bool = False) -> RecordResult:
+def record_result(answer: RecordAnswer, *, deleting: bool = False) -> RecordResult:
     """Classify one record's answer of a collection call (create, update, upsert, delete)."""
     if answer.get("success"):
         return RecordResult(RecordStatus.OK, id=answer.get("id") or "")
-    errors = answer.get("errors") or [{}]
-    code = errors[0].get("statusCode", "")
-    fields = errors[0].get("fields") or []
-    message = f"{code}: {errors[0].get('message', '')}" + (
-        f" ({', '.join(fields)})" if fields else ""
-    )
+    errors = answer.get("errors") or []
+    first: RecordError = errors[0] if errors else {"statusCode": "", "message": ""}
+    code = first.get("statusCode", "")
+    fields = first.get("fields") or []
+    message = f"{code}: {first.get('message', '')}" + (f" ({', '.join(fields)})" if fields else "")
     if code in (GONE_ON_DELETE_CODES if deleting else GONE_CODES):
         status = RecordStatus.GONE
     elif code in TRANSIENT_CODES:
@@ -149,12 +162,23 @@ class _VerifyAdapter(HTTPAdapter):
         self._verify = verify
         self._timeout = timeout
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["verify"] = self._verify
-        kwargs.setdefault("timeout", self._timeout)
-        if kwargs["timeout"] is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: "TimeoutType" = None,
+        verify: "VerifyType" = True,
+        cert: "CertType" = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=self._verify,
+            cert=cert,
+            proxies=proxies,
+        )
 
 
 def http_session(ca_bundle: str = "", timeout: float = TIMEOUT_SECONDS) -> requests.Session:
@@ -166,10 +190,10 @@ def http_session(ca_bundle: str = "", timeout: float = TIMEOUT_SECONDS) -> reque
 
 def _first_error(body: Any) -> tuple[str, str]:
     if isinstance(body, list) and body and isinstance(body[0], dict):
-        return body[0].get("errorCode", ""), body[0].get("message", "")
+        return str(body[0].get("errorCode", "")), str(body[0].get("message", ""))
     if isinstance(body, dict):
-        return body.get("errorCode", body.get("error", "")), body.get(
-            "message", body.get("error_description", "")
+        return str(body.get("errorCode", body.get("error", ""))), str(
+            body.get("message", body.get("error_description", ""))
         )
     return "", str(body)
 
@@ -301,82 +325,106 @@ class SalesforceClient:
                 raise error from exc
         raise AssertionError("unreachable")
 
-    def limits(self) -> dict[str, Any]:
-        return self.call("limits")
+    # simple-salesforce answers with untyped JSON: each method below says what Salesforce's
+    # REST API documents for its call (sync/sf_types.py).
 
-    def task_describe(self) -> dict[str, Any]:
-        return self.call("Task.describe")
+    def limits(self) -> Limits:
+        return cast(Limits, self.call("limits"))
 
-    def users(self) -> list[dict[str, Any]]:
-        result = self.call(
-            "query_all", "SELECT Id, Email, Name, IsActive FROM User WHERE IsActive = true"
+    def task_describe(self) -> SObjectDescribe:
+        return cast(SObjectDescribe, self.call("Task.describe"))
+
+    def users(self) -> list[SalesforceUser]:
+        result = cast(
+            QueryPage,
+            self.call(
+                "query_all", "SELECT Id, Email, Name, IsActive FROM User WHERE IsActive = true"
+            ),
         )
-        return list(result["records"])
+        return cast(list[SalesforceUser], result["records"])
 
     # sObject Collections: up to 200 records a call (DESIGN rule 10). simple-salesforce has no
     # helper for them, so they go through restful().
 
     def collection_upsert(
-        self, sobject: str, external_id_field: str, records: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+        self, sobject: str, external_id_field: str, records: list[SalesforceRecord]
+    ) -> list[RecordAnswer]:
         body = {
             "allOrNone": False,
             "records": [{"attributes": {"type": sobject}, **r} for r in records],
         }
-        return self.call(
-            "restful",
-            f"composite/sobjects/{sobject}/{external_id_field}",
-            method="PATCH",
-            json=body,
+        return cast(
+            list[RecordAnswer],
+            self.call(
+                "restful",
+                f"composite/sobjects/{sobject}/{external_id_field}",
+                method="PATCH",
+                json=body,
+            ),
         )
 
     def collection_create(
-        self, sobject: str, records: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+        self, sobject: str, records: list[SalesforceRecord]
+    ) -> list[RecordAnswer]:
         body = {
             "allOrNone": False,
             "records": [{"attributes": {"type": sobject}, **r} for r in records],
         }
-        return self.call("restful", "composite/sobjects", method="POST", json=body)
+        return cast(
+            list[RecordAnswer],
+            self.call("restful", "composite/sobjects", method="POST", json=body),
+        )
 
     def collection_update(
-        self, sobject: str, records: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+        self, sobject: str, records: list[SalesforceRecord]
+    ) -> list[RecordAnswer]:
         body = {
             "allOrNone": False,
             "records": [{"attributes": {"type": sobject}, **r} for r in records],
         }
-        return self.call("restful", "composite/sobjects", method="PATCH", json=body)
+        return cast(
+            list[RecordAnswer],
+            self.call("restful", "composite/sobjects", method="PATCH", json=body),
+        )
 
-    def collection_delete(self, ids: list[str]) -> list[dict[str, Any]]:
-        return self.call(
-            "restful",
-            "composite/sobjects",
-            method="DELETE",
-            params={"ids": ",".join(ids), "allOrNone": "false"},
+    def collection_delete(self, ids: list[str]) -> list[RecordAnswer]:
+        return cast(
+            list[RecordAnswer],
+            self.call(
+                "restful",
+                "composite/sobjects",
+                method="DELETE",
+                params={"ids": ",".join(ids), "allOrNone": "false"},
+            ),
         )
 
     def query_pages(
         self, soql: str, *, include_deleted: bool = False
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[list[SalesforceRecord]]:
         """SOQL results page by page (up to 2,000 records a call), never all in memory."""
-        page = self.call("query", soql, include_deleted=include_deleted)
+        page = cast(QueryPage, self.call("query", soql, include_deleted=include_deleted))
         while True:
             yield [dict(r) for r in page["records"]]
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
-            page = self.call(
-                "query_more",
-                page["nextRecordsUrl"],
-                identifier_is_url=True,
-                include_deleted=include_deleted,
+            page = cast(
+                QueryPage,
+                self.call(
+                    "query_more",
+                    page["nextRecordsUrl"],
+                    identifier_is_url=True,
+                    include_deleted=include_deleted,
+                ),
             )
 
-    def deleted(self, sobject: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    def deleted(self, sobject: str, start: dt.datetime, end: dt.datetime) -> DeletedAnswer:
         """getDeleted. simple-salesforce builds a broken URL from naive datetimes: UTC only."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("getDeleted needs aware datetimes")
-        return self.call(f"{sobject}.deleted", start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+        return cast(
+            DeletedAnswer,
+            self.call(f"{sobject}.deleted", start.astimezone(dt.UTC), end.astimezone(dt.UTC)),
+        )
 
 
 COLLECTION_LIMIT = 200

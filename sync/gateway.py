@@ -16,6 +16,7 @@ from .client import (
     SecretUnreadableError,
 )
 from .outages import outage_end
+from .sf_types import SalesforceUser, SObjectDescribe
 
 # What the cached describe keeps of each Task field: enough to validate mappings.
 DESCRIBE_KEYS = (
@@ -53,7 +54,7 @@ def client_for(connection: SalesforceConnection) -> SalesforceClient:
     return SalesforceClient(credentials(connection))
 
 
-def describe_compact(describe: dict[str, Any]) -> dict[str, Any]:
+def describe_compact(describe: SObjectDescribe) -> dict[str, Any]:
     fields = []
     for field in describe.get("fields", []):
         kept = {key: field.get(key) for key in DESCRIBE_KEYS}
@@ -85,9 +86,9 @@ class SalesforceGateway:
         except SalesforceError as exc:
             return OrgReport(ok=False, message=str(exc), state=SalesforceConnection.State.ERROR)
         outage_end(connection=connection)  # Salesforce answers: pushing need not wait
-        daily = limits.get("DailyApiRequests", {})
+        daily = limits.get("DailyApiRequests")
         usage = client.api_usage
-        if daily.get("Max") is not None:
+        if daily is not None and daily.get("Max") is not None:
             usage = (daily["Max"] - daily.get("Remaining", 0), daily["Max"])
         names = {f["name"] for f in describe["fields"]}
         has_external_id = connection.external_id_field in names
@@ -108,7 +109,7 @@ class SalesforceGateway:
             instance_url=f"https://{client.sf.sf_instance}",
         )
 
-    def org_users(self, connection: SalesforceConnection) -> list[dict[str, Any]]:
+    def org_users(self, connection: SalesforceConnection) -> list[SalesforceUser]:
         try:
             return client_for(connection).users()
         except (SalesforceError, ValueError) as exc:

@@ -1,8 +1,8 @@
 """Pure translation between Cockpit task values and Salesforce Task fields (DESIGN 3, rules 5-6).
 
 No database, no network: the engine loads a MappingSpec once (sync/mapping_specs.py) and
-calls these. Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date', 'status',
-'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
+calls these. Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date',
+'status', 'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
 """
 
 import datetime as dt
@@ -133,14 +133,16 @@ def from_salesforce(record: dict[str, Any], spec: MappingSpec) -> Inbound:
     for rule in spec.fields:
         if rule.comes_in and rule.salesforce_field in record:
             result.values[rule.cockpit_field] = value_in(record[rule.salesforce_field], rule)
-    for name, rule in (("status", spec.status), ("priority", spec.priority)):
-        if rule.salesforce_field not in record:
+    for name, picklist in (("status", spec.status), ("priority", spec.priority)):
+        if picklist.salesforce_field not in record:
             continue
-        sf_value = record[rule.salesforce_field]
-        cockpit_value = rule.back(sf_value) if sf_value is not None else None
+        sf_value = record[picklist.salesforce_field]
+        cockpit_value = picklist.back(sf_value) if sf_value is not None else None
         if cockpit_value is None:
             result.skipped.append(
-                Skipped(name, rule.salesforce_field, sf_value, "no Cockpit value is mapped to it")
+                Skipped(
+                    name, picklist.salesforce_field, sf_value, "no Cockpit value is mapped to it"
+                )
             )
         else:
             result.values[name] = cockpit_value

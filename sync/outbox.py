@@ -116,9 +116,14 @@ def outbox_add(
 def _ring_after_commit() -> None:
     """Ring the worker once the transaction commits: once per transaction, however many
     tasks it changed (a bulk action, an import), not once per task."""
-    if db.in_atomic_block and any(func is doorbell for _, func, _ in db.run_on_commit):
+    if db.in_atomic_block and any(pending[1] is _ring for pending in db.run_on_commit):
         return
-    transaction.on_commit(doorbell)
+    transaction.on_commit(_ring)
+
+
+def _ring() -> None:
+    """The doorbell as an on_commit callback (which answers nothing)."""
+    doorbell()
 
 
 def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None:
@@ -394,7 +399,7 @@ def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
             else:
                 OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)
             task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, "")
-            transaction.on_commit(doorbell)
+            transaction.on_commit(_ring)
     entry.refresh_from_db()
     return entry
 

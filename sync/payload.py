@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from adminconfig.models import UserMapping
 from tasks.models import Company, Priority, Status, Task
 
@@ -37,7 +39,9 @@ def lookups_load(*, companies: set[int] | None = None, accounts: set[str] | None
         rows = rows.filter(pk__in=companies or set()) | rows.filter(
             salesforce_account_id__in=accounts or set()
         )
-    pairs = list(rows.values_list("pk", "salesforce_account_id"))
+    pairs = [
+        (pk, account) for pk, account in rows.values_list("pk", "salesforce_account_id") if account
+    ]
     return Lookups(
         owners_out={user: sf for sf, user in owners_in.items()},
         owners_in=owners_in,
@@ -158,7 +162,6 @@ def task_changes(
     by_field = {rule.salesforce_field: rule for rule in spec.fields}
     changes: dict[str, Any] = {}
     custom: dict[str, Any] = {}
-    user_model = Task._meta.get_field("owner").related_model
     for name, value in to_cockpit.items():
         if name == spec.status.salesforce_field:
             changes["status"] = picklists.statuses[value]
@@ -166,7 +169,7 @@ def task_changes(
             changes["priority"] = picklists.priorities[value]
         elif name == OWNER:
             found = (users or {}).get(value)
-            changes["owner"] = found if found is not None else user_model.objects.get(pk=value)
+            changes["owner"] = found if found is not None else User.objects.get(pk=value)
         elif name == COMPANY:
             company = (companies or {}).get(value) if value else None
             if value and company is None:

@@ -119,7 +119,9 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         .values_list("salesforce_id", flat=True)
         .iterator(chunk_size=2000)
     )
-    unseen = [salesforce_id for salesforce_id in linked if salesforce_id not in seen]
+    unseen = [
+        salesforce_id for salesforce_id in linked if salesforce_id and salesforce_id not in seen
+    ]
     fields = ", ".join(select_fields(engine))
     for start in range(0, len(unseen), MISSING_CHUNK):
         chunk = unseen[start : start + MISSING_CHUNK]

@@ -8,7 +8,9 @@ from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
-from adminconfig.selectors import sync_settings  # the sync's modules read it from here
+
+# The sync's modules read the switches from here.
+from adminconfig.selectors import sync_settings as sync_settings
 from tasks.models import Task, TaskSyncRecord
 
 from .models import OutboxEntry, SyncEvent

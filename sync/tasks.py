@@ -1,6 +1,10 @@
-"""Celery shells: take ids, call a service. The outbox rows are the real queue."""
+"""Celery shells: take ids, call a service. The outbox rows are the real queue.
+
+Tasks queued from inside a transaction name their class, DjangoTask (Celery's default under
+Django), so the type checker knows their delay_on_commit."""
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 
 from . import accounts, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
 from . import reconcile as drift
@@ -24,12 +28,12 @@ def sweep() -> None:
         outbound.outbox_push_all()
 
 
-@shared_task(name="sync.resync", ignore_result=True)
+@shared_task(name="sync.resync", ignore_result=True, base=DjangoTask)
 def resync(run_id: int) -> None:
     resyncs.resync_run_begin(run_id=run_id)
 
 
-@shared_task(name="sync.pull", ignore_result=True)
+@shared_task(name="sync.pull", ignore_result=True, base=DjangoTask)
 def pull() -> None:
     """Pull now (first import, or on demand)."""
     inbound.pull_run(force=True)
@@ -47,7 +51,7 @@ def prune() -> None:
     housekeeping.sync_log_prune()
 
 
-@shared_task(name="sync.reconcile", ignore_result=True)
+@shared_task(name="sync.reconcile", ignore_result=True, base=DjangoTask)
 def reconcile(run_id: int | None = None) -> None:
     """Beat, daily (SYNC_RECONCILE_HOURS), or an admin's request: drift repair."""
     drift.reconcile_run(run_id=run_id)

@@ -3,6 +3,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
 from . import services
 from .custom_fields import custom_fields_clean
@@ -85,7 +86,8 @@ class TaskAdminForm(forms.ModelForm):
         fields = list(EDITABLE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             custom = custom_fields_clean(
                 data.get("custom_fields"),
@@ -116,7 +118,7 @@ class TaskAdmin(admin.ModelAdmin):
     inlines = [TaskSyncRecordInline]
 
     # Admin edits go through the services too, so completion times and sync stay right.
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
         fields = form.changed_data if change else list(form.cleaned_data)
         data = {f: form.cleaned_data[f] for f in fields if f in EDITABLE_FIELDS}
         if change:
@@ -125,5 +127,5 @@ class TaskAdmin(admin.ModelAdmin):
             name, owner = data.pop("name"), data.pop("owner")
             obj.pk = services.task_create(owner=owner, name=name, **data).pk
 
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
         services.task_delete(task=obj)

@@ -5,6 +5,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -36,10 +37,12 @@ class PicklistField(serializers.SlugRelatedField):
     """A picklist value by its string; an unknown one lists the allowed values."""
 
     def to_internal_value(self, data: Any) -> Any:
+        values = self.get_queryset()
+        assert values is not None  # every PicklistField is given its queryset
         try:
-            return self.get_queryset().get(**{self.slug_field: data})
-        except (TypeError, ValueError, self.get_queryset().model.DoesNotExist):
-            allowed = ", ".join(self.get_queryset().values_list(self.slug_field, flat=True))
+            return values.get(**{self.slug_field: data})
+        except (TypeError, ValueError, values.model.DoesNotExist):
+            allowed = ", ".join(values.values_list(self.slug_field, flat=True))
             raise serializers.ValidationError(
                 f"Unknown value '{data}'. Allowed values: {allowed}."
             ) from None
@@ -149,7 +152,7 @@ class TaskSerializer(serializers.ModelSerializer):
         return attrs
 
 
-ORDERING_FIELDS = {
+ORDERING_FIELDS: dict[str, tuple[str, ...]] = {
     "due_date": ("due_date", "id"),
     "name": ("name", "id"),
     "priority": ("priority__order", "id"),
@@ -166,6 +169,7 @@ class PicklistChoiceField(forms.ModelChoiceField):
         try:
             return super().to_python(value)
         except DjangoValidationError:
+            assert self.queryset is not None and self.to_field_name  # given by the filter
             allowed = ", ".join(self.queryset.values_list(self.to_field_name, flat=True))
             raise DjangoValidationError(
                 f"Unknown value '{value}'. Allowed values: {allowed}.", code="invalid_choice"
@@ -174,7 +178,9 @@ class PicklistChoiceField(forms.ModelChoiceField):
 
 @extend_schema_field(OpenApiTypes.STR)
 class PicklistFilter(django_filters.ModelChoiceFilter):
-    field_class = PicklistChoiceField
+    # The stubs type field_class as ModelChoiceField exactly; a subclass is what django-filter
+    # expects here.
+    field_class = PicklistChoiceField  # type: ignore[assignment]
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -231,7 +237,8 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_due(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        return selectors.tasks_due(qs, due=value, today=selectors.user_today(self.request.user))
+        user = self.request.user if self.request is not None else AnonymousUser()
+        return selectors.tasks_due(qs, due=value, today=selectors.user_today(user))
 
     def filter_sync_state(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         if value == TaskSyncRecord.State.NOT_SYNCED:
@@ -328,6 +335,7 @@ class CompanyViewSet(viewsets.ModelViewSet):
         serializer.instance = services.company_create(**serializer.validated_data)
 
     def perform_update(self, serializer: CompanySerializer) -> None:
+        assert serializer.instance is not None  # an update has its object
         serializer.instance = services.company_update(
             company=serializer.instance, **serializer.validated_data
         )

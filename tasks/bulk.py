@@ -8,9 +8,17 @@ pipeline on PostgreSQL, and one query in Django's counts.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, ForeignObjectRel, Model
+
+
+def _column(field: "Field[Any, Any] | ForeignObjectRel") -> "Field[Any, Any]":
+    """A column of the table: a reverse relation (which has none) is a caller's mistake."""
+    if not isinstance(field, Field):
+        raise TypeError(f"{field.name} is not a column of the table")
+    return field
 
 
 def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> int:
@@ -21,11 +29,12 @@ def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> int:
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
+    columns = [_column(meta.get_field(name)) for name in fields]
+    assert meta.pk is not None
     sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model's meta
         quote(meta.db_table),
-        ", ".join(f"{quote(column.column)} = %s" for column in columns),
-        quote(meta.pk.column),
+        ", ".join(f"{quote(str(column.column))} = %s" for column in columns),
+        quote(str(meta.pk.column)),
     )
     params = [
         [column.get_db_prep_save(getattr(obj, column.attname), connection) for column in columns]

@@ -5,7 +5,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +28,7 @@ class TaskChanges(TypedDict, total=False):
     priority: Priority
     due_date: dt.date | None
     details: str
-    owner: AbstractBaseUser
+    owner: User
     company: Company | None
     type: TaskType | None
     custom_fields: dict[str, Any]
@@ -95,7 +95,7 @@ def task_locked_changes_check(*, task: Task, changes: Mapping[str, Any]) -> None
 
 
 @transaction.atomic
-def task_create(*, owner: AbstractBaseUser, name: str, **changes: Any) -> Task:
+def task_create(*, owner: User, name: str, **changes: Any) -> Task:
     data: TaskChanges = {"owner": owner, "name": name, **changes}  # type: ignore[typeddict-item]
     task = Task(status=data.get("status") or status_default())
     task.priority = data.get("priority") or priority_default()
@@ -191,7 +191,7 @@ def _touched(data: TaskChanges) -> set[str]:
 
 @transaction.atomic
 def tasks_create_from_salesforce(
-    *, rows: list[tuple[AbstractBaseUser, str, TaskChanges]]
+    *, rows: list[tuple[User, str, TaskChanges]]
 ) -> list[Task | ValidationError]:
     """Create many tasks from Salesforce (owner, name, other values each); returns, in order,
     the task made or why it was refused."""
@@ -276,7 +276,7 @@ def task_delete_many(*, task_ids: list[int]) -> int:
 
 
 @transaction.atomic
-def task_complete_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> list[Task]:
+def task_complete_many(*, owner: User, task_ids: list[int]) -> list[Task]:
     """Complete the owner's open tasks among `task_ids`; returns those it completed. One save
     per task, so each writes its own outbox row (signals) like a single complete."""
     tasks = list(tasks_owned_by(owner).filter(pk__in=task_ids, status__is_closed=False))
@@ -284,7 +284,7 @@ def task_complete_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> list[
 
 
 @transaction.atomic
-def task_delete_owned(*, owner: AbstractBaseUser, task_ids: list[int]) -> int:
+def task_delete_owned(*, owner: User, task_ids: list[int]) -> int:
     """Delete the owner's tasks among `task_ids`; returns how many."""
     ids = list(tasks_owned_by(owner).filter(pk__in=task_ids).values_list("pk", flat=True))
     if ids:
@@ -294,7 +294,7 @@ def task_delete_owned(*, owner: AbstractBaseUser, task_ids: list[int]) -> int:
 
 
 @transaction.atomic
-def task_push_many(*, owner: AbstractBaseUser, task_ids: list[int]) -> tuple[int, int]:
+def task_push_many(*, owner: User, task_ids: list[int]) -> tuple[int, int]:
     """ "Sync to Salesforce" for the owner's tasks among `task_ids`: queue a push of each (also
     of tasks older than the sync); the worker sends them together. Desynced tasks are left
     alone. Returns (queued, left out)."""

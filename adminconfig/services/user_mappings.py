@@ -2,21 +2,18 @@
 
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import hooks
 from ..models import SalesforceConnection, UserMapping
 
-User = get_user_model()
-
 
 @transaction.atomic
 def user_mapping_set(
     *,
-    user: AbstractBaseUser,
+    user: User,
     salesforce_user_id: str | None,
     source: str = UserMapping.Source.MANUAL,
 ) -> UserMapping | None:
@@ -79,5 +76,5 @@ def users_match_by_email(*, connection: SalesforceConnection) -> MatchResult:
     return result
 
 
-def users_unmatched() -> list[AbstractBaseUser]:
+def users_unmatched() -> list[User]:
     return list(User.objects.filter(is_active=True, salesforce_user=None).order_by("username"))

@@ -17,16 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tasks.models import UserProfile, time_zone_choices
-
-User = get_user_model()
 
 # Fields whose change grants or removes power over Cockpit.
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
@@ -37,12 +34,12 @@ def _check_time_zone(time_zone: str) -> None:
         raise ValidationError({"time_zone": f"Unknown time zone '{time_zone}'."})
 
 
-def _is_privileged(user: AbstractUser) -> bool:
+def _is_privileged(user: User | AnonymousUser) -> bool:
     return bool(user.is_staff or user.is_superuser)
 
 
 def user_change_check(
-    *, by: AbstractUser | None, user: AbstractUser | None, changes: Mapping[str, Any]
+    *, by: User | AnonymousUser | None, user: User | None, changes: Mapping[str, Any]
 ) -> None:
     """Raise PermissionDenied when `by` may not make `changes` to `user` (None: a new account).
 
@@ -86,7 +83,7 @@ def token_expired(token: Token) -> bool:
 
 
 @transaction.atomic
-def user_token_issue(*, user: AbstractUser) -> Token:
+def user_token_issue(*, user: User) -> Token:
     """The user's API token: the current one, or a new one when it has expired."""
     token, created = Token.objects.select_for_update().get_or_create(user=user)
     if not created and token_expired(token):
@@ -95,7 +92,7 @@ def user_token_issue(*, user: AbstractUser) -> Token:
     return token
 
 
-def user_tokens_revoke(*, user: AbstractUser) -> int:
+def user_tokens_revoke(*, user: User) -> int:
     """Revoke the user's API tokens (after a password change, or on request)."""
     deleted, _ = Token.objects.filter(user=user).delete()
     return deleted
@@ -112,8 +109,8 @@ def user_create(
     is_staff: bool = False,
     is_active: bool = True,
     time_zone: str = "",
-    by: AbstractUser | None = None,
-) -> AbstractUser:
+    by: User | None = None,
+) -> User:
     user_change_check(by=by, user=None, changes={"is_staff": is_staff})
     _check_time_zone(time_zone)
     user = User.objects.create_user(
@@ -132,11 +129,11 @@ def user_create(
 @transaction.atomic
 def user_update(
     *,
-    user: AbstractUser,
-    by: AbstractUser | None = None,
+    user: User,
+    by: User | None = None,
     current_password: str | None = None,
     **changes: Any,
-) -> AbstractUser:
+) -> User:
     """Change an account. Changing one's own password needs `current_password`.
 
     A new password revokes the account's API tokens (its sessions end by themselves: Django
@@ -165,8 +162,6 @@ def user_update(
     return user
 
 
-def user_password_change(
-    *, user: AbstractUser, current_password: str, new_password: str
-) -> AbstractUser:
+def user_password_change(*, user: User, current_password: str, new_password: str) -> User:
     """A user changes their own password, proving they know the current one."""
     return user_update(user=user, by=user, current_password=current_password, password=new_password)

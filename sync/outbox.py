@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adminconfig.models import ResyncRun
-from tasks.models import Task, TaskSyncRecord
+from tasks.models import Company, Task, TaskSyncRecord
 
 from .client import COLLECTION_LIMIT
 from .lease import ENGINE
@@ -203,7 +203,7 @@ def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> Outbo
         )
 
 
-def company_tasks_record(*, company: Any) -> int:
+def company_tasks_record(*, company: Company) -> int:
     """Queue a push of every linked task of a company whose link is about to change."""
     task_ids = list(
         TaskSyncRecord.objects.filter(task__company=company)

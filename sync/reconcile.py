@@ -16,7 +16,6 @@ owners / 2,000) queries, plus one per 400 linked tasks it did not see.
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -31,6 +30,7 @@ from .inbound import STAMP_FIELDS, select_fields
 from .lease import lease_hold, lease_renew
 from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .selectors import inbound_connection, sync_settings
+from .sf_types import SalesforceRecord
 from .twins import Engine, MergeItem, engine_load, twins_deleted_in_salesforce, twins_merge_many
 from .usage import api_usage_record
 
@@ -126,7 +126,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
     for start in range(0, len(unseen), MISSING_CHUNK):
         chunk = unseen[start : start + MISSING_CHUNK]
         soql = f"SELECT {fields} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, SalesforceRecord] = {}
         for page in client.query_pages(soql, include_deleted=True):
             found.update({r["Id"]: r for r in page})
         lease_renew()
@@ -139,7 +139,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         )
 
 
-def _compare(engine: Engine, page: list[dict[str, Any]], tally: _Tally) -> None:
+def _compare(engine: Engine, page: list[SalesforceRecord], tally: _Tally) -> None:
     linked = dict(
         TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in page]).values_list(
             "salesforce_id", "task_id"

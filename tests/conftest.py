@@ -9,7 +9,7 @@ from django.test import TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import AdminFactory, UserFactory
+from tests.factories import AdminFactory, UserFactory, api_as
 
 
 @pytest.fixture
@@ -34,16 +34,12 @@ def api():
 
 @pytest.fixture
 def csm_api(csm):
-    client = APIClient()
-    client.force_authenticate(csm)
-    return client
+    return api_as(csm)
 
 
 @pytest.fixture
 def admin_api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
+    return api_as(admin_user)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from typing import Any
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
@@ -116,6 +117,13 @@ class OutboxEntryFactory(factory.django.DjangoModelFactory):
     operation = OutboxEntry.Operation.UPSERT
     state = OutboxEntry.State.PENDING
     next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+def api_as(user: Any) -> APIClient:
+    """An API client signed in as `user`."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 def status(value: str) -> Status:

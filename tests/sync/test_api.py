@@ -1,25 +1,15 @@
 import pytest
-from rest_framework.test import APIClient
 
 from sync.models import OutboxEntry
 from tasks.models import TaskSyncRecord
-from tests.factories import AdminFactory, TaskFactory, UserFactory
+from tests.factories import AdminFactory, TaskFactory, UserFactory, api_as
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alice_api(alice):
-    client = APIClient()
-    client.force_authenticate(alice)
-    return client
-
-
-@pytest.fixture
-def admin_api():
-    client = APIClient()
-    client.force_authenticate(AdminFactory(username="boss"))
-    return client
+    return api_as(alice)
 
 
 def test_a_csm_queues_an_older_task_by_hand_and_the_worker_pushes_it(

@@ -29,7 +29,7 @@ def connected_org(*, bidirectional: bool = True) -> Iterator[tuple[Any, Any]]:
     """(emulator, alice): the emulator is the primary connection, Alice is mapped, sync is on."""
     var_dir = django_setup()
     from adminconfig import services as config
-    from tests.orgs import emulator_connect
+    from tests.orgs import emulator_sync_on
     from tests.sfemu import EmulatorProcess, SalesforceEmulator
 
     process = EmulatorProcess(Path(var_dir) / "sfemu")
@@ -40,8 +40,7 @@ def connected_org(*, bidirectional: bool = True) -> Iterator[tuple[Any, Any]]:
         alice = config.user_create(
             username="alice", email="alice@example.com", password="bench-password-1"
         )
-        emulator_connect(emulator)
-        config.sync_settings_update(auto_sync=True, bidirectional_sync=bidirectional)
+        emulator_sync_on(emulator, bidirectional=bidirectional)
         yield emulator, alice
     finally:
         process.stop()

@@ -93,6 +93,14 @@ def _salesforce_tasks(synced: Synced, tag: str) -> list[dict[str, Any]]:
     return synced.sf.query_all(soql)["records"]
 
 
+def _all_running(stack: Stack) -> None:
+    """Fail at once, naming it, when a process the test did not kill has exited: waiting out
+    the bound would only hide why (the logs follow)."""
+    for service in (stack.web, stack.worker, stack.beat, stack.stream):
+        if service is not None and service.process is not None:
+            assert service.running, f"the {service.name} process exited: see its log below"
+
+
 def _outbox(synced: Synced) -> dict[str, int]:
     return synced.admin.call("GET", "sync/status/")["outbox"]
 
@@ -116,6 +124,7 @@ def _cockpit_converged(
     once, with its final values, then 'ok'. `expected`: Salesforce Id → {name, status}."""
 
     def check() -> str:
+        _all_running(synced.stack)
         tasks = _cockpit_tasks(synced.admin, tag)
         by_id = Counter(t["salesforce_id"] for t in tasks)
         duplicated = {sf_id: n for sf_id, n in by_id.items() if n > 1}
@@ -179,6 +188,7 @@ def test_a_worker_killed_mid_push_is_recovered_within_a_minute_with_no_duplicate
         synced.alice.call("POST", "tasks/", {"name": names[-1]}, expect=201)
 
     def converged() -> bool:
+        _all_running(stack)
         in_salesforce = Counter(r["Subject"] for r in _salesforce_tasks(synced, tag))
         duplicated = {name: n for name, n in in_salesforce.items() if n > 1}
         assert not duplicated, f"duplicates in Salesforce: {duplicated}"
@@ -265,6 +275,7 @@ def test_every_change_made_during_a_minute_long_outage_is_in_salesforce_within_3
     print(f"  outage over after {recovered_at - outage_started:.0f} s ({refused} calls refused)")
 
     def converged() -> bool:
+        _all_running(synced.stack)
         tasks = {t["id"]: t for t in _cockpit_tasks(alice, tag)}
         if set(tasks) & set(deleted) or any(
             tasks[i]["sync"]["state"] != "synced" for i in expected

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 
 from adminconfig.models import UserMapping
 from tasks.models import Company, Priority, Status, Task
+from tasks.services import TaskChanges
 
 from .mapping import MappingSpec, value_in, value_out
 from .merge import SKIP, SyncField
@@ -154,13 +155,13 @@ def task_changes(
     to_cockpit: dict[str, Any],
     spec: MappingSpec,
     picklists: Picklists,
-    users: dict[int, Any] | None = None,
+    users: dict[int, User] | None = None,
     companies: dict[int, Company] | None = None,
-) -> dict[str, Any]:
+) -> TaskChanges:
     """`task_update` keyword arguments for values the merge takes from Salesforce; `users` and
     `companies` loaded for a whole batch spare a query per task."""
     by_field = {rule.salesforce_field: rule for rule in spec.fields}
-    changes: dict[str, Any] = {}
+    changes: TaskChanges = {}
     custom: dict[str, Any] = {}
     for name, value in to_cockpit.items():
         if name == spec.status.salesforce_field:
@@ -181,8 +182,10 @@ def task_changes(
                 custom[rule.cockpit_field.removeprefix("custom:")] = value
             elif rule.cockpit_field == "due_date":
                 changes["due_date"] = dt.date.fromisoformat(value) if value else None
-            elif rule.cockpit_field in ("name", "details"):
-                changes[rule.cockpit_field] = value or ""
+            elif rule.cockpit_field == "name":
+                changes["name"] = value or ""
+            elif rule.cockpit_field == "details":
+                changes["details"] = value or ""
             # created_at / completed_at are Cockpit's own: they never come in.
     if "name" in changes:
         changes["name"] = (changes["name"] or "(no subject)")[:255]

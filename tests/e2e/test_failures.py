@@ -377,8 +377,8 @@ def test_the_stream_killed_and_salesforce_restarted_mid_burst_loses_nothing_appl
     while done < half and not engine_lease_held():
         play(steps[done : done + 1])
         done += 1
-    held = engine_lease_held()
     stack.stream.kill()  # type: ignore[union-attr]
+    held = engine_lease_held()  # after the kill: a dead holder never releases it
     print(
         f"\n  listener SIGKILLed after {done} of {len(steps)} writes, "
         f"{'holding' if held else 'not holding'} the engine lease"

@@ -1,0 +1,37 @@
+"""The embedded broker: kombu's filesystem transport, with messages written atomically.
+
+kombu's filesystem transport opens a message file under its final name, then locks it and
+writes it; the reader takes no lock. A worker polling between the open and the write reads an
+empty file, and Celery stops the worker on the JSON error (seen in the whole-stack tests: a
+worker gone, pushes and pulls stopped). Here a message is written under a name the reader
+skips and renamed into place when complete: a rename is atomic on POSIX, so the reader sees
+the whole message or nothing. `filesystem://` resolves to this transport (cockpit/celery.py).
+"""
+
+import os
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        # A leading dot: the reader only takes "<stamp>_<uuid>.<queue>.msg" names.
+        partial = os.path.join(self.data_folder_out, f".{name}.part")
+        try:
+            with open(partial, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel

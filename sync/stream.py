@@ -138,6 +138,7 @@ class Listener:
         self.wait = wait
         self.session: CometdSession | None = None
         self.connection_key: tuple[int, str] | None = None
+        self.pull_owed = ""  # why a catch-up pull is due and has not run yet
 
     def stop(self) -> None:
         if self.session is not None:
@@ -158,6 +159,8 @@ class Listener:
                 self._start(connection)
                 self.connection_key = key
             assert self.session is not None
+            if self.pull_owed:
+                self._catch_up(self.pull_owed)
             events = self.session.connect(wait=self.wait)
             _state_set(last_seen_at=timezone.now())
             if events:
@@ -203,12 +206,20 @@ class Listener:
         # Subscribed first, pulled second: nothing falls between the two (re-applying a
         # change the pull already applied is a no-op).
         self._catch_up(reason)
-        _state_set(status=StreamState.Status.LIVE, last_error="", last_seen_at=timezone.now())
+        _state_set(last_error="", last_seen_at=timezone.now())
 
     def _catch_up(self, reason: str) -> None:
+        """Pull from the watermark. A pull that cannot run (the engine lease held by a worker
+        that died, until it runs out) stays owed: the stream is not called live, so pulls keep
+        their interval, and each step tries again."""
         log.info("Change events: pulling from the watermark (%s)", reason)
-        _state_set(status=StreamState.Status.CATCHING_UP, fallbacks=F("fallbacks") + 1)
-        inbound.pull_run(force=True)
+        _state_set(status=StreamState.Status.CATCHING_UP)
+        if not inbound.pull_run(force=True).ran:
+            log.warning("Change events: the catch-up pull could not run yet (%s)", reason)
+            self.pull_owed = reason
+            return
+        self.pull_owed = ""
+        _state_set(status=StreamState.Status.LIVE, fallbacks=F("fallbacks") + 1)
 
     def _apply(self, connection: SalesforceConnection, events: list[ChangeEvent]) -> None:
         settings = sync_settings()
@@ -228,7 +239,6 @@ class Listener:
                 replay_id=max(e.replay_id for e in events),
                 events_applied=F("events_applied") + len(events),
                 last_event_at=timezone.now(),
-                status=StreamState.Status.LIVE,
             )
 
 

@@ -1,12 +1,15 @@
 """Change events: the listener against the emulator's Streaming API, over HTTPS."""
 
+import datetime as dt
 import time
 
 import pytest
+from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
-from sync.models import PullState, StreamState, SyncEvent
+from sync.lease import ENGINE
+from sync.models import Lease, PullState, StreamState, SyncEvent
 from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -168,3 +171,29 @@ def test_while_the_stream_is_live_pulls_become_the_safety_net(stream, bidi, sett
     assert not inbound.pull_due()  # the interval (60 s) passed, the safety net's has not
     stream.stop()
     assert inbound.pull_due()
+
+
+def test_a_catch_up_pull_that_cannot_run_yet_is_owed_and_the_stream_not_called_live(
+    bidi, sf, alice_sf_id, monkeypatch
+):
+    bidi.set_streaming(timeout_ms=300)
+    monkeypatch.setattr(inbound, "LEASE_WAIT", 0.2)
+    # A worker died holding the engine lease; it runs out later.
+    Lease.objects.update_or_create(
+        name=ENGINE,
+        defaults={"token": "dead", "locked_until": timezone.now() + dt.timedelta(minutes=1)},
+    )
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Before the listener"})["id"]
+    listener = Listener()
+    listener.step()
+    state = StreamState.objects.get()
+    assert state.status == StreamState.Status.CATCHING_UP
+    assert state.fallbacks == 0
+    assert not inbound.stream.stream_live()
+
+    Lease.objects.filter(name=ENGINE).update(locked_until=None, token="")
+    listener.step()
+    listener.stop()
+
+    assert StreamState.objects.get().fallbacks == 1
+    assert TaskSyncRecord.objects.filter(salesforce_id=salesforce_id).exists()

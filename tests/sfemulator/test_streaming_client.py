@@ -5,6 +5,7 @@ as simple-salesforce is for the REST API."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ssl
 from typing import Any
 
@@ -16,6 +17,13 @@ from aiosfstream_ng.auth import AuthenticatorBase
 from tests.sfemu import SalesforceEmulator
 
 CHANNEL = "/data/TaskChangeEvent"
+
+
+def run_apart(coroutine: Any) -> Any:
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in the test thread for the rest of the session, where asyncio.run refuses to."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class EmulatorAuthenticator(AuthenticatorBase):
@@ -68,7 +76,7 @@ def test_aiosfstream_receives_the_change_event_of_a_task_created_with_simple_sal
             await asyncio.to_thread(sf.Task.create, {"Subject": "streamed"})
             return await receive(client, 1)
 
-    (message,) = asyncio.run(scenario())
+    (message,) = run_apart(scenario())
 
     assert message["channel"] == CHANNEL
     header = message["data"]["payload"]["ChangeEventHeader"]
@@ -94,10 +102,10 @@ def test_aiosfstream_resumes_from_its_stored_replay_id(emu):
             await client.subscribe(CHANNEL)
             return await receive(client, 2)
 
-    seen = asyncio.run(first())
+    seen = run_apart(first())
     sf.Task.create({"Subject": "missed 1"})
     sf.Task.create({"Subject": "missed 2"})
-    resumed = asyncio.run(second())
+    resumed = run_apart(second())
 
     assert subjects(seen) == ["seen"]
     assert markers[CHANNEL].replay_id == resumed[-1]["data"]["event"]["replayId"]
@@ -117,4 +125,4 @@ def test_aiosfstream_falls_back_when_its_replay_id_is_no_longer_retained(emu):
             await client.subscribe(CHANNEL)
             return await receive(client, 1)
 
-    assert subjects(asyncio.run(scenario())) == ["retained"]
+    assert subjects(run_apart(scenario())) == ["retained"]

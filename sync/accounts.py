@@ -22,11 +22,13 @@ from .usage import api_usage_record
 def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:
     """Company ids for these Accounts (Id → name): known ones, unlinked companies of the same
     name (linked now), and new companies for the rest."""
-    found = dict(
-        Company.objects.filter(salesforce_account_id__in=accounts).values_list(
+    found = {
+        account: pk
+        for account, pk in Company.objects.filter(salesforce_account_id__in=accounts).values_list(
             "salesforce_account_id", "pk"
         )
-    )
+        if account  # always, by the filter; said for the type checker
+    }
     missing = {i: n for i, n in accounts.items() if i not in found}
     if not missing:
         return found

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -231,11 +232,13 @@ def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: Salesforc
     accounts = [i for i in what_ids if i.startswith("001")]
     if not accounts:
         return
-    known = dict(
-        Company.objects.filter(salesforce_account_id__in=accounts).values_list(
+    known = {
+        account: pk
+        for account, pk in Company.objects.filter(salesforce_account_id__in=accounts).values_list(
             "salesforce_account_id", "pk"
         )
-    )
+        if account  # always, by the filter; said for the type checker
+    }
     unknown = [i for i in accounts if i not in known]
     if unknown:
         known.update(companies_for_accounts(accounts=accounts_read(client, unknown)))
@@ -349,8 +352,7 @@ def _create_tasks(
         planned.append((record, theirs, values, skipped))
     if not planned:
         return
-    user_model = Task._meta.get_field("owner").related_model
-    users = {u.pk: u for u in user_model.objects.filter(pk__in=owner_ids)}
+    users = {u.pk: u for u in User.objects.filter(pk__in=owner_ids)}
     companies = {
         c.pk: c
         for c in Company.objects.filter(

@@ -37,7 +37,7 @@ from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownC
 from .lease import lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
-from .selectors import sync_settings
+from .selectors import inbound_connection, sync_settings
 from .twins import engine_load
 from .usage import api_usage_record
 
@@ -148,7 +148,7 @@ class Listener:
 
     def step(self) -> int:
         """Wait for events (up to the long-poll timeout) and apply them; returns how many."""
-        connection = inbound.inbound_connection(sync_settings())
+        connection = inbound_connection(sync_settings())
         if connection is None:
             if self.session is not None:
                 self.stop()

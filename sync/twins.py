@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -139,7 +140,9 @@ def uncertain_since(record: TaskSyncRecord) -> dt.datetime | None:
     return dt.datetime.fromisoformat(fresh[-1]["at"]) if fresh else None
 
 
-def _legacy_base_ck(engine: Engine, base_sf: dict[str, Any], ours: dict[str, Any]) -> dict:
+def _legacy_base_ck(
+    engine: Engine, base_sf: dict[str, Any], ours: dict[str, Any]
+) -> dict[str, Any]:
     """Records agreed before Cockpit's side was kept: what Cockpit held then, as far as the
     Salesforce values tell (an unmapped value stood beside Cockpit's current one)."""
     base_ck = {}
@@ -196,6 +199,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
         records = _records_locked(list(tasks))
         to_apply: list[tuple[Task, dict[str, Any]]] = []
         uncertain_before: dict[int, list[dict[str, Any]]] = {}
+        outcome: Outcome | None
         for item in items:
             task, record = tasks.get(item.task_id), records.get(item.task_id)
             if task is None or record is None or record.desynced_at:
@@ -294,6 +298,7 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
     Salesforce now shows are dropped from it."""
     theirs = item.theirs
     ours = task_values(task, engine.spec)
+    base_sf: dict[str, Any] | None
     if item.base_override is not None:
         base_sf, base_ck = item.base_override
     else:
@@ -397,11 +402,10 @@ def _apply_to_cockpit(
     return task_services.tasks_update_from_salesforce(changes=changes)
 
 
-def _users_for(ids: list[Any]) -> dict[int, Any]:
+def _users_for(ids: list[Any]) -> dict[int, User]:
     if not ids:
         return {}
-    user_model = Task._meta.get_field("owner").related_model
-    return {u.pk: u for u in user_model.objects.filter(pk__in=set(ids))}
+    return {u.pk: u for u in User.objects.filter(pk__in=set(ids))}
 
 
 def _companies_for(ids: list[Any]) -> dict[int, Company]:
@@ -507,11 +511,13 @@ AGREED_FIELDS = [
 def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> int:
     """Salesforce deleted these records: their Cockpit tasks go too (a delete wins over an
     edit made meanwhile in Cockpit), without an echo."""
-    linked = dict(
-        TaskSyncRecord.objects.filter(
+    linked = {
+        task_id: salesforce_id
+        for task_id, salesforce_id in TaskSyncRecord.objects.filter(
             salesforce_id__in=salesforce_ids, desynced_at=None
         ).values_list("task_id", "salesforce_id")
-    )
+        if salesforce_id  # always, by the filter; said for the type checker
+    }
     if not linked:
         return 0
     names = dict(Task.objects.filter(pk__in=linked).values_list("pk", "name"))

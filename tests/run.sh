@@ -8,4 +8,5 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
 fi
 .venv/bin/ruff check . || exit 1
 .venv/bin/ruff format --check . || exit 1
+.venv/bin/mypy || exit 1
 exec .venv/bin/pytest "$@"

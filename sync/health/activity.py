@@ -47,5 +47,5 @@ def activity_by_hour(*, now: dt.datetime | None = None, hours: int = 24) -> list
     for row in rows:
         index = int((row["hour"] - start).total_seconds() // 3600)
         if 0 <= index < hours:
-            buckets[index].counts[by_kind[row["kind"]]] += row["n"]
+            buckets[index].counts[by_kind[SyncEvent.Kind(row["kind"])]] += row["n"]
     return buckets

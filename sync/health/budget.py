@@ -8,7 +8,8 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 
 from ..models import SyncEvent
-from ..usage import API_USAGE_CEILING, cockpit_calls_today
+from ..selectors import cockpit_calls_today
+from ..usage import API_USAGE_CEILING
 
 
 @dataclass

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Q
 
 from adminconfig.models import SalesforceConnection, UserMapping
-from tasks.models import Company, Task
+from tasks.models import Company
 
 from ..mapping_specs import mapping_spec_load
 from ..models import Conflict, SyncEvent
@@ -50,14 +51,13 @@ def _values_in_words(rows: list[Conflict]) -> dict[tuple[str, str, Any], str]:
             )
         )
         user_ids = {c.cockpit_value for c in owners if isinstance(c.cockpit_value, int)}
-        names = dict(
-            Task._meta.get_field("owner")
-            .related_model.objects.filter(pk__in=user_ids)
-            .values_list("pk", "username")
-        )
+        names = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "username"))
         for c in owners:
-            words[(OWNER, "cockpit", c.cockpit_value)] = names.get(c.cockpit_value, "")
-            sf_name = mapped.get(c.salesforce_value)
+            cockpit_id = c.cockpit_value if isinstance(c.cockpit_value, int) else None
+            words[(OWNER, "cockpit", c.cockpit_value)] = (
+                names.get(cockpit_id, "") if cockpit_id else ""
+            )
+            sf_name = mapped.get(c.salesforce_value) if c.salesforce_value else None
             words[(OWNER, "salesforce", c.salesforce_value)] = (
                 f"{sf_name} ({c.salesforce_value})" if sf_name else ""
             )

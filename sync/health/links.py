@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-from tasks.models import Task
+from ..selectors import task_names
 
 
 def task_url_name() -> str:
@@ -31,7 +31,7 @@ class TaskLink:
 def task_links(task_ids: Iterable[int | None]) -> dict[int, TaskLink]:
     """Each task by id with its name and page, in one query whatever the number."""
     ids = {i for i in task_ids if i is not None}
-    names = dict(Task.objects.filter(pk__in=ids).values_list("pk", "name"))
+    names = task_names(ids)
     url_name = task_url_name()
     return {
         i: TaskLink(i, names.get(i, ""), reverse(url_name, args=[i]) if i in names else "")

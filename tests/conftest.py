@@ -9,7 +9,7 @@ from django.test import TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import AdminFactory, UserFactory, api_as
+from tests.factories import AdminFactory, SyncAdminFactory, UserFactory, api_as
 
 
 @pytest.fixture
@@ -25,6 +25,11 @@ def other_csm(db):
 @pytest.fixture
 def admin_user(db):
     return AdminFactory(username="root")
+
+
+@pytest.fixture
+def sync_admin(db):
+    return SyncAdminFactory(username="sam")
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
+from adminconfig.permissions import SYNC_ADMIN_GROUP
 from sync.models import OutboxEntry
 from tasks.models import (
     Company,
@@ -44,6 +46,18 @@ class AdminFactory(UserFactory):
     username = factory.Sequence(lambda n: f"admin{n}")
     is_staff = True
     is_superuser = True
+
+
+class SyncAdminFactory(UserFactory):
+    """Staff in the Sync admin group: configures the sync, sees Sync health."""
+
+    username = factory.Sequence(lambda n: f"syncadmin{n}")
+    is_staff = True
+
+    @factory.post_generation
+    def sync_admin_group(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            self.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):

@@ -1,7 +1,6 @@
 import logging
 
 import pytest
-from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from adminconfig import hooks
@@ -13,7 +12,7 @@ from adminconfig.models import (
     SyncSettings,
 )
 from tasks.models import TaskSyncRecord
-from tests.factories import AdminFactory, TaskFactory, UserFactory
+from tests.factories import AdminFactory, SyncAdminFactory, TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 SECRET = "very-secret-client-secret-42"
@@ -21,9 +20,7 @@ SECRET = "very-secret-client-secret-42"
 
 @pytest.fixture
 def sync_admin_api(api):
-    user = UserFactory(username="syncadmin", is_staff=True)
-    user.groups.add(Group.objects.get(name="Sync admin"))
-    api.force_authenticate(user)
+    api.force_authenticate(SyncAdminFactory(username="syncadmin"))
     return api
 
 

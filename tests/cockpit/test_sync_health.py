@@ -4,14 +4,12 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from adminconfig import services as config
 from adminconfig.models import ResyncRun, SalesforceConnection, UserMapping
-from adminconfig.permissions import SYNC_ADMIN_GROUP
 from sync import health, resolve, resyncs, usage
 from sync import outbox as outbox_module
 from sync.models import Conflict, OutboxEntry, PullState, ResyncWatch, SyncEvent
@@ -30,13 +28,6 @@ def connection(db):
         client_secret="s3cret",
         is_primary=True,
     )
-
-
-@pytest.fixture
-def sync_admin(db):
-    user = UserFactory(username="sam", is_staff=True)
-    user.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))
-    return user
 
 
 @pytest.fixture

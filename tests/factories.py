@@ -132,6 +132,10 @@ class OutboxEntryFactory(factory.django.DjangoModelFactory):
     state = OutboxEntry.State.PENDING
     next_attempt_at = factory.LazyFunction(timezone.now)
 
+    class Params:
+        # Given up on after its attempts: what Sync health lists under failed pushes.
+        failed = factory.Trait(state=OutboxEntry.State.FAILED, attempts=10)
+
 
 def api_as(user: Any) -> APIClient:
     """An API client signed in as `user`."""

@@ -14,7 +14,7 @@ from sync import health, resolve, resyncs, usage
 from sync import outbox as outbox_module
 from sync.models import Conflict, OutboxEntry, PullState, ResyncWatch, SyncEvent
 from tasks.models import Task, TaskSyncRecord
-from tests.factories import AdminFactory, TaskFactory, UserFactory, status
+from tests.factories import AdminFactory, OutboxEntryFactory, TaskFactory, UserFactory, status
 
 NOW = dt.datetime(2026, 11, 30, 10, 30, tzinfo=dt.UTC)
 
@@ -38,14 +38,7 @@ def admin_client(sync_admin):
 
 
 def failed(task_id: int, error: str) -> OutboxEntry:
-    return OutboxEntry.objects.create(
-        task_id=task_id,
-        operation=OutboxEntry.Operation.UPSERT,
-        state=OutboxEntry.State.FAILED,
-        next_attempt_at=timezone.now(),
-        attempts=3,
-        last_error=error,
-    )
+    return OutboxEntryFactory(task_id=task_id, last_error=error, failed=True, attempts=3)
 
 
 def linked(task: Task, salesforce_id: str, **fields) -> TaskSyncRecord:

@@ -15,7 +15,7 @@ from adminconfig.permissions import SYNC_ADMIN_GROUP
 from sync import usage
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.models import TaskSyncRecord
-from tests.factories import TaskFactory, UserFactory, status
+from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory, status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,14 +60,7 @@ def primary_connection(**fields) -> SalesforceConnection:
 
 
 def failed(task_id: int, error: str) -> OutboxEntry:
-    return OutboxEntry.objects.create(
-        task_id=task_id,
-        operation=OutboxEntry.Operation.UPSERT,
-        state=OutboxEntry.State.FAILED,
-        next_attempt_at=timezone.now(),
-        attempts=10,
-        last_error=error,
-    )
+    return OutboxEntryFactory(task_id=task_id, last_error=error, failed=True)
 
 
 def axe_check(page, name: str) -> None:

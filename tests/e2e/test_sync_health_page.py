@@ -16,6 +16,7 @@ from sync import usage
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.models import TaskSyncRecord
 from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory, status
+from tests.orgs import emulator_connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -209,14 +210,7 @@ def test_a_csm_is_refused_the_sync_health_page(page, live_server):
 def test_the_connection_page_keeps_the_mapping_tables_inside_the_window(
     sam, page, live_server, artifacts, sfemu_clean, width
 ):
-    connection = config.connection_create(
-        name="Local emulator",
-        login_url=sfemu_clean.login_url,
-        client_id=sfemu_clean.client_id,
-        client_secret=sfemu_clean.client_secret,
-        ca_bundle=sfemu_clean.ca_path,
-        is_primary=True,
-    )
+    connection = emulator_connection(sfemu_clean, name="Local emulator", is_primary=True)
     config.connection_test(connection=connection)
 
     page.set_viewport_size({"width": width, "height": 900})

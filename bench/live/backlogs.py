@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from bench.live.harness import (
     COLLECTION,
@@ -112,17 +113,7 @@ def backlog_in(live: Live, count: int, twins: dict[str, str]) -> Row:
         ]
         collection_write(sf, "PATCH", body)
         committed += [time.monotonic()] * len(chunk)
-    for start in range(len(renames), count, COLLECTION):
-        body = [
-            {
-                "attributes": {"type": "Task"},
-                "Subject": f"{prefix}{n:05d}",
-                "OwnerId": live.alice_salesforce_id,
-            }
-            for n in range(start, min(start + COLLECTION, count))
-        ]
-        collection_write(sf, "POST", body)
-        committed += [time.monotonic()] * len(body)
+    committed += _creates(live, sf, prefix, range(len(renames), count))
     watch = CockpitWatch(live.alice(), prefix)
     with window(live) as measured:
         watch.start()
@@ -202,6 +193,23 @@ def stream_trickle(live: Live, rate: int, seconds: int) -> Row:
     return row
 
 
+def _creates(live: Live, sf: Any, prefix: str, numbers: range) -> list[float]:
+    """Alice's tasks "<prefix><n>" created in Salesforce, 200 a call; when each was written."""
+    written: list[float] = []
+    for start in range(numbers.start, numbers.stop, COLLECTION):
+        body = [
+            {
+                "attributes": {"type": "Task"},
+                "Subject": f"{prefix}{n:05d}",
+                "OwnerId": live.alice_salesforce_id,
+            }
+            for n in range(start, min(start + COLLECTION, numbers.stop))
+        ]
+        collection_write(sf, "POST", body)
+        written += [time.monotonic()] * len(body)
+    return written
+
+
 def _lags(committed: list[float], watch: CockpitWatch) -> list[float]:
     """Seconds from each write (in order) to Cockpit counting that many tasks."""
     return [
@@ -258,17 +266,7 @@ def stream_in(live: Live, count: int) -> Row:
         with window(live) as measured:
             watch.start()
             try:
-                for start in range(0, count, COLLECTION):
-                    body = [
-                        {
-                            "attributes": {"type": "Task"},
-                            "Subject": f"{prefix}{n:05d}",
-                            "OwnerId": live.alice_salesforce_id,
-                        }
-                        for n in range(start, min(start + COLLECTION, count))
-                    ]
-                    collection_write(sf, "POST", body)
-                    committed += [time.monotonic()] * len(body)
+                committed += _creates(live, sf, prefix, range(count))
                 _await_in_cockpit(watch, count, row)
                 settle(live, row)
             finally:

@@ -135,6 +135,8 @@ def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None
     """
     settings = sync_settings()
     record = TaskSyncRecord.objects.filter(task=task).first()
+    if record is not None and record.desynced_at:
+        return None  # its CSM stopped syncing it; syncing it again queues its push
     linked = bool(record and record.salesforce_id)
     created_after = bool(settings.first_enabled_at and task.created_at >= settings.first_enabled_at)
     if outbound_connection(settings) is None and force:

@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
-from tasks.models import Company, Task, TaskSyncRecord
+from tasks.models import Company, Task
 
 from . import outbox
 from .context import is_applying_inbound
@@ -14,9 +14,6 @@ from .context import is_applying_inbound
 @receiver(post_save, sender=Task, dispatch_uid="sync_task_saved")
 def task_saved(sender: type[Task], instance: Task, raw: bool = False, **kwargs: Any) -> None:
     if raw or is_applying_inbound():  # fixtures, and changes that came from Salesforce
-        return
-    # A task a CSM stopped syncing (desync) is not pushed; syncing it again queues its push.
-    if TaskSyncRecord.objects.filter(task=instance, desynced_at__isnull=False).exists():
         return
     outbox.task_change_record(task=instance)
 

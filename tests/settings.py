@@ -17,3 +17,7 @@ from cockpit.settings import *  # noqa: E402, F403
 # Celery messages the tests send stay in this process (tests/conftest.py's `worker` runs them):
 # none reaches a broker a real worker reads.
 CELERY_BROKER_URL = "memory://"
+
+# A fast hasher: the production one (PBKDF2, a million rounds) costs ~0.35 s a user, and the
+# suite makes hundreds. Production's hasher is checked in tests/cockpit/test_deploy_settings.py.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

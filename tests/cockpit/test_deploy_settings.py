@@ -61,3 +61,17 @@ def test_start_up_fails_naming_secret_key_when_debug_is_off_and_it_is_missing(tm
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_hashes_passwords_with_pbkdf2_not_the_tests_fast_hasher(tmp_path):
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "x9!Qz" * 10,
+        COCKPIT_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "django.contrib.auth.hashers.PBKDF2PasswordHasher"

@@ -393,7 +393,6 @@ def test_every_endpoint_has_an_expectation():
 
 @pytest.fixture
 def world(db, settings) -> dict[str, Any]:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     csm = UserFactory(username="alice")
     sync_admin = UserFactory(username="sam", is_staff=True)
     sync_admin.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))

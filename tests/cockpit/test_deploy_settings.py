@@ -74,4 +74,6 @@ def test_production_hashes_passwords_with_pbkdf2_not_the_tests_fast_hasher(tmp_p
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    assert (
+        result.stdout.strip().splitlines()[-1] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    )

@@ -17,6 +17,15 @@ from sfemulator.errors import SalesforceError
 from sfemulator.protocol import Request, Response
 
 
+# Far above any body the REST API takes (200 records of 32,000-character fields).
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_MAX_LINE = 65537
+
+
+class _BadRequest(Exception):
+    """A request whose body cannot be read: framing the emulator cannot follow."""
+
+
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -64,9 +73,59 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if self.server.emulator.config.log_requests:
             super().log_message(format, *args)
 
+    def _read_body(self) -> bytes:
+        """The request body, sent with Content-Length or `Transfer-Encoding: chunked` (jsforce
+        posts its OAuth token request chunked). Read to its end either way: an unread body
+        would be parsed as the next request on this keep-alive connection."""
+        encodings = [
+            part.strip().lower()
+            for part in (self.headers.get("Transfer-Encoding") or "").split(",")
+            if part.strip()
+        ]
+        if encodings:
+            if encodings[-1] != "chunked":
+                raise _BadRequest("unsupported Transfer-Encoding")
+            return self._read_chunked()
+        length_text = (self.headers.get("Content-Length") or "0").strip()
+        if not length_text.isdigit():
+            raise _BadRequest("invalid Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            raise _BadRequest("request body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        """RFC 9112 chunked coding: `<hex size>[;extensions]CRLF <data> CRLF`, ..., a zero
+        size, optional trailer fields, and an empty line."""
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(_MAX_LINE)
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise _BadRequest("invalid chunk size") from None
+            if size == 0:
+                break
+            if len(body) + size > MAX_BODY_BYTES:
+                raise _BadRequest("request body too large")
+            body += self.rfile.read(size)
+            if self.rfile.readline(_MAX_LINE).strip():
+                raise _BadRequest("chunk not followed by CRLF")
+        while self.rfile.readline(_MAX_LINE).strip():  # trailer fields, ignored
+            pass
+        return bytes(body)
+
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self._read_body()
+        except _BadRequest as error:
+            # The connection's framing is lost: answer and close it.
+            self.close_connection = True
+            response = error_response(SalesforceError(400, "BAD_REQUEST", f"Bad request: {error}"))
+            response.headers["Connection"] = "close"
+            self._write(response)
+            return
         path, _, query = self.path.partition("?")
         request = Request(
             method=self.command,

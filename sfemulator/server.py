@@ -16,7 +16,6 @@ from sfemulator.app import Emulator, error_response
 from sfemulator.errors import SalesforceError
 from sfemulator.protocol import Request, Response
 
-
 # Far above any body the REST API takes (200 records of 32,000-character fields).
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _MAX_LINE = 65537

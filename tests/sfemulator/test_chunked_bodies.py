@@ -71,12 +71,14 @@ def _raw_exchange(sfemu, payload: bytes) -> bytes:
     """Send raw bytes over one TLS connection and read until the server closes it."""
     url = urlsplit(sfemu.base_url)
     context = ssl.create_default_context(cafile=sfemu.ca_path)
-    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
-            tls.sendall(payload)
-            received = b""
-            while chunk := tls.recv(65536):
-                received += chunk
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(payload)
+        received = b""
+        while chunk := tls.recv(65536):
+            received += chunk
     return received
 
 

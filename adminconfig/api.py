@@ -137,10 +137,13 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class MayChangeAccount(permissions.BasePermission):
-    """Refuses a change to an account the caller may not change at all (a staff or superuser
-    account, for staff who are not superusers) before its input is even read."""
+    """Refuses a change to an account the caller may not change at all (a staff, superuser or
+    sync admin account, for staff who are not superusers) before its input is even read."""
 
-    message = "Only superusers change staff and superuser accounts."
+    message = (
+        "Only superusers change staff, superuser and sync admin accounts, and accounts with "
+        "permissions you do not hold."
+    )
 
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
         if request.method in permissions.SAFE_METHODS:

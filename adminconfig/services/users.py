@@ -3,7 +3,9 @@
 The rule that keeps staff from taking over a superuser lives here once; the API and the
 Django admin both call `user_change_check`:
 
-- Only superusers create, change, deactivate or delete staff and superuser accounts, grant
+- Only superusers create, change, deactivate or delete staff and superuser accounts, the
+  accounts of sync admins (they decide where the org's data goes) and of anyone holding a
+  Django permission the changer does not hold themselves; only superusers grant
   or remove staff or superuser status, change groups and permissions, and set other
   people's passwords.
 - Anyone may change their own password by giving the current one; nobody, superusers
@@ -25,6 +27,8 @@ from rest_framework.authtoken.models import Token
 
 from tasks.models import UserProfile, time_zone_choices
 
+from ..permissions import SYNC_ADMIN_GROUP
+
 # Fields whose change grants or removes power over Cockpit.
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
@@ -34,8 +38,14 @@ def _check_time_zone(time_zone: str) -> None:
         raise ValidationError({"time_zone": f"Unknown time zone '{time_zone}'."})
 
 
-def _is_privileged(user: User | AnonymousUser) -> bool:
-    return bool(user.is_staff or user.is_superuser)
+def _is_beyond(by: User | AnonymousUser, user: User) -> bool:
+    """Whether `user` holds power that `by` may not touch: staff or superuser status, the
+    Sync admin group, or any permission `by` does not hold."""
+    # Group membership, not is_sync_admin(): a deactivated sync admin that staff could
+    # reactivate would be a sync admin again.
+    if user.is_staff or user.is_superuser or user.groups.filter(name=SYNC_ADMIN_GROUP).exists():
+        return True
+    return not user.get_all_permissions() <= by.get_all_permissions()
 
 
 def user_change_check(
@@ -64,8 +74,11 @@ def user_change_check(
         )
     if by.is_superuser:
         return
-    if user is not None and _is_privileged(user) and not is_self:
-        raise PermissionDenied("Only superusers change staff and superuser accounts.")
+    if user is not None and not is_self and _is_beyond(by, user):
+        raise PermissionDenied(
+            "Only superusers change staff, superuser and sync admin accounts, and accounts "
+            "with permissions you do not hold."
+        )
     if changed("is_staff") or changed("is_superuser"):
         raise PermissionDenied("Only superusers grant or remove staff and superuser status.")
     if changed("groups") or changed("user_permissions"):

@@ -58,6 +58,75 @@ def test_staff_cannot_change_or_deactivate_superusers_or_other_staff(staff, supe
         )
 
 
+@pytest.fixture
+def group_sync_admin(db):
+    """A member of the Sync admin group who is not staff: configures the sync through the API."""
+    user = UserFactory(username="sandy")
+    user.groups.add(Group.objects.get(name="Sync admin"))
+    return user
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"is_active": False}, {"email": "mine@example.com"}, {"first_name": "Mallory"}],
+)
+def test_staff_cannot_change_or_deactivate_a_sync_admins_account(staff, group_sync_admin, change):
+    response = client_for(staff).patch(
+        f"/api/v1/users/{group_sync_admin.pk}/", change, format="json"
+    )
+
+    assert response.status_code == 403
+    fresh = User.objects.get(pk=group_sync_admin.pk)
+    assert (fresh.is_active, fresh.email, fresh.first_name) == (
+        True,
+        group_sync_admin.email,
+        group_sync_admin.first_name,
+    )
+
+
+def test_staff_cannot_reactivate_a_deactivated_sync_admin(staff, group_sync_admin):
+    User.objects.filter(pk=group_sync_admin.pk).update(is_active=False)
+
+    response = client_for(staff).patch(
+        f"/api/v1/users/{group_sync_admin.pk}/", {"is_active": True}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert not User.objects.get(pk=group_sync_admin.pk).is_active
+
+
+def test_staff_cannot_change_an_account_holding_a_permission_they_lack(staff, csm):
+    csm.user_permissions.add(Permission.objects.get(codename="change_syncsettings"))
+
+    response = client_for(staff).patch(
+        f"/api/v1/users/{csm.pk}/", {"email": "mine@example.com"}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert User.objects.get(pk=csm.pk).email != "mine@example.com"
+
+
+def test_a_superuser_changes_a_sync_admins_account(superuser, group_sync_admin):
+    response = client_for(superuser).patch(
+        f"/api/v1/users/{group_sync_admin.pk}/", {"is_active": False}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert not User.objects.get(pk=group_sync_admin.pk).is_active
+
+
+def test_in_the_admin_staff_cannot_change_a_sync_admin(user_manager, group_sync_admin, client):
+    client.force_login(user_manager)
+
+    response = client.post(
+        f"/admin/auth/user/{group_sync_admin.pk}/change/",
+        {"username": "sandy", "email": "x@example.com", "is_active": ""},
+    )
+
+    assert response.status_code == 403
+    assert User.objects.get(pk=group_sync_admin.pk).is_active
+
+
 def test_staff_cannot_make_anyone_staff(staff, csm):
     client = client_for(staff)
 

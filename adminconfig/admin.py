@@ -534,6 +534,16 @@ class AccountAdmin(UserAdmin):
 admin.site.unregister(TokenProxy)
 
 
+def _token_title(token: TokenProxy) -> str:
+    return f"API token of {token.user}"
+
+
+# DRF's Token names itself by its key, and the admin prints an object's name in the change
+# page's title, heading and breadcrumb, the delete confirmation, its message and the admin
+# log (LogEntry.object_repr). The proxy exists only for this admin: name it by its owner.
+TokenProxy.__str__ = _token_title  # type: ignore[method-assign,assignment]
+
+
 @admin.register(TokenProxy)
 class ApiTokenAdmin(TokenAdmin):
     """API tokens: superusers see who has one and revoke it; nobody sees a key again."""

@@ -373,3 +373,25 @@ def test_only_superusers_see_api_tokens_and_nobody_sees_a_key(user_manager, supe
     page = client.get("/admin/authtoken/tokenproxy/")
     assert page.status_code == 200
     assert token.key not in page.content.decode()
+
+
+def test_a_tokens_pages_in_the_admin_never_show_its_key(superuser, csm, client):
+    from django.contrib.admin.models import LogEntry
+
+    token = Token.objects.create(user=csm)
+    client.force_login(superuser)
+    pages = [
+        client.get(f"/admin/authtoken/tokenproxy/{csm.pk}/change/"),
+        client.get(f"/admin/authtoken/tokenproxy/{csm.pk}/delete/"),
+        client.get(f"/admin/authtoken/tokenproxy/{csm.pk}/history/"),
+    ]
+    deleted = client.post(
+        f"/admin/authtoken/tokenproxy/{csm.pk}/delete/", {"post": "yes"}, follow=True
+    )
+
+    for page in [*pages, deleted]:
+        assert page.status_code == 200
+        assert token.key not in page.content.decode()
+    assert "API token of alice" in pages[0].content.decode()
+    assert not Token.objects.filter(user=csm).exists()
+    assert not any(token.key in entry.object_repr for entry in LogEntry.objects.all())

@@ -2,13 +2,71 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sfemulator.api.call import Call
 from sfemulator.errors import SalesforceError, not_found
 from sfemulator.protocol import Response
 from sfemulator.schema import USER, SObjectType
+from sfemulator.sftime import parse_datetime
 from sfemulator.store import Record
+
+# Weak validation (Salesforce's conditional request headers): an HTTP date, to the second,
+# against the record's LastModifiedDate. Salesforce stamps to the second too, so an edit made
+# within the same second as the date a client holds passes an If-Unmodified-Since check.
+
+
+def _http_date(call: Call, header: str) -> datetime | None:
+    """The header's date; None when absent. An unreadable one is None for GET (HTTP ignores
+    an invalid If-Modified-Since) and a 400 otherwise (Salesforce: an invalid
+    If-Unmodified-Since on PATCH or POST is 400 Bad Request)."""
+    text = call.request.header(header)
+    if text is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        moment = None
+    if moment is None:
+        if call.request.method in ("GET", "HEAD"):
+            return None
+        raise SalesforceError(
+            400,
+            "INVALID_HEADER_VALUE",
+            f"{header}: invalid date '{text}'. Use an HTTP date, such as "
+            "'Tue, 01 Dec 2026 08:49:32 GMT'",
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _last_modified(record: Record) -> datetime:
+    moment = parse_datetime(record["LastModifiedDate"])
+    assert moment is not None  # stored by the emulator in its own format
+    return moment
+
+
+def precondition_failed() -> SalesforceError:
+    return SalesforceError(
+        412,
+        "PRECONDITION_FAILED",
+        "The requested entity has been modified since the time specified in the "
+        "If-Unmodified-Since header",
+    )
+
+
+def check_unmodified_since(call: Call, record: Record) -> None:
+    since = _http_date(call, "If-Unmodified-Since")
+    if since is not None and _last_modified(record) > since:
+        raise precondition_failed()
+
+
+def not_modified_since(call: Call, record: Record) -> bool:
+    since = _http_date(call, "If-Modified-Since")
+    return since is not None and _last_modified(record) <= since
 
 
 def requested_fields(call: Call) -> list[str] | None:
@@ -49,14 +107,19 @@ def create(call: Call) -> Response:
 def get(call: Call) -> Response:
     sobject = call.sobject()
     record = call.emulator.records.live_record(sobject, call.args["id"])
+    if not_modified_since(call, record):
+        return Response(304)
     return Response(200, render_record(call, sobject, record, requested_fields(call)))
 
 
 def update(call: Call) -> Response:
     sobject = call.sobject()
     body = call.request.json()
+    records = call.emulator.records
+    # The check and the write in one transaction: no write lands between them.
     with call.emulator.store.transaction():
-        call.emulator.records.update(sobject, call.args["id"], body, call.write_context())
+        check_unmodified_since(call, records.live_record(sobject, call.args["id"]))
+        records.update(sobject, call.args["id"], body, call.write_context())
     return Response(204)
 
 

@@ -320,3 +320,21 @@ class ResyncRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.finished_at is not None
+
+
+class SalesforceUser(models.Model):
+    """The org's active users as Match users by email last read them: the names the cockpit
+    shows for a Salesforce owner who has no Cockpit account ("Assigned in Salesforce to Dave
+    Davis"), never a raw 005… Id."""
+
+    salesforce_id = models.CharField(max_length=18, primary_key=True)
+    name = models.CharField(max_length=255)
+    email = models.CharField(max_length=255, blank=True)
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Salesforce user"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.salesforce_id})"

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import hooks
-from ..models import SalesforceConnection, UserMapping
+from ..models import SalesforceConnection, SalesforceUser, UserMapping
 
 
 @transaction.atomic
@@ -52,6 +52,20 @@ def users_match_by_email(*, connection: SalesforceConnection) -> MatchResult:
             by_email.setdefault(sf_user["Email"].lower(), sf_user["Id"])
     result = MatchResult()
     with transaction.atomic():
+        # Kept as a directory, so the cockpit names a Salesforce owner who has no Cockpit
+        # account instead of showing their Id.
+        SalesforceUser.objects.exclude(salesforce_id__in=[u["Id"] for u in sf_users]).delete()
+        SalesforceUser.objects.bulk_create(
+            [
+                SalesforceUser(
+                    salesforce_id=u["Id"], name=u.get("Name") or "", email=u.get("Email") or ""
+                )
+                for u in sf_users
+            ],
+            update_conflicts=True,
+            unique_fields=["salesforce_id"],
+            update_fields=["name", "email", "fetched_at"],
+        )
         manual = set(
             UserMapping.objects.filter(source=UserMapping.Source.MANUAL).values_list(
                 "user_id", flat=True

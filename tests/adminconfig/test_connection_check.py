@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from adminconfig import services
-from adminconfig.models import SalesforceConnection, UserMapping
+from adminconfig.models import SalesforceConnection, SalesforceUser, UserMapping
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +101,18 @@ def test_csms_are_matched_to_salesforce_users_by_email(emulator_connection):
     bob = UserMapping.objects.get(user__username="bob")
     assert bob.salesforce_user_id.startswith("005")
     assert bob.source == UserMapping.Source.EMAIL
+
+
+def test_matching_users_keeps_the_orgs_user_names_for_owners_without_a_cockpit_account(
+    emulator_connection,
+):
+    SalesforceUser.objects.create(salesforce_id="005000000000099AAA", name="Gone Away")
+
+    services.users_match_by_email(connection=emulator_connection)
+
+    names = dict(SalesforceUser.objects.values_list("email", "name"))
+    assert names["dave@example.com"] == "Dave Davis"  # no Cockpit user has his email
+    assert not SalesforceUser.objects.filter(name="Gone Away").exists()  # left the org
 
 
 def test_the_test_endpoint_reports_what_it_found(admin_api, emulator_connection):

@@ -400,7 +400,14 @@ def _push_updates(
                 _record_failure(entry, answered, result)
         twin_agreed_after_push(outcomes=confirmed)
         confirmed_ids = {outcome.task_id for outcome, _ in confirmed}
-        _finish_pushed([e for e, _, o in chunk if o.task_id in confirmed_ids], result)
+        _finish_pushed(
+            [e for e, _, o in chunk if o.task_id in confirmed_ids],
+            result,
+            sent={
+                o.task_id: sorted(engine.labels.get(n, n) for n in o.merged.to_salesforce)
+                for _, _, o in chunk
+            },
+        )
         if deleted:
             _deleted_in_salesforce([e for e, _ in deleted], [s for _, s in deleted], result)
 
@@ -507,7 +514,11 @@ def _record_failure(entry: OutboxEntry, answered: RecordResult, result: PushResu
     result.errors.append(answered.message)
 
 
-def _finish_pushed(entries: list[OutboxEntry], result: PushResult) -> None:
+def _finish_pushed(
+    entries: list[OutboxEntry], result: PushResult, sent: dict[int, list[str]] | None = None
+) -> None:
+    """`sent`: per task, the fields an update changed (by the names in `engine.labels`), so
+    the task's history says what the push changed; a first push (a create) sends them all."""
     if not entries:
         return
     OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
@@ -529,7 +540,8 @@ def _finish_pushed(entries: list[OutboxEntry], result: PushResult) -> None:
             kind=SyncEvent.Kind.PUSHED,
             task_id=entry.task_id,
             salesforce_id=links.get(entry.task_id) or "",
-            message=f"'{names[entry.task_id]}' pushed to Salesforce",
+            message=f"'{names[entry.task_id]}' pushed to Salesforce"
+            + (" (created)" if sent is None else f": {', '.join(sent.get(entry.task_id, []))}"),
         )
         for entry in entries
         if entry.task_id in names

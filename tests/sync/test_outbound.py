@@ -80,6 +80,23 @@ def test_editing_and_completing_update_the_same_salesforce_task(org, alice, comm
     assert sf_count(org, f"Cockpit_Task_Id__c = 'cockpit-{task.pk}'") == 1
 
 
+def test_the_log_of_a_push_names_the_fields_it_changed(org, alice, committed):
+    task = create(committed, owner=alice, name="Renewal")
+
+    with committed():
+        tasks.task_update(task=task, name="Renewal call", priority=priority("Low"))
+
+    pushed = list(
+        SyncEvent.objects.filter(task_id=task.pk, kind=SyncEvent.Kind.PUSHED)
+        .order_by("id")
+        .values_list("message", flat=True)
+    )
+    assert pushed == [
+        "'Renewal' pushed to Salesforce (created)",
+        "'Renewal call' pushed to Salesforce: name, priority",
+    ]
+
+
 def test_deleting_a_synced_task_deletes_it_in_salesforce(org, alice, committed):
     task = create(committed, owner=alice, name="Obsolete")
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id

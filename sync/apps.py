@@ -24,4 +24,9 @@ class SyncConfig(AppConfig):
         register_push_request(
             lambda task, force: task_change_record(task=task, force=force) is not None
         )
+        from tasks.hooks import register_sync_note
+
+        from .outbox import task_sync_note
+
+        register_sync_note(task_sync_note)
         from . import signals  # noqa: F401 - connects the task signal handlers

@@ -68,6 +68,8 @@ class SyncEvent(models.Model):
         RETRY = "retry", "Will retry"
         ERROR = "error", "Failed"
         RECONCILED = "reconciled", "Reconciled"
+        DESYNCED = "desynced", "Stopped syncing"
+        RESYNCED = "resynced", "Syncing again"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     task_id = models.BigIntegerField(null=True, blank=True, db_index=True)

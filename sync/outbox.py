@@ -420,3 +420,21 @@ def resync_run_start(*, run_id: int) -> int:
         if not linked:
             ResyncRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
     return len(linked)
+
+
+def task_sync_note(task: Task, kind: str) -> None:
+    """A CSM stopped syncing a task, or synced it again: the task's history says so (in the
+    service's transaction, so a refused change logs nothing)."""
+    record = getattr(task, "sync_record", None)
+    stopped = kind == SyncEvent.Kind.DESYNCED
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.DESYNCED if stopped else SyncEvent.Kind.RESYNCED,
+        task_id=task.pk,
+        salesforce_id=(record.salesforce_id if record else "") or "",
+        message=f"'{task.name}': "
+        + (
+            "syncing stopped by its owner; both sides keep their data."
+            if stopped
+            else "syncing again; what changed on each side meanwhile is merged."
+        ),
+    )

@@ -50,3 +50,19 @@ def register_push_request(request: PushRequest) -> None:
 
 def push_request(task: Task, *, force: bool = False) -> bool:
     return _push_request(task, force) if _push_request else False
+
+
+SyncNote = Callable[[Task, str], None]
+_sync_note: SyncNote | None = None
+
+
+def register_sync_note(note: SyncNote) -> None:
+    """`note(task, kind)` writes a line of the task's sync history: kind "desynced" when a CSM
+    stops syncing it, "resynced" when they sync it again."""
+    global _sync_note
+    _sync_note = note
+
+
+def sync_note(task: Task, kind: str) -> None:
+    if _sync_note:
+        _sync_note(task, kind)

@@ -333,6 +333,7 @@ def task_desync(*, task: Task) -> TaskSyncRecord:
     record.desynced_at = timezone.now()
     record.save(update_fields=["desynced_at"])
     task.sync_record = record
+    hooks.sync_note(task, "desynced")
     return record
 
 
@@ -346,6 +347,7 @@ def task_resync(*, task: Task) -> TaskSyncRecord:
     record.desynced_at = None
     record.save(update_fields=["desynced_at"])
     task.sync_record = record
+    hooks.sync_note(task, "resynced")
     hooks.push_request(task, force=False)
     record.refresh_from_db()
     task.sync_record = record

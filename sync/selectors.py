@@ -1,7 +1,8 @@
 """Reads of the sync state that the engine and the interfaces need."""
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, QuerySet
@@ -13,7 +14,11 @@ from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
 from adminconfig.selectors import sync_settings as sync_settings
 from tasks.models import Task, TaskSyncRecord
 
+from .mapping import MappingSpec
+from .mapping_specs import mapping_spec_load
+from .merge import SKIP, SyncField
 from .models import OutboxEntry, SyncEvent
+from .payload import COMPANY, OWNER, lookups_load, sync_fields, task_values
 
 
 def _primary_unpaused() -> SalesforceConnection | None:
@@ -120,3 +125,80 @@ def sync_status() -> dict[str, Any]:
         "tasks": {state: states.get(state, 0) for state in TaskSyncRecord.State.values},
         "last": {row["kind"]: row["at"] for row in last},
     }
+
+
+@dataclass(frozen=True)
+class TwinDifference:
+    """A field where the Salesforce twin holds what Cockpit does not show: a value with no
+    Cockpit mapping ("Deferred"), an owner with no Cockpit account, or a one-way field's value
+    the other side never took."""
+
+    salesforce_field: str
+    cockpit_field: str  # status, priority, owner, company, or the mapping's Cockpit field
+    salesforce_value: Any
+    unmapped: bool  # Cockpit has no value for it at all (else: a value Cockpit does not hold)
+
+
+def _cockpit_field(spec: MappingSpec, salesforce_field: str) -> str:
+    fixed = {
+        spec.status.salesforce_field: "status",
+        spec.priority.salesforce_field: "priority",
+        OWNER: "owner",
+        COMPANY: "company",
+    }
+    if salesforce_field in fixed:
+        return fixed[salesforce_field]
+    return next(
+        (r.cockpit_field for r in spec.fields if r.salesforce_field == salesforce_field),
+        salesforce_field,
+    )
+
+
+def twin_differences(tasks: Sequence[Task]) -> dict[int, list[TwinDifference]]:
+    """Per task (by id, only those with any): the fields where Salesforce's value, as the sync
+    last saw and agreed it (TaskSyncRecord.agreed_values), is not what Cockpit shows. A Cockpit
+    edit not pushed yet is no difference: the push is on its way. Reads the mapping once for
+    all the tasks (a page of the list); the tasks' sync records come with them."""
+    linked: list[tuple[Task, TaskSyncRecord]] = []
+    for task in tasks:
+        try:
+            record = task.sync_record
+        except TaskSyncRecord.DoesNotExist:
+            continue
+        if record.salesforce_id and record.desynced_at is None and record.agreed_values:
+            linked.append((task, record))
+    connection = primary_connection() if linked else None
+    if connection is None:
+        return {}
+    spec = mapping_spec_load(connection)
+    lookups = lookups_load(
+        companies={t.company_id for t, _ in linked if t.company_id},
+        accounts={
+            str(r.agreed_values.get(COMPANY)) for _, r in linked if r.agreed_values.get(COMPANY)
+        },
+    )
+    fields: list[SyncField] = sync_fields(spec, lookups)
+    found: dict[int, list[TwinDifference]] = {}
+    for task, record in linked:
+        ours = task_values(task, spec)
+        agreed_cockpit = record.agreed_cockpit or {}
+        for field in fields:
+            if field.salesforce not in record.agreed_values:
+                continue
+            theirs = record.agreed_values[field.salesforce]
+            shown = field.back(theirs)
+            if shown is not SKIP and shown == ours.get(field.salesforce):
+                continue
+            if field.goes_out and ours.get(field.salesforce) != agreed_cockpit.get(
+                field.salesforce
+            ):
+                continue  # a Cockpit edit the next push sends
+            found.setdefault(task.pk, []).append(
+                TwinDifference(
+                    salesforce_field=field.salesforce,
+                    cockpit_field=_cockpit_field(spec, field.salesforce),
+                    salesforce_value=theirs,
+                    unmapped=shown is SKIP,
+                )
+            )
+    return found

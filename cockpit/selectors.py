@@ -7,18 +7,21 @@ words instead, and never a raw transport error ("HTTPSConnectionPool(host=…").
 
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from adminconfig.models import SalesforceConnection, UserMapping
+from adminconfig.fields import STANDARD_FIELDS
+from adminconfig.models import FieldMapping, SalesforceConnection, SalesforceUser, UserMapping
 from adminconfig.selectors import sync_settings
-from sync.models import Conflict, OutboxEntry, SyncEvent
-from sync.selectors import outbound_connection
-from tasks.models import CustomField, Task, TaskSyncRecord
+from sync.models import Conflict, OutboxEntry, SalesforceAccount, SyncEvent
+from sync.selectors import TwinDifference, outbound_connection, twin_differences
+from tasks.models import CustomField, Priority, Status, Task, TaskSyncRecord
 
 UNREACHABLE = "Salesforce could not be reached; Cockpit will retry."
 NO_ANSWER = "Salesforce did not answer in time; Cockpit will retry."
@@ -109,6 +112,98 @@ def salesforce_record_url(connection: SalesforceConnection | None, salesforce_id
 
 
 @dataclass(frozen=True)
+class Difference:
+    """What Salesforce holds that Cockpit does not show, in words, for one field."""
+
+    field: str  # the Cockpit field: status, priority, owner, company, name, custom:<key>...
+    label: str  # the field as a CSM knows it ("Status", "Effort hours")
+    words: str  # "In Salesforce: Deferred"
+
+
+def field_label(cockpit_field: str, custom_labels: dict[str, str] | None = None) -> str:
+    """A Cockpit field (a mapping's name for it) as people know it: 'custom:effort_hours' is
+    'Effort hours', 'due_date' is 'Due date'."""
+    if cockpit_field.startswith("custom:"):
+        key = cockpit_field.removeprefix("custom:")
+        if custom_labels is None:
+            custom_labels = dict(CustomField.objects.values_list("key", "label"))
+        return custom_labels.get(key) or key.replace("_", " ").capitalize()
+    known = STANDARD_FIELDS.get(cockpit_field)
+    return known.label if known else cockpit_field.replace("_", " ").capitalize()
+
+
+def _value_in_words(value: Any) -> str:
+    if value is None or value == "":
+        return "empty"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    text = str(value)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return dt.date.fromisoformat(text).strftime("%a %-d %b %Y")
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _difference_words(
+    diff: TwinDifference, people: dict[str, str], accounts: dict[str, str]
+) -> str:
+    value = diff.salesforce_value
+    if diff.cockpit_field == "owner":
+        name = people.get(str(value))
+        who = name or f"a Salesforce user ({value})"
+        return f"Assigned in Salesforce to {who}, who has no Cockpit account"
+    if diff.cockpit_field == "company":
+        if not value:
+            return "In Salesforce: no Account"
+        account = accounts.get(str(value))
+        named = f"“{account}”" if account else f"an Account ({value})"
+        return f"In Salesforce: related to {named}, which is no Cockpit company"
+    return f"In Salesforce: {_value_in_words(value)}"
+
+
+def task_differences(tasks: list[Task]) -> dict[int, list[Difference]]:
+    """Per task id, what its Salesforce twin holds that the page cannot show, in words. A few
+    queries for a whole page of tasks, whatever its length."""
+    found = twin_differences(tasks)
+    if not found:
+        return {}
+    everything = [d for diffs in found.values() for d in diffs]
+    owners = {str(d.salesforce_value) for d in everything if d.cockpit_field == "owner"}
+    whats = {str(d.salesforce_value) for d in everything if d.cockpit_field == "company"}
+    people = (
+        dict(SalesforceUser.objects.filter(pk__in=owners).values_list("pk", "name"))
+        if owners
+        else {}
+    )
+    accounts = (
+        dict(SalesforceAccount.objects.filter(pk__in=whats).values_list("pk", "name"))
+        if whats
+        else {}
+    )
+    custom_labels = dict(CustomField.objects.values_list("key", "label"))
+    return {
+        task_id: [
+            Difference(
+                d.cockpit_field,
+                field_label(d.cockpit_field, custom_labels),
+                _difference_words(d, people, accounts),
+            )
+            for d in diffs
+        ]
+        for task_id, diffs in found.items()
+    }
+
+
+def tasks_with_differences(tasks: list[Task]) -> list[Task]:
+    """The tasks, each with `differences` (a list of Difference) and `differences_by_field`."""
+    found = task_differences(tasks)
+    for task in tasks:
+        diffs = found.get(task.pk, [])
+        task.differences = diffs  # type: ignore[attr-defined]
+        task.differences_by_field = {d.field: d for d in diffs}  # type: ignore[attr-defined]
+    return tasks
+
+
+@dataclass(frozen=True)
 class SyncExplained:
     """What the task page says about the sync: a headline, why, and a badge tone."""
 
@@ -122,8 +217,9 @@ def _when(moment: dt.datetime) -> str:
     return local.strftime("%-d %b %Y, %H:%M")
 
 
-def task_sync_explained(task: Task) -> SyncExplained:
-    """The task's sync state in a CSM's words: pending says why it waits."""
+def task_sync_explained(task: Task, differences: list[Difference] | None = None) -> SyncExplained:
+    """The task's sync state in a CSM's words: pending says why it waits; synced tells
+    "synced, with differences" (Salesforce holds values Cockpit cannot show) apart."""
     record = sync_record_of(task)
     settings = sync_settings()
     connection = outbound_connection(settings)
@@ -148,6 +244,13 @@ def task_sync_explained(task: Task) -> SyncExplained:
         )
     if record.state == TaskSyncRecord.State.SYNCED:
         when = f" Last synced {_when(record.last_synced_at)}." if record.last_synced_at else ""
+        if differences:
+            return SyncExplained(
+                "synced differs",
+                "Synced, with differences",
+                "Salesforce holds values Cockpit cannot show (listed below); Cockpit keeps "
+                "its own until you change the field." + when,
+            )
         return SyncExplained("synced", "Synced with Salesforce", when.strip())
     owner_matched = UserMapping.objects.filter(user_id=task.owner_id).exists()
     if record.state == TaskSyncRecord.State.ERROR:
@@ -193,29 +296,147 @@ def task_sync_explained(task: Task) -> SyncExplained:
 @dataclass(frozen=True)
 class TimelineItem:
     at: dt.datetime
-    kind: str  # pushed, pulled, deleted, skipped, conflict, retry, error
+    kind: str  # pushed, pulled, deleted, skipped, conflict, retry, error, desynced, resynced
     title: str
     detail: str = ""
 
 
+class _Words:
+    """What the history needs to name people, fields and values as a CSM knows them, read
+    once per page: field labels (by the mapping's Cockpit field and by Salesforce field),
+    Cockpit users and the org's users by id, picklist labels."""
+
+    def __init__(self) -> None:
+        self.custom = dict(CustomField.objects.values_list("key", "label"))
+        self.by_salesforce = {
+            "Status": "Status",
+            "Priority": "Priority",
+            "OwnerId": "Assigned to",
+            "WhatId": "Company",
+        }
+        for cockpit, salesforce in FieldMapping.objects.filter(
+            connection__is_primary=True
+        ).values_list("cockpit_field", "salesforce_field"):
+            self.by_salesforce[salesforce] = field_label(cockpit, self.custom)
+        self.people: dict[str, str] = {}
+        for pk, username, first, last in User.objects.values_list(
+            "pk", "username", "first_name", "last_name"
+        ):
+            # By id (the engine's owner values) and by username (who settled a conflict).
+            self.people[str(pk)] = self.people[username] = f"{first} {last}".strip() or username
+        self.org_people = dict(SalesforceUser.objects.values_list("pk", "name"))
+        self.picklists = {
+            **dict(Status.objects.values_list("value", "label")),
+            **dict(Priority.objects.values_list("value", "label")),
+        }
+
+    def field(self, name: str) -> str:
+        """A field named by the engine: a mapping's Cockpit field ('custom:effort_hours',
+        'due_date', 'owner') or a Salesforce field ('ActivityDate')."""
+        if name in self.by_salesforce:
+            return self.by_salesforce[name]
+        if name == "owner":
+            return "Assigned to"
+        return field_label(name, self.custom)
+
+    def person(self, value: Any) -> str:
+        text = str(value)
+        if text in self.org_people:
+            return self.org_people[text]
+        return self.people.get(text, text)
+
+    def value(self, salesforce_field: str, value: Any) -> str:
+        if value is None or value == "":
+            return "nothing"
+        if salesforce_field == "OwnerId":
+            return self.person(value)
+        if salesforce_field in ("Status", "Priority"):
+            return f"“{self.picklists.get(str(value), value)}”"
+        return f"“{_value_in_words(value)}”"
+
+
+_PUSHED = re.compile(r"^'.*' pushed to Salesforce(?:: (?P<fields>.+)| \(created\))?$", re.S)
+_PULLED = re.compile(r"^'.*' updated from Salesforce: (?P<fields>.+)$", re.S)
+_SKIPPED = re.compile(
+    r"^Salesforce (?P<field>\S+) '(?P<value>.*)' has no Cockpit value mapped", re.S
+)
+_SETTLED = re.compile(
+    r"^'.*': (?P<who>\S+) settled the (?P<field>\S+) conflict, keeping (?P<side>\S+) value "
+    r"'(?P<value>.*)'\.$",
+    re.S,
+)
+
+
+def _event_in_words(event: SyncEvent, words: _Words) -> TimelineItem | None:
+    """A log line as a CSM reads it; None for a line the history shows otherwise (the
+    engine's own conflict lines: the Conflict rows say the same, with both values)."""
+    message = event.message
+    title = event.get_kind_display()
+    detail = message
+    if event.kind == SyncEvent.Kind.PUSHED and (found := _PUSHED.match(message)):
+        if found.group("fields"):
+            names = [words.field(n.strip()) for n in found.group("fields").split(",")]
+            title, detail = "Sent to Salesforce", "Changed there: " + ", ".join(names) + "."
+        else:
+            title, detail = "Created in Salesforce", ""
+    elif event.kind == SyncEvent.Kind.PULLED and (found := _PULLED.match(message)):
+        names = [words.field(n.strip()) for n in found.group("fields").split(",")]
+        title, detail = "Updated from Salesforce", "Changed there: " + ", ".join(names) + "."
+    elif event.kind == SyncEvent.Kind.SKIPPED and (found := _SKIPPED.match(message)):
+        field, value = found.group("field"), found.group("value")
+        if field == "OwnerId":
+            title = "Reassigned in Salesforce"
+            detail = (
+                f"Assigned in Salesforce to {words.person(value)}, who has no Cockpit account; "
+                "the task stays with its owner here."
+            )
+        elif field == "WhatId":
+            title = "Company not synced"
+            detail = "Related in Salesforce to an Account no Cockpit company is linked to."
+        else:
+            label = words.field(field)
+            title = f"{label} not synced"
+            detail = (
+                f"In Salesforce: {value}. Cockpit has no {label.lower()} for it, so it keeps "
+                "its own; Salesforce keeps its value until you change the field."
+            )
+    elif event.kind == SyncEvent.Kind.CONFLICT:
+        found = _SETTLED.match(message)
+        if not found:
+            return None
+        side = "Cockpit's" if found.group("side") == "Cockpit's" else "Salesforce's"
+        title = f"Conflict settled: {words.field(found.group('field'))}"
+        detail = f"{words.person(found.group('who'))} kept {side} value."
+    elif event.kind in (SyncEvent.Kind.ERROR, SyncEvent.Kind.RETRY):
+        detail = error_in_words(message)
+    elif event.kind in (SyncEvent.Kind.DESYNCED, SyncEvent.Kind.RESYNCED):
+        detail = message.split(": ", 1)[-1].capitalize()
+    return TimelineItem(event.created_at, event.kind, title, detail)
+
+
 def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
-    """What the sync did with this task, newest first: its log, conflicts, failed pushes."""
+    """What the sync did with this task, newest first, naming people and fields as a CSM
+    knows them: its log, each conflict once, failed pushes."""
+    words = _Words()
     items: list[TimelineItem] = []
     for event in SyncEvent.objects.filter(task_id=task.pk).order_by("-created_at", "-id")[:limit]:
-        detail = event.message
-        if event.kind in (SyncEvent.Kind.ERROR, SyncEvent.Kind.RETRY):
-            detail = error_in_words(event.message)
-        items.append(TimelineItem(event.created_at, event.kind, event.get_kind_display(), detail))
+        item = _event_in_words(event, words)
+        if item is not None:
+            items.append(item)
     for conflict in Conflict.objects.filter(task_id=task.pk).order_by("-created_at")[:limit]:
-        winner = "Cockpit's" if conflict.winner == "cockpit" else "Salesforce's"
-        items.append(
-            TimelineItem(
-                conflict.created_at,
-                "conflict",
-                f"Changed on both sides: {conflict.salesforce_field}",
-                f"Cockpit had {_shown(conflict.cockpit_value)}, Salesforce had "
-                f"{_shown(conflict.salesforce_value)}; {winner} value was kept.",
+        label = words.field(conflict.salesforce_field)
+        ours = words.value(conflict.salesforce_field, conflict.cockpit_value)
+        theirs = words.value(conflict.salesforce_field, conflict.salesforce_value)
+        kept = "Cockpit's" if conflict.winner == "cockpit" else "Salesforce's"
+        if conflict.policy == "late_write":
+            detail = (
+                f"A slow, older write of Cockpit's ({theirs}) reached Salesforce after a newer "
+                f"one; Cockpit's {ours} was written again."
             )
+        else:
+            detail = f"Cockpit had {ours}, Salesforce had {theirs}; {kept} value was kept."
+        items.append(
+            TimelineItem(conflict.created_at, "conflict", f"Changed on both sides: {label}", detail)
         )
     failed = OutboxEntry.objects.filter(task_id=task.pk, state=OutboxEntry.State.FAILED)
     for entry in failed.order_by("-updated_at")[:limit]:
@@ -229,12 +450,6 @@ def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
         )
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "":
-        return "nothing"
-    return f"“{value}”"
 
 
 def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:
@@ -261,7 +476,9 @@ def rows_version(tasks: list[Task]) -> str:
         parts.append(
             f"{task.pk}:{task.updated_at.isoformat()}:"
             + (
-                f"{record.state}:{record.last_error}:{record.desynced_at}:{record.last_synced_at}"
+                f"{record.state}:{record.last_error}:{record.desynced_at}:{record.last_synced_at}:"
+                # What Salesforce holds ("In Salesforce: Deferred") shows in the row too.
+                + json.dumps(record.agreed_values, sort_keys=True, default=str)
                 if record
                 else "-"
             )

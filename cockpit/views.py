@@ -54,9 +54,11 @@ from .selectors import (
     salesforce_record_url,
     sync_record_of,
     task_custom_values,
+    task_differences,
     task_sync_explained,
     task_tab_counts,
     task_timeline,
+    tasks_with_differences,
 )
 
 
@@ -148,6 +150,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
             _section("Today", tasks_due(mine, due="today", today=today).order_by(*day_order)),
             _section("Tomorrow", tasks_due(mine, due="tomorrow", today=today).order_by(*day_order)),
         ]
+        # One read of the mapping for every row on the page, whatever its sections.
+        tasks_with_differences([t for section in context["sections"] for t in section["tasks"]])
     else:
         if chosen["view"] == "completed":
             qs = tasks_completed(mine)
@@ -155,7 +159,9 @@ def task_list(request: HttpRequest) -> HttpResponse:
             qs = tasks_open(tasks_due(mine, due="upcoming", today=today))
         else:
             qs = tasks_open(mine)
-        context["page"] = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        page.object_list = tasks_with_differences(list(page.object_list))
+        context["page"] = page
     return render(request, "cockpit/task_list.html", context)
 
 
@@ -279,6 +285,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     record = sync_record_of(task)
     primary = outbound_connection()
     connection = primary or primary_connection()
+    differences = task_differences([task]).get(task.pk, [])
     return render(
         request,
         "cockpit/task_detail.html",
@@ -289,7 +296,9 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "salesforce_url": salesforce_record_url(
                 connection, record.salesforce_id if record and record.salesforce_id else ""
             ),
-            "explained": task_sync_explained(task),
+            "explained": task_sync_explained(task, differences),
+            "differences": differences,
+            "differences_by_field": {d.field: d for d in differences},
             "timeline": task_timeline(task),
             "sync_on": primary is not None,
             "desynced": bool(record and record.desynced_at),
@@ -382,6 +391,7 @@ def task_rows(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     order = {pk: n for n, pk in enumerate(ids)}
     tasks.sort(key=lambda task: order[task.pk])
+    tasks_with_differences(tasks)
     return render(
         request,
         "cockpit/_task_rows.html",

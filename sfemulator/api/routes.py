@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
-from sfemulator.api import composite, meta, query, replication, sobjects
+from sfemulator.api import composite, composite_resource, meta, query, replication, sobjects
 from sfemulator.api.call import Call
 from sfemulator.errors import SalesforceError, method_not_allowed, not_found
 from sfemulator.protocol import Response
@@ -84,6 +84,7 @@ ROUTES = (
     ),
     Route(("{endpoint=query|queryAll}",), {"GET": query.run}),
     Route(("{endpoint=query|queryAll}", "{locator}"), {"GET": query.more}),
+    Route(("composite",), {"POST": composite_resource.composite}),
     Route(
         ("composite", "sobjects"),
         {"POST": composite.create, "PATCH": composite.update, "DELETE": composite.delete},
@@ -109,6 +110,7 @@ WRITE_HANDLERS: frozenset[Handler] = frozenset(
         composite.update,
         composite.delete,
         composite.upsert,
+        composite_resource.composite,
     }
 )
 

@@ -79,3 +79,34 @@ def test_jsforce_logs_in_with_its_chunked_password_and_client_credentials_reques
     assert seen["passwordUserId"] == _user_id(sf, "alice@example.com.sfemu")
     assert seen["clientCredentialsUserId"] == sfemu_clean.integration_user_id
     assert seen["queryTotal"] == 5
+
+
+def test_jsforce_sends_a_composite_series_with_references(jsforce, sfemu_clean):
+    v = "/services/data/v59.0"
+    sfemu_clean.reset_request_log()
+
+    seen = jsforce(
+        composite={
+            "allOrNone": True,
+            "compositeRequest": [
+                {
+                    "method": "POST",
+                    "url": f"{v}/sobjects/Task",
+                    "referenceId": "refTask",
+                    "body": {"Subject": "From jsforce"},
+                },
+                {
+                    "method": "GET",
+                    "url": f"{v}/sobjects/Task/@{{refTask.id}}?fields=Subject,Status",
+                    "referenceId": "refRead",
+                },
+            ],
+        }
+    )
+
+    created, read = seen["composite"]["compositeResponse"]
+    assert created["httpStatusCode"] == 201
+    assert read["httpStatusCode"] == 200
+    assert read["body"]["Subject"] == "From jsforce"
+    assert read["body"]["Status"] == "Not Started"
+    assert sfemu_clean.request_log()["by_endpoint"]["POST composite"] == 1

@@ -148,9 +148,22 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Throttle counts and other short-lived values. The default is per process: with several
-# web processes, point CACHE_URL at a shared cache (redis://...) so the limits hold.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Throttle counts and other short-lived values, shared by every process of the machine: the
+# embedded default is a file cache under var/cache/ (0700; Django writes its files 0600), so
+# make run's two gunicorn workers count one limit, not two. Several machines point CACHE_URL
+# at a shared cache (redis://...).
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache("CACHE_URL")}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(private_dir(VAR_DIR / "cache")),
+            # Django culls a third of the entries past MAX_ENTRIES (300): throttle counts of
+            # many addresses would be forgotten.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

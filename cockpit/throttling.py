@@ -5,8 +5,8 @@ its 401 without ever being counted; the anonymous rate is therefore checked duri
 authentication (cockpit.authentication), before any permission answers.
 
 The rates come from settings (API_THROTTLE_*) each time, not once at import as DRF's own
-classes read them, so a changed setting takes effect. Counts live in the cache: set CACHE_URL
-to a shared cache (Redis) when more than one process serves the API.
+classes read them, so a changed setting takes effect. Counts live in the default cache, which
+every process of a machine shares (a file cache under var/ unless CACHE_URL names Redis).
 """
 
 from collections.abc import Mapping

@@ -21,3 +21,10 @@ CELERY_BROKER_URL = "memory://"
 # A fast hasher: the production one (PBKDF2, a million rounds) costs ~0.35 s a user, and the
 # suite makes hundreds. Production's hasher is checked in tests/cockpit/test_deploy_settings.py.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Without CACHE_URL (CI's PostgreSQL pass sets Redis), throttle counts stay in this process:
+# each test starts from an empty cache (tests/conftest.py) and no two runs share one. The
+# embedded default, a file cache under var/ shared by processes, is checked in
+# tests/security/test_throttling_and_tokens.py.
+if not os.environ.get("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

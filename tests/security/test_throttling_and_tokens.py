@@ -144,3 +144,54 @@ def test_a_revoked_token_stops_working(csm):
 
     assert client.delete(URL).status_code == 204
     assert client.get("/api/v1/tasks/").status_code == 401
+
+
+# ---- counts shared by the processes of `make run` ------------------------------------------
+
+ATTEMPTS_SCRIPT = """
+import sys
+import django
+django.setup()
+from rest_framework.test import APIRequestFactory
+from rest_framework.request import Request
+from cockpit.throttling import LoginIPThrottle
+answers = []
+for _ in range(int(sys.argv[1])):
+    request = Request(APIRequestFactory().post("/api/v1/auth/token/", REMOTE_ADDR="203.0.113.7"))
+    answers.append(LoginIPThrottle().allow_request(request, None))
+print(" ".join("ok" if allowed else "throttled" for allowed in answers))
+"""
+
+
+def attempts_in_a_process(var_dir, count: int) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CACHE_URL", "DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        DEBUG="true", COCKPIT_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="cockpit.settings"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", ATTEMPTS_SCRIPT, str(count)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_embedded_default_counts_attempts_across_processes(tmp_path):
+    # Two processes of one machine, as make run's two gunicorn workers: the documented 10 a
+    # minute per address holds for both together.
+    first = attempts_in_a_process(tmp_path / "var", 10)
+    second = attempts_in_a_process(tmp_path / "var", 1)
+
+    assert first == ["ok"] * 10
+    assert second == ["throttled"]

@@ -47,7 +47,7 @@ def test_a_fresh_var_holds_only_private_files_and_directories(tmp_path):
     assert mode(var) == 0o700
     for name in ("cockpit.sqlite3", "dev_secret_key", "admin_password"):
         assert mode(var / name) == 0o600, name
-    for sub in ("broker", "broker/queue", "broker/processed", "broker/control"):
+    for sub in ("broker", "broker/queue", "broker/processed", "broker/control", "cache"):
         assert mode(var / sub) == 0o700, sub
     # SQLite's companions (WAL mode) take the database file's mode.
     for companion in var.glob("cockpit.sqlite3-*"):

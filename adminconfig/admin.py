@@ -167,7 +167,9 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        services.connection_save(connection=obj, client_secret=form.cleaned_data["client_secret"])
+        services.connection_save(
+            connection=obj, client_secret=form.cleaned_data["client_secret"], resync=False
+        )
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         connection = form.instance
@@ -208,7 +210,8 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        if any(formset.has_changed() for formset in formsets):
+        defaults = change and bool({"default_status", "default_priority"} & set(form.changed_data))
+        if any(formset.has_changed() for formset in formsets) or defaults:
             run = services.resync_start(connection=form.instance, reason="Mappings saved")
             if run.is_finished:
                 self.message_user(request, "Tasks are now synced with the new mapping.")

@@ -35,6 +35,7 @@ from .selectors import inbound_connection, sync_settings
 from .twins import (
     Engine,
     MergeItem,
+    agreement_marked,
     engine_load,
     first_push_base,
     task_id_of,
@@ -391,7 +392,11 @@ def _create_tasks(
                     if record.get("SystemModstamp")
                     else None,
                     agreed_values={n: theirs.get(n) for n in engine.field_names},
-                    agreed_cockpit={n: ours.get(n) for n in engine.field_names},
+                    agreed_cockpit=agreement_marked(
+                        engine.spec,
+                        {n: theirs.get(n) for n in engine.field_names},
+                        {n: ours.get(n) for n in engine.field_names},
+                    ),
                 )
             )
             result.created += 1

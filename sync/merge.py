@@ -64,6 +64,8 @@ class Conflict:
     salesforce_value: Any
     winner: str
     late_write: bool = False  # Salesforce's value was a late arrival of an older write of ours
+    # A newly mapped one-way field: its direction, not the policy, named the winner.
+    by_direction: bool = False
 
 
 @dataclass
@@ -96,6 +98,7 @@ def merge(
     latest: str,
     policy: str = "latest",
     stale: frozenset[str] = frozenset(),
+    fresh: frozenset[str] = frozenset(),
 ) -> Merge:
     """Merge one task.
 
@@ -105,12 +108,19 @@ def merge(
     changes go out and nothing comes in. A field missing from `base_ck` has an unknown Cockpit
     base: Cockpit counts as changed where its value would change Salesforce's. `latest` names the
     side changed last (for the "latest" policy). `stale` names fields whose Salesforce value is a
-    late echo of an earlier write of ours: Salesforce did not really change them.
+    late echo of an earlier write of ours: Salesforce did not really change them. `fresh` names
+    fields with no agreement yet (newly mapped, see `_first_meeting`); with `theirs` None they
+    cannot be compared and Cockpit's value goes out as for an unknown base.
     """
     result = Merge()
     for item in fields:
         name = item.salesforce
         our_value = ours.get(name)
+        if name in fresh and theirs is not None:
+            their_value = theirs.get(name)
+            result.base_sf[name] = their_value
+            _first_meeting(result, item, our_value, their_value, latest=latest, policy=policy)
+            continue
         known = base_sf is not None and name in base_sf and name not in stale
         base_value = base_sf.get(name) if base_sf is not None else None
         their_value = base_value if theirs is None else theirs.get(name, base_value)
@@ -140,6 +150,47 @@ def merge(
             else:
                 _send_ours(result, item, our_value, base_ck if base_known_ck else None)
     return result
+
+
+def _first_meeting(
+    result: Merge, item: SyncField, our_value: Any, their_value: Any, *, latest: str, policy: str
+) -> None:
+    """A field with no agreement yet (newly mapped, or its Cockpit field or direction changed
+    under an agreement the new mapping cannot use). Values that mean the same agree; a value
+    Cockpit cannot express stays in Salesforce; an empty side takes the other's value where the
+    direction lets it; two different values are a conflict, settled by the policy (a one-way
+    field: by its direction, the side it syncs from wins)."""
+    name = item.salesforce
+    back = item.back(their_value)
+    if same(item.out(our_value), their_value) or (back is not SKIP and same(back, our_value)):
+        result.base_ck[name] = our_value
+        return
+    if back is SKIP:
+        result.skipped.append((name, their_value))
+        result.base_ck[name] = our_value
+        return
+    winner: str | None
+    if same(our_value, None):
+        winner = SALESFORCE if item.comes_in else None
+    elif same(their_value, None):
+        winner = COCKPIT if item.goes_out else None
+    else:
+        two_way = item.comes_in and item.goes_out
+        if two_way:
+            winner = {"salesforce": SALESFORCE, "cockpit": COCKPIT}.get(policy, latest)
+        else:
+            winner = COCKPIT if item.goes_out else SALESFORCE
+        result.conflicts.append(
+            Conflict(name, our_value, their_value, winner, by_direction=not two_way)
+        )
+    if winner == SALESFORCE:
+        _take_theirs(result, item, their_value, our_value)
+    elif winner == COCKPIT:
+        _send_ours(result, item, our_value, None)
+    else:
+        # One-way, and the side that would take the value is the one the field never writes
+        # to: both keep theirs (a later edit on the field's own side syncs as usual).
+        result.base_ck[name] = our_value
 
 
 def _send_ours(

@@ -56,6 +56,7 @@ from .twins import (
     Engine,
     MergeItem,
     Outcome,
+    agreement_marked,
     engine_load,
     external_id,
     first_push_base,
@@ -353,7 +354,6 @@ def _push_updates(
                 entry.task_id,
                 theirs_by_id.get(salesforce_id) if theirs_by_id is not None else None,
                 salesforce_id,
-                resync=bool(entry.resync_run_id),
             )
             for entry, salesforce_id in linked
         ],
@@ -500,7 +500,9 @@ def _record_created(
         # What both sides now hold: the base of the next three-way merge, and how the next
         # pull recognises this push's echo (rule 7).
         record.agreed_values = {n: payload.get(n) for n in names}
-        record.agreed_cockpit = {n: ours.get(n) for n in names}
+        record.agreed_cockpit = agreement_marked(
+            engine.spec, record.agreed_values, {n: ours.get(n) for n in names}
+        )
     rows_update(list(records.values()), AGREED_FIELDS)
 
 

@@ -22,7 +22,7 @@ from tasks.bulk import rows_update
 from tasks.models import Company, Task, TaskSyncRecord
 
 from .context import applying_inbound
-from .mapping import MappingSpec, sf_datetime_parse
+from .mapping import FieldRule, MappingSpec, sf_datetime_parse
 from .mapping_specs import mapping_spec_load
 from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
 from .merge import Conflict as MergeConflict
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 UNCERTAIN_FOR = dt.timedelta(minutes=15)
 UNCERTAIN_KEPT = 5
 LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
+DIRECTION = "direction"  # ... and of a newly mapped one-way field's first values
 EXTERNAL_PREFIX = "cockpit-"  # Cockpit_Task_Id__c holds "cockpit-<task id>"
 
 
@@ -87,6 +88,104 @@ class Outcome:
     merged: Merge
     ours: dict[str, Any]
     changed_cockpit: bool = False
+    spec: MappingSpec | None = None  # the mapping the merge ran under, to mark the agreement
+
+    def agreed_after_push(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        base_sf, base_ck = self.merged.agreed_after_push(self.ours)
+        if self.spec is not None:
+            base_ck = agreement_marked(self.spec, base_sf, base_ck)
+        return base_sf, base_ck
+
+
+# ---- which mapping an agreement was made under ----------------------------------------------
+# The agreed Cockpit values carry, under this key (no Salesforce field name starts with '@'),
+# what the mapping was when each field was agreed: for a mapped field its Cockpit field and
+# direction, for Status and Priority the Salesforce value Cockpit's agreed value translated to
+# and whether the agreed Salesforce value had a mapping. A mapping or default change is then
+# judged per task against the mapping its agreement was made under (issue 16): however many
+# saves come before the re-sync reaches a task, and whichever of push, pull or re-sync merges
+# it first.
+MARKS = "@mapping"
+
+
+def _direction(rule: FieldRule) -> str:
+    return {(True, True): "both", (True, False): "out", (False, True): "in"}.get(
+        (rule.goes_out, rule.comes_in), "none"
+    )
+
+
+def agreement_marked(
+    spec: MappingSpec, base_sf: dict[str, Any], base_ck: dict[str, Any]
+) -> dict[str, Any]:
+    """The agreed Cockpit values with the marks of the mapping they are agreed under."""
+    marks: dict[str, Any] = {
+        rule.salesforce_field: {"from": rule.cockpit_field, "dir": _direction(rule)}
+        for rule in spec.fields
+    }
+    for picklist in (spec.status, spec.priority):
+        name = picklist.salesforce_field
+        if base_ck.get(name) is None or name not in base_sf:
+            continue  # not agreed (a write on its way): nothing to mark
+        theirs = base_sf[name]
+        marks[name] = {
+            "out": picklist.out(base_ck[name]),
+            "unmapped": theirs is not None and picklist.back(theirs) is None,
+        }
+    return {**{k: v for k, v in base_ck.items() if k != MARKS}, MARKS: marks}
+
+
+def _mapping_changes(
+    engine: Engine,
+    base_sf: dict[str, Any],
+    base_ck: dict[str, Any],
+    ours: dict[str, Any],
+    theirs: dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
+    """The agreement as the current mapping can use it, and the fields with none (README, "What
+    the sync guarantees", 11). Only what the new mapping translates differently from the old
+    one's agreement goes out; a value Salesforce chose is never rewritten by a mapping change."""
+    marks = base_ck.get(MARKS)
+    if marks is None:
+        return base_sf, base_ck, frozenset()  # agreed before marks were kept: as if under this one
+    base_sf, base_ck = dict(base_sf), dict(base_ck)
+    by_name = {item.salesforce: item for item in engine.fields}
+    fresh: set[str] = set()
+
+    def forget(name: str) -> None:
+        fresh.add(name)
+        base_sf.pop(name, None)
+        base_ck.pop(name, None)
+
+    for rule in engine.spec.fields:
+        name, mark = rule.salesforce_field, marks.get(rule.salesforce_field)
+        if name not in base_sf or (mark is not None and mark["from"] != rule.cockpit_field):
+            forget(name)  # newly mapped, or another Cockpit field behind it: no agreement yet
+        elif mark is not None and mark["dir"] != _direction(rule) and name in base_ck:
+            # A one-way field's agreement is only half a one (the side it ignored may have
+            # moved on): it still holds where the two values translate into each other.
+            item = by_name[name]
+            agreed, agreed_sf = base_ck[name], base_sf[name]
+            if not (same(item.out(agreed), agreed_sf) or same(item.back(agreed_sf), agreed)):
+                forget(name)
+    for picklist in (engine.spec.status, engine.spec.priority):
+        name, mark = picklist.salesforce_field, marks.get(picklist.salesforce_field)
+        if mark is None or name not in base_ck or name not in base_sf:
+            continue
+        agreed, agreed_sf = base_ck[name], base_sf[name]
+        readable = agreed_sf is not None and picklist.back(agreed_sf) is not None
+        if same(agreed_sf, mark["out"]) and readable:
+            # Salesforce holds Cockpit's own translation, and the new mapping still reads it:
+            # it follows a new translation (a changed mapping or default), unless a Salesforce
+            # user changed the field since (the merge then takes that edit, or keeps it when
+            # it has no mapping). A value the new mapping cannot read stays, as any other.
+            moved = theirs is not None and not same(theirs.get(name, agreed_sf), agreed_sf)
+            if not same(picklist.out(agreed), agreed_sf) and not moved:
+                del base_ck[name]  # Cockpit's value counts as changed: it goes out
+        elif mark["unmapped"] and agreed_sf is not None:
+            meaning = picklist.back(agreed_sf)
+            if meaning is not None and meaning != agreed:
+                forget(name)  # a value newly mapped to another Cockpit value: no agreement yet
+    return base_sf, base_ck, frozenset(fresh)
 
 
 # ---- uncertain writes ---------------------------------------------------------------------
@@ -171,7 +270,6 @@ class MergeItem:
     theirs: dict[str, Any] | None
     salesforce_id: str
     base_override: tuple[dict[str, Any], dict[str, Any]] | None = None
-    resync: bool = False
     drift: bool = False  # a reconcile: values that differ although both sides agreed clash
 
 
@@ -306,10 +404,9 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         base_ck = record.agreed_cockpit or (
             _legacy_base_ck(engine, base_sf, ours) if base_sf else {}
         )
-    if item.resync:
-        # The admin changed the mappings: Cockpit's values go out again wherever they now
-        # translate differently from what Salesforce holds.
-        base_ck = {}
+    fresh: frozenset[str] = frozenset()
+    if item.base_override is None and base_sf is not None:
+        base_sf, base_ck, fresh = _mapping_changes(engine, base_sf, base_ck, ours, theirs)
     if item.drift and theirs is not None and base_sf is not None:
         base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
     stale = stale_fields(record, theirs or {}, engine.fields, ours)
@@ -330,14 +427,16 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         latest=latest,
         policy=engine.settings.conflict_policy,
         stale=stale,
+        fresh=fresh,
     )
+    result.base_ck = agreement_marked(engine.spec, result.base_sf, result.base_ck)
     for name in sorted(stale):
         # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
         # goes out again; an edit made in Salesforce just before the late arrival would be
         # gone, and nobody can tell, so the overwrite is recorded where admins see it.
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
-    return Outcome(task_id=task.pk, merged=result, ours=ours)
+    return Outcome(task_id=task.pk, merged=result, ours=ours, spec=engine.spec)
 
 
 def _drift_marked(
@@ -428,7 +527,11 @@ def _conflict_rows(
                 cockpit_value=conflict.cockpit_value,
                 salesforce_value=conflict.salesforce_value,
                 winner=conflict.winner,
-                policy=LATE_WRITE if conflict.late_write else engine.settings.conflict_policy,
+                policy=LATE_WRITE
+                if conflict.late_write
+                else DIRECTION
+                if conflict.by_direction
+                else engine.settings.conflict_policy,
             )
         )
         if conflict.late_write:
@@ -437,6 +540,13 @@ def _conflict_rows(
                 f"('{conflict.salesforce_value}') reached Salesforce after a newer one; "
                 f"Cockpit's '{conflict.cockpit_value}' was written again. A Salesforce edit of "
                 f"the {label} made just before it would have been overwritten."
+            )
+        elif conflict.by_direction:
+            message = (
+                f"'{task.name}': {label}, newly mapped one way, differed "
+                f"('{conflict.cockpit_value}' in Cockpit, '{conflict.salesforce_value}' in "
+                f"Salesforce): {conflict.winner}, "
+                "the side it syncs from, wins."
             )
         else:
             message = (
@@ -485,7 +595,7 @@ def twin_agreed_after_push(
         record = records.get(outcome.task_id)
         if record is None:
             continue  # deleted meanwhile
-        record.agreed_values, record.agreed_cockpit = outcome.merged.agreed_after_push(outcome.ours)
+        record.agreed_values, record.agreed_cockpit = outcome.agreed_after_push()
         record.salesforce_id, record.state, record.last_error = (
             salesforce_id,
             TaskSyncRecord.State.SYNCED,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from .. import hooks
 from ..crypto import secret_encrypt
 from ..models import PicklistMapping, SalesforceConnection, SyncSettings
-from .mappings import mappings_create_defaults
+from .mappings import mappings_create_defaults, resync_start
 from .sync_settings import sync_settings_get
 
 EDITABLE = (
@@ -68,16 +68,31 @@ def connection_secret_check(
         )
 
 
+# What the default Status/Priority change: the Salesforce value of every Cockpit value that has
+# no mapping, so a change re-syncs the synced tasks like a mapping change does.
+DEFAULTS = ("default_status", "default_priority")
+
+
+def connection_defaults_changed(connection: SalesforceConnection) -> bool:
+    """Whether the saved connection's default Status or Priority differs from this one's."""
+    if connection.pk is None:
+        return False
+    stored = SalesforceConnection.objects.filter(pk=connection.pk).values(*DEFAULTS).first()
+    return stored is not None and any(stored[f] != getattr(connection, f) for f in DEFAULTS)
+
+
 @transaction.atomic
 def connection_save(
-    *, connection: SalesforceConnection, client_secret: str | None = None
+    *, connection: SalesforceConnection, client_secret: str | None = None, resync: bool = True
 ) -> SalesforceConnection:
     """Validate and save a new or changed connection (the admin form fills the instance).
 
     A non-empty client_secret replaces the stored one (encrypted); empty keeps it, unless the
     login URL or client id changes. The login URL must be https (http only where
     SYNC_ALLOW_HTTP_LOGIN_URL allows it). Making the connection primary demotes the former
-    primary; the first connection is primary anyway.
+    primary; the first connection is primary anyway. A changed default Status or Priority
+    re-syncs the synced tasks (unless `resync` is False: the admin page starts one re-sync for
+    the defaults and the mappings saved together).
     """
     connection_secret_check(
         connection_id=connection.pk,
@@ -95,9 +110,12 @@ def connection_save(
     if connection.is_primary:
         _demote_other_primaries(connection)  # first, so the single-primary check passes
     connection.full_clean(exclude=["client_secret_encrypted"])
+    defaults_changed = connection_defaults_changed(connection)
     connection.save()
     if is_new:
         mappings_create_defaults(connection=connection)
+    if resync and defaults_changed and connection.is_primary:
+        resync_start(connection=connection, reason="Default Status/Priority changed")
     return connection
 
 

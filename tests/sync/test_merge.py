@@ -17,7 +17,9 @@ TO_SALESFORCE_ONLY = SyncField("Subject", comes_in=False)
 FROM_SALESFORCE_ONLY = SyncField("Subject", goes_out=False)
 
 
-def run(field, *, base_sf, base_ck, ours, theirs, latest=COCKPIT, policy="latest", stale=()):
+def run(
+    field, *, base_sf, base_ck, ours, theirs, latest=COCKPIT, policy="latest", stale=(), fresh=()
+):
     def wrap(value):
         return None if value is None else {field.salesforce: value}
 
@@ -30,8 +32,11 @@ def run(field, *, base_sf, base_ck, ours, theirs, latest=COCKPIT, policy="latest
         latest=latest,
         policy=policy,
         stale=frozenset(stale),
+        fresh=frozenset(fresh),
     )
 
+
+NEW = {"fresh": ["Subject", "Status"]}
 
 CASES = {
     # name: (field, base_sf, base_ck, ours, theirs, options, to_cockpit, to_salesforce, conflict)
@@ -80,6 +85,40 @@ CASES = {
     "unknown Cockpit base: Cockpit counts as changed where it differs": (
         SUBJECT, "a", None, "b", "a", {}, None, "b", None,
     ),
+    # Newly mapped (no agreement yet, `fresh`): the first meeting of the two values.
+    "newly mapped, values that mean the same: agreed": (
+        STATUS, None, None, "Open", "Not Started", NEW, None, None, None,
+    ),
+    "newly mapped, Cockpit empty: it takes Salesforce's value": (
+        SUBJECT, None, None, "", "c", NEW, "c", None, None,
+    ),
+    "newly mapped, Salesforce empty: Cockpit's value goes out": (
+        SUBJECT, None, None, "b", None, NEW, None, "b", None,
+    ),
+    "newly mapped, two values, latest is Salesforce: a conflict Salesforce wins": (
+        SUBJECT, None, None, "b", "c", {**NEW, "latest": SALESFORCE}, "c", None, SALESFORCE,
+    ),
+    "newly mapped, two values, policy Cockpit wins: a conflict Cockpit wins": (
+        SUBJECT, None, None, "b", "c", {**NEW, "policy": "cockpit", "latest": SALESFORCE},
+        None, "b", COCKPIT,
+    ),
+    "newly mapped, a Salesforce value Cockpit cannot express stays": (
+        STATUS, None, None, "Open", "Deferred", NEW, None, None, None,
+    ),
+    "newly mapped to Salesforce only, two values: Cockpit wins by direction": (
+        TO_SALESFORCE_ONLY, None, None, "b", "c", {**NEW, "latest": SALESFORCE}, None, "b",
+        COCKPIT,
+    ),
+    "newly mapped to Salesforce only, Cockpit empty: Salesforce keeps its value": (
+        TO_SALESFORCE_ONLY, None, None, "", "c", NEW, None, None, None,
+    ),
+    "newly mapped from Salesforce only, two values: Salesforce wins by direction": (
+        FROM_SALESFORCE_ONLY, None, None, "b", "c", {**NEW, "policy": "cockpit"}, "c", None,
+        SALESFORCE,
+    ),
+    "newly mapped from Salesforce only, Salesforce empty: Cockpit keeps its value": (
+        FROM_SALESFORCE_ONLY, None, None, "b", None, NEW, None, None, None,
+    ),
 }  # fmt: skip
 
 
@@ -111,3 +150,11 @@ def test_the_agreement_after_a_confirmed_push_holds_what_was_sent():
     assert result.agreed_after_push({"Subject": "b"}) == ({"Subject": "b"}, {"Subject": "b"})
     # Until the push is confirmed, Cockpit's side stays changed, so a failure retries it.
     assert result.base_ck["Subject"] == "a"
+
+
+def test_a_newly_mapped_one_way_conflict_says_its_direction_decided():
+    result = run(TO_SALESFORCE_ONLY, base_sf=None, base_ck=None, ours="b", theirs="c", **NEW)
+
+    assert [c.by_direction for c in result.conflicts] == [True]
+    both_ways = run(SUBJECT, base_sf=None, base_ck=None, ours="b", theirs="c", **NEW)
+    assert [c.by_direction for c in both_ways.conflicts] == [False]

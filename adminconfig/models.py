@@ -3,7 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -128,6 +128,11 @@ class SalesforceConnection(models.Model):
         return self.cockpit_calls if self.cockpit_calls_date == day else 0
 
 
+MAX_IMPORT_HOURS = 30 * 24
+MAX_DELETION_WINDOW_DAYS = 15
+MAX_PULL_INTERVAL_SECONDS = 24 * 3600
+
+
 class SyncSettings(models.Model):
     """The one row of sync switches and timings."""
 
@@ -149,21 +154,24 @@ class SyncSettings(models.Model):
         editable=False,
         help_text="When sync was first switched on; only tasks created after it are pushed.",
     )
+    # Bounded to what Salesforce can answer (getUpdated and the recycle bin reach 30 and 15
+    # days back) and what a timedelta holds: 2**31 days was accepted and broke every pull.
     initial_import_hours = models.PositiveIntegerField(
         default=24,
-        validators=[MinValueValidator(1)],
-        help_text="First sync imports Salesforce tasks created or updated this many hours back.",
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_IMPORT_HOURS)],
+        help_text="First sync imports Salesforce tasks created or updated this many hours back "
+        f"(1 to {MAX_IMPORT_HOURS}: 30 days).",
     )
     deletion_window_days = models.PositiveIntegerField(
         default=15,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DELETION_WINDOW_DAYS)],
         help_text="Salesforce deletions this many days back delete the Cockpit task "
-        "(Salesforce's recycle bin keeps 15 days).",
+        "(1 to 15: Salesforce's recycle bin keeps 15 days).",
     )
     pull_interval_seconds = models.PositiveIntegerField(
         default=60,
-        validators=[MinValueValidator(10)],
-        help_text="How often Salesforce changes are pulled (at least 10 seconds).",
+        validators=[MinValueValidator(10), MaxValueValidator(MAX_PULL_INTERVAL_SECONDS)],
+        help_text="How often Salesforce changes are pulled (10 seconds to a day).",
     )
     conflict_policy = models.CharField(
         max_length=12,

@@ -3,17 +3,23 @@
 Services raise Django's ValidationError (the admin and the pages show it on the form); the API
 answers it as a 400 with a message per field, like a serializer error. A unique field that a
 concurrent request took between validation and INSERT surfaces as an IntegrityError: it is
-the client's 400 too, naming the field. Every other error stays a 500: it is a bug.
+the client's 400 too, naming the field. A body over DATA_UPLOAD_MAX_MEMORY_SIZE (or with
+too many fields) is the client's 400 in JSON, not Django's HTML page. Every other error stays
+a 500: it is a bug.
+
+Errors raised outside a DRF view (an unknown path, a middleware's refusal) go through
+Django's handlers; under /api/ those answer JSON too (`api_error_handler`, cockpit/urls.py).
 """
 
 import re
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import Field
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -72,4 +78,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = ValidationError(detail=as_serializer_error(exc))
     elif isinstance(exc, IntegrityError):
         exc = _unique_error(exc) or exc
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        exc = ParseError("Request body too large.")
     return drf_exception_handler(exc, context)

@@ -102,15 +102,21 @@ def sync_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _group_args(request: HttpRequest) -> tuple[str, int | None]:
     up_to = request.POST.get("up_to", "")
-    return request.POST.get("kind", ""), int(up_to) if up_to.isdigit() else None
+    if not up_to:
+        return request.POST.get("kind", ""), None
+    # str.isdigit() accepts '²' and other digits int() refuses (that was a 500), and an id
+    # past a bigint is no id.
+    if not (up_to.isascii() and up_to.isdigit() and int(up_to) < 2**63):
+        raise ValidationError("The list of failures to act on is not valid: reload the page.")
+    return request.POST.get("kind", ""), int(up_to)
 
 
 @login_required
 @require_POST
 @sync_admin_only
 def sync_error_group_retry(request: HttpRequest) -> HttpResponse:
-    kind, up_to = _group_args(request)
     try:
+        kind, up_to = _group_args(request)
         count = resolve.error_group_retry(kind=kind, up_to=up_to)
     except ValidationError as exc:
         _refused(request, exc)
@@ -126,8 +132,8 @@ def sync_error_group_retry(request: HttpRequest) -> HttpResponse:
 @require_POST
 @sync_admin_only
 def sync_error_group_skip(request: HttpRequest) -> HttpResponse:
-    kind, up_to = _group_args(request)
     try:
+        kind, up_to = _group_args(request)
         count = resolve.error_group_skip(kind=kind, up_to=up_to, by=request.user)
     except ValidationError as exc:
         _refused(request, exc)

@@ -45,3 +45,8 @@ urlpatterns = [
     path("tasks/<int:pk>/resync/", views.task_resync_view, name="task-resync"),
     path("sync/", include("cockpit.health_urls")),
 ]
+
+handler400 = "cockpit.error_views.bad_request"
+handler403 = "cockpit.error_views.permission_denied"
+handler404 = "cockpit.error_views.page_not_found"
+handler500 = "cockpit.error_views.server_error"

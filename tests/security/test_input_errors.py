@@ -204,3 +204,112 @@ def test_a_null_byte_in_a_form_is_refused(csm, client):
     assert response.status_code == 200  # the form again, with the error
     assert "Null characters are not allowed" in response.content.decode()
     assert not Task.objects.exists()
+
+
+# ---- issue 17, item 7: input that answered 500 ----------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [33, 5_000, 100_000])
+def test_deeply_nested_json_is_a_400_not_a_500(csm, depth):
+    body = "[" * depth + "]" * depth
+
+    response = client_for(csm).post("/api/v1/tasks/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested deeper than 32" in response.json()["detail"]
+
+
+def test_json_nested_as_deep_as_a_body_needs_is_read(csm):
+    body = {"name": "Call", "custom_fields": {}, "details": "x"}
+
+    response = client_for(csm).post("/api/v1/tasks/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("deletion_window_days", 2_147_483_648),
+        ("deletion_window_days", 16),
+        ("deletion_window_days", 0),
+        ("initial_import_hours", 2**40),
+        ("initial_import_hours", 721),
+        ("pull_interval_seconds", 86_401),
+        ("pull_interval_seconds", 9),
+        ("pull_interval_seconds", 10**30),
+    ],
+)
+def test_sync_settings_out_of_bounds_are_a_400_naming_the_field(superuser, field, value):
+    from adminconfig.selectors import sync_settings
+
+    before = getattr(sync_settings(), field)
+
+    response = client_for(superuser).patch("/api/v1/sync/settings/", {field: value}, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert getattr(sync_settings(), field) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("deletion_window_days", 15),
+        ("initial_import_hours", 720),
+        ("pull_interval_seconds", 86_400),
+    ],
+)
+def test_sync_settings_at_their_bounds_are_accepted(superuser, field, value):
+    response = client_for(superuser).patch("/api/v1/sync/settings/", {field: value}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()[field] == value
+
+
+@pytest.mark.parametrize("action", ["sync-errors-retry", "sync-errors-skip"])
+@pytest.mark.parametrize("up_to", ["²", "١٢", "9" * 40])
+def test_a_group_action_with_a_bad_bound_is_refused_with_a_message(
+    superuser, client, action, up_to
+):
+    from django.urls import reverse
+
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse(action), {"kind": "STRING_TOO_LONG", "up_to": up_to}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "not valid: reload the page" in response.content.decode()
+
+
+# ---- issue 17, item 10: the API answers JSON always ----------------------------------------
+
+
+def test_a_body_over_the_upload_limit_is_a_json_400(csm, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    body = '{"name": "' + "x" * 2_000 + '"}'
+
+    response = client_for(csm).post("/api/v1/tasks/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "too large" in response.json()["detail"]
+
+
+def test_an_unknown_api_path_is_a_json_404(csm):
+    response = client_for(csm).get("/api/v1/no-such-thing/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_pages_keep_their_html_errors(client, csm):
+    client.force_login(csm)
+
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -38,8 +38,12 @@ run: setup $(SFEMU_CREDENTIALS)
 	@echo "  API docs:  http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Salesforce emulator: https://127.0.0.1:$(SFEMU_PORT)  (CA: var/sfemulator/ca.pem;"
 	@echo "    OAuth client id/secret in $(SFEMU_CREDENTIALS); see docs/sfemulator.md)"
+	@echo "  Metrics:   curl http://127.0.0.1:$(PORT)/metrics   (docs/operations.md)"
 	@echo
+	@# The last run's metric counters: every process starts from zero together.
+	@rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-$${COCKPIT_VAR_DIR:-var}/prometheus}"
 	@set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	  METRICS_ALLOWED_IPS=$${METRICS_ALLOWED_IPS-127.0.0.1} \
 	  PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
 
 test: setup

@@ -1,5 +1,7 @@
 """Cockpit settings. Every value comes from the environment (see README and .env.example)."""
 
+import ipaddress
+import os
 import secrets
 from pathlib import Path
 
@@ -139,14 +141,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
-    # Plain http is redirected to https, except the health check that load balancers send
-    # over plain http from inside.
+    # Plain http is redirected to https (but SECURE_REDIRECT_EXEMPT, below).
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Plain http is redirected to https (SECURE_SSL_REDIRECT), except what load balancers and
+# Prometheus fetch over plain http from inside: the health check and the metrics.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # Throttle counts and other short-lived values, shared by every process of the machine: the
 # embedded default is a file cache under var/cache/ (0700; Django writes its files 0600), so
@@ -285,11 +289,70 @@ SYNC_ALLOW_HTTP_LOGIN_URL = env.bool("SYNC_ALLOW_HTTP_LOGIN_URL", default=False)
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).
 SYNC_ENCRYPTION_KEYS = env.list("SYNC_ENCRYPTION_KEY", default=[])
 
+# Metrics at /metrics (cockpit/metrics_views.py). Counters kept by the worker, the listener and
+# the web processes go to files in this directory (prometheus-client's multiprocess mode), which
+# any web process adds up. prometheus-client reads the variable when it is first imported, which
+# is after the settings in every Cockpit process, so it is set here for all of them.
+PROMETHEUS_MULTIPROC_DIR = private_dir(
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR", default="") or VAR_DIR / "prometheus")
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+
+
+def _metrics_token() -> str:
+    token = env.str("METRICS_TOKEN", default="")
+    if token and len(token) < 16:
+        raise ImproperlyConfigured(
+            "METRICS_TOKEN must be at least 16 characters (generate one: "
+            'python -c "import secrets; print(secrets.token_urlsafe(32))").'
+        )
+    return token
+
+
+def _metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env.list("METRICS_ALLOWED_IPS", default=[]):
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOWED_IPS: {item!r} is not an IP address or network ({exc})."
+            ) from exc
+    return networks
+
+
+# A scrape is let in with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
+# METRICS_ALLOWED_IPS (the connecting address itself, never X-Forwarded-For). Neither set: closed.
+METRICS_TOKEN = _metrics_token()
+METRICS_ALLOWED_NETWORKS = _metrics_networks()
+
+# Logs: readable text by default; LOG_FORMAT=json writes one JSON object a line. Every line of
+# the sync (loggers under `sync.`) carries task_id, salesforce_id, connection, outcome,
+# duration_ms and step (sync/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"sync_fields": {"()": "sync.logs.SyncFields"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["sync_fields"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

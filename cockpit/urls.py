@@ -7,7 +7,7 @@ from adminconfig.api import SyncSettingsView
 from sync.api import SyncPullView, SyncPushView, SyncStatusView, TaskPushView
 from tasks.api import PicklistsView
 
-from . import views
+from . import metrics_views, views
 from .api import PasswordView, TokenView, router
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -24,6 +24,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

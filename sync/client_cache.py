@@ -7,12 +7,14 @@ from adminconfig.models import SalesforceConnection
 
 from .client import SalesforceClient
 from .gateway import credentials
+from .logs import step_connection
 
 _lock = threading.Lock()
 _clients: dict[tuple[int, str], SalesforceClient] = {}
 
 
 def client_for_connection(connection: SalesforceConnection) -> SalesforceClient:
+    step_connection(connection.name)  # the running step's log lines name it
     # The key changes whenever the connection is edited, so new credentials take effect.
     key = (connection.pk, connection.updated_at.isoformat())
     with _lock:

@@ -20,7 +20,7 @@ from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
-from . import outbox, stream, usage
+from . import outbox, stream, telemetry, usage
 from .accounts import accounts_read, companies_for_accounts
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
@@ -98,6 +98,7 @@ def pull_due() -> bool:
 # ---- the pull ------------------------------------------------------------------------------
 
 
+@telemetry.step("pull")
 def pull_run(*, force: bool = False) -> PullResult:
     """Pull Salesforce changes now (force) or when the configured interval has passed."""
     settings = sync_settings()
@@ -296,6 +297,7 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
 
 def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
     outcomes = twins_merge_many(engine=engine, items=items)
+    telemetry.records_pulled(items, outcomes)
     for outcome in outcomes.values():
         result.conflicts += len(outcome.merged.conflicts)
         result.skipped += len(outcome.merged.skipped)
@@ -420,3 +422,4 @@ def _create_tasks(
             ]
         TaskSyncRecord.objects.bulk_create(links, batch_size=500)
         SyncEvent.objects.bulk_create(events, batch_size=500)
+    telemetry.records_created(links)

@@ -22,6 +22,7 @@ from adminconfig.models import SalesforceConnection
 from tasks.bulk import rows_update
 from tasks.models import Task, TaskSyncRecord
 
+from . import telemetry
 from .client import (
     COLLECTION_LIMIT,
     AuthError,
@@ -93,6 +94,7 @@ class PushResult:
     errors: list[str] = field(default_factory=list)
 
 
+@telemetry.step("push")
 def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
     """One push cycle: claim what is due and push it. One cycle runs at a time, and never
     beside a pull (both keep a task's agreed values)."""
@@ -172,6 +174,7 @@ def _batch_failed(
 
 
 def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
+    telemetry.push_unreachable(entries)
     for entry in entries:
         entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
         task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE_MESSAGE)
@@ -537,6 +540,7 @@ def _finish_pushed(
     links = dict(
         TaskSyncRecord.objects.filter(task_id__in=names).values_list("task_id", "salesforce_id")
     )
+    telemetry.records_pushed(entries, links)
     SyncEvent.objects.bulk_create(
         SyncEvent(
             kind=SyncEvent.Kind.PUSHED,
@@ -580,6 +584,7 @@ def _push_deletes(
             if answered.status in (RecordStatus.OK, RecordStatus.GONE):
                 entry_done(entry)
                 result.deleted += 1
+                telemetry.record_deleted(entry)
                 SyncEvent.objects.create(
                     kind=SyncEvent.Kind.DELETED,
                     task_id=entry.task_id,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from adminconfig.models import ResyncRun
 from tasks.models import Company, Task, TaskSyncRecord
 
+from . import telemetry
 from .client import COLLECTION_LIMIT
 from .lease import ENGINE
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
@@ -315,6 +316,7 @@ def entry_retry_later(entry: OutboxEntry, error: str) -> None:
         entry_fail(entry, f"{error} (gave up after {attempts} attempts)")
         return
     entry_to_pending(entry, error=error, delay=backoff(attempts))
+    telemetry.push_failed(entry, error, final=False)
     task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
     SyncEvent.objects.create(
         kind=SyncEvent.Kind.RETRY,
@@ -336,7 +338,7 @@ def entry_fail(entry: OutboxEntry, error: str) -> None:
         salesforce_id=entry.salesforce_id,
         message=error,
     )
-    log.warning("Push of task %s failed: %s", entry.task_id, error)
+    telemetry.push_failed(entry, error, final=True)
 
 
 def resync_run_count(entry: OutboxEntry, *, failed: bool) -> None:

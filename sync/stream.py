@@ -30,7 +30,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 from tasks.models import TaskSyncRecord
 
-from . import inbound
+from . import inbound, telemetry
 from .client import AuthError, SalesforceError
 from .client_cache import client_for_connection
 from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
@@ -221,6 +221,7 @@ class Listener:
         self.pull_owed = ""
         _state_set(status=StreamState.Status.LIVE, fallbacks=F("fallbacks") + 1)
 
+    @telemetry.step("stream")
     def _apply(self, connection: SalesforceConnection, events: list[ChangeEvent]) -> None:
         settings = sync_settings()
         with lease_hold(wait=LEASE_WAIT) as held:

@@ -9,8 +9,12 @@ own (tests/e2e/stack.py), never this module.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DEBUG", "true")
+# The counters this test run keeps (prometheus-client's multiprocess files): a folder of its
+# own, not var/prometheus, which `make run` shares with its processes.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cockpit-metrics-")
 
 from cockpit.settings import *  # noqa: E402, F403
 

@@ -9,7 +9,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     # Production's settings module and nothing the test run set: not pytest's
     # DJANGO_SETTINGS_MODULE (tests.settings), nor the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE.
-    dropped = ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    # Nor the test run's own folder of metric counters (tests/settings.py).
+    dropped = (
+        "DEBUG",
+        "SECRET_KEY",
+        "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "PROMETHEUS_MULTIPROC_DIR",
+    )
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -49,6 +49,7 @@ DROPPED_ENV = (
     "DATABASE_URL",
     "COCKPIT_VAR_DIR",
     "PORT",
+    "PROMETHEUS_MULTIPROC_DIR",  # the test run's (tests/settings.py); the stack's is its var/
 )
 
 T = TypeVar("T")

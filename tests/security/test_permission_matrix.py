@@ -151,6 +151,8 @@ METHOD_NOT_ALLOWED_PAGE = expect(405, anonymous=LOGIN)
 
 PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "healthz": {"GET": expect(200), "POST": expect(405)},
+    # A scrape token or an allowed address, never a user's session (none set here: closed).
+    "metrics": {"GET": expect(403), "POST": expect(405)},
     "login": {"GET": expect(200), "POST": expect(200)},  # an empty form is shown again
     "logout": {"GET": expect(405), "POST": expect(302)},
     "api-root": {"GET": signed_in(200), "POST": NOBODY_NOT_ALLOWED},

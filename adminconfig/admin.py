@@ -14,7 +14,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -94,6 +96,7 @@ class PriorityMappingInline(PicklistMappingInline):
 
 
 @admin.register(SalesforceConnection)
+@method_decorator(sensitive_post_parameters("client_secret"), name="changeform_view")
 class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
     form = ConnectionForm
     list_display = ["name", "is_primary", "login_url", "state", "last_checked_at"]

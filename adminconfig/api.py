@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -282,6 +284,8 @@ class OrgReportSerializer(serializers.Serializer):
     state = serializers.CharField()
 
 
+# A debug page lists a form-encoded body's fields: never the client secret's value.
+@method_decorator(sensitive_post_parameters("client_secret"), name="dispatch")
 class ConnectionViewSet(viewsets.ModelViewSet):
     """Salesforce connections; exactly one is primary and only the primary syncs."""
 

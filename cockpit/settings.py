@@ -286,6 +286,10 @@ SYNC_PUSH_LINGER_MS = env.int("SYNC_PUSH_LINGER_MS", default=500)
 # against a plain-http server may allow http here; never in production.
 SYNC_ALLOW_HTTP_LOGIN_URL = env.bool("SYNC_ALLOW_HTTP_LOGIN_URL", default=False)
 
+# Hosts a login's instance_url may name besides Salesforce's own domains and the login URL's
+# host: 'host', 'host:port' or '.example.com' (its subdomains), for an emulator or a proxy.
+SYNC_TRUSTED_INSTANCE_HOSTS = env.list("SYNC_TRUSTED_INSTANCE_HOSTS", default=[])
+
 # Fernet keys for stored Salesforce client secrets; the first encrypts, all decrypt (rotation).
 SYNC_ENCRYPTION_KEYS = env.list("SYNC_ENCRYPTION_KEY", default=[])
 

@@ -8,13 +8,16 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from django.conf import settings
 from django.db import connection as db
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from simple_salesforce import exceptions as sf_exc
 from simple_salesforce.api import Salesforce
@@ -69,6 +72,11 @@ class PermanentError(SalesforceError):
 
 class AuthError(PermanentError):
     """Login refused or session invalid after a fresh login: the connection is unauthorized."""
+
+
+class LoginAnswerError(AuthError):
+    """The login answered 200 with something Cockpit cannot use: not a token and an
+    instance_url, or an instance_url on a host Cockpit does not trust."""
 
 
 class SecretUnreadableError(AuthError, ValueError):
@@ -144,7 +152,8 @@ def record_result(answer: RecordAnswer, *, deleting: bool = False) -> RecordResu
 class Credentials:
     login_url: str
     client_id: str
-    client_secret: str
+    # Out of repr: a debug page or a log line that prints the credentials shows no secret.
+    client_secret: str = field(repr=False)
     api_version: str = "59.0"
     ca_bundle: str = ""
     timeout: float = TIMEOUT_SECONDS
@@ -228,6 +237,71 @@ def classify(exc: Exception) -> SalesforceError:
     raise exc
 
 
+# Salesforce's own domains: an org's instance (na1.salesforce.com, acme.my.salesforce.com,
+# acme.sandbox.my.salesforce.com, the government cloud's .salesforce.mil) is under one.
+SALESFORCE_DOMAINS = ("salesforce.com", "force.com", "cloudforce.com", "salesforce.mil")
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL without credentials in it; None when there is none."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return None
+    if parts.username or parts.password:
+        return None
+    return parts.scheme, parts.hostname.lower().rstrip("."), port
+
+
+def instance_url_trusted(instance_url: str, login_url: str) -> bool:
+    """Whether the instance_url a login answered with may become the client's base and the
+    'Open in Salesforce' link: the login URL's own origin (its scheme was checked when the
+    connection was saved), or an https host under Salesforce's domains or named in
+    SYNC_TRUSTED_INSTANCE_HOSTS ('host', 'host:port', or '.example.com' for its subdomains)."""
+    origin = _origin(instance_url)
+    if origin is None or urlsplit(instance_url).path not in ("", "/"):
+        return False
+    if origin == _origin(login_url):
+        return True
+    scheme, host, port = origin
+    if scheme != "https":
+        return False
+    if port == 443 and any(host == d or host.endswith("." + d) for d in SALESFORCE_DOMAINS):
+        return True
+    for entry in settings.SYNC_TRUSTED_INSTANCE_HOSTS:
+        entry = entry.strip().lower()
+        if entry.startswith(".") and port == 443 and host.endswith(entry):
+            return True
+        if entry == f"{host}:{port}" or (entry == host and port == 443):
+            return True
+    return False
+
+
+def _login_answer(body: Any, login_url: str) -> tuple[str, str]:
+    """(access_token, instance_url) from a 200 answer, or LoginAnswerError saying what was
+    wrong with it."""
+    if not isinstance(body, dict):
+        raise LoginAnswerError("Login answer malformed: not a JSON object.", code="MALFORMED")
+    token, instance_url = body.get("access_token"), body.get("instance_url")
+    if not isinstance(token, str) or not token:
+        raise LoginAnswerError("Login answer malformed: no access_token.", code="MALFORMED")
+    if not isinstance(instance_url, str) or not instance_url:
+        raise LoginAnswerError("Login answer malformed: no instance_url.", code="MALFORMED")
+    instance_url = instance_url.rstrip("/")
+    if not instance_url_trusted(instance_url, login_url):
+        raise LoginAnswerError(
+            f"Login answered with an untrusted instance_url {instance_url[:200]!r}: Cockpit "
+            "accepts https hosts under Salesforce's domains, the login URL's own host, or "
+            "those in SYNC_TRUSTED_INSTANCE_HOSTS.",
+            code="UNTRUSTED_INSTANCE_URL",
+        )
+    return token, instance_url
+
+
+@sensitive_variables("creds")
 def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
     """OAuth 2.0 client credentials flow against the connection's login URL."""
     transaction_guard()
@@ -242,7 +316,9 @@ def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str
             },
         )
     except requests.exceptions.RequestException as exc:
-        raise classify(exc) from exc
+        # Not chained: requests' frames hold the encoded body, client_secret included, and a
+        # debug page prints a cause's frames (classify keeps the reason in the message).
+        raise classify(exc) from None
     if response.status_code >= 500:
         raise TransientError(
             f"Login failed with HTTP {response.status_code}", status=response.status_code
@@ -251,15 +327,15 @@ def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str
         body = response.json()
     except ValueError:
         body = {}
-    if response.status_code != 200 or "access_token" not in body:
+    if response.status_code != 200:
         error = body.get("error", "") if isinstance(body, dict) else ""
         description = body.get("error_description", "") if isinstance(body, dict) else ""
         raise AuthError(
             f"Login refused: {error or response.status_code} {description}".strip(),
-            code=error,
+            code=str(error)[:100],
             status=response.status_code,
         )
-    return body["access_token"], body["instance_url"]
+    return _login_answer(body, creds.login_url)
 
 
 class SalesforceClient:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from adminconfig.crypto import secret_decrypt
 from adminconfig.hooks import GatewayError, OrgReport
@@ -35,6 +36,7 @@ DESCRIBE_KEYS = (
 )
 
 
+@sensitive_variables("secret")
 def credentials(connection: SalesforceConnection) -> Credentials:
     try:
         secret = secret_decrypt(connection.client_secret_encrypted)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from adminconfig import services as config
-from adminconfig.models import SalesforceConnection
+from adminconfig.models import ResyncRun, SalesforceConnection
 from adminconfig.permissions import SYNC_ADMIN_GROUP
 from sync.models import OutboxEntry
 from tasks.models import (
@@ -135,6 +135,16 @@ class OutboxEntryFactory(factory.django.DjangoModelFactory):
     class Params:
         # Given up on after its attempts: what Sync health lists under failed pushes.
         failed = factory.Trait(state=OutboxEntry.State.FAILED, attempts=10)
+
+
+class ResyncRunFactory(factory.django.DjangoModelFactory):
+    """A mapping re-sync under way on the primary connection (its figures given)."""
+
+    class Meta:
+        model = ResyncRun
+
+    connection = factory.SubFactory(ConnectionFactory)
+    reason = "field mappings changed"
 
 
 def api_as(user: Any) -> APIClient:

@@ -15,12 +15,16 @@ import time_machine
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from adminconfig.models import ResyncRun
 from sync import inbound, outbound
 from sync.client_cache import client_for_connection
+from sync.lease import lease_hold
 from sync.selectors import primary_connection
+from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import TaskSyncRecord
 from tests.cockpit.test_deploy_settings import ROOT
+from tests.factories import ResyncRunFactory, UserFactory
 from tests.metrics import TOKEN, scrape, value
 
 pytestmark = pytest.mark.django_db
@@ -125,8 +129,6 @@ def test_a_salesforce_change_counts_as_pulled_with_its_lag_and_an_echo_does_not(
 
 
 def test_a_failed_push_is_counted_by_its_kind(org, committed, client):
-    from tests.factories import UserFactory
-
     nobody = UserFactory(username="nobody", email="nobody@example.com")  # no Salesforce user
     before = scrape(client)
 
@@ -166,6 +168,65 @@ def test_counts_kept_by_another_process_add_up_in_this_one_s_scrape(client, tmp_
     assert value(after, "cockpit_sync_push_records_total", **pushed) == (
         value(before, "cockpit_sync_push_records_total", **pushed) + 3
     )
+
+
+def test_a_change_event_arrives_with_its_lag_and_the_stream_shows_live(
+    bidi, sf, alice_sf_id, client
+):
+    bidi.set_streaming(timeout_ms=300)
+    listener = Listener()
+    listener.step()  # subscribed, caught up with one pull
+    before = scrape(client)
+
+    sf.Task.create({"OwnerId": alice_sf_id, "Subject": "From the stream"})
+    assert sum(listener.step() for _ in range(3)) >= 1
+
+    live = scrape(client)
+    inbound_lag = {via: lag(live, "from_salesforce", via)[0] for via in ("stream", "pull")}
+    assert inbound_lag == {
+        "stream": lag(before, "from_salesforce", "stream")[0] + 1,
+        "pull": lag(before, "from_salesforce", "pull")[0],
+    }
+    assert value(live, "cockpit_sync_stream_status", status="live") == 1
+    assert value(live, "cockpit_sync_stream_live") == 1
+    assert value(live, "cockpit_sync_stream_last_event_age_seconds") < 30
+    assert value(live, "cockpit_sync_stream_events_applied_total") >= 1
+
+    listener.stop()
+    stopped = scrape(client)
+    assert value(stopped, "cockpit_sync_stream_status", status="off") == 1
+    assert value(stopped, "cockpit_sync_stream_live") == 0
+
+
+def test_the_engine_lease_shows_held_while_a_step_holds_it(client):
+    with lease_hold() as held:
+        assert held
+        holding = scrape(client)
+    released = scrape(client)
+
+    assert value(holding, "cockpit_sync_lease_held") == 1
+    assert (
+        0
+        < value(holding, "cockpit_sync_lease_expires_in_seconds")
+        <= (django_settings.SALESFORCE_TIMEOUT_SECONDS + 10)
+    )
+    assert value(released, "cockpit_sync_lease_held") == 0
+    assert value(released, "cockpit_sync_lease_expires_in_seconds") == 0
+
+
+def test_a_mapping_resync_shows_its_progress(client):
+    run = ResyncRunFactory(total=20, done=7, failed=1)
+
+    running = scrape(client)
+    ResyncRun.objects.filter(pk=run.pk).update(done=19, finished_at=timezone.now())
+    finished = scrape(client)
+
+    assert value(running, "cockpit_sync_resync_running") == 1
+    assert [
+        value(running, "cockpit_sync_resync_entries", state=s) for s in ("total", "done", "failed")
+    ] == [20, 7, 1]
+    assert value(finished, "cockpit_sync_resync_running") == 0
+    assert value(finished, "cockpit_sync_resync_entries", state="done") == 19
 
 
 # ---- log lines -----------------------------------------------------------------------------

@@ -23,8 +23,8 @@ SFEMU_CREDENTIALS := var/sfemulator/credentials.env
 
 # The demo emulator's OAuth client and fault-admin secrets: generated once, kept under var/.
 $(SFEMU_CREDENTIALS):
-	@mkdir -p var/sfemulator
-	@$(PYTHON) -c 'import secrets; print("SFEMU_CLIENT_ID=cockpit-demo"); print("SFEMU_CLIENT_SECRET=" + secrets.token_urlsafe(24)); print("SFEMU_FAULT_SECRET=" + secrets.token_urlsafe(24))' > $@
+	@mkdir -p var/sfemulator && chmod 700 var var/sfemulator
+	@umask 077 && $(PYTHON) -c 'import secrets; print("SFEMU_CLIENT_ID=cockpit-demo"); print("SFEMU_CLIENT_SECRET=" + secrets.token_urlsafe(24)); print("SFEMU_FAULT_SECRET=" + secrets.token_urlsafe(24))' > $@
 	@chmod 600 $@
 
 run: setup $(SFEMU_CREDENTIALS)
@@ -42,7 +42,10 @@ run: setup $(SFEMU_CREDENTIALS)
 	@echo
 	@# The last run's metric counters: every process starts from zero together.
 	@rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-$${COCKPIT_VAR_DIR:-var}/prometheus}"
-	@set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
+	@chmod 700 var var/sfemulator
+	@# What the processes create under var/ (the emulator's state, kombu's control files, the
+	@# metrics' files, gunicorn's control socket) is the running account's alone: 0600/0700.
+	@umask 077 && set -a && . ./$(SFEMU_CREDENTIALS) && set +a && \
 	  METRICS_ALLOWED_IPS=$${METRICS_ALLOWED_IPS-127.0.0.1} \
 	  PORT=$(PORT) SFEMU_PORT=$(SFEMU_PORT) $(BIN)/honcho start -p $(PORT)
 

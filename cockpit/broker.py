@@ -18,6 +18,8 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+from .files import PRIVATE_FILE
+
 
 class Channel(filesystem.Channel):
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
@@ -26,7 +28,10 @@ class Channel(filesystem.Channel):
         # A leading dot: the reader only takes "<stamp>_<uuid>.<queue>.msg" names.
         partial = os.path.join(self.data_folder_out, f".{name}.part")
         try:
-            with open(partial, "wb") as file:
+            # 0600 from its first byte, whatever the umask: a message carries task ids and
+            # arguments, and README promises 0600 files under var/.
+            fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as file:
                 file.write(str_to_bytes(dumps(payload)))
             os.replace(partial, final)
         except OSError as exc:

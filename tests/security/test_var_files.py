@@ -68,3 +68,51 @@ def test_an_older_var_left_readable_is_tightened_at_start_up(tmp_path):
     assert mode(var) == 0o700
     assert mode(var / "cockpit.sqlite3") == 0o600
     assert mode(var / "broker") == 0o700
+
+
+# ---- issue 17, item 9: the broker's messages and var/sfemulator ----------------------------
+
+
+def test_broker_messages_are_written_0600_whatever_the_umask(tmp_path):
+    from kombu import Connection
+
+    queue_dir = tmp_path / "queue"
+    queue_dir.mkdir(mode=0o700)
+    options = {
+        "data_folder_in": str(queue_dir),
+        "data_folder_out": str(queue_dir),
+        "control_folder": str(tmp_path / "control"),
+        "store_processed": False,
+    }
+    channel = Connection("filesystem://", transport_options=options).channel()
+    old = os.umask(0o022)
+    try:
+        channel._put("celery", {"task": "sync.push", "args": [42]})
+    finally:
+        os.umask(old)
+
+    messages = list(queue_dir.glob("*.msg"))
+    assert len(messages) == 1
+    assert mode(messages[0]) == 0o600
+
+
+def test_make_creates_var_sfemulator_0700_and_the_emulator_keeps_its_state_0600(tmp_path):
+    # The Makefile's credentials target, in a copy of the repo's Makefile, under a common umask.
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    made = subprocess.run(
+        ["make", "-s", "var/sfemulator/credentials.env", f"PYTHON={sys.executable}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert made.returncode == 0, made.stderr
+    from sfemulator.store import Store
+
+    Store(tmp_path / "var" / "sfemulator" / "state.sqlite3").close()
+
+    assert mode(tmp_path / "var") == 0o700
+    assert mode(tmp_path / "var" / "sfemulator") == 0o700
+    assert mode(tmp_path / "var" / "sfemulator" / "credentials.env") == 0o600
+    assert mode(tmp_path / "var" / "sfemulator" / "state.sqlite3") == 0o600

@@ -101,6 +101,13 @@ class RowsForm(forms.Form):
         return ids
 
 
+class NewsForm(forms.Form):
+    """What the list's news poll sends: the ids the page shows and the last answer's version."""
+
+    ids = IdsField(required=False)
+    v = forms.CharField(required=False, max_length=64)
+
+
 class TaskFilterForm(forms.Form):
     """The list's query string. A bad value is dropped, not an error page: it is a bookmark."""
 

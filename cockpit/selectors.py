@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +118,8 @@ class Difference:
 
     field: str  # the Cockpit field: status, priority, owner, company, name, custom:<key>...
     label: str  # the field as a CSM knows it ("Status", "Effort hours")
-    words: str  # "In Salesforce: Deferred"
+    words: str  # beside the field: "In Salesforce: Deferred"
+    sentence: str  # on its own: "Status in Salesforce: Deferred"
 
 
 def field_label(cockpit_field: str, custom_labels: dict[str, str] | None = None) -> str:
@@ -180,17 +182,16 @@ def task_differences(tasks: list[Task]) -> dict[int, list[Difference]]:
         else {}
     )
     custom_labels = dict(CustomField.objects.values_list("key", "label"))
-    return {
-        task_id: [
-            Difference(
-                d.cockpit_field,
-                field_label(d.cockpit_field, custom_labels),
-                _difference_words(d, people, accounts),
-            )
-            for d in diffs
-        ]
-        for task_id, diffs in found.items()
-    }
+    said: dict[int, list[Difference]] = {}
+    for task_id, diffs in found.items():
+        for d in diffs:
+            label = field_label(d.cockpit_field, custom_labels)
+            words = _difference_words(d, people, accounts)
+            sentence = words
+            if words.startswith("In Salesforce: "):
+                sentence = f"{label} in Salesforce: {words.removeprefix('In Salesforce: ')}"
+            said.setdefault(task_id, []).append(Difference(d.cockpit_field, label, words, sentence))
+    return said
 
 
 def tasks_with_differences(tasks: list[Task]) -> list[Task]:
@@ -356,6 +357,7 @@ class _Words:
 
 
 _PUSHED = re.compile(r"^'.*' pushed to Salesforce(?:: (?P<fields>.+)| \(created\))?$", re.S)
+_CREATED = re.compile(r"^'.*' created from Salesforce$", re.S)
 _PULLED = re.compile(r"^'.*' updated from Salesforce: (?P<fields>.+)$", re.S)
 _SKIPPED = re.compile(
     r"^Salesforce (?P<field>\S+) '(?P<value>.*)' has no Cockpit value mapped", re.S
@@ -379,6 +381,8 @@ def _event_in_words(event: SyncEvent, words: _Words) -> TimelineItem | None:
             title, detail = "Sent to Salesforce", "Changed there: " + ", ".join(names) + "."
         else:
             title, detail = "Created in Salesforce", ""
+    elif event.kind == SyncEvent.Kind.PULLED and _CREATED.match(message):
+        title, detail = "Created from Salesforce", ""
     elif event.kind == SyncEvent.Kind.PULLED and (found := _PULLED.match(message)):
         names = [words.field(n.strip()) for n in found.group("fields").split(",")]
         title, detail = "Updated from Salesforce", "Changed there: " + ", ".join(names) + "."
@@ -450,6 +454,25 @@ def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
         )
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
+
+
+def task_deletions(task_ids: Iterable[int]) -> list[str]:
+    """How to name tasks that are gone: "“Renewal call” was deleted in Salesforce" when the
+    sync deleted it (its log keeps the name), else "A task was deleted"."""
+    ids = list(task_ids)
+    if not ids:
+        return []
+    logged = {
+        event.task_id: event.message
+        for event in SyncEvent.objects.filter(task_id__in=ids, kind=SyncEvent.Kind.DELETED)
+    }
+    said = []
+    for pk in ids:
+        found = re.match(r"^'(.*?)' ", logged.get(pk, ""), re.S)
+        said.append(
+            f"“{found.group(1)}” was deleted in Salesforce" if found else "A task was deleted"
+        )
+    return said
 
 
 def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:

@@ -36,6 +36,7 @@ urlpatterns = [
     path("tasks/new/", views.task_new, name="task-new"),
     path("tasks/bulk/", views.task_bulk, name="task-bulk"),
     path("tasks/rows/", views.task_rows, name="task-rows"),
+    path("tasks/news/", views.task_list_news, name="task-list-news"),
     path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("tasks/<int:pk>/edit/", views.task_edit, name="task-edit"),
     path("tasks/<int:pk>/complete/", views.task_complete_view, name="task-complete"),

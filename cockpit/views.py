@@ -1,4 +1,6 @@
 import datetime as dt
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -6,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -47,13 +49,14 @@ from tasks.services import (
     task_update,
 )
 
-from .forms import VIEW_CHOICES, BulkForm, RowsForm, TaskFilterForm, TaskForm
+from .forms import VIEW_CHOICES, BulkForm, NewsForm, RowsForm, TaskFilterForm, TaskForm
 from .models import WorkerHeartbeat
 from .selectors import (
     rows_version,
     salesforce_record_url,
     sync_record_of,
     task_custom_values,
+    task_deletions,
     task_differences,
     task_sync_explained,
     task_tab_counts,
@@ -116,12 +119,24 @@ def _section(title: str, qs: QuerySet[Task]) -> dict[str, Any]:
     return {"title": title, "tasks": rows[:SECTION_LIMIT], "more": len(rows) > SECTION_LIMIT}
 
 
-@login_required
-@require_GET
-def task_list(request: HttpRequest) -> HttpResponse:
-    """The cockpit opens on what is due today and tomorrow, with overdue work above it."""
-    today = user_today(request.user)
-    filters = TaskFilterForm(request.GET)
+@dataclass
+class ListView:
+    """What one view of the list shows for a query string: the tab counts and either the
+    sections (Today & tomorrow) or a page. The page and its live-news poll both read it."""
+
+    chosen: dict[str, Any]
+    counts: dict[str, int]
+    sections: list[dict[str, Any]] | None = None
+    page: Page[Task] | None = None
+
+    @property
+    def tasks(self) -> list[Task]:
+        if self.sections is not None:
+            return [t for section in self.sections for t in section["tasks"]]
+        return list(self.page.object_list) if self.page is not None else []
+
+
+def _list_view(request: HttpRequest, filters: TaskFilterForm, today: dt.date) -> ListView:
     chosen = filters.values()
     mine = tasks_filter(
         tasks_owned_by(request.user),
@@ -129,29 +144,16 @@ def task_list(request: HttpRequest) -> HttpResponse:
         priority=chosen["priority"],
         text=chosen["text"],
     )
-    counts = task_tab_counts(mine, today=today)
-    context: dict[str, Any] = {
-        "today": today,
-        "tomorrow": today + dt.timedelta(days=1),
-        "time_zone": timezone.get_current_timezone_name(),
-        "filters": filters,
-        "view": chosen["view"],
-        "views": [(key, label, counts[key]) for key, label in VIEW_CHOICES],
-        "filtered": bool(chosen["text"] or chosen["status"] or chosen["priority"]),
-        "back": request.get_full_path(),
-        "poll_seconds": ROW_POLL_SECONDS,
-    }
+    shown = ListView(chosen, task_tab_counts(mine, today=today))
     if chosen["view"] == "today":
         # Open work first within a day: what is done today sinks to the bottom.
         day_order = ("status__is_closed", "-priority__order", "id")
         overdue = _section("Overdue", tasks_open(tasks_due(mine, due="overdue", today=today)))
-        context["sections"] = [
+        shown.sections = [
             *([overdue] if overdue["tasks"] else []),
             _section("Today", tasks_due(mine, due="today", today=today).order_by(*day_order)),
             _section("Tomorrow", tasks_due(mine, due="tomorrow", today=today).order_by(*day_order)),
         ]
-        # One read of the mapping for every row on the page, whatever its sections.
-        tasks_with_differences([t for section in context["sections"] for t in section["tasks"]])
     else:
         if chosen["view"] == "completed":
             qs = tasks_completed(mine)
@@ -160,9 +162,87 @@ def task_list(request: HttpRequest) -> HttpResponse:
         else:
             qs = tasks_open(mine)
         page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-        page.object_list = tasks_with_differences(list(page.object_list))
-        context["page"] = page
+        page.object_list = list(page.object_list)
+        shown.page = page
+    return shown
+
+
+def _news_version(ids: list[int], counts: dict[str, int]) -> str:
+    """A fingerprint of which tasks a view holds and its tab counts: the news poll answers
+    204 while it is unchanged."""
+    text = ",".join(map(str, sorted(ids))) + "|" + ",".join(f"{k}={counts[k]}" for k in counts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@login_required
+@require_GET
+def task_list(request: HttpRequest) -> HttpResponse:
+    """The cockpit opens on what is due today and tomorrow, with overdue work above it."""
+    today = user_today(request.user)
+    filters = TaskFilterForm(request.GET)
+    shown = _list_view(request, filters, today)
+    chosen = shown.chosen
+    rows = tasks_with_differences(shown.tasks)  # one read of the mapping for every row
+    context: dict[str, Any] = {
+        "today": today,
+        "tomorrow": today + dt.timedelta(days=1),
+        "time_zone": timezone.get_current_timezone_name(),
+        "filters": filters,
+        "view": chosen["view"],
+        "views": [(key, label, shown.counts[key]) for key, label in VIEW_CHOICES],
+        "filtered": bool(chosen["text"] or chosen["status"] or chosen["priority"]),
+        "back": request.get_full_path(),
+        "poll_seconds": ROW_POLL_SECONDS,
+        "sections": shown.sections,
+        "page": shown.page,
+        "shown_ids": ",".join(str(t.pk) for t in rows),
+        "news_version": _news_version([t.pk for t in rows], shown.counts),
+        "query": request.GET.urlencode(),
+    }
     return render(request, "cockpit/task_list.html", context)
+
+
+@login_required
+@require_GET
+def task_list_news(request: HttpRequest) -> HttpResponse:
+    """What changed in the open view since the page was drawn, for htmx polling: tasks that
+    joined it (created or pulled from Salesforce: "2 new tasks — show"), tasks deleted (named),
+    and the tab counts. 204 while nothing changed since the last answer."""
+    news = NewsForm(request.GET)
+    if not news.is_valid():
+        return HttpResponse(status=204)
+    today = user_today(request.user)
+    filters = TaskFilterForm(request.GET)
+    shown = _list_view(request, filters, today)
+    ids_now = [t.pk for t in shown.tasks]
+    version = _news_version(ids_now, shown.counts)
+    if version == news.cleaned_data["v"]:
+        return HttpResponse(status=204)
+    on_page = news.cleaned_data["ids"]
+    new = [pk for pk in ids_now if pk not in set(on_page)]
+    gone = [pk for pk in on_page if pk not in set(ids_now)]
+    deleted = task_deletions(
+        pk for pk in gone if not tasks_owned_by(request.user).filter(pk=pk).exists()
+    )
+    query = request.GET.copy()
+    for name in ("ids", "v"):
+        query.pop(name, None)
+    back = reverse("task-list") + (f"?{query.urlencode()}" if query else "")
+    return render(
+        request,
+        "cockpit/_list_news.html",
+        {
+            "new": len(new),
+            "deleted": deleted,
+            "views": [(key, label, shown.counts[key]) for key, label in VIEW_CHOICES],
+            "shown_ids": ",".join(map(str, on_page)),
+            "news_version": version,
+            "query": query.urlencode(),
+            "back": back,
+            "poll_seconds": ROW_POLL_SECONDS,
+            "oob": True,
+        },
+    )
 
 
 @login_required

@@ -126,7 +126,7 @@ def test_a_field_mapped_from_salesforce_only_shows_salesforces_value(
     detail = page(f"/tasks/{task.pk}/")
 
     assert "My own notes" in detail
-    assert "In Salesforce: Call after the board meeting" in detail
+    assert "Details in Salesforce: Call after the board meeting" in detail
 
 
 def test_the_history_names_fields_and_pushes_and_logs_a_conflict_once(

@@ -322,10 +322,10 @@ def test_each_tab_shows_its_count(alice, csm, other_csm):
 
     text = text_of(alice.get("/"))
 
-    assert 'Today &amp; tomorrow <span class="count">4</span>' in text
-    assert 'All open <span class="count">4</span>' in text
-    assert 'Upcoming <span class="count">1</span>' in text
-    assert 'Completed <span class="count">1</span>' in text
+    assert 'Today &amp; tomorrow <span class="count" id="count-today">4</span>' in text
+    assert 'All open <span class="count" id="count-open">4</span>' in text
+    assert 'Upcoming <span class="count" id="count-upcoming">1</span>' in text
+    assert 'Completed <span class="count" id="count-completed">1</span>' in text
 
 
 def test_bulk_complete_completes_only_the_csms_own_selected_tasks(alice, csm, other_csm):

@@ -170,9 +170,11 @@ PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "task-edit": {"GET": OWN_TASK_PAGE, "POST": OWN_TASK_PAGE},
     "task-desync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "task-resync": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
-    # Bulk actions and the rows' refresh take ids and touch only the user's own tasks.
+    # Bulk actions, the rows' refresh and the list's news take ids and touch only the
+    # user's own tasks.
     "task-bulk": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": LOGGED_IN_PAGE},
     "task-rows": {"GET": LOGGED_IN_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
+    "task-list-news": {"GET": LOGGED_IN_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "task-delete": {"GET": OWN_TASK_PAGE, "POST": OWN_TASK_PAGE},
     "task-complete": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},
     "task-reopen": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": OWN_TASK_PAGE},

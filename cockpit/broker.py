@@ -10,9 +10,12 @@ the whole message or nothing. `filesystem://` resolves to this transport (cockpi
 
 import os
 import uuid
+from queue import Empty
 from time import monotonic
 from typing import Any
 
+from kombu.asynchronous import Hub
+from kombu.connection import Connection
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
@@ -38,5 +41,32 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
 
+# Messages one poll of the folder hands over at most; the prefetch limit (QoS) stops it
+# sooner, and the next poll comes polling_interval later.
+DELIVER_PER_POLL = 100
+
+
 class Transport(filesystem.Transport):
+    """kombu's filesystem transport, evented.
+
+    kombu's own is blocking, so a Celery worker drives it with its blocking loop and billiard's
+    classic pool, whose children share one job queue behind a lock: a child killed while it
+    waits for a job (the OOM killer's SIGKILL) dies holding that lock, and every other child,
+    the replacement included, waits for it forever (issue 16: the worker consumed nothing
+    more until restarted by hand). Evented, the worker runs its event loop and the AsynPool,
+    as it does over Redis: each child has a queue of its own, and a dead child's is dropped.
+    The event loop polls the folder every `polling_interval`.
+    """
+
     Channel = Channel
+    implements = filesystem.Transport.implements.extend(asynchronous=True)
+
+    def register_with_event_loop(self, connection: Connection, loop: Hub) -> None:
+        loop.call_repeatedly(self.polling_interval or 1.0, self._deliver_ready)
+
+    def _deliver_ready(self) -> None:
+        for _ in range(DELIVER_PER_POLL):
+            try:
+                self.cycle.get(self._deliver, timeout=0)
+            except Empty:
+                return

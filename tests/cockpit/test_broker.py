@@ -56,3 +56,41 @@ def test_celery_uses_the_atomic_transport_for_the_embedded_broker():
         assert connection.transport_cls == "filesystem"
         assert type(connection.transport).__module__ == "cockpit.broker"
     assert app.conf.broker_url.startswith(("filesystem://", "memory://", "redis://", "amqp://"))
+
+
+def test_a_worker_runs_its_event_loop_over_the_embedded_broker(tmp_path):
+    """Evented, the embedded broker gets the worker's event loop and its AsynPool (a job queue
+    per pool child), not the classic pool whose shared queue lock a SIGKILLed child takes with
+    it (issue 16; the whole-stack test is tests/e2e/test_worker_recovery.py)."""
+    from celery.worker import WorkController
+    from kombu import Exchange, Queue
+    from kombu.asynchronous import Hub
+
+    from cockpit.celery import app
+
+    options = {
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
+        "store_processed": False,
+        "polling_interval": 0.01,
+    }
+    with app.connection_for_read("filesystem://", transport_options=options) as connection:
+        worker = WorkController.__new__(WorkController)
+        worker.app, worker._conninfo = app, connection
+        assert worker.should_use_eventloop()
+
+        queue = Queue("q", Exchange("q"), "q")
+        received: list[dict[str, int]] = []
+        with connection.Consumer(queue, callbacks=[lambda body, message: received.append(body)]):
+            connection.Producer().publish(
+                {"n": 1}, exchange=queue.exchange, routing_key="q", declare=[queue]
+            )
+            hub = Hub()
+            connection.transport.register_with_event_loop(connection.connection, hub)
+            for _ in range(200):
+                hub.run_once()
+                if received:
+                    break
+            hub.close()
+    assert received == [{"n": 1}]

@@ -1,9 +1,13 @@
 """Browser tests: real headless Chromium (Debian's package) driven by Playwright."""
 
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.stack import Stack, Synced, sync_configure
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
@@ -67,3 +71,42 @@ def _migration_data(request):
 
     import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
     import_module("adminconfig.migrations.0002_sync_admin_group").create_group(apps, None)
+
+
+# ---- whole stacks (tests/e2e/stack.py) ---------------------------------------------------
+
+
+@pytest.fixture
+def start_stack(
+    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., Synced]]:
+    """Starts a stack (PostgreSQL + Redis when the environment offers them) and configures
+    the sync through the API; stops it afterwards, and prints every log if the test failed."""
+    stacks: list[Stack] = []
+
+    def start(
+        *,
+        env: dict[str, str] | None = None,
+        pull_interval_seconds: int = 10,
+        worker_args: tuple[str, ...] = (),
+    ) -> Synced:
+        stack = Stack(
+            tmp_path / f"stack-{len(stacks)}", database="env", env=env, worker_args=worker_args
+        )
+        stacks.append(stack)
+        started = time.monotonic()
+        stack.start()
+        synced = sync_configure(stack, pull_interval_seconds=pull_interval_seconds)
+        print(f"\n  stack on {stack.description}: up in {time.monotonic() - started:.1f} s")
+        return synced
+
+    failures_before = request.session.testsfailed
+    try:
+        yield start
+    finally:
+        failed = request.session.testsfailed > failures_before
+        for stack in stacks:
+            if failed:
+                with capsys.disabled():  # a failed test's teardown output is not shown otherwise
+                    print(f"\n===== failure-test logs =====\n{stack.logs()}")
+            stack.stop()

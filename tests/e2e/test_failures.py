@@ -21,13 +21,12 @@ import datetime as dt
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import Api, Stack, Synced, sync_configure, wait_for
+from tests.e2e.stack import Api, Stack, Synced, wait_for
 from tests.sfemu import SEED_PASSWORD
 
 KILL_BOUND = 60.0  # a crashed worker's claims are pushed within a minute of the crash
@@ -37,35 +36,6 @@ STREAM_BOUND = 90.0  # Cockpit holds every Salesforce change after the burst's l
 
 
 # ---- the stacks --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def start_stack(
-    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Callable[..., Synced]]:
-    """Starts a stack (PostgreSQL + Redis when the environment offers them) and configures
-    the sync through the API; stops it afterwards, and prints every log if the test failed."""
-    stacks: list[Stack] = []
-
-    def start(*, env: dict[str, str] | None = None, pull_interval_seconds: int = 10) -> Synced:
-        stack = Stack(tmp_path / f"stack-{len(stacks)}", database="env", env=env)
-        stacks.append(stack)
-        started = time.monotonic()
-        stack.start()
-        synced = sync_configure(stack, pull_interval_seconds=pull_interval_seconds)
-        print(f"\n  stack on {stack.description}: up in {time.monotonic() - started:.1f} s")
-        return synced
-
-    failures_before = request.session.testsfailed
-    try:
-        yield start
-    finally:
-        failed = request.session.testsfailed > failures_before
-        for stack in stacks:
-            if failed:
-                with capsys.disabled():  # a failed test's teardown output is not shown otherwise
-                    print(f"\n===== failure-test logs =====\n{stack.logs()}")
-            stack.stop()
 
 
 # ---- reading both sides ------------------------------------------------------------------------

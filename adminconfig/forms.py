@@ -54,6 +54,14 @@ class ConnectionForm(forms.ModelForm):
         exclude = set(exclude or ()) | {"is_primary"}
         super().validate_constraints(exclude=exclude)  # type: ignore[call-arg]
 
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # The service's rule for the external id field and the defaults, on the form.
+        try:
+            services.connection_org_values_check(connection=self.instance)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+
 
 def _salesforce_field_choices(connection: SalesforceConnection | None) -> list[tuple[str, str]]:
     if connection is None or not connection.task_describe:

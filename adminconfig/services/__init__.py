@@ -3,6 +3,7 @@
 from .connections import (
     connection_create,
     connection_make_primary,
+    connection_org_values_check,
     connection_primary,
     connection_salesforce_picklist,
     connection_save,
@@ -40,6 +41,7 @@ __all__ = [
     "MatchResult",
     "connection_create",
     "connection_make_primary",
+    "connection_org_values_check",
     "connection_primary",
     "connection_salesforce_picklist",
     "connection_save",

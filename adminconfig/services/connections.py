@@ -1,5 +1,6 @@
 """Salesforce connections: create, change, make primary, test."""
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,6 +82,52 @@ def connection_defaults_changed(connection: SalesforceConnection) -> bool:
     return stored is not None and any(stored[f] != getattr(connection, f) for f in DEFAULTS)
 
 
+# A Salesforce API name: letters, digits and underscores, starting with a letter. The
+# external id field goes into SOQL and into the upsert's URL, so nothing else may pass.
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+
+
+def _stored(connection: SalesforceConnection, fields: tuple[str, ...]) -> dict[str, Any]:
+    if connection.pk is None:
+        return {}
+    return SalesforceConnection.objects.filter(pk=connection.pk).values(*fields).first() or {}
+
+
+def connection_org_values_check(*, connection: SalesforceConnection) -> None:
+    """Refuse an external id field that is not a Salesforce API name, and, once the org's Task
+    describe is known (Test connection reads it), a changed external id field that the
+    describe does not mark as an external id, or a changed default Status/Priority that is not
+    a value of the org's picklist."""
+    from ..fields import describe_field, picklist_values
+
+    errors: dict[str, str] = {}
+    if not _API_NAME.fullmatch(connection.external_id_field or ""):
+        errors["external_id_field"] = (
+            "Enter the API name of a Task field (letters, digits and underscores), "
+            "such as Cockpit_Task_Id__c."
+        )
+    describe = connection.task_describe
+    stored = _stored(connection, ("external_id_field", *DEFAULTS))
+    changed = {
+        f for f in ("external_id_field", *DEFAULTS) if stored.get(f) != getattr(connection, f)
+    }
+    if describe and "external_id_field" in changed and "external_id_field" not in errors:
+        field = describe_field(describe, connection.external_id_field)
+        if field is None or not field.get("externalId"):
+            marked = [f["name"] for f in describe.get("fields", []) if f.get("externalId")]
+            errors["external_id_field"] = (
+                f"The org's Task has no external id field {connection.external_id_field}; "
+                f"its external id fields: {', '.join(marked) or 'none'}."
+            )
+    for name, picklist in (("default_status", "Status"), ("default_priority", "Priority")):
+        if describe and name in changed:
+            values = picklist_values(describe, picklist)
+            if getattr(connection, name) not in values:
+                errors[name] = f"Not a {picklist} value of the org: {', '.join(values)}."
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def connection_save(
     *, connection: SalesforceConnection, client_secret: str | None = None, resync: bool = True
@@ -110,6 +157,7 @@ def connection_save(
     if connection.is_primary:
         _demote_other_primaries(connection)  # first, so the single-primary check passes
     connection.full_clean(exclude=["client_secret_encrypted"])
+    connection_org_values_check(connection=connection)
     defaults_changed = connection_defaults_changed(connection)
     connection.save()
     if is_new:

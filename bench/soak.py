@@ -1,11 +1,17 @@
 """The model-based sync test (tests/sync/model.py) at length: random orders of CSM, Salesforce
-user, push, pull and fault steps against the emulator, the invariants checked after every run.
+user, admin, push, pull, change-event, drift-repair and fault steps against the emulator, the
+invariants checked after every run.
 
-`python -m bench soak` (SOAK_OPERATIONS, default 5,000). Prints operations, faults, conflicts,
-duplicates, lost edits and API calls; stops with the failing sequence if an invariant breaks.
+`python -m bench soak`. Runs fresh random examples, a new seed each round, until at least
+`SOAK_OPERATIONS` (5,000) operations are done (Hypothesis ends a round early when it thinks it
+has seen enough, so one round is not enough). `SOAK_SEED` starts from a given seed (each round
+uses the next one), `SOAK_SKIP` leaves rule groups out (comma-separated; see model.GROUPS).
+Prints what was done and what the final checks counted; on a broken invariant, the seed and
+the failing steps, and exits 1.
 """
 
 import os
+import random
 import sys
 import time
 
@@ -14,11 +20,13 @@ STEPS = 50
 
 def main() -> None:
     operations = int(os.environ.get("SOAK_OPERATIONS", "5000"))
+    first_seed = int(os.environ.get("SOAK_SEED") or random.randrange(2**32))
+    skip = frozenset(s for s in os.environ.get("SOAK_SKIP", "").split(",") if s)
     from bench.org import connected_org
 
     with connected_org() as (emulator, alice):
         from django.conf import settings
-        from hypothesis import HealthCheck
+        from hypothesis import HealthCheck, seed
         from hypothesis import settings as hypothesis_settings
         from hypothesis.stateful import run_state_machine_as_test
 
@@ -32,23 +40,34 @@ def main() -> None:
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()
         failure = None
-        try:
-            run_state_machine_as_test(
-                build_machine(world),
-                settings=hypothesis_settings(
-                    max_examples=max(1, operations // STEPS),
-                    stateful_step_count=STEPS,
-                    database=None,
-                    deadline=None,
-                    suppress_health_check=list(HealthCheck),
-                    print_blob=True,
-                ),
-            )
-        except AssertionError as exc:
-            failure = exc
+        seeds = []
+        current = first_seed
+        while sum(stats.operations.values()) < operations:
+            seeds.append(current)
+            left = operations - sum(stats.operations.values())
+            machine = seed(current)(build_machine(world, skip=skip))
+            try:
+                run_state_machine_as_test(
+                    machine,
+                    settings=hypothesis_settings(
+                        max_examples=max(1, left // STEPS),
+                        stateful_step_count=STEPS,
+                        database=None,
+                        deadline=None,
+                        suppress_health_check=list(HealthCheck),
+                        print_blob=True,
+                    ),
+                )
+            except AssertionError as exc:
+                failure = exc
+                break
+            current = (current + 1) % 2**32
         seconds = time.perf_counter() - start
         done = sum(stats.operations.values())
         faults = sum(stats.faults.values())
+        print(f"seeds: {', '.join(map(str, seeds))}  (SOAK_SEED={first_seed} runs them again)")
+        if skip:
+            print(f"rule groups left out: {', '.join(sorted(skip))}")
         print(f"runs: {stats.runs}  operations: {done:,}  in {seconds:,.0f} s")
         print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.operations.items())))
         print(
@@ -58,10 +77,13 @@ def main() -> None:
         print(f"conflicts recorded: {stats.conflicts:,}")
         per_operation = stats.api_calls / max(done, 1)
         print(f"Salesforce API calls: {stats.api_calls:,} ({per_operation:.2f} an operation)")
-        if failure is None:
-            print(
-                "duplicates: 0  lost edits: 0  deletes undone: 0  (every run settled and checked)"
-            )
-        else:
-            print(f"INVARIANT BROKEN: {failure}")
+        print(
+            "checked: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.checked.items()))
+            + " (each a check made after a settled run)"
+        )
+        kinds = ("duplicates", "lost edits", "undone deletes", "diverged", "failed pushes")
+        print("found: " + "  ".join(f"{k}: {stats.found[k]:,}" for k in kinds))
+        if failure is not None:
+            print(f"INVARIANT BROKEN (seed {seeds[-1]}): {failure}")
             sys.exit(1)

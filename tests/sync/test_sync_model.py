@@ -1,16 +1,25 @@
 """Every order of events, with faults: the model-based test of the sync (see tests/sync/model.py).
 
-A small, fixed budget runs in `make test`; `python -m bench soak` runs thousands of operations.
+A small budget runs in `make test`: a fixed set of examples (the same every run) and a few fresh
+random ones, whose seed is printed; `MODEL_SEED=<seed>` runs those again. `python -m bench soak`
+runs thousands of operations.
 """
 
+import os
+import random
+
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from adminconfig import services as config
 from tests.sync.model import GRACE, TIMEOUT, SyncWorld, build_machine
 
 pytestmark = pytest.mark.django_db
+
+# Rule groups left out of CI's run until the fix for what they find lands (each named in the
+# commit that leaves it out, with the failing example). Empty: every operation is in.
+PENDING_FIXES: frozenset[str] = frozenset()
 
 
 @pytest.fixture
@@ -24,19 +33,46 @@ def world(org, alice, settings, django_capture_on_commit_callbacks):
     return SyncWorld(org, alice)
 
 
-def test_both_sides_converge_with_one_twin_each_and_no_lost_edit_in_any_order(world):
-    machine = build_machine(world)
+def _run(world, *, examples: int, derandomize: bool) -> None:
     run_state_machine_as_test(
-        machine,
+        build_machine(world, skip=PENDING_FIXES),
         settings=settings(
-            max_examples=15,
+            max_examples=examples,
             stateful_step_count=30,
-            derandomize=True,
+            derandomize=derandomize,
             database=None,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert world.stats.runs >= 15
+
+
+def test_both_sides_converge_with_one_twin_each_and_no_lost_edit_in_any_order(world):
+    _run(world, examples=10, derandomize=True)
+    assert world.stats.runs >= 10
     assert sum(world.stats.faults.values()) > 0
     assert world.stats.operations["stream"] > 0  # change events were one of the orders tried
+    # Every kind of operation was tried, and the checks looked at fields, not only counts.
+    done = {name.split("_")[0] for name in world.stats.operations}
+    assert {"mapping", "desync", "csm", "sf", "reconcile", "company", "sync"} <= done, done
+    assert world.stats.checked["lost edits"] > 0
+    assert not world.stats.found
+
+
+def test_fresh_random_orders_keep_the_promises_too(world):
+    """New examples each run; the seed is printed so a failure can be run again with
+    MODEL_SEED=<seed>."""
+    chosen = int(os.environ.get("MODEL_SEED") or random.randrange(2**32))
+    print(f"model seed: {chosen} (run again with MODEL_SEED={chosen})")
+    machine = seed(chosen)(build_machine(world, skip=PENDING_FIXES))
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=4,
+            stateful_step_count=30,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    assert world.stats.runs >= 1

@@ -5,7 +5,8 @@ invariants checked after every run.
 `python -m bench soak`. Runs fresh random examples, a new seed each round, until at least
 `SOAK_OPERATIONS` (5,000) operations are done (Hypothesis ends a round early when it thinks it
 has seen enough, so one round is not enough). `SOAK_SEED` starts from a given seed (each round
-uses the next one), `SOAK_SKIP` leaves rule groups out (comma-separated; see model.GROUPS).
+uses the next one), `SOAK_SKIP` leaves rule groups out (comma-separated; see model.GROUPS),
+`SOAK_SHRINK=0` reports a failure without minimising it first (minimising can take minutes).
 Prints what was done and what the final checks counted; on a broken invariant, the seed and
 the failing steps, and exits 1.
 """
@@ -26,7 +27,7 @@ def main() -> None:
 
     with connected_org() as (emulator, alice):
         from django.conf import settings
-        from hypothesis import HealthCheck, seed
+        from hypothesis import HealthCheck, Phase, seed
         from hypothesis import settings as hypothesis_settings
         from hypothesis.stateful import run_state_machine_as_test
 
@@ -37,6 +38,9 @@ def main() -> None:
         settings.SYNC_UNCERTAIN_GRACE_SECONDS = GRACE
         settings.SYNC_STREAM_LINGER_MS = 0
         stats = Stats()
+        phases = list(Phase)
+        if os.environ.get("SOAK_SHRINK") == "0":
+            phases.remove(Phase.shrink)  # the failing steps as found: longer, but at once
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()
         failure = None
@@ -56,6 +60,7 @@ def main() -> None:
                         deadline=None,
                         suppress_health_check=list(HealthCheck),
                         print_blob=True,
+                        phases=phases,
                     ),
                 )
             except AssertionError as exc:
@@ -86,4 +91,6 @@ def main() -> None:
         print("found: " + "  ".join(f"{k}: {stats.found[k]:,}" for k in kinds))
         if failure is not None:
             print(f"INVARIANT BROKEN (seed {seeds[-1]}): {failure}")
+            # Hypothesis attaches the failing steps to the exception as notes.
+            print("\n".join(getattr(failure, "__notes__", [])))
             sys.exit(1)

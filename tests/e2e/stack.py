@@ -209,6 +209,7 @@ class Stack:
         self.worker: Service | None = None
         self.beat: Service | None = None
         self.stream: Service | None = None
+        self.extra_workers: list[Service] = []
 
     @property
     def url(self) -> str:
@@ -380,6 +381,33 @@ class Stack:
         self.worker.start()
         self.worker.wait_for_log(" ready.")
 
+    def add_worker(self, name: str, *, concurrency: int = 1) -> Service:
+        """Another Celery worker beside the first, under its own node name (`bench race` runs
+        three); stopped with the stack."""
+        worker = Service(
+            name,
+            [
+                str(self.bin / "celery"),
+                "-A",
+                "cockpit",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            self.env,
+            self.workdir,
+        )
+        worker.start()
+        worker.wait_for_log(" ready.")
+        self.extra_workers.append(worker)
+        return worker
+
     def stop_worker(self) -> None:
         if self.worker is not None:
             self.worker.stop()
@@ -409,7 +437,7 @@ class Stack:
     def stop(self) -> None:
         # Beat first, so it queues nothing more for a worker that is going away.
         try:
-            for service in (self.beat, self.stream, self.worker, self.web):
+            for service in (self.beat, self.stream, self.worker, *self.extra_workers, self.web):
                 if service is not None:
                     service.stop()
             self.emulator_process.stop()

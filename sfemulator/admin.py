@@ -216,8 +216,23 @@ class Admin:
                 "faults": emulator.faults.plan.to_json(),
                 # Write calls held back right now by late_commit or apply_late.
                 "waiting_writes": emulator.waiting_writes,
+                # Query cursors still held (see cursors.py), and the process's memory.
+                "open_cursors": emulator.cursors.open_count(),
+                "rss_kb": _rss_kb(),
             },
         )
+
+
+def _rss_kb() -> int | None:
+    """The process's resident set now, in KB (Linux's /proc); None where unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def _now(emulator: Emulator) -> str:

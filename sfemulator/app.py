@@ -66,7 +66,7 @@ class Emulator:
         self.store = Store(config.state)
         self.records = Records(self.store, self.clock)
         self.query_engine = QueryEngine(self.store, self.clock)
-        self.cursors = Cursors()
+        self.cursors = Cursors(self.clock)
         self.faults = Faults(config.faults)
         # One mutable settings object, shared by the change events and the CometD server.
         self.stream_settings = StreamSettings(**config.stream.to_json())

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,45 @@ def _unique_expression(field_name: str) -> str:
     return f"lower(json_extract(data, '$.{field_name}'))"
 
 
+def _value_expression(field_name: str) -> str:
+    return f"json_extract(data, '$.{field_name}')"
+
+
+# What the sync and its benchmarks filter on, besides Ids, external ids and SystemModstamp:
+# owners (`OwnerId IN (...)`, with or without a SystemModstamp bound) and Subject prefixes
+# (`Subject LIKE 'prefix%'`, case-insensitive as in Salesforce).
+VALUE_INDEXED = ("OwnerId",)
+PREFIX_INDEXED = {"Task": ("Subject",)}
+
+
+def value_indexed(sobject: str, field_name: str) -> bool:
+    return field_name in VALUE_INDEXED and any(
+        item.name == field_name for item in SOBJECTS[sobject].fields
+    )
+
+
+def prefix_indexed(sobject: str, field_name: str) -> bool:
+    return field_name in PREFIX_INDEXED.get(sobject, ())
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """Index-backed conditions on the rows a query reads (see soql/plan.py): each keeps a
+    superset of the rows the query's WHERE clause matches."""
+
+    modstamp_from: str | None = None  # inclusive
+    modstamp_to: str | None = None  # inclusive
+    value_field: str | None = None  # a VALUE_INDEXED field, one of value_in
+    value_in: tuple[str, ...] = ()
+    prefix_field: str | None = None  # a PREFIX_INDEXED field, lower-cased value in [low, high)
+    prefix_low: str = ""
+    prefix_high: str = ""
+
+
+def _unique_index(sobject: str, field_name: str) -> str:
+    return f"records_{sobject}_{field_name}"
+
+
 def _create_private(path: Path) -> None:
     """Create the state file owner-only (0600), in an owner-only (0700) directory when this
     makes the directory: it holds live OAuth tokens and password hashes. SQLite gives its WAL
@@ -97,9 +137,20 @@ class Store:
             for sobject in SOBJECTS.values():
                 for item in sobject.unique_fields():
                     self._conn.execute(
-                        f"CREATE INDEX IF NOT EXISTS records_{sobject.name}_{item.name} "
+                        f"CREATE INDEX IF NOT EXISTS {_unique_index(sobject.name, item.name)} "
                         f"ON records (sobject, {_unique_expression(item.name)})"
                     )
+                for item in sobject.fields:
+                    if value_indexed(sobject.name, item.name):
+                        self._conn.execute(
+                            f"CREATE INDEX IF NOT EXISTS records_{sobject.name}_{item.name}_value "
+                            f"ON records (sobject, {_value_expression(item.name)})"
+                        )
+                    if prefix_indexed(sobject.name, item.name):
+                        self._conn.execute(
+                            f"CREATE INDEX IF NOT EXISTS records_{sobject.name}_{item.name}_lower "
+                            f"ON records (sobject, {_unique_expression(item.name)})"
+                        )
         self._last_stamp = self._meta_datetime("last_stamp")
 
     def close(self) -> None:
@@ -272,27 +323,39 @@ class Store:
         return [json.loads(row[0]) for row in rows]
 
     def scan(
-        self,
-        sobject: str,
-        include_deleted: bool,
-        modstamp_from: str | None = None,
-        modstamp_to: str | None = None,
+        self, sobject: str, include_deleted: bool, narrowing: Narrowing | None = None
     ) -> list[Record]:
-        """Records of a type in creation order, for the SOQL evaluator; optionally only those
-        whose SystemModstamp lies in an inclusive range."""
+        """Records of a type in creation order, for the SOQL evaluator; only those the
+        narrowing's index-backed conditions keep."""
+        narrowing = narrowing or Narrowing()
         sql = "SELECT data FROM records WHERE sobject = ?"
         params: list[object] = [sobject]
         if not include_deleted:
             sql += " AND is_deleted = 0"
-        if modstamp_from is not None:
+        if narrowing.modstamp_from is not None:
             sql += " AND modstamp >= ?"
-            params.append(modstamp_from)
-        if modstamp_to is not None:
+            params.append(narrowing.modstamp_from)
+        if narrowing.modstamp_to is not None:
             sql += " AND modstamp <= ?"
-            params.append(modstamp_to)
+            params.append(narrowing.modstamp_to)
+        if narrowing.value_field is not None and value_indexed(sobject, narrowing.value_field):
+            marks = ",".join("?" * len(narrowing.value_in))
+            sql += f" AND {_value_expression(narrowing.value_field)} IN ({marks})"
+            params.extend(narrowing.value_in)
+        if narrowing.prefix_field is not None and prefix_indexed(sobject, narrowing.prefix_field):
+            expression = _unique_expression(narrowing.prefix_field)
+            sql += f" AND {expression} >= ? AND {expression} < ?"
+            params.extend([narrowing.prefix_low, narrowing.prefix_high])
         with self.lock:
             rows = self._conn.execute(sql + " ORDER BY rowid", params).fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    def count(self, sobject: str, include_deleted: bool) -> int:
+        sql = "SELECT count(*) FROM records WHERE sobject = ?"
+        if not include_deleted:
+            sql += " AND is_deleted = 0"
+        with self.lock:
+            return int(self._conn.execute(sql, (sobject,)).fetchone()[0])
 
     def find_by_unique(
         self, sobject: str, field_name: str, lowered_values: list[str], include_deleted: bool
@@ -305,8 +368,13 @@ class Store:
                 chunk = lowered_values[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 # field_name comes from the schema; only "?" placeholders are interpolated.
+                # INDEXED BY: left to itself SQLite prefers (sobject, is_deleted) for an IN
+                # list and reads every live record of the type (178 ms for 200 values at
+                # 100,000 Tasks, against 1.4 ms for one).
                 sql = (
-                    f"SELECT rowid, data FROM records WHERE sobject = ?{deleted_clause} "  # noqa: S608
+                    f"SELECT rowid, data FROM records "  # noqa: S608
+                    f"INDEXED BY {_unique_index(sobject, field_name)} "
+                    f"WHERE sobject = ?{deleted_clause} "
                     f"AND {_unique_expression(field_name)} IN ({marks})"
                 )
                 found.extend(

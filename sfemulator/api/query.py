@@ -33,7 +33,7 @@ def run(call: Call) -> Response:
     if result.is_count:
         return Response(200, {"totalSize": result.total_size, "done": True, "records": []})
     batch = batch_size_from_header(call.request.header("Sforce-Query-Options"))
-    page = emulator.cursors.first_page(result.records, batch)
+    page = emulator.cursors.first_page(result.records, batch, call.principal.user_id)
     return Response(200, _page_body(call, result.total_size, page))
 
 

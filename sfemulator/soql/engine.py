@@ -114,6 +114,12 @@ class _Run:
                 400, "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
             )
 
+        if query.count and counted is None and query.where is None and not query.offset:
+            # COUNT() of a whole object: no row needs reading.
+            total = self.store.count(self.root.name, self.include_deleted)
+            if query.limit is not None:
+                total = min(total, query.limit)
+            return QueryResult(total, [], is_count=True)
         rows = self.candidates(query.where)
         if predicate is not None:
             rows = [row for row in rows if predicate(row)]
@@ -368,7 +374,7 @@ class _Run:
             return self.store.find_by_unique(
                 name, plan.unique_field, sorted(plan.unique_values), self.include_deleted
             )
-        return self.store.scan(name, self.include_deleted, plan.modstamp_from, plan.modstamp_to)
+        return self.store.scan(name, self.include_deleted, plan.narrowing())
 
     def sort(self, rows: list[Record], order: list) -> list[Record]:
         keyed = [([self.typed(row, bound) for _, bound in order], row) for row in rows]

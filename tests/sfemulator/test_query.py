@@ -275,7 +275,10 @@ def test_it_serves_query_all_locators_under_both_query_and_query_all(sf, sfemu_c
     _create_tasks(sf, 2100)
     sf.Task.delete(sf.query("SELECT Id FROM Task LIMIT 1")["records"][0]["Id"])
     session = sfemu_clean.requests_session()
-    headers = {"Authorization": f"Bearer {sfemu_clean.token()['access_token']}"}
+    headers = {
+        "Authorization": f"Bearer {sfemu_clean.token()['access_token']}",
+        "Sforce-Query-Options": "batchSize=1000",
+    }
 
     first = session.get(
         sfemu_clean.data_url("queryAll"), params={"q": "SELECT Id FROM Task"}, headers=headers
@@ -284,11 +287,14 @@ def test_it_serves_query_all_locators_under_both_query_and_query_all(sf, sfemu_c
     locator = first["nextRecordsUrl"]
     assert "/queryAll/" in locator
 
-    # jsforce fetches every locator under /query/; with or without a trailing slash.
+    # jsforce fetches every locator under /query/; with or without a trailing slash. (A page
+    # before the last: the last page releases the cursor.)
     for url in (locator, locator.replace("/queryAll/", "/query/"), locator + "/"):
         page = session.get(sfemu_clean.base_url + url, headers=headers)
         assert page.status_code == 200
-        assert len(page.json()["records"]) == 100
+        assert len(page.json()["records"]) == 1000
+    last = session.get(sfemu_clean.base_url + page.json()["nextRecordsUrl"], headers=headers)
+    assert len(last.json()["records"]) == 100
 
 
 def test_it_accepts_plus_or_percent_20_and_trailing_slashes(sfemu_clean, tasks):

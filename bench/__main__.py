@@ -2,11 +2,12 @@
 
 import sys
 
-from bench import api_pages, emulator, live, race, soak, sync
+from bench import api_pages, emulator, emulator_memory, live, race, soak, sync
 
 BENCHES = {
     "api_pages": api_pages.main,
     "emulator": emulator.main,
+    "emulator_memory": emulator_memory.main,
     "sync": sync.main,
     "soak": soak.main,
     "live": live.main,

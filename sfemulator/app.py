@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
+from sfemulator import pages
 from sfemulator.admin import PREFIX as ADMIN_PREFIX
 from sfemulator.admin import Admin
 from sfemulator.api.call import Call
@@ -136,6 +137,8 @@ class Emulator:
             if "Sforce-Limit-Info" not in response.headers:
                 self._with_usage(response)
             return response
+        if pages.handles(path):
+            return pages.handle(self, request)
         return error_response(not_found())
 
     def instance_url(self, request: Request) -> str:

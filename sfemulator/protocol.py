@@ -46,6 +46,9 @@ class Request:
             raise json_parser_error(f"Unexpected character: was expecting JSON ({error})") from None
 
 
+JSON_TYPE = "application/json;charset=UTF-8"
+
+
 @dataclass
 class Response:
     status: int
@@ -53,8 +56,18 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # The server closes the connection instead of answering (the lose_answer fault).
     drop_connection: bool = False
+    # A page instead of JSON (the record page): sent as is, with its own content type.
+    html: str | None = None
+
+    @property
+    def content_type(self) -> str | None:
+        if self.html is not None:
+            return "text/html;charset=UTF-8"
+        return JSON_TYPE if self.body is not None else None
 
     def encoded(self) -> bytes:
+        if self.html is not None:
+            return self.html.encode()
         if self.body is None:
             return b""
         return json.dumps(self.body, separators=(",", ":")).encode()

@@ -162,8 +162,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _write(self, response: Response) -> None:
         payload = response.encoded()
         self.send_response(response.status)
-        if response.body is not None:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        if response.content_type is not None:
+            self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)

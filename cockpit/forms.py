@@ -28,10 +28,22 @@ CUSTOM_PREFIX = "cf_"
 
 VIEW_CHOICES = [
     ("today", "Today & tomorrow"),
+    ("week", "Next 7 days"),
     ("open", "All open"),
     ("upcoming", "Upcoming"),
     ("completed", "Completed"),
 ]
+
+# The list's sortable columns: what the header says, and the order each one sorts by.
+SORT_COLUMNS = {
+    "name": "Task",
+    "company": "Company",
+    "type": "Type",
+    "status": "Status",
+    "priority": "Priority",
+    "due": "Due",
+}
+PAGE_SIZES = (25, 50, 100, 200)
 
 FieldType = CustomField.FieldType
 
@@ -125,6 +137,18 @@ class TaskFilterForm(forms.Form):
         queryset=Priority.objects.all(), to_field_name="value", required=False, empty_label="Any"
     )
 
+    sort = forms.ChoiceField(
+        choices=[(k, k) for key in SORT_COLUMNS for k in (key, f"-{key}")],
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    size = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in PAGE_SIZES],
+        coerce=int,
+        required=False,
+        label="Per page",
+    )
+
     def values(self) -> dict[str, Any]:
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
@@ -133,6 +157,8 @@ class TaskFilterForm(forms.Form):
             "text": data.get("q") or "",
             "status": data.get("status"),
             "priority": data.get("priority"),
+            "sort": data.get("sort") or "",
+            "size": data.get("size") or PAGE_SIZES[0],
         }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from adminconfig.fields import STANDARD_FIELDS
@@ -475,6 +475,37 @@ def task_deletions(task_ids: Iterable[int]) -> list[str]:
     return said
 
 
+# What each sortable column sorts by; a task without the value sorts last either way.
+_SORT_FIELDS = {
+    "name": "name",
+    "company": "company__name",
+    "type": "type__name",
+    "status": "status__order",
+    "priority": "priority__order",
+    "due": "due_date",
+}
+WEEK_DAYS = 7
+
+
+def tasks_sorted(qs: QuerySet[Task], sort: str) -> QuerySet[Task]:
+    """The list sorted by a column ("due", "-priority"); ties keep the due date, then the id."""
+    field = _SORT_FIELDS.get(sort.removeprefix("-"))
+    if field is None:
+        return qs
+    order = (
+        F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    )
+    return qs.order_by(order, F("due_date").asc(nulls_last=True), "id")
+
+
+def tasks_next_days(qs: QuerySet[Task], *, today: dt.date) -> QuerySet[Task]:
+    """Open work due today and in the six days after it (Salesforce's "Next 7 days")."""
+    last = today + dt.timedelta(days=WEEK_DAYS - 1)
+    return qs.filter(status__is_closed=False, due_date__gte=today, due_date__lte=last).order_by(
+        "due_date", "-priority__order", "id"
+    )
+
+
 def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:
     """How many tasks each tab of the list shows, in one query."""
     tomorrow = today + dt.timedelta(days=1)
@@ -483,6 +514,11 @@ def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:
         today=Count(
             "id",
             filter=(is_open & Q(due_date__lt=today)) | Q(due_date__in=[today, tomorrow]),
+        ),
+        week=Count(
+            "id",
+            filter=is_open
+            & Q(due_date__gte=today, due_date__lte=today + dt.timedelta(days=WEEK_DAYS - 1)),
         ),
         open=Count("id", filter=is_open),
         upcoming=Count("id", filter=is_open & Q(due_date__gt=tomorrow)),

@@ -49,7 +49,15 @@ from tasks.services import (
     task_update,
 )
 
-from .forms import VIEW_CHOICES, BulkForm, NewsForm, RowsForm, TaskFilterForm, TaskForm
+from .forms import (
+    SORT_COLUMNS,
+    VIEW_CHOICES,
+    BulkForm,
+    NewsForm,
+    RowsForm,
+    TaskFilterForm,
+    TaskForm,
+)
 from .models import WorkerHeartbeat
 from .selectors import (
     rows_version,
@@ -61,6 +69,8 @@ from .selectors import (
     task_sync_explained,
     task_tab_counts,
     task_timeline,
+    tasks_next_days,
+    tasks_sorted,
     tasks_with_differences,
 )
 
@@ -85,7 +95,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # always looked up among the signed-in user's own tasks, so another CSM's task is a 404 on
 # every page and action, never a 403 that would confirm it exists.
 
-PAGE_SIZE = 25
 # The visible rows ask for their own fresh copy this often, so a change pulled from Salesforce
 # shows within the pull interval (at least 10 s) without a reload.
 ROW_POLL_SECONDS = 10
@@ -145,26 +154,48 @@ def _list_view(request: HttpRequest, filters: TaskFilterForm, today: dt.date) ->
         text=chosen["text"],
     )
     shown = ListView(chosen, task_tab_counts(mine, today=today))
+    sort = chosen["sort"]
     if chosen["view"] == "today":
         # Open work first within a day: what is done today sinks to the bottom.
         day_order = ("status__is_closed", "-priority__order", "id")
-        overdue = _section("Overdue", tasks_open(tasks_due(mine, due="overdue", today=today)))
+        overdue = tasks_open(tasks_due(mine, due="overdue", today=today))
+        due_today = tasks_due(mine, due="today", today=today).order_by(*day_order)
+        due_tomorrow = tasks_due(mine, due="tomorrow", today=today).order_by(*day_order)
+        if sort:  # a column the CSM chose sorts within each section
+            overdue, due_today, due_tomorrow = (
+                tasks_sorted(qs, sort) for qs in (overdue, due_today, due_tomorrow)
+            )
+        first = _section("Overdue", overdue)
         shown.sections = [
-            *([overdue] if overdue["tasks"] else []),
-            _section("Today", tasks_due(mine, due="today", today=today).order_by(*day_order)),
-            _section("Tomorrow", tasks_due(mine, due="tomorrow", today=today).order_by(*day_order)),
+            *([first] if first["tasks"] else []),
+            _section("Today", due_today),
+            _section("Tomorrow", due_tomorrow),
         ]
     else:
         if chosen["view"] == "completed":
             qs = tasks_completed(mine)
         elif chosen["view"] == "upcoming":
             qs = tasks_open(tasks_due(mine, due="upcoming", today=today))
+        elif chosen["view"] == "week":
+            qs = tasks_next_days(mine, today=today)
         else:
             qs = tasks_open(mine)
-        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        if sort:
+            qs = tasks_sorted(qs, sort)
+        page = Paginator(qs, chosen["size"]).get_page(request.GET.get("page"))
         page.object_list = list(page.object_list)
         shown.page = page
     return shown
+
+
+def _sort_headers(sort: str) -> list[tuple[str, str, str, str]]:
+    """Each sortable column: key, label, its aria-sort, and the sort its header link asks for
+    (ascending first, then descending)."""
+    headers = []
+    for key, label in SORT_COLUMNS.items():
+        state = "ascending" if sort == key else "descending" if sort == f"-{key}" else "none"
+        headers.append((key, label, state, f"-{key}" if sort == key else key))
+    return headers
 
 
 def _news_version(ids: list[int], counts: dict[str, int]) -> str:
@@ -191,6 +222,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "view": chosen["view"],
         "views": [(key, label, shown.counts[key]) for key, label in VIEW_CHOICES],
         "filtered": bool(chosen["text"] or chosen["status"] or chosen["priority"]),
+        "headers": _sort_headers(chosen["sort"]),
         "back": request.get_full_path(),
         "poll_seconds": ROW_POLL_SECONDS,
         "sections": shown.sections,

@@ -1,6 +1,8 @@
 """Template filters and tags of the cockpit pages."""
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django import template
 
@@ -24,3 +26,12 @@ def task_ids(tasks: Iterable[Task]) -> str:
 @register.simple_tag
 def rows_version_of(tasks: Iterable[Task]) -> str:
     return rows_version(list(tasks))
+
+
+@register.filter
+def as_date(value: Any) -> dt.date | Any:
+    """A custom date field's stored ISO text as a date, so it is formatted like the due date."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return value

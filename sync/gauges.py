@@ -25,7 +25,7 @@ from .stream import stream_live
 
 
 class SyncGauges(Collector):
-    """Reads a handful of rows (seven queries) per scrape."""
+    """Reads a handful of rows (ten small queries) per scrape."""
 
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
@@ -164,6 +164,12 @@ def _lease(now: dt.datetime) -> Iterator[Metric]:
         "cockpit_sync_lease_held",
         "1 while a push cycle, pull, change-event batch or reconcile holds the engine lease.",
         value=int(held),
+    )
+    acquired_at = lease.acquired_at if lease and held else None
+    yield GaugeMetricFamily(
+        "cockpit_sync_lease_holder_age_seconds",
+        "How long the engine lease's current holder has held it (0: not held).",
+        value=_age(now, acquired_at) or 0.0,
     )
     yield GaugeMetricFamily(
         "cockpit_sync_lease_expires_in_seconds",

@@ -39,7 +39,7 @@ def _try_acquire(name: str, token: str) -> bool:
     won = (
         Lease.objects.filter(name=name)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + _ttl(), token=token)
+        .update(locked_until=now + _ttl(), token=token, acquired_at=now)
     )
     return bool(won)
 

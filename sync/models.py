@@ -137,6 +137,9 @@ class Lease(models.Model):
     name = models.CharField(max_length=40, primary_key=True)
     token = models.CharField(max_length=32, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current holder took it (for /metrics)."
+    )
 
     def __str__(self) -> str:
         return f"{self.name} until {self.locked_until}"

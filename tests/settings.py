@@ -8,13 +8,16 @@ imports this module; production still refuses to start without SECRET_KEY
 own (tests/e2e/stack.py), never this module.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("DEBUG", "true")
 # The counters this test run keeps (prometheus-client's multiprocess files): a folder of its
 # own, not var/prometheus, which `make run` shares with its processes.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cockpit-metrics-")
+atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from cockpit.settings import *  # noqa: E402, F403
 

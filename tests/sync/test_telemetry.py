@@ -198,19 +198,20 @@ def test_a_change_event_arrives_with_its_lag_and_the_stream_shows_live(
     assert value(stopped, "cockpit_sync_stream_live") == 0
 
 
-def test_the_engine_lease_shows_held_while_a_step_holds_it(client):
-    with lease_hold() as held:
+def test_the_engine_lease_shows_its_holder_s_age_while_a_step_holds_it(client):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False), lease_hold() as held:
         assert held
-        holding = scrape(client)
+        with time_machine.travel(start + dt.timedelta(seconds=25), tick=False):
+            holding = scrape(client)
     released = scrape(client)
 
+    ttl = django_settings.SALESFORCE_TIMEOUT_SECONDS + 10
     assert value(holding, "cockpit_sync_lease_held") == 1
-    assert (
-        0
-        < value(holding, "cockpit_sync_lease_expires_in_seconds")
-        <= (django_settings.SALESFORCE_TIMEOUT_SECONDS + 10)
-    )
+    assert value(holding, "cockpit_sync_lease_holder_age_seconds") == 25
+    assert value(holding, "cockpit_sync_lease_expires_in_seconds") == ttl - 25
     assert value(released, "cockpit_sync_lease_held") == 0
+    assert value(released, "cockpit_sync_lease_holder_age_seconds") == 0
     assert value(released, "cockpit_sync_lease_expires_in_seconds") == 0
 
 

@@ -48,6 +48,7 @@ def _subjects(sf) -> list[str]:
 
 
 def test_a_later_subrequest_uses_an_earlier_answer_and_the_series_is_one_api_call(sf, sfemu_clean):
+    remaining_before = sf.limits()["DailyApiRequests"]["Remaining"]
     used_before = sfemu_clean.admin("GET", "api-usage")["used"]
     sfemu_clean.reset_request_log()
 
@@ -73,6 +74,8 @@ def test_a_later_subrequest_uses_an_earlier_answer_and_the_series_is_one_api_cal
     limit_info = sf.api_usage["api-usage"]
     log = sfemu_clean.request_log()
     used = sfemu_clean.admin("GET", "api-usage")["used"]
+    # /limits counts the series and this limits call itself.
+    remaining = sf.limits()["DailyApiRequests"]["Remaining"]
     account_id = results[0]["body"]["id"]
     assert [r["httpStatusCode"] for r in results] == [201, 201, 201]
     assert [r["referenceId"] for r in results] == ["refAccount", "refContact", "refTask"]
@@ -86,6 +89,7 @@ def test_a_later_subrequest_uses_an_earlier_answer_and_the_series_is_one_api_cal
     assert log["by_endpoint"] == {"POST composite": 1}
     assert used == used_before + 1
     assert (limit_info.used, limit_info.total) == (used_before + 1, 100000)
+    assert remaining == remaining_before - 2
 
 
 def test_a_reference_reaches_into_a_query_answers_records(sf):
@@ -351,3 +355,29 @@ def test_duplicate_reference_ids_are_refused(sf):
     assert _refused(sf, {"compositeRequest": series})[0]["message"] == (
         "Duplicate referenceId 'refTask'."
     )
+
+
+def test_a_412_under_all_or_none_rolls_the_series_back(sf, sfemu_clean):
+    task_id = sf.Task.create({"Subject": "Renewal call"})["id"]
+    agreed = _http_date(sf.Task.get(task_id)["LastModifiedDate"])
+    sfemu_clean.set_clock_offset(60)
+    sf.Task.update(task_id, {"Subject": "Edited in Salesforce"})
+
+    results = _composite(
+        sf,
+        [
+            _create_task("refNew", Subject="New"),
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Task/{task_id}",
+                "referenceId": "refStale",
+                "body": {"Subject": "Stale push"},
+                "httpHeaders": {"If-Unmodified-Since": agreed},
+            },
+        ],
+        allOrNone=True,
+    )
+
+    assert [r["httpStatusCode"] for r in results] == [400, 412]
+    assert results[0]["body"] == [HALTED]
+    assert _subjects(sf) == ["Edited in Salesforce"]

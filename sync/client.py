@@ -7,7 +7,10 @@ the OAuth token itself from the connection's login URL and hands instance_url + 
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
@@ -38,8 +41,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The budget of one `SalesforceClient.call`, logins and the retry after an expired session
+# included (SALESFORCE_TIMEOUT_SECONDS in production, through Credentials.timeout).
 TIMEOUT_SECONDS = 30
 USAGE_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+# Run before every Salesforce call. While a holder holds the engine lease, sync/lease.py sets
+# it to renew the lease (raising when the lease was lost): a call never starts under a lease
+# its holder has lost, and it starts with a whole lease period ahead of it.
+call_guard: ContextVar[Callable[[], None] | None] = ContextVar(
+    "salesforce_call_guard", default=None
+)
 
 
 class SalesforceError(Exception):
@@ -159,17 +171,40 @@ class Credentials:
     timeout: float = TIMEOUT_SECONDS
 
 
+class _Deadline(threading.local):
+    """When the call under way must be over (time.monotonic()), per thread; None between calls."""
+
+    at: float | None = None
+
+
 class _VerifyAdapter(HTTPAdapter):
-    """Forces certificate verification against the connection's CA bundle on every request.
+    """Forces certificate verification against the connection's CA bundle on every request,
+    and gives each request what is left of its call's budget as its timeout.
 
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify, so setting
     `session.verify` is silently ignored on machines that set them; the adapter always wins.
     """
 
-    def __init__(self, verify: str | bool, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        verify: str | bool,
+        timeout: float = TIMEOUT_SECONDS,
+        deadline: _Deadline | None = None,
+    ) -> None:
         super().__init__()
         self._verify = verify
         self._timeout = timeout
+        self._deadline = deadline or _Deadline()
+
+    def _default_timeout(self) -> "TimeoutType":
+        if self._deadline.at is None:
+            return self._timeout
+        # urllib3's total: connecting and waiting for the answer share what is left, so the
+        # request cannot take the whole budget twice (a float would allow connect + read).
+        # (HTTPAdapter.send documents "float or tuple or urllib3 Timeout object"; the type
+        # stubs list only the first two.)
+        left = max(self._deadline.at - time.monotonic(), 0.001)
+        return cast("TimeoutType", urllib3.Timeout(total=left))
 
     def send(
         self,
@@ -183,16 +218,18 @@ class _VerifyAdapter(HTTPAdapter):
         return super().send(
             request,
             stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
+            timeout=self._default_timeout() if timeout is None else timeout,
             verify=self._verify,
             cert=cert,
             proxies=proxies,
         )
 
 
-def http_session(ca_bundle: str = "", timeout: float = TIMEOUT_SECONDS) -> requests.Session:
+def http_session(
+    ca_bundle: str = "", timeout: float = TIMEOUT_SECONDS, deadline: _Deadline | None = None
+) -> requests.Session:
     session = requests.Session()
-    adapter = _VerifyAdapter(ca_bundle or True, timeout)
+    adapter = _VerifyAdapter(ca_bundle or True, timeout, deadline)
     session.mount("https://", adapter)
     return session
 
@@ -343,7 +380,8 @@ class SalesforceClient:
 
     def __init__(self, creds: Credentials) -> None:
         self.creds = creds
-        self.session = http_session(creds.ca_bundle, creds.timeout)
+        self._deadline = _Deadline()
+        self.session = http_session(creds.ca_bundle, creds.timeout, self._deadline)
         self.session.hooks["response"].append(self._track_usage)
         self._sf: Salesforce | None = None
         self.api_usage: tuple[int, int] | None = None
@@ -384,9 +422,30 @@ class SalesforceClient:
         return f"https://{sf.sf_instance}", sf.session_id
 
     def call(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...)."""
+        """Call a simple-salesforce method by path ('Task.describe', 'query_all', ...).
+
+        One budget (creds.timeout) covers the whole call: a login if needed, the request, and
+        after an expired session one more login and the request again. Each HTTP request
+        waits at most what is left of it, so the engine lease, renewed just before the call
+        with the budget and a margin ahead (sync/lease.py), covers the whole call."""
         transaction_guard()
+        guard = call_guard.get()
+        if guard is not None:
+            guard()
+        deadline = self._deadline.at = time.monotonic() + self.creds.timeout
+        try:
+            return self._call(deadline, fn_name, *args, **kwargs)
+        finally:
+            self._deadline.at = None
+
+    def _call(self, deadline: float, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         for attempt in (1, 2):
+            if attempt == 2 and time.monotonic() >= deadline:
+                # The refused request changed nothing, and nothing else has been sent.
+                raise TransientError(
+                    f"Salesforce took longer than {self.creds.timeout:g} s to log in again",
+                    code="CONNECTION_ERROR",
+                )
             target: Any = self.sf
             for part in fn_name.split("."):
                 target = getattr(target, part)

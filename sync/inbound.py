@@ -25,7 +25,7 @@ from .accounts import accounts_read, companies_for_accounts
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .context import applying_inbound
-from .lease import lease_hold, lease_renew
+from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format, sf_datetime_parse
 from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
@@ -109,7 +109,13 @@ def pull_run(*, force: bool = False) -> PullResult:
     with lease_hold(wait=LEASE_WAIT if force else 0) as held:
         if not held:
             return PullResult(ran=False)  # another worker is pulling or pushing right now
-        return _pull(connection, settings)
+        try:
+            return _pull(connection, settings)
+        except LeaseLostError as exc:
+            # Stalled past the lease and another worker took over: the pages applied so far
+            # stand (each applied whole, under the fence), the watermark is not moved, and
+            # the pull counts as not run, so a catch-up that needed it is still owed.
+            return PullResult(ran=False, errors=[f"Pull stopped: {exc}"])
 
 
 def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResult:
@@ -135,14 +141,17 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         deleted_until = _pull_deletions(settings, client, state, started, result)
     except SalesforceError as exc:
         result.errors.append(str(exc))
-        if isinstance(exc, AuthError):
-            SalesforceConnection.objects.filter(pk=connection.pk).update(
-                state=SalesforceConnection.State.UNAUTHORIZED, last_error=str(exc)
-            )
-        SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=f"Pull failed: {exc}")
-        PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
+        with lease_fence():
+            if isinstance(exc, AuthError):
+                SalesforceConnection.objects.filter(pk=connection.pk).update(
+                    state=SalesforceConnection.State.UNAUTHORIZED, last_error=str(exc)
+                )
+            SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=f"Pull failed: {exc}")
+            PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
         result.api_calls = client.calls - calls_before if client else 0
         return result
+    except LeaseLostError:
+        raise
     except Exception as exc:
         # Shown where admins look, then raised for the worker's log; the engine lease is
         # released on the way out (lease_hold), so the next pull or push is not blocked.
@@ -156,9 +165,10 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         outage_end(connection=connection)
     usage.api_usage_record(connection, client.api_usage, calls=client.calls - calls_before)
     newest = max((mark for mark in (watermark, state.watermark) if mark), default=None)
-    PullState.objects.filter(pk=1).update(
-        watermark=newest, deleted_until=deleted_until, last_pull_at=started, last_error=""
-    )
+    with lease_fence():  # a pull that lost the lease moves no high-water mark
+        PullState.objects.filter(pk=1).update(
+            watermark=newest, deleted_until=deleted_until, last_pull_at=started, last_error=""
+        )
     result.api_calls = client.calls - calls_before
     return result
 
@@ -189,8 +199,9 @@ def _pull_changes(
     watermark: dt.datetime | None = None
     # queryAll: deletions come with the changes (IsDeleted, from the recycle bin), so a
     # Salesforce delete reaches Cockpit at the next pull; getDeleted below covers the rest.
+    # Each page's call renews the lease first (client.call_guard), and each page is applied
+    # under the fence (records_apply): a long pull keeps the lease, or stops.
     for page in client.query_pages(soql, include_deleted=True):
-        lease_renew()
         records_apply(engine, page, result, client)
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
@@ -212,9 +223,10 @@ def _pull_deletions(
         return state.deleted_until  # getDeleted works in whole minutes
     answer = client.deleted("Task", start, now)
     ids = [d["id"] for d in answer.get("deletedRecords", [])]
-    result.deleted += twins_deleted_in_salesforce(
-        salesforce_ids=ids, reason="was deleted in Salesforce, so it was deleted in Cockpit"
-    )
+    with lease_fence():
+        result.deleted += twins_deleted_in_salesforce(
+            salesforce_ids=ids, reason="was deleted in Salesforce, so it was deleted in Cockpit"
+        )
     covered = answer.get("latestDateCovered")
     return sf_datetime_parse(covered) if covered else now
 
@@ -222,9 +234,11 @@ def _pull_deletions(
 def records_apply(
     engine: Engine, page: list[dict[str, Any]], result: PullResult, client: SalesforceClient
 ) -> None:
-    """Apply Salesforce records (a query's page, or what change events describe)."""
+    """Apply Salesforce records (a query's page, or what change events describe), whole or
+    not at all: under the lease fence, after the calls that look up their Accounts."""
     _accounts_load(engine, page, client)
-    _apply_page(engine, page, result)
+    with lease_fence():
+        _apply_page(engine, page, result)
 
 
 def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: SalesforceClient) -> None:

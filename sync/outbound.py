@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
@@ -34,7 +33,7 @@ from .client import (
     soql_ids,
 )
 from .client_cache import client_for_connection
-from .lease import lease_hold, lease_renew
+from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, SyncEvent, Tombstone
 from .outages import outage_end, outage_record, outage_waiting
 from .outbox import (
@@ -45,13 +44,13 @@ from .outbox import (
     entry_to_pending,
     outbox_claim,
     outbox_release_orphans,
-    resync_runs_count,
     task_sync_state_set,
     tasks_synced,
     tombstone_delete_queue,
 )
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
+from .sf_types import RecordAnswer
 from .twins import (
     AGREED_FIELDS,
     Engine,
@@ -109,42 +108,54 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
     with lease_hold(wait=LEASE_WAIT) as held:
         if not held:
             return result  # the sweep comes back for what is due
-        outbox_release_orphans()
-        entries = outbox_claim(limit=limit)
-        result.claimed = len(entries)
-        if not entries:
-            return result
         try:
-            client = client_for_connection(connection)
-        except SalesforceError as exc:  # the stored secret no longer decrypts
-            _batch_failed(connection, entries, exc, result)
-            return result
-        calls_before = client.calls
-        engine = engine_load(connection, sync_settings())
-        upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
-        deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
-        reached = True
-        for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
-            if not batch:
-                continue
-            if not reached:  # Salesforce is down: the rest waits too, without a call
-                _outage_wait(_unfinished(batch), result)
-                continue
-            try:
-                push(engine, client, batch, result)
-            except SalesforceError as exc:
-                _batch_failed(connection, _unfinished(batch), exc, result)
-                reached = not exc.transient
-            except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
-                # A bug or an answer Cockpit does not understand: without this the entries
-                # would stay claimed and be claimed again every cycle, with no trace.
-                log.exception("A push batch failed unexpectedly")
-                _batch_crashed(_unfinished(batch), exc, result)
-        result.api_calls = client.calls - calls_before
-        if reached and result.api_calls:
-            outage_end(connection=connection)
-        api_usage_record(connection, client.api_usage, calls=result.api_calls)
+            _cycle(connection, limit, result)
+        except LeaseLostError as exc:
+            # Stalled past the lease (a slow call, a paused process) and another cycle took
+            # over: it has taken back this cycle's claims, and every write that would have
+            # finished them was refused. Nothing more is written here.
+            result.errors.append(f"Push cycle stopped: {exc}")
     return result
+
+
+def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> None:
+    outbox_release_orphans()
+    entries = outbox_claim(limit=limit)
+    result.claimed = len(entries)
+    if not entries:
+        return
+    try:
+        client = client_for_connection(connection)
+    except SalesforceError as exc:  # the stored secret no longer decrypts
+        _batch_failed(connection, entries, exc, result)
+        return
+    calls_before = client.calls
+    engine = engine_load(connection, sync_settings())
+    upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
+    deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
+    reached = True
+    for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
+        if not batch:
+            continue
+        if not reached:  # Salesforce is down: the rest waits too, without a call
+            _outage_wait(_unfinished(batch), result)
+            continue
+        try:
+            push(engine, client, batch, result)
+        except SalesforceError as exc:
+            _batch_failed(connection, _unfinished(batch), exc, result)
+            reached = not exc.transient
+        except LeaseLostError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
+            # A bug or an answer Cockpit does not understand: without this the entries
+            # would stay claimed and be claimed again every cycle, with no trace.
+            log.exception("A push batch failed unexpectedly")
+            _batch_crashed(_unfinished(batch), exc, result)
+    result.api_calls = client.calls - calls_before
+    if reached and result.api_calls:
+        outage_end(connection=connection)
+    api_usage_record(connection, client.api_usage, calls=result.api_calls)
 
 
 def _batch_failed(
@@ -155,6 +166,16 @@ def _batch_failed(
 ) -> None:
     """A whole call failed. Transient: an outage of the connection, not of these records.
     Otherwise every entry counts an attempt and backs off, and the connection shows why."""
+    with lease_fence():
+        _batch_failed_record(connection, entries, exc, result)
+
+
+def _batch_failed_record(
+    connection: SalesforceConnection,
+    entries: list[OutboxEntry],
+    exc: SalesforceError,
+    result: PushResult,
+) -> None:
     if exc.transient:
         delay = outage_record(connection=connection, error=str(exc))
         _outage_wait(entries, result)
@@ -176,9 +197,9 @@ def _batch_failed(
 def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
     telemetry.push_unreachable(entries)
     for entry in entries:
-        entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
-        task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE_MESSAGE)
-    result.retried += len(entries)
+        if entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False):
+            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE_MESSAGE)
+            result.retried += 1
 
 
 def _push_later(delay: dt.timedelta) -> None:
@@ -198,7 +219,8 @@ def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
 
 
 def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResult) -> None:
-    _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
+    with lease_fence():
+        _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
 
 
 def outbox_push_all(*, max_batches: int = 50) -> PushResult:
@@ -297,27 +319,29 @@ def _own_creates_find(
     quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
     soql = f"SELECT Id, IsDeleted, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
     rows: dict[OutboxEntry, dict[str, Any]] = {}
+    # Each page's call renews the lease first (client.call_guard): a long lookup keeps it.
     for page in client.query_pages(soql, include_deleted=True):
         for row in page:
             entry = by_external.get(str(row.get(ext)))
             if entry is not None and (entry not in rows or rows[entry]["IsDeleted"]):
                 rows[entry] = row  # a live twin wins over a deleted one
     found: dict[OutboxEntry, str] = {}
-    for entry, row in rows.items():
-        base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
-        TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
-            salesforce_id=row["Id"], agreed_values=base_sf, agreed_cockpit=base_ck
-        )
-        if row["IsDeleted"]:
-            twins_deleted_in_salesforce(
-                salesforce_ids=[row["Id"]],
-                reason="was deleted in Salesforce before Cockpit learnt it had been created "
-                "there: the delete wins, so it was deleted in Cockpit too",
+    with lease_fence():
+        for entry, row in rows.items():
+            base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
+            TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
+                salesforce_id=row["Id"], agreed_values=base_sf, agreed_cockpit=base_ck
             )
-            entry_done(entry)
-            found[entry] = ""
-        else:
-            found[entry] = row["Id"]
+            if row["IsDeleted"]:
+                twins_deleted_in_salesforce(
+                    salesforce_ids=[row["Id"]],
+                    reason="was deleted in Salesforce before Cockpit learnt it had been "
+                    "created there: the delete wins, so it was deleted in Cockpit too",
+                )
+                entry_done(entry)
+                found[entry] = ""
+            else:
+                found[entry] = row["Id"]
     return found
 
 
@@ -328,6 +352,7 @@ def _read_current(
     for the whole cycle, so a push never writes over an edit it has not seen."""
     names = ["Id", *engine.field_names, "SystemModstamp", "LastModifiedDate", "LastModifiedById"]
     found: dict[str, dict[str, Any]] = {}
+    # Each page's call renews the lease first (client.call_guard): a long read keeps it.
     for start in range(0, len(salesforce_ids), READ_CHUNK):
         chunk = salesforce_ids[start : start + READ_CHUNK]
         soql = f"SELECT {', '.join(dict.fromkeys(names))} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
@@ -346,6 +371,33 @@ def _push_updates(
     theirs_by_id: dict[str, dict[str, Any]] | None = None
     if engine.settings.bidirectional_sync:
         theirs_by_id = _read_current(engine, client, [sf_id for _, sf_id in linked])
+    with lease_fence():
+        sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result)
+    for start in range(0, len(sendable), COLLECTION_LIMIT):
+        chunk = sendable[start : start + COLLECTION_LIMIT]
+        body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
+        try:
+            answers = client.collection_update("Task", body)
+        except SalesforceError as exc:
+            if exc.uncertain:
+                # Kept even by a holder that lost the lease: Salesforce may yet apply this
+                # write, and whoever holds the lease now must recognise it when it lands.
+                uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk})
+            raise
+        with lease_fence():
+            _updates_answered(engine, chunk, answers, result)
+
+
+def _merge_for_push(
+    engine: Engine,
+    linked: list[tuple[OutboxEntry, str]],
+    theirs_by_id: dict[str, dict[str, Any]] | None,
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> list[tuple[OutboxEntry, str, Outcome]]:
+    """Merge Salesforce's current values in (under the lease fence: the merge writes what
+    Salesforce changed into Cockpit) and settle the entries with nothing to send."""
+    if theirs_by_id is not None:
         gone = [(e, sf_id) for e, sf_id in linked if sf_id not in theirs_by_id]
         if gone:
             _deleted_in_salesforce([e for e, _ in gone], [sf_id for _, sf_id in gone], result)
@@ -379,40 +431,41 @@ def _push_updates(
             result.failed += 1
             continue
         sendable.append((entry, salesforce_id, outcome))
-    entries_done(settled)
-    tasks_synced([e.task_id for e in settled])
-    for start in range(0, len(sendable), COLLECTION_LIMIT):
-        chunk = sendable[start : start + COLLECTION_LIMIT]
-        body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
-        try:
-            answers = client.collection_update("Task", body)
-        except SalesforceError as exc:
-            if exc.uncertain:
-                uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk})
-            raise
-        lease_renew()
-        confirmed: list[tuple[Outcome, str]] = []
-        deleted: list[tuple[OutboxEntry, str]] = []
-        for (entry, salesforce_id, outcome), answer in zip(chunk, answers, strict=True):
-            answered = record_result(answer)
-            if answered.status == RecordStatus.OK:
-                confirmed.append((outcome, salesforce_id))
-            elif answered.status == RecordStatus.GONE:
-                deleted.append((entry, salesforce_id))
-            else:
-                _record_failure(entry, answered, result)
-        twin_agreed_after_push(outcomes=confirmed)
-        confirmed_ids = {outcome.task_id for outcome, _ in confirmed}
-        _finish_pushed(
-            [e for e, _, o in chunk if o.task_id in confirmed_ids],
-            result,
-            sent={
-                o.task_id: sorted(engine.labels.get(n, n) for n in o.merged.to_salesforce)
-                for _, _, o in chunk
-            },
-        )
-        if deleted:
-            _deleted_in_salesforce([e for e, _ in deleted], [s for _, s in deleted], result)
+    tasks_synced([e.task_id for e in entries_done(settled)])
+    return sendable
+
+
+def _updates_answered(
+    engine: Engine,
+    chunk: list[tuple[OutboxEntry, str, Outcome]],
+    answers: list[RecordAnswer],
+    result: PushResult,
+) -> None:
+    """Record a collection update's answers (under the lease fence). The agreement moves only
+    for entries whose claims still hold: a claim taken back means another cycle pushes the
+    task again, merging first, and records the agreement itself."""
+    confirmed: list[tuple[OutboxEntry, Outcome, str]] = []
+    deleted: list[tuple[OutboxEntry, str]] = []
+    for (entry, salesforce_id, outcome), answer in zip(chunk, answers, strict=True):
+        answered = record_result(answer)
+        if answered.status == RecordStatus.OK:
+            confirmed.append((entry, outcome, salesforce_id))
+        elif answered.status == RecordStatus.GONE:
+            deleted.append((entry, salesforce_id))
+        else:
+            _record_failure(entry, answered, result)
+    held = {e.pk for e in entries_done([e for e, _, _ in confirmed])}
+    twin_agreed_after_push(outcomes=[(o, s) for e, o, s in confirmed if e.pk in held])
+    _pushed_log(
+        [e for e, _, _ in confirmed if e.pk in held],
+        result,
+        sent={
+            o.task_id: sorted(engine.labels.get(n, n) for n in o.merged.to_salesforce)
+            for _, _, o in chunk
+        },
+    )
+    if deleted:
+        _deleted_in_salesforce([e for e, _ in deleted], [s for _, s in deleted], result)
 
 
 def _deleted_in_salesforce(
@@ -460,19 +513,34 @@ def _push_creates(
                 answers = client.collection_create("Task", [p for _, p, _ in chunk])
         except SalesforceError as exc:
             if exc.uncertain:
+                # Kept even by a holder that lost the lease (see _push_updates).
                 uncertain_add({e.task_id: (p, ours) for e, p, ours in chunk})
             raise
-        lease_renew()
-        created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]] = []
-        for (entry, payload, ours), answer in zip(chunk, answers, strict=True):
-            answered = record_result(answer)
-            if answered.status == RecordStatus.OK:
-                created.append((entry, payload, ours, answered.id))
-            else:
-                _record_failure(entry, answered, result)
-        if created:
-            _record_created(engine, created)
-            _finish_pushed([e for e, _, _, _ in created], result)
+        with lease_fence():
+            _creates_answered(engine, chunk, answers, result)
+
+
+def _creates_answered(
+    engine: Engine,
+    chunk: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any]]],
+    answers: list[RecordAnswer],
+    result: PushResult,
+) -> None:
+    """Record a collection create's answers (under the lease fence); the link and the
+    agreement only for entries whose claims still hold. A claim taken back is pushed again by
+    the cycle that has it, and the upsert by external id finds the twin made here."""
+    created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]] = []
+    for (entry, payload, ours), answer in zip(chunk, answers, strict=True):
+        answered = record_result(answer)
+        if answered.status == RecordStatus.OK:
+            created.append((entry, payload, ours, answered.id))
+        else:
+            _record_failure(entry, answered, result)
+    held = {e.pk for e in entries_done([e for e, _, _, _ in created])}
+    created = [c for c in created if c[0].pk in held]
+    if created:
+        _record_created(engine, created)
+        _pushed_log([e for e, _, _, _ in created], result)
 
 
 def _record_created(
@@ -519,17 +587,14 @@ def _record_failure(entry: OutboxEntry, answered: RecordResult, result: PushResu
     result.errors.append(answered.message)
 
 
-def _finish_pushed(
+def _pushed_log(
     entries: list[OutboxEntry], result: PushResult, sent: dict[int, list[str]] | None = None
 ) -> None:
-    """`sent`: per task, the fields an update changed (by the names in `engine.labels`), so
+    """Entries whose pushes Salesforce confirmed and whose claims held (finished already).
+    `sent`: per task, the fields an update changed (by the names in `engine.labels`), so
     the task's history says what the push changed; a first push (a create) sends them all."""
     if not entries:
         return
-    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
-        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
-    )
-    resync_runs_count(entries, failed=False)
     # Earlier pushes of these tasks that failed for good are settled by this one.
     OutboxEntry.objects.filter(
         task_id__in=[e.task_id for e in entries],
@@ -571,28 +636,33 @@ def _push_deletes(
 ) -> None:
     _resolve_by_external_id(engine, client, entries)
     unknown = [e for e in entries if not e.salesforce_id]
-    for entry in unknown:
-        # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
-        entry_done(entry)
+    # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
+    with lease_fence():
+        entries_done(unknown)
     known = [e for e in entries if e.salesforce_id]
     for start in range(0, len(known), COLLECTION_LIMIT):
         chunk = known[start : start + COLLECTION_LIMIT]
         answers = client.collection_delete([e.salesforce_id for e in chunk])
-        lease_renew()
-        for entry, answer in zip(chunk, answers, strict=True):
-            answered = record_result(answer, deleting=True)
-            if answered.status in (RecordStatus.OK, RecordStatus.GONE):
-                entry_done(entry)
-                result.deleted += 1
-                telemetry.record_deleted(entry)
-                SyncEvent.objects.create(
-                    kind=SyncEvent.Kind.DELETED,
-                    task_id=entry.task_id,
-                    salesforce_id=entry.salesforce_id,
-                    message="Deleted in Cockpit, deleted in Salesforce",
-                )
-            else:
-                _record_failure(entry, answered, result)
+        with lease_fence():
+            _deletes_answered(chunk, answers, result)
+
+
+def _deletes_answered(
+    chunk: list[OutboxEntry], answers: list[RecordAnswer], result: PushResult
+) -> None:
+    for entry, answer in zip(chunk, answers, strict=True):
+        answered = record_result(answer, deleting=True)
+        if answered.status not in (RecordStatus.OK, RecordStatus.GONE):
+            _record_failure(entry, answered, result)
+        elif entry_done(entry):
+            result.deleted += 1
+            telemetry.record_deleted(entry)
+            SyncEvent.objects.create(
+                kind=SyncEvent.Kind.DELETED,
+                task_id=entry.task_id,
+                salesforce_id=entry.salesforce_id,
+                message="Deleted in Cockpit, deleted in Salesforce",
+            )
 
 
 def _resolve_by_external_id(
@@ -606,10 +676,14 @@ def _resolve_by_external_id(
     by_external = {external_id(e.task_id): e for e in blank}
     quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
     soql = f"SELECT Id, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
+    found: dict[OutboxEntry, str] = {}
     for page in client.query_pages(soql):
         for row in page:
             entry = by_external.get(str(row.get(ext)))
             if entry is not None:
-                entry.salesforce_id = row["Id"]
-                OutboxEntry.objects.filter(pk=entry.pk).update(salesforce_id=row["Id"])
-                Tombstone.objects.filter(pk=entry.task_id).update(salesforce_id=row["Id"])
+                found[entry] = row["Id"]
+    with lease_fence():
+        for entry, salesforce_id in found.items():
+            entry.salesforce_id = salesforce_id
+            OutboxEntry.objects.filter(pk=entry.pk).update(salesforce_id=salesforce_id)
+            Tombstone.objects.filter(pk=entry.task_id).update(salesforce_id=salesforce_id)

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from adminconfig.models import ResyncRun
@@ -80,38 +80,76 @@ def outbox_add(
     resync_run_id: int | None = None,
     urgent: bool = False,
 ) -> OutboxEntry:
-    """Write (or reuse) the pending outbox entry and ring the worker after commit."""
+    """Write (or reuse) the pending outbox entry and ring the worker after commit.
+
+    Called in the change's own transaction. A pending entry is reused only under a row lock
+    taken here and held until the change commits: a worker's claim skips a locked entry
+    (outbox_claim), so the push it makes reads the task after the change. An entry a worker
+    claimed first is not pending any more when the lock is granted, and a new one is written;
+    reusing it would leave the change with no entry once that worker pushed the values from
+    before it."""
     now = timezone.now()
-    entry = OutboxEntry.objects.filter(
-        task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
-    ).first()
-    if entry is None:
+    with transaction.atomic():
+        entry = _pending_locked(task_id, operation) or _pending_new(
+            task_id=task_id,
+            operation=operation,
+            salesforce_id=salesforce_id,
+            resync_run_id=resync_run_id,
+            now=now,
+        )
+        changes: dict[str, Any] = {}
+        # An entry backing off after failures keeps its backoff: edits made during an outage
+        # do not make it retry sooner or use up its attempts. A CSM's "Sync to Salesforce"
+        # does.
+        if entry.next_attempt_at > now and (urgent or entry.attempts == 0):
+            changes["next_attempt_at"] = now
+        if resync_run_id and entry.resync_run_id != resync_run_id:
+            changes["resync_run_id"] = resync_run_id
+        if salesforce_id and not entry.salesforce_id:
+            changes["salesforce_id"] = salesforce_id
+        if changes:
+            OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
+    _ring_after_commit()
+    return entry
+
+
+def _pending_locked(task_id: int, operation: str) -> OutboxEntry | None:
+    """The task's pending entry, locked until the caller's transaction ends. On PostgreSQL a
+    worker claiming it right now holds the lock: this waits for its commit, then finds the
+    entry in flight and answers None."""
+    return (
+        OutboxEntry.objects.select_for_update()
+        .filter(task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING)
+        .first()
+    )
+
+
+def _pending_new(
+    *,
+    task_id: int,
+    operation: str,
+    salesforce_id: str,
+    resync_run_id: int | None,
+    now: dt.datetime,
+) -> OutboxEntry:
+    """A new pending entry (invisible to workers until the caller commits); when a concurrent
+    change has just written one, that one, locked."""
+    for _ in range(3):
         try:
             with transaction.atomic():
-                entry = OutboxEntry.objects.create(
+                return OutboxEntry.objects.create(
                     task_id=task_id,
                     operation=operation,
                     salesforce_id=salesforce_id,
                     next_attempt_at=now,
                     resync_run_id=resync_run_id,
                 )
-        except IntegrityError:  # a concurrent save made it first: one entry is enough
-            entry = OutboxEntry.objects.get(
-                task_id=task_id, operation=operation, state=OutboxEntry.State.PENDING
-            )
-    changes: dict[str, Any] = {}
-    # An entry backing off after failures keeps its backoff: edits made during an outage do
-    # not make it retry sooner or use up its attempts. A CSM's "Sync to Salesforce" does.
-    if entry.next_attempt_at > now and (urgent or entry.attempts == 0):
-        changes["next_attempt_at"] = now
-    if resync_run_id and entry.resync_run_id != resync_run_id:
-        changes["resync_run_id"] = resync_run_id
-    if salesforce_id and not entry.salesforce_id:
-        changes["salesforce_id"] = salesforce_id
-    if changes:
-        OutboxEntry.objects.filter(pk=entry.pk).update(**changes)
-    _ring_after_commit()
-    return entry
+        except IntegrityError:  # a concurrent change made it first: one entry is enough
+            entry = _pending_locked(task_id, operation)
+            if entry is not None:
+                return entry
+            # ... and a worker claimed it already: write ours after all.
+    raise RuntimeError(f"No pending outbox entry could be written for task {task_id}")
 
 
 def _ring_after_commit() -> None:
@@ -275,16 +313,44 @@ def outbox_orphaned() -> bool:
 
 
 # ---- finishing entries ---------------------------------------------------------------------
+# Every write that finishes a claimed entry is conditional on the claim it finishes: the entry
+# still in flight, under the claimed_at it was claimed with. A cycle that stalled past its
+# lease finds its entries taken back (outbox_release_orphans, outbox_release_stale) or claimed
+# again by the cycle that took over (a later claimed_at: a new claim needs the old lease to
+# have run out), changes none of them, and records nothing about them.
+
+
+def _claims(entries: list[OutboxEntry]) -> QuerySet[OutboxEntry]:
+    """These entries, where each is still in flight under the claim it was read with."""
+    by_claim: dict[dt.datetime | None, list[int]] = {}
+    for entry in entries:
+        by_claim.setdefault(entry.claimed_at, []).append(entry.pk)
+    held = Q(pk__in=[])
+    for claimed_at, ids in by_claim.items():
+        held |= Q(pk__in=ids, claimed_at=claimed_at)
+    return OutboxEntry.objects.filter(held, state=OutboxEntry.State.IN_FLIGHT)
+
+
+def _claims_held(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """The entries whose claims still hold, locked until the caller's transaction ends (on
+    PostgreSQL; SQLite serialises writers), so what it then writes finishes them."""
+    if not entries:
+        return []
+    held = set(_claims(entries).select_for_update().values_list("pk", flat=True))
+    return [e for e in entries if e.pk in held]
 
 
 def entry_to_pending(
     entry: OutboxEntry, *, error: str, delay: dt.timedelta, count_attempt: bool = True
-) -> int:
+) -> bool:
     """Back to pending for a retry. When a newer change is pending already, that one takes
-    over, with this entry's attempts and backoff: attempts count failures, not edits."""
+    over, with this entry's attempts and backoff: attempts count failures, not edits.
+    Returns whether the claim still held (False: another cycle has the entry, nothing done)."""
     attempts = entry.attempts + (1 if count_attempt else 0)
     retry_at = timezone.now() + delay
     with transaction.atomic():
+        if not _claims_held([entry]):
+            return False
         newer = OutboxEntry.objects.filter(
             task_id=entry.task_id, operation=entry.operation, state=OutboxEntry.State.PENDING
         ).exclude(pk=entry.pk)
@@ -299,7 +365,7 @@ def entry_to_pending(
                         next_attempt_at=max(later.next_attempt_at, retry_at),
                         last_error=error,
                     )
-            return 0
+            return True
         OutboxEntry.objects.filter(pk=entry.pk).update(
             state=OutboxEntry.State.PENDING,
             attempts=attempts,
@@ -307,7 +373,7 @@ def entry_to_pending(
             last_error=error,
             claimed_at=None,
         )
-    return 1
+    return True
 
 
 def entry_retry_later(entry: OutboxEntry, error: str) -> None:
@@ -315,30 +381,37 @@ def entry_retry_later(entry: OutboxEntry, error: str) -> None:
     if attempts >= MAX_ATTEMPTS:
         entry_fail(entry, f"{error} (gave up after {attempts} attempts)")
         return
-    entry_to_pending(entry, error=error, delay=backoff(attempts))
-    telemetry.push_failed(entry, error, final=False)
-    task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
-    SyncEvent.objects.create(
-        kind=SyncEvent.Kind.RETRY,
-        task_id=entry.task_id,
-        salesforce_id=entry.salesforce_id,
-        message=f"Attempt {attempts} failed, will retry: {error}",
-    )
+    with transaction.atomic():
+        if not entry_to_pending(entry, error=error, delay=backoff(attempts)):
+            return  # another cycle has it: what becomes of it is that cycle's to record
+        telemetry.push_failed(entry, error, final=False)
+        task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
+        SyncEvent.objects.create(
+            kind=SyncEvent.Kind.RETRY,
+            task_id=entry.task_id,
+            salesforce_id=entry.salesforce_id,
+            message=f"Attempt {attempts} failed, will retry: {error}",
+        )
 
 
-def entry_fail(entry: OutboxEntry, error: str) -> None:
-    OutboxEntry.objects.filter(pk=entry.pk).update(
-        state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
-    )
-    resync_run_count(entry, failed=True)
-    task_sync_state_set(entry.task_id, TaskSyncRecord.State.ERROR, error)
-    SyncEvent.objects.create(
-        kind=SyncEvent.Kind.ERROR,
-        task_id=entry.task_id,
-        salesforce_id=entry.salesforce_id,
-        message=error,
-    )
+def entry_fail(entry: OutboxEntry, error: str) -> bool:
+    """The push failed for good; returns whether the claim still held (else nothing is
+    written: the cycle that has the entry now decides)."""
+    with transaction.atomic():
+        if not _claims([entry]).update(
+            state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
+        ):
+            return False
+        resync_run_count(entry, failed=True)
+        task_sync_state_set(entry.task_id, TaskSyncRecord.State.ERROR, error)
+        SyncEvent.objects.create(
+            kind=SyncEvent.Kind.ERROR,
+            task_id=entry.task_id,
+            salesforce_id=entry.salesforce_id,
+            message=error,
+        )
     telemetry.push_failed(entry, error, final=True)
+    return True
 
 
 def resync_run_count(entry: OutboxEntry, *, failed: bool) -> None:
@@ -361,14 +434,17 @@ def task_sync_state_set(task_id: int, state: str, error: str) -> None:
     TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, last_error=error)
 
 
-def entries_done(entries: list[OutboxEntry]) -> None:
-    """Entries with nothing (more) to send: done, in one query."""
-    if not entries:
-        return
-    OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
-        state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
-    )
-    resync_runs_count(entries, failed=False)
+def entries_done(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """Entries with nothing (more) to send: done, in one query. Returns those whose claims
+    held; the caller writes nothing more for the others."""
+    with transaction.atomic():
+        held = _claims_held(entries)
+        if held:
+            OutboxEntry.objects.filter(pk__in=[e.pk for e in held]).update(
+                state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
+            )
+            resync_runs_count(held, failed=False)
+    return held
 
 
 def tasks_synced(task_ids: list[int]) -> None:
@@ -379,11 +455,9 @@ def tasks_synced(task_ids: list[int]) -> None:
         ).update(state=TaskSyncRecord.State.SYNCED, last_error="")
 
 
-def entry_done(entry: OutboxEntry) -> None:
-    OutboxEntry.objects.filter(pk=entry.pk).update(
-        state=OutboxEntry.State.DONE, last_error="", attempts=entry.attempts + 1
-    )
-    resync_run_count(entry, failed=False)
+def entry_done(entry: OutboxEntry) -> bool:
+    """Returns whether the claim still held (else nothing is written)."""
+    return bool(entries_done([entry]))
 
 
 def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:

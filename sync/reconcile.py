@@ -27,7 +27,7 @@ from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .inbound import STAMP_FIELDS, select_fields
-from .lease import lease_hold, lease_renew
+from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .selectors import inbound_connection, sync_settings
 from .sf_types import SalesforceRecord
@@ -92,6 +92,12 @@ def reconcile_run(*, run_id: int | None = None, trigger: str = "schedule") -> Re
         except SalesforceError as exc:
             calls = client.calls - before if client else 0
             return _finish(run, tally, calls, error=str(exc), connection=connection, client=client)
+        except LeaseLostError:
+            # Stalled past the lease and another worker took the engine over: what was
+            # repaired stands (each page under the fence), the rest waits for the next run.
+            calls = client.calls - before if client else 0
+            error = "another worker took the sync engine over; run it again later"
+            return _finish(run, tally, calls, error=error)
         return _finish(run, tally, calls, connection=connection, client=client)
 
 
@@ -104,10 +110,12 @@ def _scan(engine: Engine, client: SalesforceClient, tally: _Tally) -> set[str]:
         f"WHERE OwnerId IN ({soql_ids(sorted(owners))}) ORDER BY Id"
     )
     seen: set[str] = set()
+    # Each page's call renews the lease first (client.call_guard); each page is compared and
+    # repaired under the fence.
     for page in client.query_pages(soql):
-        lease_renew()
         seen.update(r["Id"] for r in page)
-        _compare(engine, page, tally)
+        with lease_fence():
+            _compare(engine, page, tally)
     return seen
 
 
@@ -129,14 +137,15 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         found: dict[str, SalesforceRecord] = {}
         for page in client.query_pages(soql, include_deleted=True):
             found.update({r["Id"]: r for r in page})
-        lease_renew()
         alive = [r for r in found.values() if not r.get("IsDeleted")]
-        _compare(engine, alive, tally)
         gone = [i for i in chunk if i not in found or found[i].get("IsDeleted")]
-        tally.missing += twins_deleted_in_salesforce(
-            salesforce_ids=gone,
-            reason="was found missing in Salesforce by a reconcile, so it was deleted in Cockpit",
-        )
+        with lease_fence():
+            _compare(engine, alive, tally)
+            tally.missing += twins_deleted_in_salesforce(
+                salesforce_ids=gone,
+                reason="was found missing in Salesforce by a reconcile, so it was deleted in "
+                "Cockpit",
+            )
 
 
 def _compare(engine: Engine, page: list[SalesforceRecord], tally: _Tally) -> None:

@@ -27,14 +27,14 @@ from django.conf import settings as django_settings
 from django.db.models import F
 from django.utils import timezone
 
-from adminconfig.models import SalesforceConnection
+from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks.models import TaskSyncRecord
 
 from . import inbound, telemetry
 from .client import AuthError, SalesforceError
 from .client_cache import client_for_connection
 from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
-from .lease import lease_hold
+from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
 from .selectors import inbound_connection, sync_settings
@@ -228,14 +228,25 @@ class Listener:
             if not held:
                 # Not applied, so not acknowledged: the next subscription replays them.
                 raise SalesforceError("the sync stayed busy; the events will be replayed")
-            engine = engine_load(connection, settings)
-            batch = events_to_records(events, engine.field_names)
-            if batch.records:
-                result = inbound.PullResult()
-                records = list(batch.records.values())
-                inbound.records_apply(engine, records, result, client_for_connection(connection))
-            if batch.needs_pull:
-                self._catch_up(batch.needs_pull)
+            try:
+                self._apply_held(connection, settings, events)
+            except LeaseLostError as exc:
+                # Stalled past the lease and another worker took over: not acknowledged,
+                # so replayed (what was applied already is a no-op the second time).
+                raise SalesforceError(f"{exc}; the events will be replayed") from exc
+
+    def _apply_held(
+        self, connection: SalesforceConnection, settings: SyncSettings, events: list[ChangeEvent]
+    ) -> None:
+        engine = engine_load(connection, settings)
+        batch = events_to_records(events, engine.field_names)
+        if batch.records:
+            result = inbound.PullResult()
+            records = list(batch.records.values())
+            inbound.records_apply(engine, records, result, client_for_connection(connection))
+        if batch.needs_pull:
+            self._catch_up(batch.needs_pull)
+        with lease_fence():  # acknowledged only while this listener holds the lease
             _state_set(
                 replay_id=max(e.replay_id for e in events),
                 events_applied=F("events_applied") + len(events),

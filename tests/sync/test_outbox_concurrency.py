@@ -1,12 +1,16 @@
 import threading
+import time
+from importlib import import_module
 
 import pytest
 from django.db import connection as db_connection
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
-from sync import outbox
+from sync import outbound, outbox
 from sync.models import OutboxEntry
+from tasks import services as tasks
+from tasks.models import Task, TaskSyncRecord
 
 
 @pytest.mark.postgres
@@ -38,3 +42,64 @@ def test_two_workers_claiming_at_once_never_get_the_same_entry():
     assert not set(first) & set(second)
     assert len(first) + len(second) == 300
     assert OutboxEntry.objects.filter(state="in_flight").count() == 300
+
+
+@pytest.fixture
+def picklists(transactional_db):
+    """The default picklists (a data migration's rows, which a transactional test flushes)."""
+    from django.apps import apps
+
+    import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_whose_entry_a_worker_claims_before_it_commits_still_reaches_salesforce(
+    picklists, org, alice
+):
+    """The CSM's edit reuses the task's pending entry; a worker claims entries while the
+    edit's transaction is still open; the edit commits. Its values must still go out."""
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL; runs in CI's PostgreSQL pass")
+    task = tasks.task_create(owner=alice, name="Draft")  # its first push is pending
+    editing, commit = threading.Event(), threading.Event()
+    worker_done = threading.Event()
+
+    def csm() -> None:
+        try:
+            with transaction.atomic():
+                tasks.task_update(task=Task.objects.get(pk=task.pk), name="Final")
+                editing.set()
+                commit.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def worker() -> None:
+        try:
+            outbound.outbox_push()
+        finally:
+            worker_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=csm), threading.Thread(target=worker)]
+    threads[0].start()
+    assert editing.wait(timeout=30)
+    threads[1].start()
+    # The edit commits once the worker has pushed what it read (and then waits for the
+    # edit's row locks to record it), or has finished without pushing anything.
+    salesforce = org.simple_salesforce()
+    deadline = time.monotonic() + 30
+    while not worker_done.is_set() and time.monotonic() < deadline:
+        twins = f"SELECT COUNT() FROM Task WHERE Cockpit_Task_Id__c = 'cockpit-{task.pk}'"
+        if salesforce.query(twins)["totalSize"]:
+            break
+        time.sleep(0.05)
+    commit.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    outbound.outbox_push_all()
+
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    assert salesforce.Task.get(salesforce_id)["Subject"] == "Final"
+    assert not OutboxEntry.objects.filter(task_id=task.pk, state="pending").exists()

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
+from django.http import QueryDict
 from django.utils.dateparse import parse_date, parse_datetime
 
 from tasks.models import (
@@ -46,6 +47,7 @@ SORT_COLUMNS = {
 PAGE_SIZES = (25, 50, 100, 200)
 
 FieldType = CustomField.FieldType
+NOT_SEEN = object()  # a field whose shown value the page did not post back
 
 
 class DateInput(forms.DateInput):
@@ -274,6 +276,12 @@ class TaskForm(forms.Form):
             if form_name in self.fields:
                 self.fields[form_name].disabled = True
                 self.fields[form_name].help_text = "Synced from Salesforce: change it there."
+        if task is not None:
+            # The page posts back what it showed beside what was typed, so a save changes
+            # only what the CSM changed, and a field changed meanwhile (a pull from
+            # Salesforce, another tab) is refused instead of overwritten unseen (issue 16).
+            for form_field in self.fields.values():
+                form_field.show_hidden_initial = True
 
     def _initial(self, task: Task | None) -> dict[str, Any]:
         if task is None:
@@ -298,8 +306,82 @@ class TaskForm(forms.Form):
     def custom_bound_fields(self) -> list[forms.BoundField]:
         return [self[CUSTOM_PREFIX + field.key] for field in self.custom_fields]
 
+    def _seen(self, name: str) -> Any:
+        """What the page showed in this field, as posted back; NOT_SEEN when it was not (an
+        older page, a script) or no longer reads."""
+        bound = self[name]
+        if bound.html_initial_name not in self.data:
+            return NOT_SEEN
+        hidden = bound.field.hidden_widget()
+        raw = hidden.value_from_datadict(self.data, self.files, bound.html_initial_name)
+        try:
+            return bound.field.clean(raw)
+        except ValidationError:
+            return NOT_SEEN
+
+    def _changed(self) -> set[str]:
+        """The fields the user changed: against what the page showed them, or, when it did not
+        post that back, against what is stored."""
+        changed = set()
+        for name, field in self.fields.items():
+            bound = self[name]
+            if field.disabled:
+                continue
+            if bound.html_initial_name in self.data:
+                if name in self.changed_data:
+                    changed.add(name)
+            elif field.has_changed(bound.initial, bound.data):
+                changed.add(name)
+        return changed
+
     def changes(self) -> dict[str, Any]:
-        """The cleaned input as keyword arguments of task_create / task_update."""
+        """The cleaned input as keyword arguments of task_create / task_update: for a task
+        being edited, only the fields the user changed."""
+        every = self._every_change()
+        if self.task is None:
+            return every
+        changed = self._changed()
+        changes = {k: v for k, v in every.items() if k != "custom_fields" and k in changed}
+        custom = {
+            key: value
+            for key, value in every["custom_fields"].items()
+            if CUSTOM_PREFIX + key in changed
+        }
+        if custom:
+            changes["custom_fields"] = custom
+        return changes
+
+    def seen(self) -> dict[str, Any]:
+        """What the page showed of the fields the user changed: task_update's `expected`."""
+        if self.task is None:
+            return {}
+        seen: dict[str, Any] = {}
+        custom_by_name = {CUSTOM_PREFIX + field.key: field for field in self.custom_fields}
+        for name in self._changed():
+            value = self._seen(name)
+            if value is NOT_SEEN:
+                continue
+            if name in custom_by_name:
+                field = custom_by_name[name]
+                seen.setdefault("custom_fields", {})[field.key] = _custom_value(field, value)
+            else:
+                seen[name] = value
+        return seen
+
+    def seen_reset(self, task: Task) -> None:
+        """After a refusal, the fields in error count as having shown what is stored now, so
+        saving again means "I have seen it, keep mine"."""
+        initial = self._initial(task)
+        data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+        for name in self.errors:
+            if name in self.fields and name in initial:
+                field = self.fields[name]
+                data[self[name].html_initial_name] = field.hidden_widget().format_value(
+                    field.prepare_value(initial[name])
+                )
+        self.data = data
+
+    def _every_change(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
             "name": data["name"],

@@ -306,11 +306,11 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            task = task_update(task=task, **form.changes())
+            task = task_update(task=task, expected=form.seen(), **form.changes())
         except ValidationError as exc:
             form.add_service_error(exc)
-            # The service changed the instance before refusing it; show what is stored.
-            task = _own_task(request, pk)
+            task = _own_task(request, pk)  # show what is stored now
+            form.seen_reset(task)
         else:
             messages.success(request, f"Saved “{task.name}”.")
             return redirect(_next_url(request))

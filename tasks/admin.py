@@ -85,6 +85,15 @@ class TaskAdminForm(forms.ModelForm):
         model = Task
         fields = list(EDITABLE_FIELDS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # The page posts back what it showed, so "changed" means changed by the admin, not
+            # by a pull that committed while the page was open: the save writes only those
+            # fields, and a pulled change of another field survives (issue 16).
+            for field in self.fields.values():
+                field.show_hidden_initial = True
+
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data

@@ -109,27 +109,105 @@ def task_create(*, owner: User, name: str, **changes: Any) -> Task:
     return task
 
 
+STALE_MESSAGE = "Changed meanwhile (now “{now}”): check it and save again."
+
+
+def _stored(task: Task, name: str) -> Any:
+    """A field's value as stored, for comparing: relations by id, empty details as ''."""
+    if name in RELATIONS:
+        return getattr(task, f"{name}_id")
+    if name == "details":
+        return task.details or ""
+    return getattr(task, name)
+
+
+def _given(name: str, value: Any) -> Any:
+    """A value given for a field, as `_stored` gives it."""
+    if name in RELATIONS:
+        return value.pk if value is not None else None
+    if name == "details":
+        return value or ""
+    return value
+
+
+def _custom_changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
 @transaction.atomic
-def task_update(*, task: Task, **changes: Any) -> Task:
-    """Change a task. Fields locked to Salesforce refuse changes (task_locked_changes_check)."""
-    was_closed = task.status.is_closed
+def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **changes: Any) -> Task:
+    """Change a task. Fields locked to Salesforce refuse changes (task_locked_changes_check).
+
+    `task` is the caller's copy, as it read it: only the given fields whose values differ from
+    it are changes. They are written onto the row as it is now, read under its lock, and
+    nothing else is written (issue 16: a Salesforce rename pulled while a CSM edited the
+    details was reverted by a save of the whole row from the copy read before the pull). A
+    change committed meanwhile to another field survives, in either order.
+
+    `expected`: what the user saw of the fields they changed (a page's form). A field stored
+    since with another value (a pull, another tab) is refused, keyed by field, rather than
+    overwritten unseen. The caller's copy is updated to the row as saved.
+    """
     data: TaskChanges = changes  # type: ignore[assignment]
-    custom = None
+    caller_custom = task.custom_fields or {}
+    custom_wanted: dict[str, Any] = {}
     if "custom_fields" in data:
-        custom = custom_fields_clean(data["custom_fields"], existing=task.custom_fields)
-    task_locked_changes_check(
-        task=task, changes={**data, "custom_fields": custom} if custom is not None else data
+        cleaned = custom_fields_clean(data["custom_fields"], existing=caller_custom)
+        custom_wanted = {k: cleaned.get(k) for k in _custom_changed(caller_custom, cleaned)}
+    meant: TaskChanges = {  # type: ignore[assignment]
+        name: value
+        for name, value in data.items()
+        if name != "custom_fields" and _given(name, value) != _stored(task, name)
+    }
+    current = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("status", "priority", "owner", "company", "type")
+        .get(pk=task.pk)
     )
-    _apply(task, data)
+    _stale_check(current, meant, custom_wanted, expected or {})
+    was_closed = current.status.is_closed
+    custom = None
+    if custom_wanted:
+        merged = {**(current.custom_fields or {}), **custom_wanted}
+        kept = {k: v for k, v in merged.items() if v is not None}
+        custom = custom_fields_clean({}, existing=kept)
+    task_locked_changes_check(
+        task=current, changes={**meant, "custom_fields": custom} if custom is not None else meant
+    )
+    if not meant and custom is None:
+        task.__dict__.update(current.__dict__)
+        return task  # nothing the caller means to change: no write, nothing to push
+    _apply(current, meant)
     if custom is not None:
-        task.custom_fields = custom
-    _set_completion(task, was_closed=was_closed)
+        current.custom_fields = custom
+    _set_completion(current, was_closed=was_closed)
     # Relations that did not change were valid when saved; checking them again costs a query
     # each, which adds up when a pull applies thousands of Salesforce changes.
-    unchanged = [name for name in RELATIONS if name not in data]
-    task.full_clean(exclude=unchanged)
-    task.save()
+    unchanged = [name for name in RELATIONS if name not in meant]
+    current.full_clean(exclude=unchanged)
+    written = [*meant, *(["custom_fields"] if custom is not None else [])]
+    current.save(update_fields=[*written, "completed_at", "updated_at"])
+    task.__dict__.update(current.__dict__)
     return task
+
+
+def _stale_check(
+    current: Task,
+    meant: Mapping[str, Any],
+    custom_wanted: dict[str, Any],
+    expected: Mapping[str, Any],
+) -> None:
+    errors: dict[str, str] = {}
+    for name in meant:
+        if name in expected and _given(name, expected[name]) != _stored(current, name):
+            errors[name] = STALE_MESSAGE.format(now=getattr(current, name) or "")
+    seen_custom = expected.get("custom_fields") or {}
+    stored_custom = current.custom_fields or {}
+    for key in custom_wanted:
+        if key in seen_custom and seen_custom[key] != stored_custom.get(key):
+            errors[key] = STALE_MESSAGE.format(now=stored_custom.get(key) or "")
+    if errors:
+        raise ValidationError(errors)
 
 
 # ---- many at once, for the sync's pulls ------------------------------------------------------

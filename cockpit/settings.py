@@ -248,8 +248,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat queues the worker's heartbeat this often; /healthz calls the worker down when 3 in a
+# row did not run (cockpit/health.py).
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
-    "cockpit-heartbeat": {"task": "cockpit.tasks.heartbeat", "schedule": 30.0},
+    "cockpit-heartbeat": {"task": "cockpit.tasks.heartbeat", "schedule": WORKER_HEARTBEAT_SECONDS},
     "sync-sweep": {"task": "sync.sweep", "schedule": 15.0},
     # Pulls when the admin's pull interval (default 60 s, at least 10 s) has passed.
     "sync-pull-tick": {"task": "sync.pull_tick", "schedule": 10.0},

@@ -9,7 +9,6 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -58,7 +57,7 @@ from .forms import (
     TaskFilterForm,
     TaskForm,
 )
-from .models import WorkerHeartbeat
+from .health import PARTS, health_check
 from .selectors import (
     rows_version,
     salesforce_record_url,
@@ -78,17 +77,19 @@ from .selectors import (
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the web app and its database answer, 503 when the database does not."""
+    """200 when every part checked works, else 503 naming the failing parts (cockpit/health.py).
+    `?check=database` (comma-separated parts) checks only those: a load balancer asks whether
+    this web process and its database answer, not whether the worker does."""
+    asked = tuple(filter(None, request.GET.get("check", "").split(",")))
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        beat = WorkerHeartbeat.objects.filter(name="worker").values_list("last_seen", flat=True)
-        last = beat.first()
-    except DatabaseError:
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse(
-        {"status": "ok", "database": "ok", "worker_heartbeat": last.isoformat() if last else None}
-    )
+        found = health_check(parts=asked or PARTS)
+    except ValueError:
+        return JsonResponse(
+            {"check": [f"Parts are {', '.join(PARTS)}, comma-separated."]}, status=400
+        )
+    body: dict[str, Any] = {"status": "ok" if found.ok else "error", "failing": found.failing}
+    body.update(found.parts)
+    return JsonResponse(body, status=200 if found.ok else 503)
 
 
 # The cockpit pages. Each view parses, calls one selector or service, and renders. A task is

@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 from adminconfig import services as config
 from adminconfig.models import ResyncRun, SalesforceConnection
 from adminconfig.permissions import SYNC_ADMIN_GROUP
-from sync.models import OutboxEntry
+from cockpit.models import WorkerHeartbeat
+from sync.models import OutboxEntry, StreamState
 from tasks.models import (
     Company,
     CustomField,
@@ -145,6 +146,29 @@ class ResyncRunFactory(factory.django.DjangoModelFactory):
 
     connection = factory.SubFactory(ConnectionFactory)
     reason = "field mappings changed"
+
+
+class WorkerHeartbeatFactory(factory.django.DjangoModelFactory):
+    """A worker that ran beat's heartbeat just now."""
+
+    class Meta:
+        model = WorkerHeartbeat
+        django_get_or_create = ("name",)
+
+    name = "worker"
+    last_seen = factory.LazyFunction(timezone.now)
+
+
+class StreamStateFactory(factory.django.DjangoModelFactory):
+    """The change-event listener, live and answering just now."""
+
+    class Meta:
+        model = StreamState
+        django_get_or_create = ("pk",)
+
+    pk = 1
+    status = StreamState.Status.LIVE
+    last_seen_at = factory.LazyFunction(timezone.now)
 
 
 def api_as(user: Any) -> APIClient:

@@ -354,7 +354,7 @@ class Stack:
         if not self.web.running:
             return "exited"
         try:
-            answer = requests.get(f"{self.url}/healthz", timeout=2)
+            answer = requests.get(f"{self.url}/healthz?check=database", timeout=2)
         except (requests.ConnectionError, requests.Timeout):
             return None  # not listening yet, or its first request is still loading Django
         return "up" if answer.status_code == 200 else None

@@ -150,7 +150,8 @@ SYNC_PAGE = expect(403, anonymous=LOGIN, sync_admin=ALLOWED, superuser=ALLOWED)
 METHOD_NOT_ALLOWED_PAGE = expect(405, anonymous=LOGIN)
 
 PAGES: dict[str, dict[str, dict[str, Any]]] = {
-    "healthz": {"GET": expect(200), "POST": expect(405)},
+    # Open to all, as load balancers ask; no worker runs here, so it truthfully says 503.
+    "healthz": {"GET": expect(503), "POST": expect(405)},
     # A scrape token or an allowed address, never a user's session (none set here: closed).
     "metrics": {"GET": expect(403), "POST": expect(405)},
     "login": {"GET": expect(200), "POST": expect(200)},  # an empty form is shown again

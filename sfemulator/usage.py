@@ -63,6 +63,7 @@ class RequestLog:
             self._by_endpoint: Counter[str] = Counter()
             self._by_user: Counter[str] = Counter()
             self._by_status: Counter[str] = Counter()
+            self._subrequests: Counter[str] = Counter()
 
     def record(self, endpoint: str, user: str | None, status: int, login: bool = False) -> None:
         with self._lock:
@@ -75,6 +76,12 @@ class RequestLog:
                 self._by_user[user] += 1
             self._by_status[str(status)] += 1
 
+    def record_subrequest(self, endpoint: str) -> None:
+        """A subrequest of a composite series: named like a call, counted apart (the series
+        is the one API call)."""
+        with self._lock:
+            self._subrequests[endpoint] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -83,4 +90,5 @@ class RequestLog:
                 "by_endpoint": dict(self._by_endpoint),
                 "by_user": dict(self._by_user),
                 "by_status": dict(self._by_status),
+                "subrequests": dict(self._subrequests),
             }

@@ -320,7 +320,8 @@ def _run_one(call: Call, sub: _Subrequest, url: str, body: Any, all_or_none: boo
         host=call.request.host,
     )
     try:
-        _route, args, handler = resolve(sub.method, segments)
+        route, args, handler = resolve(sub.method, segments)
+        call.emulator.log.record_subrequest(route.endpoint(sub.method, args))
         sub_call = Call(
             request,
             version,

@@ -87,6 +87,11 @@ def test_a_later_subrequest_uses_an_earlier_answer_and_the_series_is_one_api_cal
     # One call in the request log, in the daily usage and in Sforce-Limit-Info.
     assert log["total"] == 1
     assert log["by_endpoint"] == {"POST composite": 1}
+    assert log["subrequests"] == {
+        "POST sobjects/Account": 1,
+        "POST sobjects/Contact": 1,
+        "POST sobjects/Task": 1,
+    }
     assert used == used_before + 1
     assert (limit_info.used, limit_info.total) == (used_before + 1, 100000)
     assert remaining == remaining_before - 2

@@ -8,6 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -38,6 +39,7 @@ from sync.api import (
 )
 from tasks.api import CompanyViewSet, TaskViewSet
 
+from .lockout import lockout_response
 from .throttling import LoginIPThrottle, LoginUsernameThrottle
 
 
@@ -71,7 +73,13 @@ class TokenView(ObtainAuthToken):
     @extend_schema(responses=TokenSerializer)
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        valid = serializer.is_valid()
+        # django-axes refused the attempt (this username from this address is locked out): it
+        # marks the request it was given, DRF's, which the middleware never sees.
+        if getattr(request, "axes_locked_out", False):
+            return cast(Response, lockout_response(request._request))
+        if not valid:
+            raise ValidationError(serializer.errors)
         token = user_token_issue(user=serializer.validated_data["user"])
         return Response(
             TokenSerializer({"token": token.key, "expires_at": token_expires_at(token)}).data

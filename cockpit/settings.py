@@ -1,5 +1,6 @@
 """Cockpit settings. Every value comes from the environment (see README and .env.example)."""
 
+import datetime as dt
 import ipaddress
 import os
 import secrets
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "django_celery_beat",
+    "axes",
     "tasks",
     "adminconfig",
     "sync",
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cockpit.middleware.UserTimezoneMiddleware",
+    # Last: turns a login that django-axes refused into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cockpit.urls"
@@ -106,6 +110,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login lockout (django-axes), one policy for the login page, the admin and auth/token/:
+# LOGIN_FAILURE_LIMIT failed passwords for one username from one address lock that pair out
+# for LOGIN_LOCKOUT_MINUTES (429 with a message; the right password does not get in
+# meanwhile). Per pair, so nobody locks a colleague out from elsewhere; guessing one username
+# from many addresses meets auth/token/'s per-username throttle. Superusers see the failed
+# attempts in the admin (Axes: access attempts) and unlock by deleting the row, or with
+# `manage.py axes_reset_username NAME`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The lockout ends LOGIN_LOCKOUT_MINUTES after the failure that caused it: tries while locked
+# out (the owner's right password too) do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "cockpit.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "cockpit.lockout.client_ip"
+# The attempts' records keep no form data beyond the username (never the password).
+AXES_SENSITIVE_PARAMETERS = ["password", "current_password", "new_password", "client_secret"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -361,5 +388,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes says INFO on every failed login; cockpit.security logs each one already,
+    # and axes' lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -39,9 +39,18 @@ def test_the_throttle_answers_429_with_retry_after(csm):
 
 
 def test_a_forged_forwarded_for_header_does_not_reset_the_count(csm):
-    answers = [attempt("alice", "guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(20)]
+    # Another username each time: the login lockout (per username and address) stays out of it.
+    answers = [
+        attempt(f"user{n}", "guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(20)
+    ]
 
     assert answers.count(400) == 10
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_login_lockout(csm):
+    answers = [attempt("alice", "guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(6)]
+
+    assert answers == [400, 400, 400, 400, 429, 429]
 
 
 def test_guessing_one_username_from_many_addresses_is_throttled_per_username(csm):

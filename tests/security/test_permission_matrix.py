@@ -16,6 +16,10 @@ request passed authentication and permission (not 401, 403, 404 or 405, not a 50
 redirect to the login page); what the view then answered is other tests' business.
 Each role's request runs in a savepoint that is rolled back, so a DELETE or a POST by
 one role does not change what the next one sees.
+
+The sample world (users, their sessions, the objects) is built once for the module, in a
+transaction rolled back after its last test (as Django's TestCase.setUpTestData does); each
+case then only sends its requests, each inside its test's own rolled-back block.
 """
 
 import re
@@ -23,6 +27,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings as django_settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -142,6 +148,25 @@ API_OBJECTS = {
     "/api/v1/sync/reconcile-runs/": "reconcile_run",
 }
 
+# ---- accounts: who may read and change whose account (users/{id}/) ------------------------
+
+# The account of: a CSM, staff, a sync admin who is staff, a sync admin who is not (the Sync
+# admin group alone), a superuser. Staff change CSMs; only superusers change staff and sync
+# admins (they decide where the org's data goes); everyone may edit their own details.
+ACCOUNT_TARGETS = ("csm", "staff", "sync_admin", "group_sync_admin", "superuser")
+ACCOUNT_CHANGES = {
+    "csm": only(*STAFF_UP),
+    "staff": only("staff", "superuser"),  # staff: their own account
+    "sync_admin": only("sync_admin", "superuser"),  # the sync admin: their own account
+    "group_sync_admin": only("superuser"),
+    "superuser": only("superuser"),
+}
+ACCOUNTS: dict[tuple[str, str], dict[str, Any]] = {
+    (target, method): only(*STAFF_UP) if method == "GET" else ACCOUNT_CHANGES[target]
+    for target in ACCOUNT_TARGETS
+    for method in ("GET", "PUT", "PATCH")
+}
+
 # ---- pages outside the admin and the schema, by URL name and method -----------------------
 
 LOGGED_IN_PAGE = expect(ALLOWED, anonymous=LOGIN)
@@ -254,6 +279,10 @@ ADMIN_MODELS: dict[str, dict[str, dict]] = {
     "sync.outboxentry": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
     "sync.syncevent": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
     "sync.salesforceaccount": model(SA, add=NO_ONE, change=SA_VIEW_ONLY, delete=NO_ONE),
+    # Failed and successful logins (django-axes): superusers read them and unlock by deleting.
+    "axes.accessattempt": model(SU, add=NO_ONE),
+    "axes.accesslog": model(SU, add=NO_ONE),
+    "axes.accessfailurelog": model(SU, add=NO_ONE),
 }
 # Custom model URLs, by their route under the model, and the kind they are.
 ADMIN_MODEL_ROUTES = {
@@ -275,6 +304,7 @@ ADMIN_APPS = {
     "tasks": admin_only("superuser", denied=404),
     "adminconfig": admin_only(*SYNC_ADMINS, denied=404),
     "sync": admin_only(*SYNC_ADMINS, denied=404),
+    "axes": admin_only("superuser", denied=404),
 }
 # Site-level admin views, by route: {method: expectation}, and the path to request.
 NOT_STAFF_LOGIN_PAGE = expect(ALLOWED, staff=302, sync_admin=302, superuser=302)
@@ -396,8 +426,7 @@ def test_every_endpoint_has_an_expectation():
 # ---- the sample world ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(db, settings) -> dict[str, Any]:
+def build_world() -> dict[str, Any]:
     csm = UserFactory(username="alice")
     sync_admin = UserFactory(username="sam", is_staff=True)
     sync_admin.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))
@@ -475,7 +504,47 @@ def world(db, settings) -> dict[str, Any]:
         ),
     }
     objects["sync.outboxentry"] = objects["outbox_entry"]
-    return {"users": users, "objects": objects}
+    access = {
+        "username": "alice",
+        "ip_address": "192.0.2.9",
+        "user_agent": "matrix",
+        "http_accept": "*/*",
+        "path_info": "/accounts/login/",
+    }
+    objects["axes.accessattempt"] = AccessAttempt.objects.create(
+        **access, get_data="", post_data="", failures_since_start=1
+    )
+    objects["axes.accesslog"] = AccessLog.objects.create(**access)
+    objects["axes.accessfailurelog"] = AccessFailureLog.objects.create(**access)
+    group_sync_admin = UserFactory(username="sandy")  # the Sync admin group, not staff
+    group_sync_admin.groups.add(Group.objects.get(name=SYNC_ADMIN_GROUP))
+    accounts = {role: users[role] for role in ACCOUNT_TARGETS if role in users}
+    accounts["group_sync_admin"] = group_sync_admin
+    # Signed in once per role: a page request sends the role's session cookie.
+    sessions = {}
+    for role, user in users.items():
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            sessions[role] = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    return {"users": users, "objects": objects, "accounts": accounts, "sessions": sessions}
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[dict[str, Any]]:
+    """Built once for the module inside a transaction that is rolled back after its last test;
+    each test's own blocks nest inside it (Django's TestCase.setUpTestData, for pytest)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        # The test run's own block: the Salesforce client's transaction guard and durable
+        # blocks see requests as production runs them.
+        outer._from_testcase = True
+        outer.__enter__()
+        try:
+            yield build_world()
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
 
 
 def object_id(world: dict[str, Any], key: str) -> Any:
@@ -527,11 +596,14 @@ def api_call(method: str, path: str) -> Any:
     return make_request
 
 
-def page_call(method: str, path: str, data: dict | None = None) -> Any:
+def page_call(world: dict[str, Any], method: str, path: str, data: dict | None = None) -> Any:
+    by_user = {id(user): role for role, user in world["users"].items()}
+
     def make_request(user: Any) -> Any:
         client = Client()
         if user is not None:
-            client.force_login(user)
+            session = world["sessions"][by_user[id(user)]]
+            client.cookies[django_settings.SESSION_COOKIE_NAME] = session
         return getattr(client, method.lower())(path, data or {})
 
     return make_request
@@ -554,6 +626,16 @@ def test_api(world, path, method):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("target", "method"), sorted(ACCOUNTS))
+def test_account(world, target, method):
+    path = f"/api/v1/users/{world['accounts'][target].pk}/"
+
+    wrong = check(world, api_call(method, path), ACCOUNTS[(target, method)])
+
+    assert not wrong, f"{method} {path} ({target}'s account):\n" + "\n".join(wrong)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("name", "method"),
     [(name, method) for name, methods in PAGES.items() for method in methods],
@@ -562,7 +644,7 @@ def test_page(world, name, method):
     key = PAGE_KWARGS.get(name)
     path = reverse(name, kwargs={"pk": object_id(world, key)} if key else None)
 
-    wrong = check(world, page_call(method, path), PAGES[name][method])
+    wrong = check(world, page_call(world, method, path), PAGES[name][method])
 
     assert not wrong, f"{method} {path}:\n" + "\n".join(wrong)
 
@@ -593,7 +675,7 @@ def test_admin_model(world, label, kind, method):
     data = {"post": "yes"} if kind == "delete" else {}
 
     expected = ADMIN_MODELS[label][kind]
-    wrong = check(world, page_call(method, path, data), expected.get(method, expected))
+    wrong = check(world, page_call(world, method, path, data), expected.get(method, expected))
 
     assert not wrong, f"{method} {path}:\n" + "\n".join(wrong)
 
@@ -603,7 +685,7 @@ def test_admin_model(world, label, kind, method):
 def test_admin_app(world, app_label, method):
     path = reverse("admin:app_list", args=[app_label])
 
-    wrong = check(world, page_call(method, path), ADMIN_APPS[app_label])
+    wrong = check(world, page_call(world, method, path), ADMIN_APPS[app_label])
 
     assert not wrong, f"{method} {path}:\n" + "\n".join(wrong)
 
@@ -622,7 +704,7 @@ def test_admin_site(world, route, method):
             "admin:view_on_site", args=[ContentType.objects.get_for_model(task).pk, task.pk]
         )
 
-    wrong = check(world, page_call(method, path), methods[method])
+    wrong = check(world, page_call(world, method, path), methods[method])
 
     assert not wrong, f"{method} {path}:\n" + "\n".join(wrong)
 

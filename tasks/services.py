@@ -162,8 +162,11 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     current = (
         Task.objects.select_for_update(of=("self",))
         .select_related("status", "priority", "owner", "company", "type")
-        .get(pk=task.pk)
+        .filter(pk=task.pk)
+        .first()
     )
+    if current is None:
+        raise ValidationError("This task was deleted meanwhile: nothing was saved.")
     _stale_check(current, meant, custom_wanted, expected or {})
     was_closed = current.status.is_closed
     custom = None

@@ -145,3 +145,47 @@ def test_deactivating_a_custom_field_keeps_its_values_through_later_edits(csm):
     services.task_update(task=task, custom_fields={"current": "2"})
 
     assert task.custom_fields == {"legacy": "old", "current": "2"}
+
+
+# ---- a copy read before someone else's write (issue 16, item 2) ---------------------------
+
+
+def test_an_update_from_a_stale_copy_writes_only_the_fields_it_changes(csm):
+    CustomFieldFactory(key="a")
+    CustomFieldFactory(key="b")
+    task = services.task_create(owner=csm, name="Kick-off", custom_fields={"a": "1", "b": "2"})
+    copy = Task.objects.get(pk=task.pk)
+    Task.objects.filter(pk=task.pk).update(
+        name="Renamed meanwhile", custom_fields={"a": "9", "b": "2"}
+    )
+
+    services.task_update(task=copy, details="Edited", custom_fields={"b": "3"})
+
+    task.refresh_from_db()
+    assert (task.name, task.details) == ("Renamed meanwhile", "Edited")
+    assert task.custom_fields == {"a": "9", "b": "3"}
+    assert copy.name == "Renamed meanwhile"  # the caller's copy is the row as saved
+
+
+def test_a_field_stored_since_with_another_value_than_the_user_saw_is_refused(csm):
+    task = services.task_create(owner=csm, name="Kick-off")
+    Task.objects.filter(pk=task.pk).update(name="Renamed meanwhile")
+
+    with pytest.raises(ValidationError) as exc:
+        services.task_update(
+            task=Task.objects.get(pk=task.pk), name="Mine", expected={"name": "Kick-off"}
+        )
+
+    assert "Changed meanwhile (now “Renamed meanwhile”)" in exc.value.message_dict["name"][0]
+    task.refresh_from_db()
+    assert task.name == "Renamed meanwhile"
+
+
+def test_an_update_of_a_task_deleted_meanwhile_is_refused_and_does_not_bring_it_back(csm):
+    task = services.task_create(owner=csm, name="Short-lived")
+    Task.objects.filter(pk=task.pk).delete()
+
+    with pytest.raises(ValidationError, match="deleted meanwhile"):
+        services.task_update(task=task, details="Too late")
+
+    assert not Task.objects.filter(pk=task.pk).exists()

@@ -38,6 +38,7 @@ class Chart:
     series: list[tuple[str, str, str, int]] = field(default_factory=list)  # key, label, colour, sum
     rows: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # the table fallback
     description: str = ""
+    empty: bool = False  # nothing happened in the 24 hours
 
 
 def _nice_max(value: int) -> int:
@@ -53,10 +54,13 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
     plot_height = plot_bottom - TOP
     slot = (WIDTH - LEFT) / max(len(buckets), 1)
     bar = slot * 0.7
-    scale_top = _nice_max(max((b.total for b in buckets), default=0))
+    tallest = max((b.total for b in buckets), default=0)
+    scale_top = _nice_max(tallest)
+    # Only whole numbers on the scale (a top of 1 has no middle), and none above an empty
+    # chart's 0: a scale that read 1 / 0 / 0 claimed activity that never happened.
+    shares = (0,) if tallest == 0 else (0, 0.5, 1) if scale_top % 2 == 0 else (0, 1)
     ticks = [
-        (plot_bottom - plot_height * share, f"{round(scale_top * share):,}")
-        for share in (0, 0.5, 1)
+        (plot_bottom - plot_height * share, f"{round(scale_top * share):,}") for share in shares
     ]
     chart = Chart(WIDTH, HEIGHT, LEFT, plot_bottom, TOP, ticks, [])
     for index, bucket in enumerate(buckets):
@@ -85,4 +89,5 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
         if first
         else "No data."
     )
+    chart.empty = tallest == 0
     return chart

@@ -77,7 +77,19 @@ class TaskSerializer(serializers.ModelSerializer):
     company = serializers.PrimaryKeyRelatedField(
         queryset=Company.objects.all(), required=False, allow_null=True
     )
-    custom_fields = serializers.JSONField(required=False)
+    due_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        error_messages={
+            "invalid": "Enter a real date in the format YYYY-MM-DD (year-month-day), "
+            "e.g. 2026-12-31.",
+            "datetime": "Enter a date without a time, in the format YYYY-MM-DD, e.g. 2026-12-31.",
+        },
+    )
+    custom_fields = serializers.JSONField(
+        required=False,
+        help_text='An object of custom field values by key, e.g. {"seats": 40}.',
+    )
     is_closed = serializers.BooleanField(read_only=True)
     salesforce_id = serializers.SerializerMethodField()
     sync = serializers.SerializerMethodField()
@@ -125,11 +137,27 @@ class TaskSerializer(serializers.ModelSerializer):
         return owner
 
     def validate_custom_fields(self, value: Any) -> dict[str, Any]:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError(
+                'Send an object of values by custom field key, e.g. {"seats": 40}, '
+                f"not {'a list' if isinstance(value, list) else 'a ' + type(value).__name__}."
+            )
         # A ValidationError keyed by custom field key nests under custom_fields in the 400.
         existing = self.instance.custom_fields if self.instance else None
         return custom_fields_clean(value, existing=existing)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The sync alone links a task to Salesforce. Sending the Id the task has (a PUT of what
+        # a GET returned) is fine; another one is refused rather than silently dropped while
+        # the rest of the write goes through.
+        data = getattr(self, "initial_data", None)
+        sent = data.get("salesforce_id") if isinstance(data, dict) else None
+        if sent is not None:
+            current = self._sync_record(self.instance).salesforce_id if self.instance else None
+            if sent != current:
+                raise serializers.ValidationError(
+                    {"salesforce_id": "Read-only: the sync sets it when it links the task."}
+                )
         if self.instance is not None:
             # task_update refuses these too; checked here as well so that a locked custom
             # field's error nests under custom_fields like its other errors.

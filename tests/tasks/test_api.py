@@ -299,3 +299,58 @@ def test_csms_read_companies_but_only_staff_change_them(csm_api, admin_api):
     bad = admin_api.post("/api/v1/companies/", {"name": "X", "salesforce_account_id": "nope"})
     assert bad.status_code == 400
     assert "salesforce_account_id" in bad.json()
+
+
+# --- Messages that say what to send (issue 18) ---------------------------------------------
+
+
+def test_an_impossible_due_date_is_refused_with_the_format_to_use(csm_api):
+    answer = csm_api.post("/api/v1/tasks/", {"name": "x", "due_date": "2026-13-45"}, format="json")
+
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "due_date": [
+            "Enter a real date in the format YYYY-MM-DD (year-month-day), e.g. 2026-12-31."
+        ]
+    }
+
+
+def test_custom_fields_sent_as_a_list_get_a_message_that_shows_an_object(csm_api):
+    answer = csm_api.post("/api/v1/tasks/", {"name": "x", "custom_fields": [1]}, format="json")
+
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "custom_fields": [
+            'Send an object of values by custom field key, e.g. {"seats": 40}, not a list.'
+        ]
+    }
+
+
+def test_writing_another_salesforce_id_is_refused_and_changes_nothing(csm_api, csm):
+    task = TaskFactory(owner=csm, name="Linked")
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA", state="synced")
+
+    answer = csm_api.patch(
+        f"/api/v1/tasks/{task.pk}/",
+        {"salesforce_id": "00T000000000099AAA", "name": "Renamed"},
+        format="json",
+    )
+
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "salesforce_id": ["Read-only: the sync sets it when it links the task."]
+    }
+    task.refresh_from_db()
+    assert task.name == "Linked"
+    assert task.sync_record.state == "synced"  # not flipped to pending
+
+
+def test_a_put_of_what_a_get_returned_keeps_working(csm_api, csm):
+    task = TaskFactory(owner=csm, name="Linked")
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA", state="synced")
+    body = csm_api.get(f"/api/v1/tasks/{task.pk}/").json()
+
+    answer = csm_api.put(f"/api/v1/tasks/{task.pk}/", {**body, "name": "Renamed"}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["name"] == "Renamed"

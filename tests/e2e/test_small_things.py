@@ -1,0 +1,64 @@
+"""Issue 18's small things in real Chromium: a CSM sent away from /sync/ sees a page of
+Cockpit's, /sync/ and the connection's mapping tables fit a 390 px phone, checked by axe."""
+
+from pathlib import Path
+
+import pytest
+
+from adminconfig import services as config
+from sync.models import ReconcileRun
+from tests.e2e.test_live_truth import SCREENS, fits
+from tests.e2e.test_sync_health_page import admin_log_in, log_in, sam  # noqa: F401
+from tests.factories import UserFactory
+from tests.orgs import emulator_connection
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def copy_screens(artifacts: Path) -> None:
+    if SCREENS.is_dir():
+        for shot in artifacts.glob("issue18-*.png"):
+            (SCREENS / shot.name).write_bytes(shot.read_bytes())
+
+
+def test_a_csm_opening_sync_health_gets_a_page_that_says_why(page, live_server, artifacts):
+    UserFactory(username="alice")
+    log_in(page, live_server, "alice")
+
+    page.get_by_role("heading", name="You cannot open this page").wait_for()
+    assert "sync admins" in page.locator("main").inner_text()
+    fits(page, "403", artifacts)
+    page.get_by_role("link", name="Back to my tasks").click()
+    page.get_by_role("heading", name="My tasks").wait_for()
+
+
+def test_sync_health_and_the_mapping_tables_fit_a_phone(
+    sam,  # noqa: F811
+    page,
+    live_server,
+    artifacts,
+    sfemu_clean,
+):
+    connection = emulator_connection(sfemu_clean, name="Local emulator", is_primary=True)
+    config.connection_test(connection=connection)
+    ReconcileRun.objects.create(checked=10_800, repaired_in_cockpit=3, api_calls=6)
+
+    log_in(page, live_server)
+    page.get_by_role("heading", name="Sync health").wait_for()
+    assert page.locator("#chart-empty").is_visible()
+    fits(page, "sync-health", artifacts)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/admin/adminconfig/salesforceconnection/{connection.pk}/change/")
+    page.locator("#field_mappings-group").wait_for()
+    page.screenshot(path=str(artifacts / "issue18-admin-connection-390.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    groups = page.locator(".inline-group")
+    assert groups.count() >= 3  # fields, Status and Priority
+    for index in range(groups.count()):
+        control = groups.nth(index).locator(
+            "tbody tr.form-row td[class*=field-] :is(select, input[type=text])"
+        )
+        # Each mapping's field is wide enough to read its value.
+        assert control.first.bounding_box()["width"] >= 150, index
+    copy_screens(artifacts)

@@ -648,3 +648,26 @@ def test_the_login_page_has_labelled_inputs(client):
 
     assert '<label for="id_username">' in text
     assert '<label for="id_password">' in text
+
+
+def test_a_csm_opening_sync_health_gets_cockpits_page_saying_it_is_for_sync_admins(client, csm):
+    client.force_login(csm)
+
+    answer = client.get("/sync/")
+
+    assert answer.status_code == 403
+    page = answer.content.decode()
+    assert "You cannot open this page" in page
+    assert "for sync admins" in page
+    assert 'href="/"' in page  # a way back, in the site's own frame
+
+
+def test_an_unknown_task_is_cockpits_404_page_and_the_api_stays_json(client, csm):
+    client.force_login(csm)
+
+    page = client.get("/tasks/999999/")
+    api = client.get("/api/v1/tasks/999999/")
+
+    assert page.status_code == 404
+    assert "There is nothing here" in page.content.decode()
+    assert api.status_code == 404 and api.json() == {"detail": "No Task matches the given query."}

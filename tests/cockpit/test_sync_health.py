@@ -303,6 +303,21 @@ def test_the_chart_scales_its_bars_to_a_round_top():
     assert "276 pushes, 24 pulls, 0 skips, 0 failures" in chart.description
 
 
+@pytest.mark.parametrize(
+    ("tallest", "scale"),
+    [(0, ["0"]), (1, ["0", "1"]), (2, ["0", "1", "2"]), (5, ["0", "5"]), (7, ["0", "5", "10"])],
+    ids=["empty", "one", "two", "five", "seven"],
+)
+def test_the_charts_scale_shows_whole_numbers_only(tallest, scale):
+    from cockpit.health_chart import chart_build
+
+    buckets = [health.HourCounts(NOW, {"pushed": tallest, "pulled": 0, "skipped": 0, "failed": 0})]
+    chart = chart_build(buckets)
+
+    assert [label for _, label in chart.ticks] == scale
+    assert chart.empty is (tallest == 0)
+
+
 # ---- the API budget ------------------------------------------------------------------------
 
 

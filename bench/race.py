@@ -109,6 +109,7 @@ class Race:
         self.kills: Counter = Counter()
         self.lags: list[float] = []
         self.unseen: dict[tuple[str, str], Write] = {}  # the newest write not yet seen across
+        self.t0 = time.monotonic()  # the load's start, for times in the report
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -422,7 +423,7 @@ class Race:
         threads.append(
             threading.Thread(target=self.loop, args=(self.watch_step,), kwargs={"every": 1.0})
         )
-        start = time.monotonic()
+        start = self.t0 = time.monotonic()
         for thread in threads:
             thread.daemon = True
             thread.start()
@@ -553,9 +554,14 @@ class Race:
             if rivals:
                 concurrent += 1
                 continue
+            history = "; ".join(
+                f"{w.side} {w.value!r} {w.started - self.t0:.2f}-{w.acked - self.t0:.2f} s"
+                for w in writes[-4:]
+            )
             lost.append(
                 f"task {pk} / {sf_id} {name}: last acknowledged {newest.value!r} "
-                f"({newest.side}), Salesforce holds {theirs!r}, Cockpit {ours!r}"
+                f"({newest.side}), Salesforce holds {theirs!r}, Cockpit {ours!r}; "
+                f"the last writes: {history}"
             )
         stuck = self.stack.sql(
             "SELECT state, count(*) FROM sync_outboxentry "

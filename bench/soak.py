@@ -6,9 +6,10 @@ invariants checked after every run.
 `SOAK_OPERATIONS` (5,000) operations are done (Hypothesis ends a round early when it thinks it
 has seen enough, so one round is not enough). `SOAK_SEED` starts from a given seed (each round
 uses the next one), `SOAK_SKIP` leaves rule groups out (comma-separated; see model.GROUPS),
-`SOAK_SHRINK=0` reports a failure without minimising it first (minimising can take minutes).
-Prints what was done and what the final checks counted; on a broken invariant, the seed and
-the failing steps, and exits 1.
+`SOAK_SHRINK=1` minimises a failing example before reporting it (minutes each). A broken
+invariant is counted and the soak goes on with the next seed.
+Prints what was done and what the final checks counted; for each broken invariant, the seed
+and the failing steps, and exits 1.
 """
 
 import os
@@ -39,11 +40,11 @@ def main() -> None:
         settings.SYNC_STREAM_LINGER_MS = 0
         stats = Stats()
         phases = list(Phase)
-        if os.environ.get("SOAK_SHRINK") == "0":
+        if os.environ.get("SOAK_SHRINK") != "1":
             phases.remove(Phase.shrink)  # the failing steps as found: longer, but at once
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()
-        failure = None
+        failures: list[tuple[int, AssertionError]] = []
         seeds = []
         current = first_seed
         while sum(stats.operations.values()) < operations:
@@ -64,8 +65,9 @@ def main() -> None:
                     ),
                 )
             except AssertionError as exc:
-                failure = exc
-                break
+                # Counted, and the soak goes on with the next seed: one broken promise must
+                # not hide the others.
+                failures.append((current, exc))
             current = (current + 1) % 2**32
         seconds = time.perf_counter() - start
         done = sum(stats.operations.values())
@@ -89,8 +91,9 @@ def main() -> None:
         )
         kinds = ("duplicates", "lost edits", "undone deletes", "diverged", "failed pushes")
         print("found: " + "  ".join(f"{k}: {stats.found[k]:,}" for k in kinds))
-        if failure is not None:
-            print(f"INVARIANT BROKEN (seed {seeds[-1]}): {failure}")
+        for failed_seed, failure in failures:
+            print(f"\nINVARIANT BROKEN (seed {failed_seed}): {failure}")
             # Hypothesis attaches the failing steps to the exception as notes.
             print("\n".join(getattr(failure, "__notes__", [])))
+        if failures:
             sys.exit(1)

@@ -237,7 +237,7 @@ class SyncWorld:
         self.integration = self.emulator.simple_salesforce()
         owners = ", ".join(f"'{i}'" for i in (self.alice_sf_id, self.bob_sf_id, self.dave_sf_id))
         rows = self.integration.query_all(
-            f"SELECT Id, {', '.join(FIELDS)}, Cockpit_Task_Id__c FROM Task "  # noqa: S608
+            f"SELECT Id, {', '.join(FIELDS)}, Cockpit_Task_Id__c, LastModifiedById FROM Task "  # noqa: S608
             f"WHERE OwnerId IN ({owners})"
         )["records"]
         return {r["Id"]: r for r in rows}
@@ -1099,8 +1099,10 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                     theirs == expected or any(self._names(c, expected) for c in named),
                     "lost edits",
                     f"task {task.pk} {name}: the last edit {expected!r} was lost "
-                    f"(Salesforce {theirs!r}, Cockpit {ours[name]!r}) and no conflict names it "
-                    f"(conflicts: {[(c.cockpit_value, c.salesforce_value) for c in named]})",
+                    f"(Salesforce {theirs!r} last written by {record['LastModifiedById']}, "
+                    f"Cockpit {ours[name]!r}) and no conflict names it "
+                    f"(conflicts: {[(c.cockpit_value, c.salesforce_value) for c in named]}); "
+                    f"the sync's log of it: {self._story(task.pk)}",
                 )
 
     return SyncMachine

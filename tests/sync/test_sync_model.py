@@ -18,8 +18,12 @@ from tests.sync.model import GRACE, TIMEOUT, SyncWorld, build_machine
 pytestmark = pytest.mark.django_db
 
 # Rule groups left out of CI's run until the fix for what they find lands (each named in the
-# commit that leaves it out, with the failing example). Empty: every operation is in.
-PENDING_FIXES: frozenset[str] = frozenset()
+# commit that leaves it out, with the failing example); `bench soak` runs every group.
+# "owners": a Salesforce user's reassignment of a task back from a user with no Cockpit user
+# (dave) to its CSM is undone: Salesforce ends with dave again, written by Cockpit's
+# integration user, with no conflict (bench soak, SOAK_SEED=2026; the failing steps are in
+# the message of the commit that added this line).
+PENDING_FIXES: frozenset[str] = frozenset({"owners"})
 
 
 @pytest.fixture
@@ -59,7 +63,7 @@ def test_both_sides_converge_with_one_twin_each_and_no_lost_edit_in_any_order(wo
         {"desync"},
         {"reconcile"},
         {"sync_off"},
-        {"csm_reassign", "sf_reassign"},
+        *([] if "owners" in PENDING_FIXES else [{"csm_reassign", "sf_reassign"}]),
         {"csm_company", "sf_account", "company_link"},
         {"csm_complete_many"},
     ):

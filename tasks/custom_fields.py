@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from .models import CustomField
 
 Type = CustomField.FieldType
+NUMBER_LIMIT = 10**18
 
 
 def _clean_value(field: CustomField, value: Any) -> Any:
@@ -17,6 +18,10 @@ def _clean_value(field: CustomField, value: Any) -> Any:
     if field.field_type == Type.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError("Enter a number.")
+        # Salesforce's widest number field holds 18 digits; JSON's 10**400 would be stored
+        # here and then fail every push of the task.
+        if not -NUMBER_LIMIT < value < NUMBER_LIMIT:
+            raise ValidationError("Enter a number of at most 18 digits.")
         return value
     if field.field_type == Type.BOOLEAN:
         if not isinstance(value, bool):

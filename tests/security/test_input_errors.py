@@ -313,3 +313,27 @@ def test_pages_keep_their_html_errors(client, csm):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("value", [10**18, -(10**18), 10**400, 1e300])
+def test_a_custom_number_past_what_salesforce_holds_is_a_400(csm, value):
+    CustomFieldFactory(key="seats", field_type=CustomField.FieldType.NUMBER)
+
+    response = client_for(csm).post(
+        "/api/v1/tasks/", {"name": "Call", "custom_fields": {"seats": value}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "at most 18 digits" in str(response.json())
+    assert not Task.objects.exists()
+
+
+def test_a_custom_number_of_18_digits_is_stored(csm):
+    CustomFieldFactory(key="seats", field_type=CustomField.FieldType.NUMBER)
+
+    response = client_for(csm).post(
+        "/api/v1/tasks/", {"name": "Call", "custom_fields": {"seats": 10**18 - 1}}, format="json"
+    )
+
+    assert response.status_code == 201, response.json()
+    assert Task.objects.get().custom_fields == {"seats": 10**18 - 1}

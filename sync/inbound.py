@@ -312,7 +312,8 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
 def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
     outcomes = twins_merge_many(engine=engine, items=items)
     telemetry.records_pulled(items, outcomes)
-    for outcome in outcomes.values():
+    # In task order: outbox entries are locked in task order (outbox.tasks_lock).
+    for _, outcome in sorted(outcomes.items()):
         result.conflicts += len(outcome.merged.conflicts)
         result.skipped += len(outcome.merged.skipped)
         if outcome.changed_cockpit:

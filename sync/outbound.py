@@ -10,6 +10,8 @@ succeeds or fails permanently, and then shows on the task (rule 9).
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,7 @@ from .outbox import (
     outbox_claim,
     outbox_release_orphans,
     task_sync_state_set,
+    tasks_lock,
     tasks_synced,
     tombstone_delete_queue,
 )
@@ -166,7 +169,7 @@ def _batch_failed(
 ) -> None:
     """A whole call failed. Transient: an outage of the connection, not of these records.
     Otherwise every entry counts an attempt and backs off, and the connection shows why."""
-    with lease_fence():
+    with _finishing(entries):
         _batch_failed_record(connection, entries, exc, result)
 
 
@@ -194,6 +197,15 @@ def _batch_failed_record(
     _retry_all(entries, str(exc), result)
 
 
+@contextmanager
+def _finishing(entries: list[OutboxEntry]) -> Iterator[None]:
+    """Where what a call's answer means is written: under the lease fence (a holder that lost
+    the lease writes none of it), with the entries' tasks locked first (outbox.tasks_lock)."""
+    with lease_fence():
+        tasks_lock([e.task_id for e in entries])
+        yield
+
+
 def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
     telemetry.push_unreachable(entries)
     for entry in entries:
@@ -219,7 +231,7 @@ def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
 
 
 def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResult) -> None:
-    with lease_fence():
+    with _finishing(entries):
         _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
 
 
@@ -326,7 +338,7 @@ def _own_creates_find(
             if entry is not None and (entry not in rows or rows[entry]["IsDeleted"]):
                 rows[entry] = row  # a live twin wins over a deleted one
     found: dict[OutboxEntry, str] = {}
-    with lease_fence():
+    with _finishing(list(rows)):
         for entry, row in rows.items():
             base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
             TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
@@ -371,7 +383,7 @@ def _push_updates(
     theirs_by_id: dict[str, dict[str, Any]] | None = None
     if engine.settings.bidirectional_sync:
         theirs_by_id = _read_current(engine, client, [sf_id for _, sf_id in linked])
-    with lease_fence():
+    with _finishing([e for e, _ in linked]):
         sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result)
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
@@ -384,7 +396,7 @@ def _push_updates(
                 # write, and whoever holds the lease now must recognise it when it lands.
                 uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk})
             raise
-        with lease_fence():
+        with _finishing([e for e, _, _ in chunk]):
             _updates_answered(engine, chunk, answers, result)
 
 
@@ -516,7 +528,7 @@ def _push_creates(
                 # Kept even by a holder that lost the lease (see _push_updates).
                 uncertain_add({e.task_id: (p, ours) for e, p, ours in chunk})
             raise
-        with lease_fence():
+        with _finishing([e for e, _, _ in chunk]):
             _creates_answered(engine, chunk, answers, result)
 
 
@@ -637,13 +649,13 @@ def _push_deletes(
     _resolve_by_external_id(engine, client, entries)
     unknown = [e for e in entries if not e.salesforce_id]
     # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
-    with lease_fence():
+    with _finishing(unknown):
         entries_done(unknown)
     known = [e for e in entries if e.salesforce_id]
     for start in range(0, len(known), COLLECTION_LIMIT):
         chunk = known[start : start + COLLECTION_LIMIT]
         answers = client.collection_delete([e.salesforce_id for e in chunk])
-        with lease_fence():
+        with _finishing(chunk):
             _deletes_answered(chunk, answers, result)
 
 

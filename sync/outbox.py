@@ -249,6 +249,7 @@ def company_tasks_record(*, company: Company) -> int:
     task_ids = list(
         TaskSyncRecord.objects.filter(task__company=company)
         .exclude(salesforce_id=None)
+        .order_by("task_id")  # entries are locked in task order (tasks_lock)
         .values_list("task_id", flat=True)
     )
     for task_id in task_ids:
@@ -320,6 +321,23 @@ def outbox_orphaned() -> bool:
 # have run out), changes none of them, and records nothing about them.
 
 
+def tasks_lock(task_ids: list[int]) -> None:
+    """Lock these tasks' rows, then their sync records', in task order: the order a CSM's change
+    takes them (the task, its sync record, then its outbox entry). A transaction that finishes
+    outbox entries takes these first, so it and a CSM's change of the same task wait for one
+    another in turn, never in a circle (a deadlock PostgreSQL would break by failing one)."""
+    if not task_ids:
+        return
+    ids = sorted(set(task_ids))
+    list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    list(
+        TaskSyncRecord.objects.select_for_update()
+        .filter(task_id__in=ids)
+        .order_by("task_id")
+        .values_list("pk")
+    )
+
+
 def _claims(entries: list[OutboxEntry]) -> QuerySet[OutboxEntry]:
     """These entries, where each is still in flight under the claim it was read with."""
     by_claim: dict[dt.datetime | None, list[int]] = {}
@@ -382,6 +400,7 @@ def entry_retry_later(entry: OutboxEntry, error: str) -> None:
         entry_fail(entry, f"{error} (gave up after {attempts} attempts)")
         return
     with transaction.atomic():
+        tasks_lock([entry.task_id])
         if not entry_to_pending(entry, error=error, delay=backoff(attempts)):
             return  # another cycle has it: what becomes of it is that cycle's to record
         telemetry.push_failed(entry, error, final=False)
@@ -398,6 +417,7 @@ def entry_fail(entry: OutboxEntry, error: str) -> bool:
     """The push failed for good; returns whether the claim still held (else nothing is
     written: the cycle that has the entry now decides)."""
     with transaction.atomic():
+        tasks_lock([entry.task_id])
         if not _claims([entry]).update(
             state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
         ):
@@ -485,7 +505,9 @@ def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
 def resync_run_start(*, run_id: int) -> int:
     """Queue a push of every linked task for a mapping re-sync; returns how many."""
     linked = list(
-        TaskSyncRecord.objects.exclude(salesforce_id=None).values_list("task_id", flat=True)
+        TaskSyncRecord.objects.exclude(salesforce_id=None)
+        .order_by("task_id")  # entries are locked in task order (tasks_lock)
+        .values_list("task_id", flat=True)
     )
     with transaction.atomic():
         ResyncRun.objects.filter(pk=run_id).update(total=len(linked))

@@ -166,7 +166,7 @@ def _compare(engine: Engine, page: list[SalesforceRecord], tally: _Tally) -> Non
     ]
     outcomes = twins_merge_many(engine=engine, items=items)
     tally.checked += len(outcomes)
-    for outcome in outcomes.values():
+    for _, outcome in sorted(outcomes.items()):  # entries are locked in task order
         tally.conflicts += len(outcome.merged.conflicts)
         if outcome.changed_cockpit:
             tally.in_cockpit += 1

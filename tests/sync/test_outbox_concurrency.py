@@ -1,8 +1,10 @@
+import datetime as dt
 import threading
 import time
 from importlib import import_module
 
 import pytest
+import time_machine
 from django.db import connection as db_connection
 from django.db import connections, transaction
 from django.utils import timezone
@@ -103,3 +105,71 @@ def test_an_edit_whose_entry_a_worker_claims_before_it_commits_still_reaches_sal
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     assert salesforce.Task.get(salesforce_id)["Subject"] == "Final"
     assert not OutboxEntry.objects.filter(task_id=task.pk, state="pending").exists()
+
+
+def _someone_waits_on_a_lock() -> bool:
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_push_answered_with_a_retry_while_its_csm_edits_the_task_settles_cleanly(
+    picklists, org, alice
+):
+    """The worker records a retry for a task while its CSM's edit of that task is still open:
+    the worker waits for the edit (it locks the task first, as the edit did), then hands its
+    backoff to the edit's new entry; no error, and the edit goes out."""
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL; runs in CI's PostgreSQL pass")
+    task = tasks.task_create(owner=alice, name="Draft")
+    outbound.outbox_push()
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Second")
+    # The write of "Second" is answered late, with a locked row (a retry).
+    org.set_faults(latency_ms=3000, lock_next=1)
+    editing, commit = threading.Event(), threading.Event()
+    results: list[outbound.PushResult] = []
+
+    def worker() -> None:
+        try:
+            results.append(outbound.outbox_push())
+        finally:
+            connections.close_all()
+
+    def csm() -> None:
+        try:
+            with transaction.atomic():
+                tasks.task_update(task=Task.objects.get(pk=task.pk), name="Third")
+                editing.set()
+                commit.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    pushing = threading.Thread(target=worker)
+    pushing.start()
+    deadline = time.monotonic() + 30
+    while not OutboxEntry.objects.filter(task_id=task.pk, state="in_flight").exists():
+        assert time.monotonic() < deadline, "the worker never claimed the entry"
+        time.sleep(0.05)
+    editing_thread = threading.Thread(target=csm)
+    editing_thread.start()
+    assert editing.wait(timeout=30)
+    while pushing.is_alive() and not _someone_waits_on_a_lock():
+        assert time.monotonic() < deadline, "the worker neither waited nor finished"
+        time.sleep(0.05)
+    commit.set()
+    editing_thread.join(timeout=60)
+    pushing.join(timeout=60)
+
+    [result] = results
+    assert result.retried == 1
+    assert [error.split(":")[0] for error in result.errors] == ["UNABLE_TO_LOCK_ROW"]
+    org.clear_faults()
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=2)):
+        outbound.outbox_push_all()
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    assert org.simple_salesforce().Task.get(salesforce_id)["Subject"] == "Third"

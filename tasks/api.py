@@ -304,12 +304,43 @@ class TaskViewSet(viewsets.ModelViewSet):
         task = services.task_create(owner=owner, **data)
         return Response(self.get_serializer(task).data, status=status.HTTP_201_CREATED)
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        return Response(self.get_serializer(task).data, headers={"ETag": services.task_etag(task)})
+
+    @extend_schema(
+        responses={
+            200: TaskSerializer,
+            412: OpenApiResponse(description="If-Match names a version the task no longer has"),
+        }
+    )
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """PATCH changes the fields it sends, PUT sets every field; either writes only what
+        differs from the stored task. With `If-Match: <ETag of a GET>`, a task written since
+        (a pull from Salesforce, another client) answers 412 and nothing is saved."""
         task = self.get_object()
         serializer = self.get_serializer(task, data=request.data, partial=kwargs.get("partial"))
         serializer.is_valid(raise_exception=True)
-        task = services.task_update(task=task, **serializer.validated_data)
-        return Response(self.get_serializer(task).data)
+        if_match = request.headers.get("If-Match")
+        try:
+            task = services.task_update(
+                task=task,
+                expected={"etag": if_match} if if_match else None,
+                **serializer.validated_data,
+            )
+        except services.TaskChangedError as exc:
+            return Response({"detail": exc.messages[0]}, status=status.HTTP_412_PRECONDITION_FAILED)
+        return Response(self.get_serializer(task).data, headers={"ETag": services.task_etag(task)})
+
+    @extend_schema(
+        responses={
+            200: TaskSerializer,
+            412: OpenApiResponse(description="If-Match names a version the task no longer has"),
+        }
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        kwargs["partial"] = True
+        return self.update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.task_delete(task=self.get_object())

@@ -112,6 +112,15 @@ def task_create(*, owner: User, name: str, **changes: Any) -> Task:
 STALE_MESSAGE = "Changed meanwhile (now “{now}”): check it and save again."
 
 
+class TaskChangedError(ValidationError):
+    """The task is no longer the version the caller read (an API client's If-Match)."""
+
+
+def task_etag(task: Task) -> str:
+    """The task's version as an HTTP entity tag: every write of the row moves updated_at."""
+    return f'"{task.pk}-{int(task.updated_at.timestamp() * 1_000_000)}"'
+
+
 def _stored(task: Task, name: str) -> Any:
     """A field's value as stored, for comparing: relations by id, empty details as ''."""
     if name in RELATIONS:
@@ -146,7 +155,8 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
 
     `expected`: what the user saw of the fields they changed (a page's form). A field stored
     since with another value (a pull, another tab) is refused, keyed by field, rather than
-    overwritten unseen. The caller's copy is updated to the row as saved.
+    overwritten unseen. `expected["etag"]` (an API client's If-Match): any write of the row
+    since raises TaskChangedError. The caller's copy is updated to the row as saved.
     """
     data: TaskChanges = changes  # type: ignore[assignment]
     caller_custom = task.custom_fields or {}
@@ -167,6 +177,12 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     )
     if current is None:
         raise ValidationError("This task was deleted meanwhile: nothing was saved.")
+    etag = (expected or {}).get("etag")
+    if etag not in (None, "*") and etag != task_etag(current):
+        raise TaskChangedError(
+            "The task changed since you read it (its ETag is now "
+            f"{task_etag(current)}): read it again and send your change again."
+        )
     _stale_check(current, meant, custom_wanted, expected or {})
     was_closed = current.status.is_closed
     custom = None

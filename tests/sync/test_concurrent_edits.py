@@ -12,7 +12,7 @@ from sync import inbound, outbound, resolve
 from sync.models import Conflict
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
-from tests.factories import AdminFactory
+from tests.factories import AdminFactory, api_as
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +182,36 @@ def test_a_pull_after_an_unpushed_csm_edit_keeps_both(synced, sf):
     renamed_in_salesforce(sf, synced)  # pulled before the edit's push
 
     both_survive(sf, synced, details="Edited first")
+
+
+def test_an_api_put_from_a_version_read_before_a_pull_is_refused_with_412(synced, sf, alice):
+    api = api_as(alice)
+    url = f"/api/v1/tasks/{synced.pk}/"
+    read = api.get(url)
+    renamed_in_salesforce(sf, synced)
+    body = {**read.json(), "details": "Edited through the API"}
+
+    refused = api.put(url, body, format="json", HTTP_IF_MATCH=read["ETag"])
+
+    assert refused.status_code == 412
+    assert "changed since you read it" in refused.json()["detail"]
+    synced.refresh_from_db()
+    assert (synced.name, synced.details) == (RENAMED, "Agenda")  # nothing saved
+    again = api.get(url)
+    body = {**again.json(), "details": "Edited through the API"}
+    saved = api.put(url, body, format="json", HTTP_IF_MATCH=again["ETag"])
+    assert saved.status_code == 200
+    assert saved["ETag"] != again["ETag"]
+    both_survive(sf, synced, details="Edited through the API")
+
+
+def test_an_api_patch_changes_only_the_fields_it_sends(synced, sf, alice):
+    api = api_as(alice)
+    url = f"/api/v1/tasks/{synced.pk}/"
+    api.get(url)
+    renamed_in_salesforce(sf, synced)
+
+    response = api.patch(url, {"details": "Patched"}, format="json")
+
+    assert response.status_code == 200
+    both_survive(sf, synced, details="Patched")

@@ -111,6 +111,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
         "describe_fetched_at",
         "resync_progress",
         "not_synced_values",
+        "unmapped_cockpit_values",
         "unmatched_users",
     ]
     fieldsets = [
@@ -154,7 +155,14 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
     ]
     mapping_fieldset = (
         "Mapping status",
-        {"fields": ["resync_progress", "not_synced_values", "unmatched_users"]},
+        {
+            "fields": [
+                "resync_progress",
+                "not_synced_values",
+                "unmapped_cockpit_values",
+                "unmatched_users",
+            ]
+        },
     )
     change_form_template = "admin/adminconfig/salesforceconnection/change_form.html"
 
@@ -273,6 +281,22 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             skipped = unmapped_salesforce_values(rows=rows, salesforce_values=values or [])
             lines.append((picklist.label, ", ".join(skipped) or "none (every value syncs)"))
         return format_html_join("", "<div><strong>{}</strong>: {}</div>", lines)
+
+    @admin.display(description="Cockpit values without a mapping")
+    def unmapped_cockpit_values(self, obj: SalesforceConnection) -> str:
+        lines = [
+            (
+                picklist.label,
+                ", ".join(values),
+                f"(pushed to Salesforce as the default {picklist.label}, “{default}”)",
+            )
+            if values
+            else (picklist.label, "none (every value has a mapping)", "")
+            for picklist, values, default in services.connection_unmapped_cockpit_values(
+                connection=obj
+            )
+        ]
+        return format_html_join("", "<div><strong>{}</strong>: {} {}</div>", lines)
 
     @admin.display(description="CSMs without a Salesforce user")
     def unmatched_users(self, obj: SalesforceConnection) -> str:

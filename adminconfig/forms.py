@@ -4,11 +4,27 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from . import services
 from .fields import mappable_cockpit_fields
 from .models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
 from .services.connections import EDITABLE as CONNECTION_FIELDS
+
+# Which picklist of the org each default draws from.
+DEFAULT_PICKLISTS = {
+    "default_status": PicklistMapping.Picklist.STATUS,
+    "default_priority": PicklistMapping.Picklist.PRIORITY,
+}
+
+
+def _org_value_choices(values: list[str], current: str) -> list[tuple[str, str]]:
+    choices = [(v, v) for v in values]
+    if current and current not in values:
+        # Kept so the page still saves; the service refuses choosing it anew.
+        choices.append((current, f"{current} (not a value of the org)"))
+    return choices
 
 
 class ConnectionForm(forms.ModelForm):
@@ -28,6 +44,23 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = SalesforceConnection
         fields = [CONNECTION_FIELDS[0], "is_primary", *CONNECTION_FIELDS[1:]]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Once Test connection has read the org's describe, the defaults are picked from the
+        # org's own picklist values instead of typed (a typo fails every unmapped push).
+        for name, picklist in DEFAULT_PICKLISTS.items():
+            values = services.connection_salesforce_picklist(
+                connection=self.instance, picklist=picklist
+            )
+            if not values or name not in self.fields:
+                continue
+            model_field = SalesforceConnection._meta.get_field(name)
+            self.fields[name] = forms.ChoiceField(
+                choices=_org_value_choices(values, getattr(self.instance, name)),
+                label=self.fields[name].label,
+                help_text=f"{model_field.help_text} The org's {picklist.label} values.",
+            )
 
     def clean_client_secret(self) -> str:
         secret = self.cleaned_data.get("client_secret", "")
@@ -168,6 +201,11 @@ class FieldMappingFormSet(forms.BaseInlineFormSet):
         for index, field, message in services.field_mappings_check_unique(rows):
             forms_kept[index].add_error(field, message)
 
+    def validate_unique(self) -> None:
+        # Django's own check says "Please correct the duplicate data for cockpit_field";
+        # clean() above refuses the same rows naming the field, so it is not run twice.
+        return
+
 
 class SalesforceValuesField(forms.CharField):
     """Salesforce values typed as 'Not Started, Waiting on someone else' (order matters)."""
@@ -184,11 +222,31 @@ class SalesforceValuesField(forms.CharField):
         return [part.strip() for part in text.split(",") if part.strip()]
 
 
+class OrgValuesInput(forms.TextInput):
+    """A text input with a <datalist> of the org's picklist values (typed comma-separated,
+    so a browser suggests one value at a time; the service refuses any other)."""
+
+    def __init__(self, *args: Any, values: list[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.values = values or []
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
+        if not self.values:
+            return super().render(name, value, attrs, renderer)
+        list_id = f"{(attrs or {}).get('id') or 'id_' + name}_org_values"
+        html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}"></option>', ((v,) for v in self.values))
+        return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
+
+
+PICKLIST_VALUES_HELP = (
+    "Comma-separated, in order: the first is what Cockpit sends; every one maps back to this "
+    "Cockpit value."
+)
+
+
 class PicklistMappingForm(forms.ModelForm):
-    salesforce_values = SalesforceValuesField(
-        help_text="Comma-separated, in order: the first is what Cockpit sends; every one maps "
-        "back to this Cockpit value."
-    )
+    salesforce_values = SalesforceValuesField(help_text=PICKLIST_VALUES_HELP)
 
     class Meta:
         model = PicklistMapping
@@ -197,6 +255,28 @@ class PicklistMappingForm(forms.ModelForm):
 
 class PicklistMappingFormSet(forms.BaseInlineFormSet):
     picklist: str = ""
+
+    def add_fields(self, form: Any, index: int | None) -> None:
+        super().add_fields(form, index)  # every form, the "Add another" template row too
+        values = self._org_values()
+        if values:
+            field = form.fields["salesforce_values"]
+            field.widget = OrgValuesInput(values=values)
+            field.help_text = f"{PICKLIST_VALUES_HELP} The org's values: {', '.join(values)}."
+
+    def _org_values(self) -> list[str] | None:
+        if not (self.instance and self.instance.pk):
+            return None
+        if not hasattr(self, "_values"):
+            self._values = services.connection_salesforce_picklist(
+                connection=self.instance, picklist=self.picklist
+            )
+        return self._values
+
+    def validate_unique(self) -> None:
+        # clean() refuses a Cockpit value listed twice in words; Django's "Please correct
+        # the duplicate data for cockpit_value" would only repeat it vaguely.
+        return
 
     def get_queryset(self) -> Any:
         return super().get_queryset().filter(picklist=self.picklist)

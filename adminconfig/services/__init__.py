@@ -9,6 +9,7 @@ from .connections import (
     connection_save,
     connection_secret_check,
     connection_test,
+    connection_unmapped_cockpit_values,
     connection_update,
 )
 from .mappings import (
@@ -45,6 +46,7 @@ __all__ = [
     "connection_primary",
     "connection_salesforce_picklist",
     "connection_save",
+    "connection_unmapped_cockpit_values",
     "connection_secret_check",
     "connection_test",
     "connection_update",

@@ -234,3 +234,28 @@ def connection_salesforce_picklist(
         return None
     field = "Status" if picklist == PicklistMapping.Picklist.STATUS else "Priority"
     return picklist_values(connection.task_describe, field)
+
+
+def connection_unmapped_cockpit_values(
+    *, connection: SalesforceConnection
+) -> list[tuple[PicklistMapping.Picklist, list[str], str]]:
+    """Per picklist: the Cockpit values no mapping lists (a status added since, such as
+    "Blocked"), and the connection's default Salesforce value they are pushed as."""
+    from tasks.models import Priority, Status
+
+    cockpit = {
+        PicklistMapping.Picklist.STATUS: (
+            Status.objects.values_list("value", flat=True),
+            connection.default_status,
+        ),
+        PicklistMapping.Picklist.PRIORITY: (
+            Priority.objects.values_list("value", flat=True),
+            connection.default_priority,
+        ),
+    }
+    mapped = set(connection.picklist_mappings.values_list("picklist", "cockpit_value"))
+    found = []
+    for picklist, (cockpit_values, default) in cockpit.items():
+        values = [v for v in cockpit_values if (picklist.value, v) not in mapped]
+        found.append((picklist, values, default))
+    return found

@@ -91,6 +91,7 @@ def field_mapping_check(
 def field_mappings_check_unique(rows: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
     """(row index, form field, message) for a Cockpit or Salesforce field mapped twice."""
     problems = []
+    known = cockpit_fields()
     seen_sf: dict[str, int] = {}
     seen_cockpit: dict[str, int] = {}
     for index, (cockpit_field, salesforce_field) in enumerate(rows):
@@ -99,8 +100,13 @@ def field_mappings_check_unique(rows: list[tuple[str, str]]) -> list[tuple[int, 
                 (index, "salesforce_field", f"Salesforce field {salesforce_field} is mapped twice.")
             )
         if cockpit_field in seen_cockpit:
+            label = known[cockpit_field].label if cockpit_field in known else cockpit_field
             problems.append(
-                (index, "cockpit_field", f"Cockpit field {cockpit_field} is mapped twice.")
+                (
+                    index,
+                    "cockpit_field",
+                    f"Cockpit field {label} ({cockpit_field}) is mapped twice.",
+                )
             )
         seen_sf.setdefault(salesforce_field, index)
         seen_cockpit.setdefault(cockpit_field, index)

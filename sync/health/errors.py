@@ -9,6 +9,11 @@ from .links import TaskLink, task_links
 GAVE_UP = re.compile(r"\s*\(gave up after \d+ attempts\)$")
 ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]{2,}):")
 KIND = re.compile(r"^[A-Z][A-Z0-9_]{1,79}$")
+RESTRICTED_PICKLIST = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+# Salesforce's wording: "Status: bad value for restricted picklist field: Bogus".
+BAD_PICKLIST_VALUE = re.compile(
+    r"\b(Status|Priority): bad value for restricted picklist field: (.+)$"
+)
 OWNER_NOT_MAPPED = "OWNER_NOT_MAPPED"
 CONNECTION = "CONNECTION"
 OTHER = "OTHER"
@@ -94,6 +99,34 @@ def error_kind_title(kind: str) -> tuple[str, str]:
     return ERROR_KINDS.get(kind) or (kind.replace("_", " ").capitalize(), ERROR_KINDS[OTHER][1])
 
 
+def picklist_error_hint(message: str) -> str | None:
+    """Where a value Salesforce refused came from, when the primary connection's default
+    Status/Priority holds it: Cockpit sends the default for every value without a mapping, so
+    the fix is the default, not the mappings the generic hint points at."""
+    from adminconfig.services import connection_primary
+
+    found = BAD_PICKLIST_VALUE.search(GAVE_UP.sub("", message or "").strip())
+    connection = connection_primary() if found else None
+    if found is None or connection is None:
+        return None
+    field, value = found.groups()
+    default = connection.default_status if field == "Status" else connection.default_priority
+    if value != default:
+        return None
+    in_mappings = any(
+        value in values
+        for values in connection.picklist_mappings.filter(picklist=field.lower()).values_list(
+            "salesforce_values", flat=True
+        )
+    )
+    mapped = f" and a {field} mapping" if in_mappings else ""
+    return (
+        f"“{value}” is the connection's default {field}{mapped}: Cockpit sends it for every "
+        f"{field.lower()} without a mapping, and the org has no such {field}. Choose one of the "
+        f"org's values as the default {field} on the connection page, then Retry."
+    )
+
+
 @dataclass
 class ErrorGroup:
     kind: str
@@ -139,4 +172,7 @@ def error_groups(*, shown_tasks: int = 8) -> list[ErrorGroup]:
     links = task_links(i for ids in task_ids.values() for i in ids)
     for kind, group in groups.items():
         group.tasks = [links[i] for i in task_ids[kind]]
+    if RESTRICTED_PICKLIST in groups:
+        group = groups[RESTRICTED_PICKLIST]
+        group.hint = picklist_error_hint(group.message) or group.hint
     return sorted(groups.values(), key=lambda g: (-g.count, g.kind))

@@ -207,7 +207,7 @@ def test_field_mappings_through_the_api_refuse_what_the_admin_refuses(admin_api)
     assert lookup.status_code == 400
     assert "Lookups cannot be mapped" in lookup.json()["salesforce_field"][0]
     assert twice.status_code == 400
-    assert twice.json() == {"cockpit_field": ["Cockpit field due_date is mapped twice."]}
+    assert twice.json() == {"cockpit_field": ["Cockpit field Due date (due_date) is mapped twice."]}
 
 
 def test_a_field_mapping_can_be_made_one_way_through_the_api(admin_api):

@@ -1,0 +1,140 @@
+"""Issue 18, "Mapping admin without guard rails": the admin offers the org's own picklist
+values, names the field a duplicate mapping repeats, lists Cockpit values without a mapping,
+and a push refused for the default's value says so on its error card."""
+
+import pytest
+
+from adminconfig.models import SalesforceConnection
+from sync import health
+from sync.models import OutboxEntry
+from tasks.models import Status
+from tests.adminconfig.test_admin import CONNECTION_FIELDS, change_url, current_formsets
+from tests.factories import AdminFactory, TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(AdminFactory(username="boss"))
+    return client
+
+
+def test_the_default_status_and_priority_are_picked_from_the_orgs_values(admin_client, connection):
+    form = admin_client.get(change_url(connection)).context["adminform"].form
+
+    assert [v for v, _ in form.fields["default_status"].choices] == [
+        "Not Started",
+        "In Progress",
+        "Completed",
+        "Waiting on someone else",
+        "Deferred",
+    ]
+    assert [v for v, _ in form.fields["default_priority"].choices] == ["High", "Normal", "Low"]
+
+
+def test_a_default_the_org_does_not_have_is_a_form_error_in_the_admin(admin_client, connection):
+    data = {**CONNECTION_FIELDS, "default_status": "Bogus", **current_formsets(connection)}
+
+    response = admin_client.post(change_url(connection), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["default_status"]
+    connection.refresh_from_db()
+    assert connection.default_status == "Not Started"
+
+
+def test_a_stored_default_the_org_lacks_stays_on_the_page_marked(admin_client, connection):
+    SalesforceConnection.objects.filter(pk=connection.pk).update(default_status="Bogus")
+
+    form = admin_client.get(change_url(connection)).context["adminform"].form
+
+    assert ("Bogus", "Bogus (not a value of the org)") in form.fields["default_status"].choices
+
+
+def test_picklist_rows_offer_the_orgs_values_in_a_datalist(admin_client, connection):
+    page = admin_client.get(change_url(connection)).content.decode()
+
+    assert 'list="id_status_mappings-0-salesforce_values_org_values"' in page
+    assert '<option value="Waiting on someone else"></option>' in page
+    assert 'list="id_priority_mappings-__prefix__-salesforce_values_org_values"' in page
+
+
+def test_a_picklist_value_the_org_does_not_have_is_refused_in_the_admin(admin_client, connection):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(connection, status_rows={0: {"salesforce_values": "Bogus"}}),
+    }
+
+    response = admin_client.post(change_url(connection), data)
+
+    assert response.status_code == 200
+    assert "Salesforce status has no value &#x27;Bogus&#x27;" in response.content.decode()
+
+
+def test_a_duplicate_field_mapping_names_the_field(admin_client, connection):
+    row = {"connection": str(connection.pk), "direction": "both", "editable": "on"}
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            connection,
+            field_rows=[{**row, "cockpit_field": "name", "salesforce_field": "Description"}],
+        ),
+    }
+
+    page = admin_client.post(change_url(connection), data).content.decode()
+
+    assert "Cockpit field Name (name) is mapped twice" in page
+    assert "Salesforce field Description is mapped twice" in page
+    assert "Please correct the duplicate data" not in page
+
+
+def test_the_connection_page_lists_cockpit_values_without_a_mapping(admin_client, connection):
+    Status.objects.create(value="Blocked", label="Blocked", order=9)
+
+    page = admin_client.get(change_url(connection)).content.decode()
+
+    assert "Cockpit values without a mapping" in page
+    assert (
+        "<strong>Status</strong>: Blocked (pushed to Salesforce as the default Status, "
+        "“Not Started”)" in page
+    )
+    assert "<strong>Priority</strong>: none (every value has a mapping)" in page
+
+
+def failed(task, error):
+    from django.utils import timezone
+
+    return OutboxEntry.objects.create(
+        task_id=task.pk,
+        operation="upsert",
+        state="failed",
+        last_error=error,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def test_the_error_card_names_the_default_when_the_refused_value_is_the_default(connection):
+    SalesforceConnection.objects.filter(pk=connection.pk).update(default_status="Bogus")
+    failed(
+        TaskFactory(),
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Status: bad value for restricted picklist "
+        "field: Bogus (gave up after 5 attempts)",
+    )
+
+    (group,) = health.error_groups()
+
+    assert "“Bogus” is the connection's default Status" in group.hint
+    assert "default Status on the connection page" in group.hint
+
+
+def test_the_error_card_points_at_the_mappings_when_a_mapping_sent_the_value(connection):
+    failed(
+        TaskFactory(),
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Status: bad value for restricted picklist "
+        "field: Shipped",
+    )
+
+    (group,) = health.error_groups()
+
+    assert group.hint == health.error_kind_title(group.kind)[1]

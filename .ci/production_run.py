@@ -92,11 +92,11 @@ def get(url: str, **kwargs: Any) -> requests.Response:
 
 
 def status_of(url: str) -> int | None:
-    """The answer's status, or None while nothing listens (gunicorn starting)."""
+    """The answer's status, or None while gunicorn starts."""
     try:
         return get(url).status_code
-    except requests.ConnectionError:
-        return None
+    except (requests.ConnectionError, requests.Timeout):
+        return None  # a loaded machine: the first request loads Django in each worker
 
 
 def run(workdir: Path) -> None:
@@ -127,7 +127,7 @@ def run(workdir: Path) -> None:
             assert service.process is not None
             # For .ci/production-run's trap, should this driver be killed outright.
             (workdir / "var" / f"{service.name}.pid").write_text(str(service.process.pid))
-        wait_for(lambda: status_of(f"{base}/healthz?check=database") == 200, timeout=60,
+        wait_for(lambda: status_of(f"{base}/healthz?check=database") == 200, timeout=90,
                  what="gunicorn to answer /healthz?check=database")  # fmt: skip
         step(f"web, worker, beat and stream started from the Procfile (web up in "
              f"{time.monotonic() - started:.1f} s)")  # fmt: skip

@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.http import QueryDict
 from django.utils.dateparse import parse_date, parse_datetime
 
+from sync.models import SyncEvent
 from tasks.models import (
     DETAILS_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -416,3 +418,50 @@ class TaskForm(forms.Form):
                 self.add_error(None, [f"{label}{message}" for message in messages])
             else:
                 self.add_error(target, messages)
+
+
+class _QueueFilters(forms.Form):
+    """Filters of the sync health work queues. A bad value is said beside its field, and the
+    list shows as if that filter were not set."""
+
+    since = forms.DateField(
+        required=False, label="From", widget=DateInput, help_text="Day, YYYY-MM-DD"
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=DateInput, help_text="Day, YYYY-MM-DD"
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=SearchInput(attrs={"placeholder": "Task name or message"}),
+    )
+
+    def values(self) -> dict[str, Any]:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {name: data.get(name) for name in self.fields}
+
+
+class FailedFilterForm(_QueueFilters):
+    kind = forms.ChoiceField(required=False, label="Kind")
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"),
+        required=False,
+        empty_label="Anyone",
+        label="Owner",
+    )
+    field_order = ["kind", "owner", "since", "until", "q"]
+
+    def __init__(self, *args: Any, kinds: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [("", "Any kind"), *kinds]
+
+
+class LogFilterForm(_QueueFilters):
+    kind = forms.ChoiceField(
+        required=False, label="Kind", choices=[("", "Any kind"), *SyncEvent.Kind.choices]
+    )
+    field_order = ["kind", "since", "until", "q"]

@@ -6,6 +6,8 @@ from . import health_views
 
 urlpatterns = [
     path("", health_views.sync_health, name="sync-health"),
+    path("failed/", health_views.sync_failed, name="sync-failed"),
+    path("log/", health_views.sync_log, name="sync-log"),
     path("progress/", health_views.sync_progress, name="sync-progress"),
     path("errors/<int:pk>/retry/", health_views.sync_retry_view, name="sync-retry"),
     path("errors/retry/", health_views.sync_error_group_retry, name="sync-errors-retry"),

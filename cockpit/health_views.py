@@ -3,6 +3,7 @@
 Every view is for sync admins only (403 for everyone else signed in); every action is a POST
 with Django's CSRF check, answered with a redirect back to the page and a message."""
 
+import csv
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -11,9 +12,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from adminconfig.models import SalesforceConnection
@@ -23,6 +26,7 @@ from sync.models import Conflict, OutboxEntry
 from sync.outbox import entry_retry
 from sync.selectors import sync_status
 
+from .forms import FailedFilterForm, LogFilterForm
 from .health_chart import chart_build
 
 View = Callable[..., HttpResponse]
@@ -97,6 +101,11 @@ def sync_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(OutboxEntry, pk=pk, state=OutboxEntry.State.FAILED)
     entry_retry(entry=entry)
     messages.success(request, f"Push of task {entry.task_id} queued again.")
+    back = request.POST.get("next", "")
+    if back.startswith(reverse("sync-failed")) and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
+        return redirect(back)
     return _back("errors")
 
 
@@ -199,3 +208,85 @@ def sync_reconcile_start(request: HttpRequest) -> HttpResponse:
             "Its report appears below when it is done.",
         )
     return _back("live")
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a reason starting with = + - @ is not a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+@require_GET
+@sync_admin_only
+def sync_failed(request: HttpRequest) -> HttpResponse:
+    """Every failed record, a work queue: filter by kind, owner, day and text, page through,
+    retry one, or export what the filters show as CSV."""
+    form = FailedFilterForm(request.GET or None, kinds=health.failed_kinds())
+    chosen = form.values()
+    records = health.failed_records(
+        kind=chosen["kind"] or "",
+        owner=chosen["owner"],
+        since=chosen["since"],
+        until=chosen["until"],
+        text=chosen["q"] or "",
+    )
+    if request.GET.get("export") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="cockpit-failed-pushes.csv"'
+        writer = csv.writer(response)
+        writer.writerow(
+            ["task_id", "task", "owner", "kind", "reason", "failed_at", "attempts", "salesforce_id"]
+        )
+        for record in records:
+            writer.writerow(
+                _csv_cell(value)
+                for value in (
+                    record.entry.task_id,
+                    record.task_name,
+                    record.owner.get_username() if record.owner else "",
+                    record.kind_title,
+                    record.reason,
+                    record.entry.updated_at.isoformat(),
+                    record.entry.attempts,
+                    record.entry.salesforce_id,
+                )
+            )
+        return response
+    page = Paginator(records, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "cockpit/sync_failed.html",
+        {"form": form, "page": page, "query": request.GET.urlencode()},
+    )
+
+
+@login_required
+@require_GET
+@sync_admin_only
+def sync_log(request: HttpRequest) -> HttpResponse:
+    """The whole sync log on a page of its own: filter by kind, day and text, page through."""
+    form = LogFilterForm(request.GET or None)
+    chosen = form.values()
+    events = health.log_filtered(
+        kind=chosen["kind"] or "",
+        since=chosen["since"],
+        until=chosen["until"],
+        text=chosen["q"] or "",
+    )
+    page = Paginator(events, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    links = health.task_links(e.task_id for e in page.object_list)
+    rows = [health.EventRow(e, links.get(e.task_id) if e.task_id else None) for e in page]
+    return render(
+        request,
+        "cockpit/sync_log.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "retention_days": settings.SYNC_LOG_RETENTION_DAYS,
+        },
+    )

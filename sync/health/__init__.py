@@ -34,8 +34,13 @@ from .errors import (
 from .links import TaskLink, task_links, task_url_name
 from .live import StreamPanel, reconcile_runs, stream_panel
 from .progress import STALL_MINUTES, RunProgress, first_import, resync_progress, runs_in_progress
+from .queue import FailedRecord, failed_kinds, failed_records, log_filtered
 
 __all__ = [
+    "FailedRecord",
+    "failed_kinds",
+    "failed_records",
+    "log_filtered",
     "CHART_SERIES",
     "CONNECTION",
     "ERROR_KINDS",

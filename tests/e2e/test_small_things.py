@@ -9,7 +9,7 @@ from adminconfig import services as config
 from sync.models import ReconcileRun
 from tests.e2e.test_live_truth import SCREENS, fits
 from tests.e2e.test_sync_health_page import admin_log_in, log_in, sam  # noqa: F401
-from tests.factories import UserFactory
+from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory
 from tests.orgs import emulator_connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,6 +30,34 @@ def test_a_csm_opening_sync_health_gets_a_page_that_says_why(page, live_server, 
     fits(page, "403", artifacts)
     page.get_by_role("link", name="Back to my tasks").click()
     page.get_by_role("heading", name="My tasks").wait_for()
+
+
+def test_an_admin_filters_the_failed_records_and_exports_them(
+    sam,  # noqa: F811
+    page,
+    live_server,
+    artifacts,
+):
+    for n in range(3):
+        task = TaskFactory(name=f"Renewal call {n}")
+        OutboxEntryFactory(
+            task_id=task.pk,
+            last_error="STRING_TOO_LONG: Subject: data value too large (max length=255)",
+            failed=True,
+        )
+    OutboxEntryFactory(last_error="alice has no Salesforce user: map it", failed=True)
+
+    log_in(page, live_server, path="/sync/failed/")
+    page.get_by_role("heading", name="Failed pushes").wait_for()
+    page.get_by_label("Kind").select_option(label="A value is too long for its Salesforce field")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("3 records").wait_for()
+    fits(page, "failed-records", artifacts)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export these as CSV").click()
+    exported = Path(download.value.path()).read_text()
+    assert exported.count("Renewal call") == 3 and "no Salesforce user" not in exported
+    copy_screens(artifacts)
 
 
 def test_sync_health_and_the_mapping_tables_fit_a_phone(

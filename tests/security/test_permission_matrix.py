@@ -208,6 +208,8 @@ PAGES: dict[str, dict[str, dict[str, Any]]] = {
     "sync-health": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     "sync-retry": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
     "sync-progress": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
+    "sync-failed": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
+    "sync-log": {"GET": SYNC_PAGE, "POST": METHOD_NOT_ALLOWED_PAGE},
     # Without a kind or a choice the actions send the admin back with a message (ALLOWED).
     "sync-errors-retry": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},
     "sync-errors-skip": {"GET": METHOD_NOT_ALLOWED_PAGE, "POST": SYNC_PAGE},

@@ -584,11 +584,12 @@ class Race:
             f"compared: {len(cockpit):,} Cockpit tasks, {len(remote):,} Salesforce tasks, "
             f"{checked:,} fields with acknowledged writes, {len(conflicts):,} conflicts recorded"
         )
-        lag = max(self.lags) if self.lags else 0.0
+        lags = sorted(self.lags) or [0.0]
         unseen = len(self.unseen)
         print(
-            f"longest time an acknowledged edit took to reach the other side: {lag:.1f} s "
-            f"({len(self.lags):,} seen; {unseen:,} overwritten or never seen)"
+            f"longest time an acknowledged edit took to reach the other side: {lags[-1]:.1f} s "
+            f"(p50 {lags[len(lags) // 2]:.1f} s, p95 {lags[int(len(lags) * 0.95)]:.1f} s; "
+            f"{len(self.lags):,} seen, sampled every second; {unseen:,} overwritten or never seen)"
         )
         print(f"overwritten by the other side's write within {window:.0f} s: {concurrent:,}")
         print(

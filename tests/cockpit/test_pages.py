@@ -290,7 +290,36 @@ def test_each_row_shows_company_status_priority_due_date_and_sync_state(alice, c
 
 
 @time_machine.travel(NOW, tick=False)
-@pytest.mark.parametrize("view", ["today", "open", "upcoming", "completed"])
+@pytest.mark.parametrize("view", ["today", "week", "open"])
+def test_what_salesforce_holds_costs_the_list_a_few_queries_whatever_its_length(
+    alice, csm, view, sync_on
+):
+    def make(count: int) -> None:
+        for n in range(count):
+            task = TaskFactory(owner=csm, due_date=TODAY + dt.timedelta(days=n % 2))
+            # Linked, and Salesforce holds a Status and an owner Cockpit cannot show.
+            SyncRecordFactory(
+                task=task,
+                linked=True,
+                agreed_values={"Status": "Deferred", "OwnerId": "005000000000099AAA"},
+                agreed_cockpit={"Status": "Open", "OwnerId": csm.pk},
+            )
+
+    def queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            answer = alice.get("/", {"view": view})
+        return len(captured), answer.content.decode()
+
+    make(3)
+    few, page = queries()
+    assert "In Salesforce: Deferred" in page
+    make(27)
+    assert queries()[0] == few
+    assert few <= 18
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("view", ["today", "week", "open", "upcoming", "completed"])
 def test_the_number_of_queries_of_the_list_does_not_grow_with_the_tasks(alice, csm, view):
     company = CompanyFactory()
 

@@ -319,13 +319,8 @@ class _Words:
             connection__is_primary=True
         ).values_list("cockpit_field", "salesforce_field"):
             self.by_salesforce[salesforce] = field_label(cockpit, self.custom)
+        # People are read as they are named (a history names few), never the whole table.
         self.people: dict[str, str] = {}
-        for pk, username, first, last in User.objects.values_list(
-            "pk", "username", "first_name", "last_name"
-        ):
-            # By id (the engine's owner values) and by username (who settled a conflict).
-            self.people[str(pk)] = self.people[username] = f"{first} {last}".strip() or username
-        self.org_people = dict(SalesforceUser.objects.values_list("pk", "name"))
         self.picklists = {
             **dict(Status.objects.values_list("value", "label")),
             **dict(Priority.objects.values_list("value", "label")),
@@ -341,10 +336,22 @@ class _Words:
         return field_label(name, self.custom)
 
     def person(self, value: Any) -> str:
+        """A person the engine named: a Salesforce User Id (the org's directory), a Cockpit
+        user's id (an owner value) or username (who settled a conflict)."""
         text = str(value)
-        if text in self.org_people:
-            return self.org_people[text]
-        return self.people.get(text, text)
+        if text not in self.people:
+            name = None
+            if re.fullmatch(r"005[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?", text):
+                name = SalesforceUser.objects.filter(pk=text).values_list("name", flat=True).first()
+            else:
+                lookup = (
+                    {"pk": int(text)} if text.isascii() and text.isdigit() else {"username": text}
+                )
+                user = User.objects.filter(**lookup).first()
+                if user is not None:
+                    name = user.get_full_name() or user.get_username()
+            self.people[text] = name or text
+        return self.people[text]
 
     def value(self, salesforce_field: str, value: Any) -> str:
         if value is None or value == "":

@@ -7,6 +7,7 @@ import pytest
 from adminconfig import services as config
 from sync import inbound
 from sync.client_cache import clients_reset
+from sync.models import SyncEvent
 from sync.reconcile import reconcile_run
 from tasks import services as tasks
 from tasks.models import TaskSyncRecord
@@ -159,3 +160,23 @@ def test_stopping_and_restarting_the_sync_is_in_the_history(org, alice, committe
     history = page(f"/tasks/{task.pk}/")
     assert "Stopped syncing" in history
     assert "Syncing again" in history
+
+
+def test_a_settled_conflict_names_who_settled_it_and_the_field(
+    org, sf, alice, committed, page, sync_admin
+):
+    task, sf_id = synced_task(committed, alice)
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.CONFLICT,
+        task_id=task.pk,
+        salesforce_id=sf_id,
+        message=f"'{task.name}': {sync_admin.username} settled the ActivityDate conflict, "
+        "keeping Cockpit's value '2026-12-09'.",
+    )
+
+    history = page(f"/tasks/{task.pk}/")
+
+    assert "Conflict settled: Due date" in history
+    assert (
+        f"{sync_admin.get_full_name() or sync_admin.username} kept Cockpit&#x27;s value." in history
+    )

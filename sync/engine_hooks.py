@@ -2,6 +2,11 @@
 transaction, it queues the work for when that commits."""
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adminconfig.hooks import ResyncPreview
+    from adminconfig.models import SalesforceConnection
 
 log = logging.getLogger(__name__)
 
@@ -18,3 +23,8 @@ class SyncEngine:
         from .tasks import resync
 
         resync.delay_on_commit(run_id)
+
+    def resync_preview(self, connection: "SalesforceConnection") -> "ResyncPreview":
+        from .preview import resync_preview
+
+        return resync_preview(connection=connection)

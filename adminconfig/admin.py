@@ -12,6 +12,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -31,7 +32,7 @@ from .forms import (
     StatusMappingFormSet,
     SyncSettingsForm,
 )
-from .hooks import GatewayError
+from .hooks import GatewayError, ResyncPreview
 from .models import (
     FieldMapping,
     PicklistMapping,
@@ -93,6 +94,18 @@ class PriorityMappingInline(PicklistMappingInline):
     formset = PriorityMappingFormSet
     verbose_name = "Priority value"
     verbose_name_plural = "Priority mapping (Cockpit priority → Salesforce Priority values)"
+
+
+CONFIRM_RESYNC = "_confirm_resync"
+
+
+class ResyncNotConfirmed(Exception):
+    """Raised out of the admin's save transaction, so nothing of the save stays, when a save
+    that re-syncs has not been confirmed yet: the preview is shown instead."""
+
+    def __init__(self, preview: ResyncPreview):
+        super().__init__(preview.sentence())
+        self.preview = preview
 
 
 @admin.register(SalesforceConnection)
@@ -219,10 +232,52 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
                     resync=False,
                 )
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ResyncNotConfirmed as not_confirmed:
+            # The save's transaction is rolled back: ask, and post the same form again.
+            return self._resync_confirm(request, object_id, not_confirmed.preview)
+
+    def _resync_confirm(
+        self, request: HttpRequest, object_id: str | None, preview: ResyncPreview
+    ) -> HttpResponse:
+        connection = self.get_object(request, unquote(object_id or ""))
+        posted = [
+            (name, value)
+            for name, values in request.POST.lists()
+            if name not in ("csrfmiddlewaretoken", CONFIRM_RESYNC)
+            for value in values
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Save and re-sync?",
+            "opts": self.opts,
+            "original": connection,
+            "preview": preview,
+            "posted": posted,
+            "confirm_name": CONFIRM_RESYNC,
+        }
+        return TemplateResponse(
+            request, "admin/adminconfig/salesforceconnection/resync_confirm.html", context
+        )
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         defaults = change and bool({"default_status", "default_priority"} & set(form.changed_data))
         if any(formset.has_changed() for formset in formsets) or defaults:
+            if CONFIRM_RESYNC not in request.POST:
+                # Counted by the engine under the mapping just saved, inside this save's
+                # transaction, which the exception then rolls back.
+                preview = services.resync_preview(connection=form.instance)
+                if preview.total:
+                    raise ResyncNotConfirmed(preview)
             run = services.resync_start(connection=form.instance, reason="Mappings saved")
             if run.is_finished:
                 self.message_user(request, "Tasks are now synced with the new mapping.")

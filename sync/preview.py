@@ -40,7 +40,7 @@ def resync_preview(*, connection: SalesforceConnection) -> ResyncPreview:
     written = 0
     for start in range(0, len(linked), CHUNK):
         chunk = linked[start : start + CHUNK]
-        items = [MergeItem(task_id, None, sf_id) for task_id, sf_id, _ in chunk]
+        items = [MergeItem(task_id, None, sf_id or "") for task_id, sf_id, _ in chunk]
         for outcome in twins_merge_many(engine=engine, items=items).values():
             if outcome.merged.to_salesforce:
                 written += 1

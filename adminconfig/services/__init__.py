@@ -21,6 +21,7 @@ from .mappings import (
     picklist_mapping_delete,
     picklist_mapping_save,
     picklist_rows_check,
+    resync_preview,
     resync_start,
 )
 from .sync_settings import sync_settings_check, sync_settings_get, sync_settings_update
@@ -58,6 +59,7 @@ __all__ = [
     "picklist_mapping_delete",
     "picklist_mapping_save",
     "picklist_rows_check",
+    "resync_preview",
     "resync_start",
     "sync_settings_check",
     "sync_settings_get",

@@ -229,6 +229,13 @@ def picklist_mapping_delete(*, mapping: PicklistMapping, resync: bool = True) ->
         )
 
 
+def resync_preview(*, connection: SalesforceConnection) -> hooks.ResyncPreview:
+    """What re-syncing under the mapping now stored would write to Salesforce (counted by
+    the engine's merge). To preview an unsaved change, save it in a transaction, call this,
+    and roll the transaction back."""
+    return hooks.engine().resync_preview(connection)
+
+
 def resync_start(*, connection: SalesforceConnection, reason: str) -> ResyncRun:
     """Start re-syncing every synced task with the new mapping (only the primary syncs).
 

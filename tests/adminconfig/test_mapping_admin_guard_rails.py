@@ -138,3 +138,49 @@ def test_the_error_card_points_at_the_mappings_when_a_mapping_sent_the_value(con
     (group,) = health.error_groups()
 
     assert group.hint == health.error_kind_title(group.kind)[1]
+
+
+def test_a_save_that_resyncs_shows_its_preview_and_saves_only_once_confirmed(
+    admin_client, connection
+):
+    from adminconfig.models import PicklistMapping, ResyncRun
+    from tests.factories import SyncRecordFactory
+
+    SyncRecordFactory.create_batch(2, linked=True)
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            connection, status_rows={0: {"salesforce_values": "Waiting on someone else"}}
+        ),
+    }
+
+    asked = admin_client.post(change_url(connection), data)
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    # Records with no agreement yet: everything Cockpit holds goes out (the counts equal the
+    # re-sync's writes: tests/sync/test_save_preview.py shows it against the emulator).
+    assert "Re-syncs 2 synced tasks; " in page
+    assert "Status changes in Salesforce for 2" in page
+    assert 'name="_confirm_resync"' in page
+    row = PicklistMapping.objects.get(connection=connection, cockpit_value="Open")
+    assert row.salesforce_values == ["Not Started"]
+    assert not ResyncRun.objects.exists()
+
+    confirmed = admin_client.post(change_url(connection), {**data, "_confirm_resync": "1"})
+
+    assert confirmed.status_code == 302
+    row.refresh_from_db()
+    assert row.salesforce_values == ["Waiting on someone else"]
+    assert ResyncRun.objects.get().total == 2
+
+
+def test_a_save_that_changes_no_mapping_asks_nothing(admin_client, connection):
+    from tests.factories import SyncRecordFactory
+
+    SyncRecordFactory(linked=True)
+    data = {**CONNECTION_FIELDS, "daily_api_budget": "5000", **current_formsets(connection)}
+
+    response = admin_client.post(change_url(connection), data)
+
+    assert response.status_code == 302

@@ -8,12 +8,13 @@ name among companies not linked yet; only then is a company created, under the A
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from adminconfig.models import SalesforceConnection
 from tasks.models import Company
 
-from .client import SalesforceClient, soql_ids
+from .client import SALESFORCE_ID, SalesforceClient, soql_ids
 from .client_cache import client_for_connection
 from .models import SalesforceAccount
 from .usage import api_usage_record
@@ -112,3 +113,32 @@ def account_parse(value: Any) -> str | None:
     if text.endswith(")") and "(" in text:
         text = text[text.rindex("(") + 1 : -1]
     return text
+
+
+def account_resolve(*, text: Any) -> str | None:
+    """The Account Id an admin means: a pick from the list ("Name (Id)"), an Id pasted, or an
+    Account's exact name when one Account has it (case aside only when none has it exactly).
+    A name several Accounts share is a question, answered with their Ids to pick from."""
+    typed = str(text or "").strip()
+    account_id = account_parse(typed)
+    if account_id is None:
+        return None
+    if SalesforceAccount.objects.filter(pk=account_id).exists():
+        return account_id
+    named = list(SalesforceAccount.objects.filter(name=typed)) or list(
+        SalesforceAccount.objects.filter(name__iexact=typed)
+    )
+    if len(named) == 1:
+        return named[0].salesforce_id
+    if named:
+        picks = ", ".join(str(a) for a in named[:10])
+        raise ValidationError(
+            f"{len(named)} Salesforce Accounts are named “{typed}”: pick the one you mean "
+            f"from the list ({picks})."
+        )
+    if SALESFORCE_ID.match(account_id) and account_id.startswith("001"):
+        return account_id
+    raise ValidationError(
+        "No Salesforce Account by that name is known. Pick one from the list, or paste an "
+        "Account Id (it starts with 001)."
+    )

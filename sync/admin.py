@@ -16,8 +16,7 @@ from tasks.admin import CompanyAdmin
 from tasks.models import Company
 
 from . import outbox
-from .accounts import account_choices, account_parse
-from .client import SALESFORCE_ID
+from .accounts import account_choices, account_resolve
 from .models import OutboxEntry, SalesforceAccount, SyncEvent
 
 
@@ -115,16 +114,7 @@ class CompanyAccountForm(forms.ModelForm):
         fields = ["name", "salesforce_account_id"]
 
     def clean_salesforce_account_id(self) -> str | None:
-        account_id = account_parse(self.cleaned_data.get("salesforce_account_id"))
-        if account_id is None:
-            return None
-        known = SalesforceAccount.objects.filter(pk=account_id).exists()
-        if not known and not (SALESFORCE_ID.match(account_id) and account_id.startswith("001")):
-            raise forms.ValidationError(
-                "No Salesforce Account by that name is known. Pick one from the list, or "
-                "paste an Account Id (it starts with 001)."
-            )
-        return account_id
+        return account_resolve(text=self.cleaned_data.get("salesforce_account_id"))
 
 
 admin.site.unregister(Company)

@@ -92,3 +92,35 @@ def test_an_account_nobody_knows_is_a_form_error_and_nothing_is_saved(admin_clie
     assert "No Salesforce Account by that name is known" in response.content.decode()
     company.refresh_from_db()
     assert company.salesforce_account_id is None
+
+
+def test_an_exact_account_name_links_the_company_when_one_account_has_it(admin_client):
+    SalesforceAccount.objects.create(salesforce_id="001Ws0000000001IAA", name="Acme Corp")
+    company = Company.objects.create(name="Acme")
+
+    response = admin_client.post(
+        f"/admin/tasks/company/{company.pk}/change/",
+        {"name": "Acme", "salesforce_account_id": "Acme Corp"},
+    )
+
+    assert response.status_code == 302
+    company.refresh_from_db()
+    assert company.salesforce_account_id == "001Ws0000000001IAA"
+
+
+def test_a_name_two_accounts_share_asks_which_one_and_saves_nothing(admin_client):
+    SalesforceAccount.objects.create(salesforce_id="001Ws0000000001IAA", name="Acme Corp")
+    SalesforceAccount.objects.create(salesforce_id="001Ws0000000002IAA", name="Acme Corp")
+    company = Company.objects.create(name="Acme")
+
+    response = admin_client.post(
+        f"/admin/tasks/company/{company.pk}/change/",
+        {"name": "Acme", "salesforce_account_id": "Acme Corp"},
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "2 Salesforce Accounts are named “Acme Corp”: pick the one you mean" in page
+    assert "Acme Corp (001Ws0000000002IAA)" in page
+    company.refresh_from_db()
+    assert company.salesforce_account_id is None

@@ -8,7 +8,7 @@ from django.utils import timezone
 from adminconfig.models import ResyncRun
 
 from ..models import PullState, ResyncWatch, SyncEvent
-from ..selectors import sync_settings
+from ..selectors import outbound_connection, sync_settings
 
 STALL_MINUTES = 5
 
@@ -25,6 +25,9 @@ class RunProgress:
     stopped_reason: str = ""
     waiting_reason: str = ""
     stalled_reason: str = ""  # running, but nothing moved for longer than it should
+    # Said instead of "Tasks are now synced with the new mapping" when that is not what happened
+    # (sync was off: the run had nothing to re-sync).
+    note: str = ""
 
     @property
     def running(self) -> bool:
@@ -45,6 +48,11 @@ def resync_progress() -> RunProgress | None:
     if run is None:
         return None
     watch = ResyncWatch.objects.filter(run_id=run.pk).first()
+    note = ""
+    if run.finished_at is not None and not run.total and outbound_connection() is None:
+        note = (
+            "Sync is off, so no task was re-synced; the mapping applies once sync is switched on."
+        )
     return RunProgress(
         kind="resync",
         title=f"Re-sync after mapping changes ({run.reason})",
@@ -54,6 +62,7 @@ def resync_progress() -> RunProgress | None:
         started_at=run.started_at,
         finished_at=run.finished_at,
         stopped_reason=watch.stopped_reason if watch else "",
+        note=note,
     )
 
 
@@ -94,12 +103,22 @@ def first_import() -> RunProgress | None:
 
 
 def runs_in_progress() -> list[RunProgress]:
-    """What the progress panel shows: the first import until it is done, the newest re-sync."""
+    """What the progress panel shows: the first import, running or with its result, and the
+    newest re-sync. A re-sync from before sync was first switched on (a mapping saved while
+    it was off: "0 of 0") gives way to the first import's result."""
     runs = []
     imported = first_import()
-    if imported is not None and imported.finished_at is None:
-        runs.append(imported)
     resync = resync_progress()
+    if (
+        resync is not None
+        and imported is not None
+        and imported.started_at is not None
+        and resync.started_at is not None
+        and resync.started_at < imported.started_at
+    ):
+        resync = None
+    if imported is not None and (imported.finished_at is None or resync is None):
+        runs.append(imported)
     if resync is not None:
         runs.append(resync)
     return runs

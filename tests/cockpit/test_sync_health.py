@@ -833,7 +833,28 @@ def test_the_progress_panel_shows_the_first_import_until_it_is_done(connection, 
 
     PullState.objects.create(pk=1, last_pull_at=timezone.now())
     fragment = admin_client.get(reverse("sync-progress")).content.decode()
-    assert "First import" not in fragment
+    assert "First import" in fragment and "Imported 0 Salesforce tasks" in fragment
+    assert "now synced with the new mapping" not in fragment
+
+
+@pytest.mark.django_db
+def test_the_first_imports_result_replaces_an_older_resync_of_nothing(connection, admin_client):
+    ResyncRun.objects.create(
+        connection=connection, reason="saved while off", total=0, finished_at=timezone.now()
+    )
+    fragment = admin_client.get(reverse("sync-progress")).content.decode()
+    # Sync is off: the run re-synced nothing, and the panel does not claim otherwise.
+    assert "Sync is off, so no task was re-synced" in fragment
+    assert "Tasks are now synced with the new mapping" not in fragment
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=1)):
+        config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+        PullState.objects.create(pk=1, last_pull_at=timezone.now())
+        SyncEvent.objects.create(kind="pulled", message="'Renewal call' created from Salesforce")
+        fragment = admin_client.get(reverse("sync-progress")).content.decode()
+
+    assert "Imported 1 Salesforce task" in fragment
+    assert "saved while off" not in fragment
 
 
 # ---- against the emulator -----------------------------------------------------------------

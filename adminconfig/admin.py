@@ -252,7 +252,8 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
         posted = [
             (name, value)
             for name, values in request.POST.lists()
-            if name not in ("csrfmiddlewaretoken", CONFIRM_RESYNC)
+            # The secret is never written back into a page: it is asked for again.
+            if name not in ("csrfmiddlewaretoken", CONFIRM_RESYNC, "client_secret")
             for value in values
         ]
         context = {
@@ -263,6 +264,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             "preview": preview,
             "posted": posted,
             "confirm_name": CONFIRM_RESYNC,
+            "secret_again": bool(request.POST.get("client_secret")),
         }
         return TemplateResponse(
             request, "admin/adminconfig/salesforceconnection/resync_confirm.html", context

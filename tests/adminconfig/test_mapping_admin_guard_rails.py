@@ -184,3 +184,20 @@ def test_a_save_that_changes_no_mapping_asks_nothing(admin_client, connection):
     response = admin_client.post(change_url(connection), data)
 
     assert response.status_code == 302
+
+
+def test_the_preview_never_writes_a_typed_secret_back_into_the_page(admin_client, connection):
+    from tests.factories import SyncRecordFactory
+
+    SyncRecordFactory(linked=True)
+    data = {
+        **CONNECTION_FIELDS,
+        "client_secret": "new-secret-4711",
+        **current_formsets(connection, status_rows={0: {"salesforce_values": "Deferred"}}),
+    }
+
+    page = admin_client.post(change_url(connection), data).content.decode()
+
+    assert "Re-syncs 1 synced task" in page
+    assert "new-secret-4711" not in page
+    assert "type it again to save it" in page

@@ -15,7 +15,7 @@ import time_machine
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, lease, outbound, outbox
+from sync import inbound, lease, outbound, outbox, reconcile
 from sync.client_cache import client_for_connection
 from sync.models import Lease, OutboxEntry, PullState, SyncEvent
 from tasks import services as tasks
@@ -196,3 +196,21 @@ def test_a_finishing_write_for_a_claim_that_was_claimed_again_changes_nothing(fi
     assert (entry.attempts, entry.last_error) == (0, "")
     assert TaskSyncRecord.objects.get(pk=record.pk).state == TaskSyncRecord.State.PENDING
     assert not SyncEvent.objects.exists()
+
+
+def test_a_reconcile_whose_lease_was_taken_over_repairs_nothing_and_says_why(
+    bidi, sf, alice_sf_id, clock
+):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Imported"})["id"]
+    inbound.pull_run(force=True)
+    task_id = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task_id
+    Task.objects.filter(pk=task_id).update(name="Renamed around the services")  # drift
+    other = OtherWorker()
+
+    with stalls_after(clock, "/query", other.take_over):
+        run = reconcile.reconcile_run()
+    other.let_go()
+
+    assert "took the sync engine over" in run.error
+    assert run.checked == 0
+    assert not OutboxEntry.objects.filter(task_id=task_id).exists()

@@ -16,8 +16,10 @@ from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
 from sync import inbound, lease, outbound, outbox, reconcile
+from sync.client import SalesforceError
 from sync.client_cache import client_for_connection
-from sync.models import Lease, OutboxEntry, PullState, SyncEvent
+from sync.models import Lease, OutboxEntry, PullState, StreamState, SyncEvent
+from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.factories import OutboxEntryFactory, SyncRecordFactory
@@ -214,3 +216,30 @@ def test_a_reconcile_whose_lease_was_taken_over_repairs_nothing_and_says_why(
     assert "took the sync engine over" in run.error
     assert run.checked == 0
     assert not OutboxEntry.objects.filter(task_id=task_id).exists()
+
+
+def test_change_events_applied_under_a_lease_taken_over_are_not_acknowledged(
+    bidi, sf, alice_sf_id, clock
+):
+    bidi.set_streaming(timeout_ms=300)
+    listener = Listener()
+    listener.step()  # subscribed, caught up
+    replay_id = StreamState.objects.get().replay_id
+    # An Account Cockpit has not seen: applying the event looks it up (a REST call).
+    account = bidi.simple_salesforce().Account.create({"Name": "Globex"})["id"]
+    salesforce_id = sf.Task.create(
+        {"OwnerId": alice_sf_id, "Subject": "From the stream", "WhatId": account}
+    )["id"]
+    other = OtherWorker()
+
+    with stalls_after(clock, "/query", other.take_over), pytest.raises(SalesforceError):
+        for _ in range(3):
+            listener.step()
+    other.let_go()
+
+    assert StreamState.objects.get().replay_id == replay_id  # replayed on the next subscribe
+    assert not TaskSyncRecord.objects.filter(salesforce_id=salesforce_id).exists()
+    for _ in range(3):
+        listener.step()
+    listener.stop()
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task.company.name == "Globex"

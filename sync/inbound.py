@@ -224,6 +224,7 @@ def _pull_deletions(
     answer = client.deleted("Task", start, now)
     ids = [d["id"] for d in answer.get("deletedRecords", [])]
     with lease_fence():
+        outbox.tasks_lock(_tasks_of(ids))
         result.deleted += twins_deleted_in_salesforce(
             salesforce_ids=ids, reason="was deleted in Salesforce, so it was deleted in Cockpit"
         )
@@ -271,10 +272,6 @@ def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: Salesforc
 def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) -> None:
     ext = engine.connection.external_id_field
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
-    if deleted:
-        result.deleted += twins_deleted_in_salesforce(
-            salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
-        )
     live = [r for r in page if not r.get("IsDeleted")]
     linked = dict(
         TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
@@ -285,6 +282,14 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
     pairs = [(r["Id"], str(r.get(ext) or "")) for r in unlinked]
     tombstones = tombstones_for(pairs)
     own = _own_unlinked([external for _, external in pairs])
+    # The page is one transaction (records_apply): its tasks are locked first, in the order a
+    # CSM's change takes them (outbox.tasks_lock), since a delete reaches the sync record
+    # before the task and a link writes the record before the merge locks the task.
+    outbox.tasks_lock([*linked.values(), *own, *_tasks_of(deleted)])
+    if deleted:
+        result.deleted += twins_deleted_in_salesforce(
+            salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
+        )
     items: list[MergeItem] = []
     new: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for record in live:
@@ -324,6 +329,17 @@ def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
             # Cockpit's side goes out at the next push, which merges again before it writes.
             with transaction.atomic():
                 outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
+
+
+def _tasks_of(salesforce_ids: list[str]) -> list[int]:
+    """The Cockpit tasks linked to these Salesforce records."""
+    if not salesforce_ids:
+        return []
+    return list(
+        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
+            "task_id", flat=True
+        )
+    )
 
 
 def _own_unlinked(external_ids: list[str]) -> dict[int, TaskSyncRecord]:

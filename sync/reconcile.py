@@ -140,6 +140,15 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         alive = [r for r in found.values() if not r.get("IsDeleted")]
         gone = [i for i in chunk if i not in found or found[i].get("IsDeleted")]
         with lease_fence():
+            # Tasks first, as a CSM's change takes them (a delete reaches the sync record
+            # before the task).
+            outbox.tasks_lock(
+                list(
+                    TaskSyncRecord.objects.filter(salesforce_id__in=chunk).values_list(
+                        "task_id", flat=True
+                    )
+                )
+            )
             _compare(engine, alive, tally)
             tally.missing += twins_deleted_in_salesforce(
                 salesforce_ids=gone,

@@ -1,0 +1,46 @@
+"""Issue 18's save preview in real Chromium: a mapping save that re-syncs first says what it
+will write and saves once confirmed; the page fits 1400 and 390 px with no serious axe finding.
+(That the counts equal the re-sync's writes is tests/sync/test_save_preview.py.)"""
+
+import pytest
+
+from adminconfig import services as config
+from adminconfig.models import PicklistMapping, ResyncRun
+from tests.e2e.test_live_truth import fits
+from tests.e2e.test_small_things import copy_screens
+from tests.e2e.test_sync_health_page import admin_log_in, sam  # noqa: F401
+from tests.factories import SyncRecordFactory
+from tests.orgs import emulator_connection
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_mapping_save_shows_its_preview_and_saves_once_confirmed(
+    sam,  # noqa: F811
+    page,
+    live_server,
+    artifacts,
+    sfemu_clean,
+):
+    connection = emulator_connection(sfemu_clean, name="Local emulator", is_primary=True)
+    assert config.connection_test(connection=connection).ok
+    SyncRecordFactory.create_batch(2, linked=True)
+    path = f"/admin/adminconfig/salesforceconnection/{connection.pk}/change/"
+
+    admin_log_in(page, live_server, path)
+    page.fill("#id_status_mappings-0-salesforce_values", "Waiting on someone else")
+    page.click("input[name=_continue]")
+
+    page.get_by_text("Re-syncs 2 synced tasks;").wait_for()
+    assert "Status changes in Salesforce for 2" in page.locator("#resync-preview").inner_text()
+    assert not ResyncRun.objects.exists()
+    fits(page, "save-preview", artifacts)
+
+    page.get_by_role("button", name="Yes, save and re-sync").click()
+    page.locator(".messagelist").wait_for()
+    assert "Re-syncing 2 synced tasks" in page.locator(".messagelist").inner_text()
+    row = PicklistMapping.objects.get(
+        connection=connection, picklist="status", cockpit_value="Open"
+    )
+    assert row.salesforce_values == ["Waiting on someone else"]
+    copy_screens(artifacts)

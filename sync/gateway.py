@@ -18,6 +18,7 @@ from .client import (
 )
 from .outages import outage_end
 from .sf_types import SalesforceUser, SObjectDescribe
+from .usage import api_usage_record
 
 # What the cached describe keeps of each Task field: enough to validate mappings.
 DESCRIBE_KEYS = (
@@ -75,8 +76,10 @@ def describe_compact(describe: SObjectDescribe) -> dict[str, Any]:
 
 class SalesforceGateway:
     def org_check(self, connection: SalesforceConnection) -> OrgReport:
+        calls_before = 0
         try:
             client = client_for(connection)
+            calls_before = client.calls
             limits = client.limits()
             describe = describe_compact(client.task_describe())
         except ValueError as exc:  # the stored secret cannot be decrypted
@@ -92,6 +95,9 @@ class SalesforceGateway:
         usage = client.api_usage
         if daily is not None and daily.get("Max") is not None:
             usage = (daily["Max"] - daily.get("Remaining", 0), daily["Max"])
+        # The figures show on Sync health at once (not "not measured yet" until the next push),
+        # and a usage near the limit pauses pushing as any other reading would.
+        api_usage_record(connection, usage, calls=client.calls - calls_before)
         names = {f["name"] for f in describe["fields"]}
         has_external_id = connection.external_id_field in names
         parts = [f"Connected. Task has {len(describe['fields'])} fields"]

@@ -1,5 +1,6 @@
 """The 'Test connection' and 'Match users by email' actions against the real emulator."""
 
+import datetime as dt
 import logging
 
 import pytest
@@ -101,6 +102,17 @@ def test_csms_are_matched_to_salesforce_users_by_email(emulator_connection):
     bob = UserMapping.objects.get(user__username="bob")
     assert bob.salesforce_user_id.startswith("005")
     assert bob.source == UserMapping.Source.EMAIL
+
+
+def test_testing_the_connection_records_the_orgs_api_usage_at_once(emulator_connection):
+    report = services.connection_test(connection=emulator_connection)
+
+    emulator_connection.refresh_from_db()
+    assert report.ok and report.api_usage is not None
+    assert (emulator_connection.api_usage, emulator_connection.api_limit) == report.api_usage
+    assert emulator_connection.api_usage_checked_at is not None
+    # Its own two calls (limits, describe) count against Cockpit's daily budget.
+    assert emulator_connection.cockpit_calls_on(dt.datetime.now(dt.UTC).date()) == 2
 
 
 def test_matching_users_keeps_the_orgs_user_names_for_owners_without_a_cockpit_account(

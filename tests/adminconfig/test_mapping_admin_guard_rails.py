@@ -201,3 +201,23 @@ def test_the_preview_never_writes_a_typed_secret_back_into_the_page(admin_client
     assert "Re-syncs 1 synced task" in page
     assert "new-secret-4711" not in page
     assert "type it again to save it" in page
+
+
+def test_the_api_refuses_a_picklist_value_and_a_default_the_org_lacks(connection):
+    from adminconfig.models import PicklistMapping
+    from tests.factories import api_as
+
+    api = api_as(AdminFactory(username="integrator"))
+    row = PicklistMapping.objects.get(connection=connection, cockpit_value="Open")
+
+    value = api.patch(
+        f"/api/v1/sync/picklist-mappings/{row.pk}/", {"salesforce_values": ["Bogus"]}, format="json"
+    )
+    default = api.patch(
+        f"/api/v1/sync/connections/{connection.pk}/", {"default_status": "Bogus"}, format="json"
+    )
+
+    assert value.status_code == 400
+    assert "has no value 'Bogus'" in value.json()["salesforce_values"][0]
+    assert default.status_code == 400
+    assert "Not a Status value of the org" in default.json()["default_status"][0]

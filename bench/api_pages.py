@@ -1,15 +1,29 @@
-"""Queries and time per page: the task API list, a task detail, and the cockpit page.
+"""Queries and time per page at scale: Cockpit's own pages and API lists (issue 19).
 
-Runs on a throwaway SQLite database (or DATABASE_URL's) with 5 CSMs x 1,000 tasks.
+Builds, on a throwaway SQLite database (or DATABASE_URL's, which it empties first), BENCH_TASKS
+tasks (default 100,000) over 50 CSMs of whom one owns a tenth, twice as many sync events, and
+5,000 conflicts and 5,000 failed pushes at 100,000 (scaled with the size); then asks each page
+and API list through Django's test Client as the user who would open it and prints the
+queries, the median and the p95 of BENCH_ROUNDS requests (default 20), and the size.
+
+    BENCH_TASKS=10000 python -m bench api_pages
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cockpit_perf_bench python -m bench api_pages
 """
 
+import datetime as dt
 import os
 import statistics
 import tempfile
 import time
+from typing import Any
+
+CSMS = 50
+SEED_PASSWORD = "bench-pass-123"
 
 
 def main() -> None:
+    tasks = int(os.environ.get("BENCH_TASKS", "100000"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "20"))
     var_dir = tempfile.mkdtemp(prefix="cockpit-bench-")
     os.environ.setdefault("COCKPIT_VAR_DIR", var_dir)
     os.environ.setdefault("DEBUG", "true")
@@ -22,81 +36,230 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
+    if connection.vendor != "sqlite":
+        call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
-    data = _seed()
-    client = Client()
-    client.force_login(data["csm"])
-    pages = {
-        "GET /api/v1/tasks/ (50 a page)": "/api/v1/tasks/?page_size=50",
-        "GET /api/v1/tasks/?due=today": "/api/v1/tasks/?due=today",
-        "GET /api/v1/tasks/?search=renewal&ordering=-priority": (
-            "/api/v1/tasks/?search=renewal&ordering=-priority"
+    started = time.perf_counter()
+    data = _seed(tasks)
+    print(
+        f"data: {tasks:,} tasks over {CSMS} CSMs ({data['big']:,} for one), "
+        f"{data['events']:,} sync events, {data['conflicts']:,} conflicts, "
+        f"{data['failed']:,} failed pushes; database {connection.vendor}; "
+        f"seeded in {time.perf_counter() - started:.0f} s"
+    )
+    csm, staff = Client(), Client()
+    csm.force_login(data["csm"])
+    staff.force_login(data["staff"])
+    deep = data["deep_page"]
+    pages: list[tuple[str, Client, str]] = [
+        ("GET /sync/ (sync admin)", staff, "/sync/"),
+        ("GET /sync/progress/ (polled)", staff, "/sync/progress/"),
+        ("GET / (CSM default tab)", csm, "/"),
+        ("GET /?view=open (CSM all open)", csm, "/?view=open"),
+        ("GET /tasks/{id}/ (task page)", csm, f"/tasks/{data['task_id']}/"),
+        ("API tasks/?page_size=200 (staff)", staff, "/api/v1/tasks/?page_size=200"),
+        (
+            f"API tasks/?page_size=200&page={deep} (staff)",
+            staff,
+            f"/api/v1/tasks/?page_size=200&page={deep}",
         ),
-        "GET /api/v1/tasks/{id}/": f"/api/v1/tasks/{data['task_id']}/",
-        "GET / (cockpit: overdue, today, tomorrow)": "/",
-    }
-    print(f"data: {data['tasks']:,} tasks, {data['csms']} CSMs; database {connection.vendor}")
+        ("API tasks/?search=renewal (staff)", staff, "/api/v1/tasks/?search=renewal"),
+        ("API tasks/?due=today (CSM)", csm, "/api/v1/tasks/?due=today"),
+        ("API tasks/{id}/ (CSM)", csm, f"/api/v1/tasks/{data['task_id']}/"),
+        ("API sync/status/ (sync admin)", staff, "/api/v1/sync/status/"),
+    ]
+    pages += _cursor_pages(staff, deep)
+    print(f"{'page':52} {'queries':>7} {'median':>9} {'p95':>9} {'size':>8}")
     with override_settings(ALLOWED_HOSTS=["testserver"]):
-        for label, url in pages.items():
+        for label, client, url in pages:
             timings = []
-            for _ in range(20):
+            for _ in range(rounds):
                 with CaptureQueriesContext(connection) as queries:
                     start = time.perf_counter()
                     response = client.get(url)
                     timings.append(time.perf_counter() - start)
                 assert response.status_code == 200, (url, response.status_code)
+            timings.sort()
+            p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
             print(
-                f"{label:55} {len(queries):3d} queries  "
-                f"median {statistics.median(timings) * 1000:6.1f} ms  "
-                f"p95 {sorted(timings)[int(len(timings) * 0.95) - 1] * 1000:6.1f} ms"
+                f"{label:52} {len(queries):7d} {statistics.median(timings) * 1000:6.1f} ms "
+                f"{p95 * 1000:6.1f} ms {len(response.content) / 1024:5.0f} KB"
             )
 
 
-def _seed() -> dict:
-    import datetime as dt
+def _cursor_pages(staff: Any, deep: int) -> list[tuple[str, Any, str]]:
+    """The staff list's deep page by cursor, when the API offers cursors: the cursor the API
+    hands out after walking to the page the offset list reaches (found by the last id)."""
+    from django.test.utils import override_settings
 
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        first_url = "/api/v1/tasks/?page_size=200&paging=cursor"
+        first = staff.get(first_url)
+        if first.status_code != 200 or "cursor=" not in (first.json().get("next") or ""):
+            return []
+        url = first.json()["next"]
+        for _ in range(min(deep, 20) - 1):  # a few hops: the cursor's cost does not grow
+            url = staff.get(url).json()["next"]
+    path = url.split("testserver", 1)[-1]
+    return [
+        ("API tasks/?paging=cursor (staff, first)", staff, first_url),
+        ("API tasks/?paging=cursor (staff, 20th page)", staff, path),
+    ]
+
+
+def _seed(size: int) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
 
-    from adminconfig.services import user_create
-    from tasks.models import Company, Priority, Status, Task, TaskType
+    from adminconfig import services as config
+    from adminconfig.permissions import SYNC_ADMIN_GROUP
+    from sync.models import Conflict, OutboxEntry, PullState, SyncEvent
+    from tasks.models import Company, Priority, Status, Task, TaskSyncRecord, TaskType
 
     user_model = get_user_model()
-    if user_model.objects.filter(username="bench0").exists():
-        csm = user_model.objects.get(username="bench0")
-        return {
-            "csm": csm,
-            "task_id": Task.objects.filter(owner=csm).first().pk,
-            "tasks": Task.objects.count(),
-            "csms": 5,
-        }
+    scale = size / 100_000
+    now = timezone.now()
+    today = dt.date.today()
+    big = size // 10
+    if user_model.objects.filter(username="bench-staff").exists():
+        raise SystemExit("The database holds a bench data set already: use an empty one.")
+    staff = user_model.objects.create_user(
+        "bench-staff", "staff@example.com", SEED_PASSWORD, is_staff=True
+    )
+    staff.groups.add(Group.objects.get_or_create(name=SYNC_ADMIN_GROUP)[0])
+    csms = user_model.objects.bulk_create(
+        [
+            user_model(username=f"bench{n}", email=f"bench{n}@example.com", password="!")
+            for n in range(CSMS)
+        ]
+    )
+    csms = list(user_model.objects.filter(username__startswith="bench").exclude(pk=staff.pk))
+    csms.sort(key=lambda u: u.pk)
+    config.connection_create(
+        name="Bench org",
+        login_url="https://acme.my.salesforce.com",
+        client_id="cid",
+        client_secret="s3cret",
+        is_primary=True,
+    )
+    config.sync_settings_update(auto_sync=True, bidirectional_sync=True)
+    PullState.objects.update_or_create(pk=1, defaults={"last_pull_at": now, "watermark": now})
     statuses = list(Status.objects.all())
     priorities = list(Priority.objects.all())
     types = list(TaskType.objects.all())
-    companies = [Company.objects.create(name=f"Company {n}") for n in range(50)]
-    today = dt.date.today()
-    csms = [
-        user_create(username=f"bench{n}", email=f"bench{n}@example.com", password="bench-pass-123")
-        for n in range(5)
+    companies = Company.objects.bulk_create(
+        [Company(name=f"Company {n}") for n in range(max(50, size // 200))]
+    )
+    rest = (size - big) // (CSMS - 1)
+    owners = [csms[0]] * big + [
+        csms[1 + n // rest] for n in range(size - big) if n // rest < CSMS - 1
     ]
-    rows = []
-    for csm in csms:
-        for n in range(1000):
-            rows.append(
-                Task(
-                    name=f"{'Renewal' if n % 10 == 0 else 'Check-in'} call {n}",
-                    status=statuses[n % len(statuses)],
-                    priority=priorities[n % len(priorities)],
-                    due_date=today + dt.timedelta(days=(n % 60) - 20),
-                    details="Talk about adoption and the renewal timeline.",
-                    owner=csm,
-                    company=companies[n % len(companies)],
-                    type=types[n % len(types)],
-                )
+    owners += [csms[-1]] * (size - len(owners))
+    batch: list[Task] = []
+    for n, owner in enumerate(owners):
+        batch.append(
+            Task(
+                name=f"{'Renewal' if n % 50 == 0 else 'Check-in'} call {n}",
+                status=statuses[n % len(statuses)],
+                priority=priorities[n % len(priorities)],
+                # From a year back to a year ahead: a CSM with 10,000 tasks has thousands overdue.
+                due_date=today + dt.timedelta(days=(n * 7919) % 730 - 365),
+                details="Talk about adoption and the timeline." if n % 3 else "",
+                owner=owner,
+                company=companies[n % len(companies)],
+                type=types[n % len(types)] if types else None,
             )
-    Task.objects.bulk_create(rows, batch_size=500)
+        )
+        if len(batch) == 5000:
+            Task.objects.bulk_create(batch)
+            batch = []
+    Task.objects.bulk_create(batch)
+    ids = list(Task.objects.order_by("id").values_list("id", flat=True))
+    records = [
+        TaskSyncRecord(
+            task_id=task_id,
+            salesforce_id=f"00T{task_id:012d}AAA",
+            state=TaskSyncRecord.State.SYNCED,
+            last_synced_at=now,
+        )
+        for task_id in ids[::2]
+    ]
+    TaskSyncRecord.objects.bulk_create(records, batch_size=5000)
+    kinds = [SyncEvent.Kind.PUSHED, SyncEvent.Kind.PULLED, SyncEvent.Kind.SKIPPED]
+    events = 0
+    for start in range(0, 2 * size, 5000):
+        rows = []
+        for n in range(start, min(2 * size, start + 5000)):
+            task_id = ids[n % len(ids)]
+            kind = kinds[n % 3]
+            message = f"'Call {task_id}' pushed to Salesforce: Subject"
+            if kind == SyncEvent.Kind.PULLED:
+                message = (
+                    f"'Call {task_id}' created from Salesforce"
+                    if n % 30 == 1
+                    else f"'Call {task_id}' updated from Salesforce: Subject"
+                )
+            elif kind == SyncEvent.Kind.SKIPPED:
+                message = "Salesforce Status 'Deferred' has no Cockpit value mapped: it keeps."
+            rows.append(SyncEvent(kind=kind, task_id=task_id, salesforce_id="", message=message))
+        SyncEvent.objects.bulk_create(rows)
+        events += len(rows)
+    extra = int(5000 * scale)
+    Conflict.objects.bulk_create(
+        [
+            Conflict(
+                task_id=ids[n],
+                salesforce_id=f"00T{ids[n]:012d}AAA",
+                salesforce_field="Subject",
+                cockpit_value="ours",
+                salesforce_value="theirs",
+                winner="salesforce",
+                policy="salesforce",
+            )
+            for n in range(extra)
+        ],
+        batch_size=5000,
+    )
+    OutboxEntry.objects.bulk_create(
+        [
+            OutboxEntry(
+                task_id=ids[n + 1],
+                operation=OutboxEntry.Operation.UPSERT,
+                state=OutboxEntry.State.FAILED,
+                attempts=10,
+                next_attempt_at=now,
+                last_error=(
+                    "INVALID_CROSS_REFERENCE_KEY: owner not found"
+                    if n % 2
+                    else "REQUIRED_FIELD_MISSING: Subject"
+                ),
+            )
+            for n in range(extra)
+        ],
+        batch_size=5000,
+    )
+    _imported_count_store()
     return {
         "csm": csms[0],
-        "task_id": Task.objects.filter(owner=csms[0]).first().pk,
-        "tasks": len(rows),
-        "csms": len(csms),
+        "staff": staff,
+        "big": big,
+        "task_id": Task.objects.filter(owner=csms[0])
+        .order_by("id")
+        .values_list("id", flat=True)[0],
+        "events": events,
+        "conflicts": extra,
+        "failed": extra,
+        # The offset list's page 400 at 100,000 (200 a page: the 80,000th task on), scaled.
+        "deep_page": max(2, int(400 * scale)),
     }
+
+
+def _imported_count_store() -> None:
+    """What the sync writes as it imports, for a data set made without it (none before the
+    counter existed)."""
+    try:
+        from sync.inbound import imported_count_recount
+    except ImportError:
+        return
+    imported_count_recount()

@@ -1,5 +1,7 @@
 """Reads of what admins configure."""
 
+from cockpit.request_memo import memoized
+
 from .models import SyncSettings
 
 
@@ -8,4 +10,6 @@ def sync_settings() -> SyncSettings:
 
     The one reader of the row: services that must lock or change it make it first
     (services.sync_settings_get)."""
-    return SyncSettings.objects.filter(pk=1).first() or SyncSettings()
+    return memoized(
+        "sync_settings", lambda: SyncSettings.objects.filter(pk=1).first() or SyncSettings()
+    )

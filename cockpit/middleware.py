@@ -5,6 +5,22 @@ from django.utils import timezone
 
 from tasks.selectors import user_time_zone
 
+from .request_memo import reads_memoized
+
+
+class ReadsOncePerRequestMiddleware:
+    """GET and HEAD requests read the sync switches, the primary connection and the user's time
+    zone once, however many parts of the page ask (cockpit/request_memo.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        with reads_memoized():
+            return self.get_response(request)
+
 
 class UserTimezoneMiddleware:
     """Render times in the signed-in user's time zone (their profile, else TIME_ZONE)."""

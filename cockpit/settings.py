@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cockpit.middleware.RefuseNullBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cockpit.middleware.ReadsOncePerRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -12,6 +12,7 @@ from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
 
 # The sync's modules read the switches from here.
 from adminconfig.selectors import sync_settings as sync_settings
+from cockpit.request_memo import memoized
 from tasks.models import Task, TaskSyncRecord
 
 from .mapping import MappingSpec
@@ -47,7 +48,9 @@ def inbound_connection(settings: SyncSettings | None = None) -> SalesforceConnec
 
 def primary_connection() -> SalesforceConnection | None:
     """The primary connection, whether sync is on or not (for links and figures)."""
-    return SalesforceConnection.objects.filter(is_primary=True).first()
+    return memoized(
+        "primary_connection", SalesforceConnection.objects.filter(is_primary=True).first
+    )
 
 
 def task_is_desynced(task: Task) -> bool:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 
 from ..models import SyncEvent
-from ..selectors import cockpit_calls_today
+from ..selectors import cockpit_calls_today, primary_connection
 from ..usage import API_USAGE_CEILING
 
 
@@ -45,7 +45,7 @@ class Budget:
 def api_budget(*, now: dt.datetime | None = None) -> Budget | None:
     """The primary org's API usage against its limit and Cockpit's budget, and a pause."""
     now = now or timezone.now()
-    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    connection = primary_connection()
     if connection is None:
         return None
     paused = connection.push_paused_until

@@ -7,7 +7,7 @@ from django.urls import reverse
 from adminconfig.models import SalesforceConnection, UserMapping
 from tasks.models import Task
 
-from ..selectors import sync_settings
+from ..selectors import primary_connection, sync_settings
 from .progress import first_import
 
 STEP_TITLES = (
@@ -47,7 +47,7 @@ def users_blocking_pushes() -> list[str]:
 def getting_started() -> list[Step]:
     """Connection tested → users matched → switches on → first import, each with its state and
     where to do it (the same steps `make run` prints)."""
-    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    connection = primary_connection()
     settings = sync_settings()
     steps = []
 

@@ -6,12 +6,13 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Q
 
-from adminconfig.models import SalesforceConnection, UserMapping
+from adminconfig.models import UserMapping
 from tasks.models import Company
 
 from ..mapping_specs import mapping_spec_load
 from ..models import Conflict, SyncEvent
 from ..payload import COMPANY, OWNER, field_labels
+from ..selectors import primary_connection
 from .links import TaskLink, task_links
 
 
@@ -30,7 +31,7 @@ def _field_label(salesforce_field: str, labels: dict[str, str]) -> str:
 
 def field_labels_primary() -> dict[str, str]:
     """Salesforce field → the Cockpit field's name, for the primary connection's mapping."""
-    connection = SalesforceConnection.objects.filter(is_primary=True).first()
+    connection = primary_connection()
     if connection is None:
         return {}
     labels = field_labels(mapping_spec_load(connection))

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
@@ -361,6 +362,14 @@ def _link(
     return MergeItem(record.task_id, theirs, salesforce_id, base_override=base)
 
 
+def imported_count_add(count: int) -> None:
+    """Count tasks created from Salesforce where the first import's progress reads them: one
+    row, not a scan of the log for "created from Salesforce" on every poll (issue 19). Pulls
+    never run before sync is first switched on, so the count is the first import's."""
+    PullState.objects.get_or_create(pk=1)
+    PullState.objects.filter(pk=1).update(imported=F("imported") + count)
+
+
 def _create_tasks(
     engine: Engine, new: list[tuple[dict[str, Any], dict[str, Any]]], result: PullResult
 ) -> None:
@@ -453,4 +462,6 @@ def _create_tasks(
             ]
         TaskSyncRecord.objects.bulk_create(links, batch_size=500)
         SyncEvent.objects.bulk_create(events, batch_size=500)
+        if links:
+            imported_count_add(len(links))
     telemetry.records_created(links)

@@ -95,6 +95,9 @@ class PullState(models.Model):
     )
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    imported = models.PositiveIntegerField(
+        default=0, help_text="Tasks created from Salesforce since sync was first switched on."
+    )
 
     def __str__(self) -> str:
         return f"Pulled up to {self.watermark}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from adminconfig.models import ResyncRun
 
-from ..models import PullState, ResyncWatch, SyncEvent
+from ..models import PullState, ResyncWatch
 from ..selectors import outbound_connection, sync_settings
 
 STALL_MINUTES = 5
@@ -73,11 +73,7 @@ def first_import() -> RunProgress | None:
         return None
     state = PullState.objects.filter(pk=1).first()
     pulled = state is not None and state.last_pull_at is not None
-    imported = SyncEvent.objects.filter(
-        kind=SyncEvent.Kind.PULLED,
-        created_at__gte=settings.first_enabled_at,
-        message__endswith="created from Salesforce",
-    ).count()
+    imported = state.imported if state is not None else 0
     waiting = stalled = ""
     if not settings.bidirectional_sync and not pulled:
         waiting = "It starts when Bi-directional Sync is switched on."

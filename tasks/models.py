@@ -167,6 +167,8 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["owner", "due_date"], name="task_owner_due"),
             models.Index(fields=["owner", "status"], name="task_owner_status"),
+            # The default order (staff lists, the API) read in order, not sorted whole.
+            models.Index(fields=["due_date", "id"], name="task_due_id"),
         ]
 
     def __str__(self) -> str:

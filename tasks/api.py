@@ -12,9 +12,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from cockpit.pagination import IdCursorPagination, StandardPagination
 
 from . import selectors, services
 from .custom_fields import custom_fields_clean
@@ -286,6 +289,23 @@ class TaskFilter(django_filters.FilterSet):
 class TaskViewSet(viewsets.ModelViewSet):
     serializer_class = TaskSerializer
     queryset = Task.objects.none()  # for the schema; get_queryset scopes to the user
+
+    @property
+    def paginator(self) -> BasePagination | None:
+        """Page numbers (the documented default), or a cursor when the client asks for one
+        (`paging=cursor`, or a `cursor` from a previous page's link)."""
+        if not hasattr(self, "_paginator"):
+            request = getattr(self, "request", None)  # none while the schema is drawn
+            params = request.query_params if request is not None else {}
+            if "cursor" in params or params.get("paging") == "cursor":
+                if "ordering" in params:
+                    raise serializers.ValidationError(
+                        {"ordering": ["Cursor paging walks tasks in id order: leave out ordering."]}
+                    )
+                self._paginator: BasePagination | None = IdCursorPagination()
+            else:
+                self._paginator = StandardPagination()
+        return self._paginator
 
     def get_queryset(self) -> QuerySet[Task]:
         return selectors.tasks_visible_to(self.request.user)

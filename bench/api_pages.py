@@ -205,6 +205,7 @@ def _seed(size: int) -> dict[str, Any]:
             rows.append(SyncEvent(kind=kind, task_id=task_id, salesforce_id="", message=message))
         SyncEvent.objects.bulk_create(rows)
         events += len(rows)
+    _spread_over_days(SyncEvent, days=90, now=now)
     extra = int(5000 * scale)
     Conflict.objects.bulk_create(
         [
@@ -239,6 +240,7 @@ def _seed(size: int) -> dict[str, Any]:
         ],
         batch_size=5000,
     )
+    _spread_over_days(Conflict, days=90, now=now)
     _imported_count_store()
     return {
         "csm": csms[0],
@@ -253,6 +255,21 @@ def _seed(size: int) -> dict[str, Any]:
         # The offset list's page 400 at 100,000 (200 a page: the 80,000th task on), scaled.
         "deep_page": max(2, int(400 * scale)),
     }
+
+
+def _spread_over_days(model: Any, *, days: int, now: dt.datetime) -> None:
+    """Rows made by bulk_create all carry its moment (auto_now_add): spread them over the last
+    `days` days, newest last, as a log that grew over time does."""
+    ids = model.objects.order_by("id").values_list("id", flat=True)
+    first, last = ids.first(), ids.last()
+    if first is None:
+        return
+    step = max(1, (last - first + 1) // days)
+    for day in range(days):
+        low = first + day * step
+        model.objects.filter(id__gte=low, id__lt=low + step).update(
+            created_at=now - dt.timedelta(days=days - day, minutes=day)
+        )
 
 
 def _imported_count_store() -> None:

@@ -79,6 +79,8 @@ class SyncEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The newest event of each kind (sync status) is a seek, not a group over the log.
+        indexes = [models.Index(fields=["kind", "created_at"], name="syncevent_kind_created")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:60]}"

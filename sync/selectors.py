@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, QuerySet, Subquery
 from django.utils import timezone
 
 from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
@@ -106,7 +106,7 @@ def sync_status() -> dict[str, Any]:
     states[TaskSyncRecord.State.NOT_SYNCED] = states.get(TaskSyncRecord.State.NOT_SYNCED, 0) + (
         Task.objects.count() - tracked
     )
-    last = SyncEvent.objects.values("kind").annotate(at=Max("created_at"))
+    last = events_latest_by_kind()
     return {
         "auto_sync": settings.auto_sync,
         "bidirectional_sync": settings.bidirectional_sync,
@@ -126,8 +126,24 @@ def sync_status() -> dict[str, Any]:
         },
         "outbox": {state: outbox.get(state, 0) for state in ("pending", "in_flight", "failed")},
         "tasks": {state: states.get(state, 0) for state in TaskSyncRecord.State.values},
-        "last": {row["kind"]: row["at"] for row in last},
+        "last": last,
     }
+
+
+def events_latest_by_kind() -> dict[str, dt.datetime]:
+    """When the log last saw each kind of event, in one query of one index seek per kind
+    (a GROUP BY read the whole log: 200,000 rows at issue 19's scale)."""
+    latest = {
+        f"latest_{kind}": Subquery(
+            SyncEvent.objects.filter(kind=kind).order_by("-created_at").values("created_at")[:1]
+        )
+        for kind in SyncEvent.Kind.values
+    }
+    # Any one row carries the subqueries; no row at all means no event of any kind.
+    row = SyncEvent.objects.order_by().annotate(**latest).values(*latest).first()
+    if row is None:
+        return {}
+    return {name.removeprefix("latest_"): at for name, at in row.items() if at is not None}
 
 
 @dataclass(frozen=True)

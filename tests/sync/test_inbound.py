@@ -68,6 +68,7 @@ def test_the_first_pull_imports_recent_tasks_of_mapped_owners_only(bidi, sf, ali
     assert (task.status.value, task.priority.value) == ("Open", "High")
     assert not Task.objects.filter(name__in=["Three days old", "Dave's"]).exists()
     assert not OutboxEntry.objects.exists()  # nothing echoes back
+    assert PullState.objects.get(pk=1).imported == 1  # what the import's progress shows
 
 
 def test_edits_and_completion_in_salesforce_reach_cockpit_without_echo(bidi, sf, alice):

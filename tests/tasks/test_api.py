@@ -354,3 +354,89 @@ def test_a_put_of_what_a_get_returned_keeps_working(csm_api, csm):
 
     assert answer.status_code == 200, answer.json()
     assert answer.json()["name"] == "Renamed"
+
+
+# ---- lists at scale (issue 19) ----------------------------------------------------------------
+
+
+def test_cursor_paging_returns_every_task_once_across_pages(admin_api):
+    made = {
+        TaskFactory(
+            name=f"Task {n}", due_date=None if n % 4 == 0 else dt.date(2026, 12, n % 9 + 1)
+        ).pk
+        for n in range(23)
+    }
+
+    seen: list[int] = []
+    url = f"{URL}?paging=cursor&page_size=5"
+    while url:
+        body = admin_api.get(url).json()
+        assert "count" not in body  # no COUNT(*) of the whole list
+        seen += [t["id"] for t in body["results"]]
+        url = body["next"]
+
+    assert sorted(seen) == sorted(made)
+    assert len(seen) == len(set(seen))
+
+
+def test_cursor_paging_keeps_the_filters_on_every_page(csm_api, csm, other_csm):
+    mine = {TaskFactory(owner=csm, name=f"Renewal {n}").pk for n in range(7)}
+    TaskFactory(owner=csm, name="Kick-off")
+    TaskFactory(owner=other_csm, name="Renewal elsewhere")
+
+    seen: list[int] = []
+    url = f"{URL}?paging=cursor&page_size=3&search=renewal"
+    while url:
+        body = csm_api.get(url).json()
+        seen += [t["id"] for t in body["results"]]
+        url = body["next"]
+
+    assert sorted(seen) == sorted(mine)
+
+
+def test_cursor_paging_refuses_an_ordering_it_cannot_keep(admin_api):
+    response = admin_api.get(f"{URL}?paging=cursor&ordering=name")
+
+    assert response.status_code == 400
+    assert "ordering" in response.json()
+
+
+def test_page_numbers_stay_the_default_for_existing_clients(admin_api):
+    for n in range(3):
+        TaskFactory(name=f"Task {n}")
+
+    body = admin_api.get(f"{URL}?page_size=2&page=2").json()
+
+    assert body["count"] == 3
+    assert len(body["results"]) == 1
+
+
+def test_search_finds_a_task_by_its_company_name(admin_api):
+    TaskFactory(name="Call", company=CompanyFactory(name="Renewal Partners"))
+    TaskFactory(name="Renewal call")
+    TaskFactory(name="Kick-off", details="renewal in March")
+    TaskFactory(name="Unrelated", company=CompanyFactory(name="Acme"))
+
+    assert names(admin_api.get(f"{URL}?search=RENEWAL")) == ["Call", "Kick-off", "Renewal call"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page_size=200", "page_size=2&page=2", "paging=cursor&page_size=200", "search=renewal"],
+)
+def test_the_staff_list_costs_the_same_few_queries_for_few_or_many_rows(
+    admin_api, query, django_assert_max_num_queries
+):
+    def world(n: int) -> None:
+        for i in range(n):
+            company = CompanyFactory(name=f"Renewal Co {n}-{i}")
+            task = TaskFactory(name=f"Renewal {i}", company=company)
+            SyncRecordFactory(task=task, linked=True)
+
+    world(3)
+    admin_api.get(f"{URL}?page_size=1")  # the session and user, read once
+    with django_assert_max_num_queries(10) as few:
+        assert admin_api.get(f"{URL}?{query}").status_code == 200
+    world(12)
+    with django_assert_max_num_queries(len(few)):
+        assert admin_api.get(f"{URL}?{query}").status_code == 200

@@ -700,3 +700,33 @@ def test_an_unknown_task_is_cockpits_404_page_and_the_api_stays_json(client, csm
     assert page.status_code == 404
     assert "There is nothing here" in page.content.decode()
     assert api.status_code == 404 and api.json() == {"detail": "No Task matches the given query."}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_long_overdue_backlog_shows_one_page_of_it_and_links_to_the_rest(
+    alice, csm, django_assert_max_num_queries
+):
+    from cockpit.views import SECTION_LIMIT
+
+    Task.objects.bulk_create(
+        [
+            Task(
+                name=f"Late {n:03d}",
+                owner=csm,
+                status=status("Open"),
+                priority=priority("Medium"),
+                due_date=TODAY - dt.timedelta(days=1 + n % 40),
+            )
+            for n in range(SECTION_LIMIT + 30)
+        ]
+    )
+    alice.get("/")  # the session and user, read once
+
+    with django_assert_max_num_queries(10):
+        response = alice.get("/")
+
+    rows = re.findall(r"Late \d{3}", page_text(response))
+    assert len(set(rows)) == SECTION_LIMIT
+    assert 'href="?view=open"' in response.content.decode()
+    rest = page_text(alice.get("/?view=open&page=2"))
+    assert "Late" in rest

@@ -680,8 +680,9 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                 self._loosen("Status")
 
             if move == "touch":
-                save_field(subject, editable=not subject.editable)
-                save_field(subject, editable=subject.editable)
+                editable = subject.editable  # the save changes the instance it is given
+                save_field(subject, editable=not editable)
+                save_field(subject, editable=editable)
             elif move in ("lock_subject", "unlock_subject"):
                 save_field(subject, editable=move == "unlock_subject")
                 m.subject_editable = move == "unlock_subject"

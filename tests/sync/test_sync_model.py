@@ -93,3 +93,18 @@ def test_fresh_random_orders_keep_the_promises_too(world):
         exc.add_note(f"Run these examples again with MODEL_SEED={chosen}")
         raise
     assert world.stats.runs >= 1
+
+
+def test_a_mapping_saved_unchanged_keeps_deferred_in_salesforce_and_the_name_editable(world):
+    """Issue 16's first break as one fixed order (Deferred, a pull, Editable ticked off and on
+    again, its re-sync, a rename), with the model's own checks at the end."""
+    machine = build_machine(world)()
+    machine.start()
+    machine.salesforce_user_edits(pick=1, what="Status", status="Deferred", priority="Low")
+    machine.pull(roll=99)
+    machine.admin_saves_mappings(move="touch", now=True)
+    machine.csm_edits(pick=1, what="name", priority="Low")
+    machine.push(limit=2000, roll=99)
+    machine.teardown()
+    assert world.stats.checked["lost edits"] > 0
+    assert "csm_edit_refused" not in world.stats.operations

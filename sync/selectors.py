@@ -23,11 +23,11 @@ from .payload import COMPANY, OWNER, lookups_load, sync_fields, task_values
 
 
 def _primary_unpaused() -> SalesforceConnection | None:
-    return (
-        SalesforceConnection.objects.filter(is_primary=True)
-        .exclude(state=SalesforceConnection.State.PAUSED)
-        .first()
-    )
+    # Through primary_connection(), so a page that asks for both reads the row once.
+    connection = primary_connection()
+    if connection is None or connection.state == SalesforceConnection.State.PAUSED:
+        return None
+    return connection
 
 
 def outbound_connection(settings: SyncSettings | None = None) -> SalesforceConnection | None:

@@ -2,6 +2,8 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
+from cockpit.request_memo import memoized
+
 SYNC_ADMIN_GROUP = "Sync admin"
 
 
@@ -9,7 +11,10 @@ def is_sync_admin(user: Any) -> bool:
     """Superusers and members of the 'Sync admin' group configure the sync; nobody else."""
     if not (user and user.is_authenticated and user.is_active):
         return False
-    return user.is_superuser or user.groups.filter(name=SYNC_ADMIN_GROUP).exists()
+    if user.is_superuser:
+        return True
+    # Asked by the view's check and again by the page's menu: once a GET request.
+    return memoized(("sync_admin", user.pk), user.groups.filter(name=SYNC_ADMIN_GROUP).exists)
 
 
 class IsSyncAdmin(BasePermission):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from adminconfig.models import ResyncRun
+from cockpit.request_memo import memoized
 
 from ..models import PullState, ResyncWatch
 from ..selectors import outbound_connection, sync_settings
@@ -68,6 +69,11 @@ def resync_progress() -> RunProgress | None:
 
 def first_import() -> RunProgress | None:
     """The first import of Salesforce tasks: waiting for the switches, running, or done."""
+    # The checklist and the progress panel both show it: read once a GET request.
+    return memoized("first_import", _first_import_read)
+
+
+def _first_import_read() -> RunProgress | None:
     settings = sync_settings()
     if settings.first_enabled_at is None:
         return None

@@ -30,6 +30,7 @@ def main() -> None:
         from django.conf import settings
         from hypothesis import HealthCheck, Phase, seed
         from hypothesis import settings as hypothesis_settings
+        from hypothesis.errors import FlakyFailure  # a failure that a replay did not repeat
         from hypothesis.stateful import run_state_machine_as_test
 
         from tests.sync.model import GRACE, TIMEOUT, Stats, SyncWorld, build_machine
@@ -44,7 +45,7 @@ def main() -> None:
             phases.remove(Phase.shrink)  # the failing steps as found: longer, but at once
         world = SyncWorld(emulator, alice, stats, fault_percent=12)
         start = time.perf_counter()
-        failures: list[tuple[int, AssertionError]] = []
+        failures: list[tuple[int, Exception]] = []
         seeds = []
         current = first_seed
         while sum(stats.operations.values()) < operations:
@@ -64,7 +65,7 @@ def main() -> None:
                         phases=phases,
                     ),
                 )
-            except AssertionError as exc:
+            except (AssertionError, FlakyFailure) as exc:
                 # Counted, and the soak goes on with the next seed: one broken promise must
                 # not hide the others.
                 failures.append((current, exc))

@@ -355,14 +355,24 @@ def company_update(*, company: Company, **changes: Any) -> Company:
     return _company_save(company)
 
 
+def _tasks_lock_for_delete(task_ids: list[int]) -> None:
+    # Django's delete removes the task's sync record before the task, so it would lock the
+    # record first; the sync engine's writes lock the task, then its record (as a CSM's save
+    # does). Locking the tasks first, in id order, keeps one order for everyone: on
+    # PostgreSQL the two orders met as a deadlock, answered 500 to the CSM's DELETE.
+    list(Task.objects.select_for_update().filter(pk__in=task_ids).order_by("pk").values("pk"))
+
+
 @transaction.atomic
 def task_delete(*, task: Task) -> None:
+    _tasks_lock_for_delete([task.pk])
     task.delete()
 
 
 @transaction.atomic
 def task_delete_many(*, task_ids: list[int]) -> int:
     """Delete many tasks in a few queries (signals still fire for each)."""
+    _tasks_lock_for_delete(task_ids)
     deleted, _ = Task.objects.filter(pk__in=task_ids).delete()
     return deleted
 

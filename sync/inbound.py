@@ -274,23 +274,21 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
     ext = engine.connection.external_id_field
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
     live = [r for r in page if not r.get("IsDeleted")]
-    linked = dict(
-        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
-            "salesforce_id", "task_id"
-        )
-    )
-    unlinked = [r for r in live if r["Id"] not in linked]
-    pairs = [(r["Id"], str(r.get(ext) or "")) for r in unlinked]
-    tombstones = tombstones_for(pairs)
-    own = _own_unlinked([external for _, external in pairs])
     # The page is one transaction (records_apply): its tasks are locked first, in the order a
     # CSM's change takes them (outbox.tasks_lock), since a delete reaches the sync record
     # before the task and a link writes the record before the merge locks the task.
+    linked, own = _page_links(ext, live)
     outbox.tasks_lock([*linked.values(), *own, *_tasks_of(deleted)])
     if deleted:
         result.deleted += twins_deleted_in_salesforce(
             salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
         )
+        # Read again after the deletions: a twin deleted on this page may have been the link
+        # of a task whose other twin (a late first push) is also on it, and that one must now
+        # meet the task's tombstone, not be linked to it.
+        linked, own = _page_links(ext, live)
+    unlinked = [r for r in live if r["Id"] not in linked]
+    tombstones = tombstones_for([(r["Id"], str(r.get(ext) or "")) for r in unlinked])
     items: list[MergeItem] = []
     new: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for record in live:
@@ -330,6 +328,20 @@ def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
             # Cockpit's side goes out at the next push, which merges again before it writes.
             with transaction.atomic():
                 outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
+
+
+def _page_links(
+    ext: str, live: list[dict[str, Any]]
+) -> tuple[dict[str | None, int], dict[int, TaskSyncRecord]]:
+    """A page's records already linked to tasks (Salesforce Id → task id), and the tasks of
+    ours whose lost first push made one of the others (by external id)."""
+    linked = dict(
+        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
+            "salesforce_id", "task_id"
+        )
+    )
+    externals = [str(r.get(ext) or "") for r in live if r["Id"] not in linked]
+    return linked, _own_unlinked(externals)
 
 
 def _tasks_of(salesforce_ids: list[str]) -> list[int]:

@@ -178,3 +178,18 @@ def committed(worker: Worker) -> Callable[..., AbstractContextManager[None]]:
             worker.run()
 
     return block
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Transactional tests flush every table afterwards, and with them the rows data migrations
+    made (default picklists, the Sync admin group); every such test gets them back first."""
+    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+        return
+    request.getfixturevalue("transactional_db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
+    import_module("adminconfig.migrations.0002_sync_admin_group").create_group(apps, None)

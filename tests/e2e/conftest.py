@@ -58,21 +58,6 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(autouse=True)
-def _migration_data(request):
-    """Transactional tests flush every table afterwards, and with them the rows data migrations
-    made (default picklists, the Sync admin group); the browser tests put them back first."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
-        return
-    request.getfixturevalue("transactional_db")
-    from importlib import import_module
-
-    from django.apps import apps
-
-    import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
-    import_module("adminconfig.migrations.0002_sync_admin_group").create_group(apps, None)
-
-
 # ---- whole stacks (tests/e2e/stack.py) ---------------------------------------------------
 
 

@@ -18,6 +18,7 @@ def run_manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess:
     dropped = (
         "DATABASE_URL",
         "CELERY_BROKER_URL",
+        "CACHE_URL",
         "SECRET_KEY",
         "DJANGO_SUPERUSER_PASSWORD",
         "DJANGO_SETTINGS_MODULE",  # pytest's tests.settings: this is production's module

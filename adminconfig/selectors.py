@@ -1,8 +1,12 @@
 """Reads of what admins configure."""
 
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
 from cockpit.request_memo import memoized
 
 from .models import SyncSettings
+from .permissions import SYNC_ADMIN_GROUP
 
 
 def sync_settings() -> SyncSettings:
@@ -13,3 +17,14 @@ def sync_settings() -> SyncSettings:
     return memoized(
         "sync_settings", lambda: SyncSettings.objects.filter(pk=1).first() or SyncSettings()
     )
+
+
+def sync_admin_emails() -> list[str]:
+    """The addresses of everyone who runs the sync (superusers and the Sync admin group, as
+    permissions.is_sync_admin), active and with an address, each once."""
+    users = (
+        get_user_model()
+        .objects.filter(Q(is_superuser=True) | Q(groups__name=SYNC_ADMIN_GROUP), is_active=True)
+        .exclude(email="")
+    )
+    return sorted(set(users.values_list("email", flat=True)))

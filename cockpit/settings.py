@@ -286,12 +286,42 @@ CELERY_BEAT_SCHEDULE = {
     "sync-pull-tick": {"task": "sync.pull_tick", "schedule": 10.0},
     "sync-prune": {"task": "sync.prune", "schedule": 24 * 3600.0},
     "sync-accounts": {"task": "sync.accounts_refresh", "schedule": 24 * 3600.0},
+    # Mail sync admins when pushes fail, the stream is down or the budget pauses pushing.
+    "sync-alerts": {
+        "task": "sync.alerts",
+        "schedule": env.float("SYNC_ALERT_CHECK_SECONDS", default=60.0),
+    },
     # Drift repair: every linked task compared with its Salesforce twin.
     "sync-reconcile": {
         "task": "sync.reconcile",
         "schedule": env.float("SYNC_RECONCILE_HOURS", default=24.0) * 3600.0,
     },
 }
+
+# Mail (sync alerts to sync admins, sync/alerts.py). EMAIL_URL sets it all at once
+# (smtp+tls://user:password@smtp.example.com:587, consolemail://, dummymail://); otherwise
+# Django's usual EMAIL_* settings, with the console backend by default: mails are written to
+# the worker's output until a server is configured.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cockpit@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people open Cockpit, for the links in mails (no request to take it from).
+COCKPIT_URL = env.str("COCKPIT_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Each kind of sync alert mails at most once in this many minutes (beat looks every
+# SYNC_ALERT_CHECK_SECONDS).
+SYNC_ALERT_INTERVAL_MINUTES = env.int("SYNC_ALERT_INTERVAL_MINUTES", default=60)
 
 # Days of sync history (events, conflicts, finished outbox entries) kept before pruning.
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)

@@ -259,3 +259,20 @@ class SalesforceAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.salesforce_id})"
+
+
+class AlertMail(models.Model):
+    """When sync admins were last mailed about one kind of trouble (sync/alerts.py): a row per
+    kind, claimed by a conditional update, so every process (beat, a second beat by mistake, a
+    command run by hand) shares one count of at most one mail per kind an hour."""
+
+    class Kind(models.TextChoices):
+        PUSHES_FAILING = "pushes_failing", "Pushes are failing"
+        STREAM_DOWN = "stream_down", "The change-event stream is down"
+        PUSHING_PAUSED = "pushing_paused", "Pushing is paused by the API budget"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, primary_key=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: mailed {self.sent_at}"

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from . import accounts, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
+from . import alerts as sync_alerts
 from . import reconcile as drift
 
 
@@ -63,3 +64,9 @@ def accounts_refresh() -> None:
     connection = selectors.outbound_connection()
     if connection is not None:
         accounts.accounts_refresh(connection=connection)
+
+
+@shared_task(name="sync.alerts", ignore_result=True)
+def alerts() -> None:
+    """Beat, every minute: mail sync admins about failing pushes, a stream down, a pause."""
+    sync_alerts.alerts_check()

@@ -84,3 +84,33 @@ def test_production_hashes_passwords_with_pbkdf2_not_the_tests_fast_hasher(tmp_p
     assert (
         result.stdout.strip().splitlines()[-1] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
     )
+
+
+def _mail_settings(tmp_path, **env: str) -> list[str]:
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL)",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "x9!Qz" * 10,
+        COCKPIT_VAR_DIR=str(tmp_path),
+        **env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1].split()
+
+
+def test_mail_goes_to_the_console_until_a_server_is_configured_by_email_url(tmp_path):
+    assert _mail_settings(tmp_path)[0] == "django.core.mail.backends.console.EmailBackend"
+    assert _mail_settings(
+        tmp_path,
+        EMAIL_URL="smtp+tls://cockpit:pw@smtp.example.com:587",
+        DEFAULT_FROM_EMAIL="cockpit@example.com",
+    ) == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "587",
+        "True",
+        "cockpit@example.com",
+    ]

@@ -87,6 +87,24 @@ def _first_pull_done(synced: Synced) -> None:
     time.sleep(1)  # the pull's last writes
 
 
+def _salesforce_converged(synced: Synced, tag: str, names: list[str]) -> Callable[[], bool]:
+    """A check for `Synced.measure`: False until every name in `names` (read each time: the
+    test may add more) is in Salesforce exactly once and every Cockpit task says synced; a
+    duplicate fails at once."""
+
+    def check() -> bool:
+        _all_running(synced.stack)
+        in_salesforce = Counter(r["Subject"] for r in _salesforce_tasks(synced, tag))
+        duplicated = {name: n for name, n in in_salesforce.items() if n > 1}
+        assert not duplicated, f"duplicates in Salesforce: {duplicated}"
+        if set(in_salesforce) != set(names):
+            return False
+        tasks = _cockpit_tasks(synced.alice, tag)
+        return len(tasks) == len(names) and all(t["sync"]["state"] == "synced" for t in tasks)
+
+    return check
+
+
 def _cockpit_converged(
     synced: Synced, tag: str, expected: dict[str, dict[str, str]]
 ) -> Callable[[], str]:
@@ -157,15 +175,7 @@ def test_a_worker_killed_mid_push_is_recovered_within_a_minute_with_no_duplicate
         names.append(f"{tag} call after the crash")
         synced.alice.call("POST", "tasks/", {"name": names[-1]}, expect=201)
 
-    def converged() -> bool:
-        _all_running(stack)
-        in_salesforce = Counter(r["Subject"] for r in _salesforce_tasks(synced, tag))
-        duplicated = {name: n for name, n in in_salesforce.items() if n > 1}
-        assert not duplicated, f"duplicates in Salesforce: {duplicated}"
-        if set(in_salesforce) != set(names):
-            return False
-        tasks = _cockpit_tasks(synced.alice, tag)
-        return len(tasks) == len(names) and all(t["sync"]["state"] == "synced" for t in tasks)
+    converged = _salesforce_converged(synced, tag, names)
 
     try:
         synced.measure("worker killed → every task in Salesforce once, synced", killed_at,

@@ -12,17 +12,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.stack import Service, Synced, wait_for
 from tests.e2e.test_failures import (
-    _all_running,
-    _cockpit_tasks,
     _first_pull_done,
     _outbox,
-    _salesforce_tasks,
+    _salesforce_converged,
     _tag,
 )
 
@@ -93,15 +90,7 @@ def test_pool_children_killed_mid_push_cost_one_lease_and_the_worker_consumes_ag
     names.append(f"{tag} made after the kill")
     synced.alice.call("POST", "tasks/", {"name": names[-1]}, expect=201)
 
-    def converged() -> bool:
-        _all_running(stack)
-        in_salesforce = Counter(r["Subject"] for r in _salesforce_tasks(synced, tag))
-        duplicated = {name: n for name, n in in_salesforce.items() if n > 1}
-        assert not duplicated, f"duplicates in Salesforce: {duplicated}"
-        if set(in_salesforce) != set(names):
-            return False
-        tasks = _cockpit_tasks(synced.alice, tag)
-        return len(tasks) == len(names) and all(t["sync"]["state"] == "synced" for t in tasks)
+    converged = _salesforce_converged(synced, tag, names)
 
     try:
         synced.measure("pool child killed → every task in Salesforce once, synced", killed_at,

@@ -1,7 +1,8 @@
 """A second client: jsforce 3 under Node, talking HTTPS to the emulator.
 
-Skips when node or jsforce is missing. To run it: `npm install jsforce@3` in any directory
-and point `JSFORCE_NODE_PATH` at its `node_modules` (or install jsforce where Node finds it).
+Skips when node or jsforce is missing; CI installs it (.ci/run). To run it: `npm install jsforce@3`
+in any directory and point `JSFORCE_NODE_PATH` at its `node_modules` (or install jsforce where Node
+finds it).
 """
 
 from __future__ import annotations

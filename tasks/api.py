@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cockpit.pagination import IdCursorPagination, StandardPagination
+from cockpit.selectors import task_differences
 
 from . import selectors, services
 from .custom_fields import custom_fields_clean
@@ -51,14 +52,38 @@ class PicklistField(serializers.SlugRelatedField):
             ) from None
 
 
+class TaskDifferenceSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text="The Cockpit field: status, priority, owner, company, or a mapped field "
+        "(custom:<key> for a custom field)."
+    )
+    label = serializers.CharField(help_text="The field as people know it, e.g. 'Status'.")  # type: ignore[assignment]
+    words = serializers.CharField(
+        help_text="What Salesforce holds, in words, e.g. 'In Salesforce: Deferred'."
+    )
+
+
 class TaskSyncSerializer(serializers.Serializer):
     state = serializers.CharField()
+    with_differences = serializers.SerializerMethodField(
+        help_text="True when the Salesforce twin holds values Cockpit cannot show (listed in "
+        "`differences`): state 'synced' with this true is 'synced, with differences'."
+    )
+    differences = TaskDifferenceSerializer(
+        many=True,
+        help_text="Each field where the Salesforce twin holds what Cockpit does not show: a "
+        "value with no Cockpit mapping, an owner without a Cockpit account, a value of a field "
+        "mapped from Salesforce only.",
+    )
     last_synced_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(source="last_error")
     desynced_at = serializers.DateTimeField(
         allow_null=True,
         help_text="When the owner stopped syncing this task (desync); null while it syncs.",
     )
+
+    def get_with_differences(self, record: TaskSyncRecord) -> bool:
+        return bool(record.differences)  # type: ignore[attr-defined]
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -135,7 +160,12 @@ class TaskSerializer(serializers.ModelSerializer):
         # fields each time, which was 40% of a 200-task page (issue 19).
         if not hasattr(self, "_sync_serializer"):
             self._sync_serializer = TaskSyncSerializer()
-        return dict(self._sync_serializer.to_representation(self._sync_record(task)))
+        differences = self.context.get("differences")
+        if differences is None:  # one task (a GET, a write): its own few queries
+            differences = task_differences([task])
+        record = self._sync_record(task)
+        record.differences = differences.get(task.pk, [])  # type: ignore[attr-defined]
+        return dict(self._sync_serializer.to_representation(record))
 
     def validate_owner(self, owner: Any) -> Any:
         user = self.context["request"].user
@@ -313,6 +343,19 @@ class TaskViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Task]:
         return selectors.tasks_visible_to(self.request.user)
+
+    def paginate_queryset(self, queryset: QuerySet[Task]) -> list[Task] | None:
+        # What each task's Salesforce twin holds that Cockpit cannot show, read for the whole
+        # page at once (a few queries whatever its length), not once a row.
+        page = super().paginate_queryset(queryset)
+        self._differences = task_differences(page or [])
+        return page
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "differences": getattr(self, "_differences", None),
+        }
 
     filterset_class = TaskFilter
 

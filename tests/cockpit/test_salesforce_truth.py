@@ -11,7 +11,7 @@ from sync.models import SyncEvent
 from sync.reconcile import reconcile_run
 from tasks import services as tasks
 from tasks.models import TaskSyncRecord
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_as
 from tests.orgs import emulator_sync_on
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +85,55 @@ def test_an_unmapped_status_and_an_owner_without_an_account_are_said_in_words(
     history = detail[detail.index('id="timeline-heading"') :]
     assert "Reassigned in Salesforce" in history
     assert dave(sf) not in history and "OwnerId" not in history
+
+
+def test_the_api_tells_synced_with_differences_apart_and_lists_them(org, sf, alice, committed):
+    task, sf_id = synced_task(committed, alice)
+    plain, _ = synced_task(committed, alice, name="Kick-off")
+    sf.Task.update(sf_id, {"Status": "Deferred", "OwnerId": dave(sf)})
+    reconcile_run(trigger="hand")
+    api = api_as(alice)
+
+    one = api.get(f"/api/v1/tasks/{task.pk}/").json()["sync"]
+    listed = {t["id"]: t["sync"] for t in api.get("/api/v1/tasks/").json()["results"]}
+
+    expected = [
+        {"field": "status", "label": "Status", "words": "In Salesforce: Deferred"},
+        {
+            "field": "owner",
+            "label": "Owner",
+            "words": "Assigned in Salesforce to Dave Davis, who has no Cockpit account",
+        },
+    ]
+    for sync in (one, listed[task.pk]):
+        assert sync["state"] == "synced"
+        assert sync["with_differences"] is True
+        assert sorted(sync["differences"], key=lambda d: d["field"], reverse=True) == expected
+    assert listed[plain.pk]["state"] == "synced"
+    assert listed[plain.pk]["with_differences"] is False
+    assert listed[plain.pk]["differences"] == []
+
+
+def test_the_api_reads_the_differences_of_a_whole_page_in_the_same_queries(
+    org, sf, alice, committed, django_assert_max_num_queries
+):
+    api = api_as(alice)
+
+    def differing(name: str) -> None:
+        _, sf_id = synced_task(committed, alice, name=name)
+        sf.Task.update(sf_id, {"Status": "Deferred", "OwnerId": dave(sf)})
+
+    differing("First")
+    reconcile_run(trigger="hand")
+    api.get("/api/v1/tasks/")
+    with django_assert_max_num_queries(40) as few:
+        assert api.get("/api/v1/tasks/").status_code == 200
+    for i in range(4):
+        differing(f"More {i}")
+    reconcile_run(trigger="hand")
+    with django_assert_max_num_queries(len(few)):
+        body = api.get("/api/v1/tasks/").json()
+    assert [t["sync"]["with_differences"] for t in body["results"]] == [True] * 5
 
 
 def test_a_synced_task_without_differences_is_plainly_synced(org, sf, alice, committed, page):

@@ -69,6 +69,8 @@ def test_a_csm_creates_a_task_and_gets_the_documented_json(csm_api, csm):
     assert body["salesforce_id"] is None
     assert body["sync"] == {
         "state": "not_synced",
+        "with_differences": False,
+        "differences": [],
         "last_synced_at": None,
         "error": "",
         "desynced_at": None,

@@ -97,6 +97,8 @@ class PriorityMappingInline(PicklistMappingInline):
 
 
 CONFIRM_RESYNC = "_confirm_resync"
+# The preview's "No, go back": the same edits posted back to the form, shown and not saved.
+EDIT_AGAIN = "_edit_again"
 
 
 class ResyncNotConfirmed(Exception):
@@ -190,6 +192,22 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             [] if obj is None else [FieldMappingInline, StatusMappingInline, PriorityMappingInline]
         )
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if request.method != "POST" or EDIT_AGAIN not in request.POST:
+            return form
+
+        class EditAgain(form):  # type: ignore[valid-type]
+            """Back from the save preview: the admin's edits bound, as posted, and never
+            valid, so the admin shows the form with them instead of saving."""
+
+            def is_valid(self) -> bool:
+                return False
+
+        return EditAgain
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         services.connection_save(
             connection=obj, client_secret=form.cleaned_data["client_secret"], resync=False
@@ -239,6 +257,14 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
         form_url: str = "",
         extra_context: Any = None,
     ) -> HttpResponse:
+        if request.method == "POST" and EDIT_AGAIN in request.POST:
+            # The preview asks for a new secret again, and a page never shows one back.
+            again = " (type the new client secret again)" if "client_secret" in request.POST else ""
+            messages.info(
+                request,
+                f"Nothing was saved. Your changes are still in the form{again}: change what you "
+                "need and save again.",
+            )
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ResyncNotConfirmed as not_confirmed:
@@ -253,7 +279,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             (name, value)
             for name, values in request.POST.lists()
             # The secret is never written back into a page: it is asked for again.
-            if name not in ("csrfmiddlewaretoken", CONFIRM_RESYNC, "client_secret")
+            if name not in ("csrfmiddlewaretoken", CONFIRM_RESYNC, EDIT_AGAIN, "client_secret")
             for value in values
         ]
         context = {
@@ -264,6 +290,7 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             "preview": preview,
             "posted": posted,
             "confirm_name": CONFIRM_RESYNC,
+            "edit_again_name": EDIT_AGAIN,
             "secret_again": bool(request.POST.get("client_secret")),
         }
         return TemplateResponse(

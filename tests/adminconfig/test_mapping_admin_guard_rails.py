@@ -175,6 +175,37 @@ def test_a_save_that_resyncs_shows_its_preview_and_saves_only_once_confirmed(
     assert ResyncRun.objects.get().total == 2
 
 
+def test_going_back_from_the_preview_shows_the_form_with_the_edits_and_saves_nothing(
+    admin_client, connection
+):
+    from adminconfig.models import PicklistMapping, ResyncRun
+    from tests.factories import SyncRecordFactory
+
+    SyncRecordFactory(linked=True)
+    data = {
+        **CONNECTION_FIELDS,
+        "daily_api_budget": "4321",
+        **current_formsets(
+            connection, status_rows={0: {"salesforce_values": "Waiting on someone else"}}
+        ),
+    }
+    assert 'name="_edit_again"' in admin_client.post(change_url(connection), data).content.decode()
+
+    back = admin_client.post(change_url(connection), {**data, "_edit_again": "1"})
+
+    assert back.status_code == 200
+    page = back.content.decode()
+    assert "Nothing was saved. Your changes are still in the form" in page
+    assert 'value="Waiting on someone else"' in page
+    assert 'value="4321"' in page
+    assert "errornote" not in page
+    connection.refresh_from_db()
+    assert connection.daily_api_budget != 4321
+    row = PicklistMapping.objects.get(connection=connection, cockpit_value="Open")
+    assert row.salesforce_values == ["Not Started"]
+    assert not ResyncRun.objects.exists()
+
+
 def test_a_save_that_changes_no_mapping_asks_nothing(admin_client, connection):
     from tests.factories import SyncRecordFactory
 

@@ -1,6 +1,6 @@
 """Admin-only API: CSM accounts and the sync configuration. Thin: parse, call a service, render."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import django_filters
@@ -10,7 +10,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -278,6 +283,86 @@ class ConnectionSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class ResyncPreviewSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Synced tasks the save re-syncs.")
+    written = serializers.IntegerField(help_text="Of them, tasks whose Salesforce twin it writes.")
+    by_field = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Per Salesforce field, for how many tasks its value changes in Salesforce.",
+    )
+    newly_mapped = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Salesforce fields mapped anew: counted as if Salesforce were empty there (the "
+        "re-sync compares their actual values).",
+    )
+    sentence = serializers.CharField(help_text="The same, as the admin's save preview says it.")
+
+
+class DryRunSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    saved = serializers.BooleanField(help_text="Always false: nothing of a dry run is kept.")
+    resync = ResyncPreviewSerializer()
+
+
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    bool,
+    description="true: check the change and answer what saving it would re-sync (the admin's "
+    "save preview, 200 with `resync`), saving nothing. A refused change answers 400 as a save "
+    "would.",
+)
+
+
+def _with_dry_run(*actions: str) -> Any:
+    return extend_schema_view(
+        **{
+            name: extend_schema(parameters=[DRY_RUN], responses={200: DryRunSerializer})
+            for name in actions
+        }
+    )
+
+
+class DryRunMixin:
+    """`?dry_run=true` on a write of the sync configuration: the write is made, counted by the
+    engine as the admin's save preview counts it, and rolled back (services.
+    mapping_change_preview); the answer is the count. Without it, the write saves and
+    re-syncs as before."""
+
+    request: Request
+
+    @property
+    def dry_run(self) -> bool:
+        value = self.request.query_params.get("dry_run")
+        if value is None:
+            return False
+        try:
+            return bool(serializers.BooleanField().to_internal_value(value))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"dry_run": exc.detail}) from None
+
+    def _previewed(self, write: Callable[[], Response]) -> Response:
+        if not self.dry_run:
+            return write()
+        _, preview = services.mapping_change_preview(change=write)
+        resync = {
+            "total": preview.total,
+            "written": preview.written,
+            "by_field": preview.by_field,
+            "newly_mapped": preview.newly_mapped,
+            "sentence": preview.sentence(),
+        }
+        return Response(DryRunSerializer({"dry_run": True, "saved": False, "resync": resync}).data)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._previewed(lambda: super(DryRunMixin, self).create(request, *args, **kwargs))
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._previewed(lambda: super(DryRunMixin, self).update(request, *args, **kwargs))
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._previewed(lambda: super(DryRunMixin, self).destroy(request, *args, **kwargs))
+
+
 class OrgReportSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     message = serializers.CharField()
@@ -286,7 +371,8 @@ class OrgReportSerializer(serializers.Serializer):
 
 # A debug page lists a form-encoded body's fields: never the client secret's value.
 @method_decorator(sensitive_post_parameters("client_secret"), name="dispatch")
-class ConnectionViewSet(viewsets.ModelViewSet):
+@_with_dry_run("update", "partial_update")
+class ConnectionViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Salesforce connections; exactly one is primary and only the primary syncs."""
 
     queryset = SalesforceConnection.objects.all()
@@ -300,7 +386,7 @@ class ConnectionViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: ConnectionSerializer) -> None:
         assert serializer.instance is not None  # an update has its object
         serializer.instance = services.connection_update(
-            connection=serializer.instance, **serializer.validated_data
+            connection=serializer.instance, resync=not self.dry_run, **serializer.validated_data
         )
 
     @extend_schema(request=None, responses=OrgReportSerializer)
@@ -367,7 +453,8 @@ class FieldMappingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class FieldMappingViewSet(viewsets.ModelViewSet):
+@_with_dry_run("create", "update", "partial_update", "destroy")
+class FieldMappingViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Cockpit task field ↔ Salesforce Task field, with a direction. Saving re-syncs."""
 
     serializer_class = FieldMappingSerializer
@@ -377,7 +464,9 @@ class FieldMappingViewSet(viewsets.ModelViewSet):
     filterset_class = FieldMappingFilter
 
     def perform_create(self, serializer: FieldMappingSerializer) -> None:
-        serializer.instance = services.field_mapping_save(**serializer.validated_data)
+        serializer.instance = services.field_mapping_save(
+            resync=not self.dry_run, **serializer.validated_data
+        )
 
     def perform_update(self, serializer: FieldMappingSerializer) -> None:
         current = serializer.instance
@@ -389,10 +478,12 @@ class FieldMappingViewSet(viewsets.ModelViewSet):
             "editable": current.editable,
             **serializer.validated_data,
         }
-        serializer.instance = services.field_mapping_save(mapping=current, **data)
+        serializer.instance = services.field_mapping_save(
+            mapping=current, resync=not self.dry_run, **data
+        )
 
     def perform_destroy(self, instance: FieldMapping) -> None:
-        services.field_mapping_delete(mapping=instance)
+        services.field_mapping_delete(mapping=instance, resync=not self.dry_run)
 
 
 class PicklistMappingSerializer(serializers.ModelSerializer):
@@ -425,7 +516,8 @@ class PicklistMappingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class PicklistMappingViewSet(viewsets.ModelViewSet):
+@_with_dry_run("create", "update", "partial_update", "destroy")
+class PicklistMappingViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Status and Priority values: one Cockpit value to one or more Salesforce values."""
 
     serializer_class = PicklistMappingSerializer
@@ -435,7 +527,9 @@ class PicklistMappingViewSet(viewsets.ModelViewSet):
     filterset_class = PicklistMappingFilter
 
     def perform_create(self, serializer: PicklistMappingSerializer) -> None:
-        serializer.instance = services.picklist_mapping_save(**serializer.validated_data)
+        serializer.instance = services.picklist_mapping_save(
+            resync=not self.dry_run, **serializer.validated_data
+        )
 
     def perform_update(self, serializer: PicklistMappingSerializer) -> None:
         current = serializer.instance
@@ -446,10 +540,12 @@ class PicklistMappingViewSet(viewsets.ModelViewSet):
             "salesforce_values": current.salesforce_values,
             **serializer.validated_data,
         }
-        serializer.instance = services.picklist_mapping_save(mapping=current, **data)
+        serializer.instance = services.picklist_mapping_save(
+            mapping=current, resync=not self.dry_run, **data
+        )
 
     def perform_destroy(self, instance: PicklistMapping) -> None:
-        services.picklist_mapping_delete(mapping=instance)
+        services.picklist_mapping_delete(mapping=instance, resync=not self.dry_run)
 
 
 class ResyncRunSerializer(serializers.ModelSerializer):

@@ -182,6 +182,7 @@ def connection_update(
     connection: SalesforceConnection,
     client_secret: str | None = None,
     is_primary: bool | None = None,
+    resync: bool = True,
     **fields: Any,
 ) -> SalesforceConnection:
     """Change a connection. An empty or missing client_secret keeps the stored one, but a new
@@ -191,7 +192,7 @@ def connection_update(
             setattr(connection, key, fields[key])
     if is_primary is not None:
         connection.is_primary = is_primary
-    return connection_save(connection=connection, client_secret=client_secret)
+    return connection_save(connection=connection, client_secret=client_secret, resync=resync)
 
 
 def connection_make_primary(*, connection: SalesforceConnection) -> SalesforceConnection:

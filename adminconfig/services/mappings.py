@@ -1,6 +1,7 @@
 """Field and picklist mappings: defaults, validation shared by admin and API, and re-sync."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +17,8 @@ from ..fields import (
     picklist_values,
 )
 from ..models import FieldMapping, PicklistMapping, ResyncRun, SalesforceConnection
+
+T = TypeVar("T")
 
 # DESIGN section 2: the mapping a new connection starts with.
 DEFAULT_FIELDS = [
@@ -234,6 +237,31 @@ def resync_preview(*, connection: SalesforceConnection) -> hooks.ResyncPreview:
     the engine's merge). To preview an unsaved change, save it in a transaction, call this,
     and roll the transaction back."""
     return hooks.engine().resync_preview(connection)
+
+
+class _Previewed(Exception):
+    def __init__(self, result: Any, preview: hooks.ResyncPreview):
+        super().__init__("preview only")
+        self.result, self.preview = result, preview
+
+
+def mapping_change_preview(*, change: Callable[[], T]) -> tuple[T, hooks.ResyncPreview]:
+    """Make a mapping change (`change` calls the mapping services with resync=False), count
+    what re-syncing the primary connection's tasks under it would write, exactly as the
+    admin's save preview counts, and roll it all back: nothing of the change stays. Returns
+    what `change` returned and the count; the change's refusals raise as a save's would."""
+    try:
+        with transaction.atomic():
+            result = change()
+            primary = SalesforceConnection.objects.filter(is_primary=True).first()
+            preview = (
+                resync_preview(connection=primary)
+                if primary is not None
+                else hooks.ResyncPreview(total=0, written=0)
+            )
+            raise _Previewed(result, preview)
+    except _Previewed as previewed:
+        return previewed.result, previewed.preview
 
 
 def resync_start(*, connection: SalesforceConnection, reason: str) -> ResyncRun:

@@ -62,6 +62,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     # they meet Nagle's algorithm and the client's delayed ACK, costing ~40 ms a call.
     wbufsize = 1 << 16
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header is Salesforce's clock, as its stamps are: the emulator's, which tests
+        # shift. (Clients bound Salesforce's time with it: Cockpit's conditional writes do.)
+        if timestamp is None:
+            timestamp = self.server.emulator.clock.now().timestamp()
+        return super().date_time_string(timestamp)
+
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()

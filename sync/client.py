@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ from simple_salesforce import exceptions as sf_exc
 from simple_salesforce.api import Salesforce
 
 from .sf_types import (
+    CompositeAnswer,
+    CompositeSubrequest,
     DeletedAnswer,
     Limits,
     QueryPage,
@@ -386,6 +389,11 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         self.api_usage: tuple[int, int] | None = None
         self.calls = 0
+        # Salesforce's clock, from the Date header of the last answer, and when it came.
+        self._answered: tuple[dt.datetime, float] | None = None
+        # A moment no later than the start of the last call, on Salesforce's clock (None when
+        # its answer carried no Date): what a read made by that call saw was there by then.
+        self.call_started_by: dt.datetime | None = None
 
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # Every REST answer carries Sforce-Limit-Info: api-usage=N/MAX. simple-salesforce only
@@ -395,6 +403,12 @@ class SalesforceClient:
         match = USAGE_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
+        try:
+            date = parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        if date.tzinfo is not None:
+            self._answered = (date, time.monotonic())
 
     def _login(self) -> Salesforce:
         token, instance_url = token_fetch(self.creds, self.session)
@@ -432,11 +446,20 @@ class SalesforceClient:
         guard = call_guard.get()
         if guard is not None:
             guard()
-        deadline = self._deadline.at = time.monotonic() + self.creds.timeout
+        started = time.monotonic()
+        deadline = self._deadline.at = started + self.creds.timeout
+        self._answered = None
         try:
-            return self._call(deadline, fn_name, *args, **kwargs)
+            answer = self._call(deadline, fn_name, *args, **kwargs)
         finally:
             self._deadline.at = None
+        # The Date header is Salesforce's clock to the second, taken no earlier than the call
+        # began: less the time the call took, a moment no later than its start.
+        self.call_started_by = None
+        if self._answered is not None:
+            date, came = self._answered
+            self.call_started_by = date - dt.timedelta(seconds=came - started)
+        return answer
 
     def _call(self, deadline: float, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         for attempt in (1, 2):
@@ -533,6 +556,24 @@ class SalesforceClient:
             ),
         )
 
+    def composite(
+        self, subrequests: list[CompositeSubrequest], *, all_or_none: bool = False
+    ) -> list[CompositeAnswer]:
+        """A Composite call: up to 25 subrequests (5 of them collections or queries) that
+        Salesforce counts as one API call; each answer in the order sent. Subrequest URLs
+        start with `data_path()`."""
+        answer = self.call(
+            "restful",
+            "composite",
+            method="POST",
+            json={"allOrNone": all_or_none, "compositeRequest": subrequests},
+        )
+        return cast(list[CompositeAnswer], answer["compositeResponse"])
+
+    def data_path(self) -> str:
+        """The REST API's path prefix, for a Composite subrequest's url."""
+        return f"/services/data/v{self.creds.api_version}/"
+
     def query_pages(
         self, soql: str, *, include_deleted: bool = False
     ) -> Iterator[list[SalesforceRecord]]:
@@ -563,6 +604,7 @@ class SalesforceClient:
 
 
 COLLECTION_LIMIT = 200
+COMPOSITE_LIMIT = 25  # subrequests in one Composite call
 SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
 

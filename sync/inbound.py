@@ -39,6 +39,7 @@ from .twins import (
     agreement_marked,
     engine_load,
     first_push_base,
+    stamp_settled,
     task_id_of,
     tombstones_for,
     twins_deleted_in_salesforce,
@@ -202,8 +203,11 @@ def _pull_changes(
     # Salesforce delete reaches Cockpit at the next pull; getDeleted below covers the rest.
     # Each page's call renews the lease first (client.call_guard), and each page is applied
     # under the fence (records_apply): a long pull keeps the lease, or stops.
-    for page in client.query_pages(soql, include_deleted=True):
-        records_apply(engine, page, result, client)
+    read_at: dt.datetime | None = None
+    for number, page in enumerate(client.query_pages(soql, include_deleted=True)):
+        if number == 0:  # the query's first call: its pages show what was there by then
+            read_at = client.call_started_by
+        records_apply(engine, page, result, client, read_at=read_at)
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp
@@ -234,13 +238,19 @@ def _pull_deletions(
 
 
 def records_apply(
-    engine: Engine, page: list[dict[str, Any]], result: PullResult, client: SalesforceClient
+    engine: Engine,
+    page: list[dict[str, Any]],
+    result: PullResult,
+    client: SalesforceClient,
+    *,
+    read_at: dt.datetime | None = None,
 ) -> None:
     """Apply Salesforce records (a query's page, or what change events describe), whole or
-    not at all: under the lease fence, after the calls that look up their Accounts."""
+    not at all: under the lease fence, after the calls that look up their Accounts.
+    `read_at`: a query's, when its read began at the latest (Salesforce's clock)."""
     _accounts_load(engine, page, client)
     with lease_fence():
-        _apply_page(engine, page, result)
+        _apply_page(engine, page, result, read_at)
 
 
 def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: SalesforceClient) -> None:
@@ -270,7 +280,9 @@ def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: Salesforc
 # (twins_merge_many), new tasks created together.
 
 
-def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) -> None:
+def _apply_page(
+    engine: Engine, page: list[dict[str, Any]], result: PullResult, read_at: dt.datetime | None
+) -> None:
     ext = engine.connection.external_id_field
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
     live = [r for r in page if not r.get("IsDeleted")]
@@ -295,7 +307,7 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
         salesforce_id = record["Id"]
         theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
         if salesforce_id in linked:
-            items.append(MergeItem(linked[salesforce_id], theirs, salesforce_id))
+            items.append(MergeItem(linked[salesforce_id], theirs, salesforce_id, read_at=read_at))
             continue
         tombstone = tombstones.get(salesforce_id)
         if tombstone is not None:
@@ -310,7 +322,7 @@ def _apply_page(engine: Engine, page: list[dict[str, Any]], result: PullResult) 
             new.append((record, theirs))
     _merge(engine, items, result)
     if new:
-        _create_tasks(engine, new, result)
+        _create_tasks(engine, new, result, read_at)
 
 
 def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
@@ -383,7 +395,10 @@ def imported_count_add(count: int) -> None:
 
 
 def _create_tasks(
-    engine: Engine, new: list[tuple[dict[str, Any], dict[str, Any]]], result: PullResult
+    engine: Engine,
+    new: list[tuple[dict[str, Any], dict[str, Any]]],
+    result: PullResult,
+    read_at: dt.datetime | None,
 ) -> None:
     """Salesforce tasks Cockpit does not have yet, created together."""
     planned: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]] = []
@@ -445,6 +460,7 @@ def _create_tasks(
                     salesforce_seen_at=sf_datetime_parse(record["SystemModstamp"])
                     if record.get("SystemModstamp")
                     else None,
+                    salesforce_modified_at=stamp_settled(theirs, read_at),
                     agreed_values={n: theirs.get(n) for n in engine.field_names},
                     agreed_cockpit=agreement_marked(
                         engine.spec,

@@ -4,7 +4,9 @@ Rules (DESIGN section 3): only tasks created after sync was first switched on ar
 tasks a CSM pushes by hand, or tasks already linked to Salesforce (rule 2). A task's first push
 upserts by the external id field, so a retry never duplicates (rule 9); after that its twin is
 written by Id, and only with the fields Cockpit changed since the two last agreed, merged first
-with what Salesforce changed meanwhile (rule 11). Every change is retried with backoff until it
+with what Salesforce changed meanwhile (rule 11): read first, or, for a small cycle, written
+conditionally on the version Cockpit agreed with (If-Unmodified-Since, one Composite call) and
+read only when Salesforce refuses it (rule 15). Every change is retried with backoff until it
 succeeds or fails permanently, and then shows on the task (rule 9).
 """
 
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -26,6 +29,7 @@ from tasks.models import Task, TaskSyncRecord
 from . import telemetry
 from .client import (
     COLLECTION_LIMIT,
+    COMPOSITE_LIMIT,
     AuthError,
     RecordResult,
     RecordStatus,
@@ -53,13 +57,14 @@ from .outbox import (
 )
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
-from .sf_types import RecordAnswer
+from .sf_types import CompositeAnswer, CompositeSubrequest, RecordAnswer
 from .twins import (
     AGREED_FIELDS,
     Engine,
     MergeItem,
     Outcome,
     agreement_marked,
+    conditional_since,
     engine_load,
     external_id,
     first_push_base,
@@ -342,7 +347,10 @@ def _own_creates_find(
         for entry, row in rows.items():
             base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
             TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
-                salesforce_id=row["Id"], agreed_values=base_sf, agreed_cockpit=base_ck
+                salesforce_id=row["Id"],
+                agreed_values=base_sf,
+                agreed_cockpit=base_ck,
+                salesforce_modified_at=None,
             )
             if row["IsDeleted"]:
                 twins_deleted_in_salesforce(
@@ -359,18 +367,26 @@ def _own_creates_find(
 
 def _read_current(
     engine: Engine, client: SalesforceClient, salesforce_ids: list[str]
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dt.datetime | None]:
     """Salesforce's current values of these records (deleted ones are left out): one query
-    for the whole cycle, so a push never writes over an edit it has not seen."""
+    for the whole cycle, so a push never writes over an edit it has not seen. Also when the
+    read began at the latest (Salesforce's clock; the earliest of its queries')."""
     names = ["Id", *engine.field_names, "SystemModstamp", "LastModifiedDate", "LastModifiedById"]
     found: dict[str, dict[str, Any]] = {}
+    read_at: dt.datetime | None = None
+    unknown = False
     # Each page's call renews the lease first (client.call_guard): a long read keeps it.
     for start in range(0, len(salesforce_ids), READ_CHUNK):
         chunk = salesforce_ids[start : start + READ_CHUNK]
         soql = f"SELECT {', '.join(dict.fromkeys(names))} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
-        for page in client.query_pages(soql):
+        for number, page in enumerate(client.query_pages(soql)):
+            if number == 0:
+                began = client.call_started_by
+                unknown = unknown or began is None
+                if began is not None and (read_at is None or began < read_at):
+                    read_at = began
             found.update({r["Id"]: r for r in page})
-    return found
+    return found, None if unknown else read_at
 
 
 def _push_updates(
@@ -380,11 +396,137 @@ def _push_updates(
     tasks: dict[int, Task],
     result: PushResult,
 ) -> None:
+    if engine.settings.bidirectional_sync and len(linked) <= COMPOSITE_LIMIT:
+        linked = _push_conditional(engine, client, linked, tasks, result)
+        if not linked:
+            return
+    _push_read_merged(engine, client, linked, tasks, result)
+
+
+def _push_conditional(
+    engine: Engine,
+    client: SalesforceClient,
+    linked: list[tuple[OutboxEntry, str]],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> list[tuple[OutboxEntry, str]]:
+    """A small cycle's updates without a read: one Composite call of single-record PATCHes,
+    each conditional on the version of the twin Cockpit last agreed with (If-Unmodified-Since,
+    README "What the sync guarantees", 13). Salesforce refuses (412) the write of a twin edited
+    since, which is then read and merged like the tasks that cannot go conditionally (no
+    settled stamp): those are returned, still claimed, for the read → merge → write path."""
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _ in linked])
+    }
+    since: dict[int, dt.datetime] = {}
+    unread: list[tuple[OutboxEntry, str]] = []
+    for entry, salesforce_id in linked:
+        record = records.get(entry.task_id)
+        stamp = conditional_since(engine, record) if record is not None else None
+        if stamp is None:
+            unread.append((entry, salesforce_id))
+        else:
+            since[entry.task_id] = stamp
+    ready = [(e, sf_id) for e, sf_id in linked if e.task_id in since]
+    if not ready:
+        return unread
+    # Salesforce not read: the merge takes Cockpit's side only, as with Bi-directional Sync
+    # off; the condition stands in for the read.
+    with _finishing([e for e, _ in ready]):
+        sendable = _merge_for_push(engine, ready, None, tasks, result)
+    if not sendable:
+        return unread
+    prefix = client.data_path()
+    subrequests: list[CompositeSubrequest] = [
+        {
+            "method": "PATCH",
+            "url": f"{prefix}sobjects/Task/{salesforce_id}",
+            "referenceId": f"task{outcome.task_id}",
+            "body": outcome.merged.to_salesforce,
+            "httpHeaders": {
+                "If-Unmodified-Since": format_datetime(since[outcome.task_id], usegmt=True)
+            },
+        }
+        for _, salesforce_id, outcome in sendable
+    ]
+    try:
+        answers = client.composite(subrequests)
+    except SalesforceError as exc:
+        if exc.uncertain:
+            # Kept even by a holder that lost the lease (see _push_read_merged).
+            uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable})
+        raise
+    with _finishing([e for e, _, _ in sendable]):
+        refused = _conditional_answered(engine, sendable, answers, result)
+    return unread + refused
+
+
+def _conditional_answered(
+    engine: Engine,
+    chunk: list[tuple[OutboxEntry, str, Outcome]],
+    answers: list[CompositeAnswer],
+    result: PushResult,
+) -> list[tuple[OutboxEntry, str]]:
+    """Record a conditional Composite call's answers (under the lease fence); returns the
+    twins edited in Salesforce since Cockpit's agreement (412), their entries still claimed."""
+    refused: list[tuple[OutboxEntry, str]] = []
+    written: list[tuple[OutboxEntry, str, Outcome]] = []
+    written_answers: list[RecordAnswer] = []
+    for item, answer in zip(chunk, answers, strict=True):
+        if answer["httpStatusCode"] == PRECONDITION_FAILED:
+            refused.append((item[0], item[1]))
+        else:
+            written.append(item)
+            written_answers.append(_record_answer(answer))
+    if refused:
+        # The stamp is no longer the twin's: the read that follows keeps the new one.
+        TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _ in refused]).update(
+            salesforce_modified_at=None
+        )
+    if written:
+        _updates_answered(engine, written, written_answers, result)
+    return refused
+
+
+PRECONDITION_FAILED = 412
+
+
+def _record_answer(answer: CompositeAnswer) -> RecordAnswer:
+    """A subrequest's answer in a collection's per-record form (sync/client.record_result)."""
+    if 200 <= answer["httpStatusCode"] < 300:
+        return {"success": True, "errors": []}
+    body = answer.get("body")
+    errors = body if isinstance(body, list) else []
+    return {
+        "success": False,
+        "errors": [
+            {
+                "statusCode": str(error.get("errorCode", "")),
+                "message": str(error.get("message", "")),
+                "fields": list(error.get("fields") or []),
+            }
+            for error in errors
+            if isinstance(error, dict)
+        ]
+        or [{"statusCode": "", "message": f"HTTP {answer['httpStatusCode']}"}],
+    }
+
+
+def _push_read_merged(
+    engine: Engine,
+    client: SalesforceClient,
+    linked: list[tuple[OutboxEntry, str]],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> None:
+    """Updates after a read: Salesforce's current values merged in, then sObject Collections."""
     theirs_by_id: dict[str, dict[str, Any]] | None = None
+    read_at: dt.datetime | None = None
     if engine.settings.bidirectional_sync:
-        theirs_by_id = _read_current(engine, client, [sf_id for _, sf_id in linked])
+        theirs_by_id, read_at = _read_current(engine, client, [sf_id for _, sf_id in linked])
     with _finishing([e for e, _ in linked]):
-        sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result)
+        sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result, read_at)
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
         body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
@@ -406,6 +548,7 @@ def _merge_for_push(
     theirs_by_id: dict[str, dict[str, Any]] | None,
     tasks: dict[int, Task],
     result: PushResult,
+    read_at: dt.datetime | None = None,
 ) -> list[tuple[OutboxEntry, str, Outcome]]:
     """Merge Salesforce's current values in (under the lease fence: the merge writes what
     Salesforce changed into Cockpit) and settle the entries with nothing to send."""
@@ -421,6 +564,7 @@ def _merge_for_push(
                 entry.task_id,
                 theirs_by_id.get(salesforce_id) if theirs_by_id is not None else None,
                 salesforce_id,
+                read_at=read_at,
             )
             for entry, salesforce_id in linked
         ],
@@ -525,7 +669,7 @@ def _push_creates(
                 answers = client.collection_create("Task", [p for _, p, _ in chunk])
         except SalesforceError as exc:
             if exc.uncertain:
-                # Kept even by a holder that lost the lease (see _push_updates).
+                # Kept even by a holder that lost the lease (see _push_read_merged).
                 uncertain_add({e.task_id: (p, ours) for e, p, ours in chunk})
             raise
         with _finishing([e for e, _, _ in chunk]):
@@ -575,6 +719,7 @@ def _record_created(
                 tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
             continue
         record.salesforce_id = salesforce_id
+        record.salesforce_modified_at = None  # a version Cockpit wrote and has not read
         record.state, record.last_error, record.last_synced_at = (
             TaskSyncRecord.State.SYNCED,
             "",

@@ -28,6 +28,26 @@ class RecordAnswer(TypedDict):
     created: NotRequired[bool]
 
 
+class CompositeSubrequest(TypedDict):
+    """One subrequest of a Composite call (`POST composite`, up to 25 in one API call)."""
+
+    method: str
+    url: str
+    referenceId: str
+    body: NotRequired[Any]
+    httpHeaders: NotRequired[dict[str, str]]
+
+
+class CompositeAnswer(TypedDict):
+    """One subrequest's answer: its status, and its body (a list of errors when it failed,
+    None for a 204)."""
+
+    body: Any
+    httpHeaders: dict[str, str]
+    httpStatusCode: int
+    referenceId: str
+
+
 class QueryPage(TypedDict):
     """A page of SOQL results (up to 2,000 records); nextRecordsUrl while more wait."""
 

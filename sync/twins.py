@@ -259,6 +259,44 @@ def _modified_at(theirs: dict[str, Any], *names: str) -> dt.datetime | None:
     return None
 
 
+# ---- conditional writes ---------------------------------------------------------------------
+# Salesforce's conditional headers validate weakly: If-Unmodified-Since compares an HTTP date,
+# to the second, with LastModifiedDate, so an edit saved in the same second as the version
+# Cockpit holds passes the check. A stamp is therefore kept only when the read that saw the
+# version began at least SETTLED_AFTER past it: its second was over (one second), and a
+# transaction still in flight when the version was read (a Salesforce record can become
+# visible after later stamps) had another second to commit. An edit saved after that read is
+# stamped later than the version, and a write conditional on it gets 412 instead.
+SETTLED_AFTER = dt.timedelta(seconds=2)
+
+
+def stamp_settled(theirs: dict[str, Any], read_at: dt.datetime | None) -> dt.datetime | None:
+    """The LastModifiedDate of the version a read saw, if a write may be conditional on it."""
+    modified = _modified_at(theirs, "LastModifiedDate")
+    if modified is None or read_at is None or read_at < modified + SETTLED_AFTER:
+        return None
+    return modified
+
+
+def conditional_since(engine: Engine, record: TaskSyncRecord) -> dt.datetime | None:
+    """The stamp a push of this linked task may write on with If-Unmodified-Since instead of
+    reading Salesforce first, or None when it must read: no settled stamp, a write whose answer
+    never came (its late arrival needs the read's values to be recognised), or an agreement
+    the current mapping judges differently (a mapping change meets Salesforce's values)."""
+    stamp = record.salesforce_modified_at
+    if stamp is None or _fresh(record.uncertain_writes, timezone.now()):
+        return None
+    base_sf, base_ck = record.agreed_values or {}, record.agreed_cockpit or {}
+    if MARKS not in base_ck or any(
+        name not in base_sf or name not in base_ck for name in engine.field_names
+    ):
+        return None
+    judged_sf, judged_ck, fresh = _mapping_changes(engine, base_sf, base_ck, {}, None)
+    if fresh or judged_sf != base_sf or judged_ck != base_ck:
+        return None
+    return stamp
+
+
 # ---- merge linked tasks ---------------------------------------------------------------------
 
 
@@ -271,6 +309,9 @@ class MergeItem:
     salesforce_id: str
     base_override: tuple[dict[str, Any], dict[str, Any]] | None = None
     drift: bool = False  # a reconcile: values that differ although both sides agreed clash
+    # When a read of Salesforce saw `theirs`, at the latest (Salesforce's clock; None: not a
+    # read, say a change event): whether the version can be written on conditionally.
+    read_at: dt.datetime | None = None
 
 
 # A base value no real value equals: a field whose sides differ although the agreed values say
@@ -342,7 +383,13 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
             )
             if newer:
                 record.salesforce_seen_at = seen
-            if _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk]) or newer:
+            stamp_moved = False
+            if item.theirs is not None:
+                stamp = stamp_settled(item.theirs, item.read_at)
+                stamp_moved = stamp != record.salesforce_modified_at
+                record.salesforce_modified_at = stamp
+            agreed = _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk])
+            if agreed or newer or stamp_moved:
                 changed.append(record)
             if outcome.changed_cockpit:
                 events.append(
@@ -362,6 +409,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
 
 RECORD_FIELDS = [
     "salesforce_seen_at",
+    "salesforce_modified_at",
     "salesforce_id",
     "agreed_values",
     "agreed_cockpit",
@@ -596,6 +644,7 @@ def twin_agreed_after_push(
         if record is None:
             continue  # deleted meanwhile
         record.agreed_values, record.agreed_cockpit = outcome.agreed_after_push()
+        record.salesforce_modified_at = None  # Cockpit's write made a version it has not read
         record.salesforce_id, record.state, record.last_error = (
             salesforce_id,
             TaskSyncRecord.State.SYNCED,
@@ -607,6 +656,7 @@ def twin_agreed_after_push(
 
 AGREED_FIELDS = [
     "salesforce_id",
+    "salesforce_modified_at",
     "agreed_values",
     "agreed_cockpit",
     "state",

@@ -4,7 +4,7 @@ HTTP date (to the second) against the record's LastModifiedDate."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
@@ -136,3 +136,16 @@ def test_a_delete_ignores_the_conditional_headers(sf, sfemu_clean):
 
     assert response.status_code == 204
     assert sf.query(f"SELECT COUNT() FROM Task WHERE Id = '{task_id}'")["totalSize"] == 0
+
+
+def test_the_date_header_is_the_emulators_clock_as_its_stamps_are(sf, sfemu_clean):
+    # Clients bound Salesforce's time with Date (Cockpit's conditional writes do): it must
+    # move with the clock that stamps records, not with the machine's.
+    sfemu_clean.set_clock_offset(3600)
+    task_id, stamp = _task(sf)
+
+    answer = _raw(sf, "GET", f"sobjects/Task/{task_id}")
+
+    date = parsedate_to_datetime(answer.headers["Date"])
+    modified = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert timedelta(0) <= date - modified < timedelta(seconds=30)

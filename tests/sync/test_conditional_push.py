@@ -142,3 +142,19 @@ def test_the_next_write_after_cockpits_own_reads_first(bidi, sf, alice_sf_id):
     log = bidi.request_log()
     assert (log["subrequests"], log["total"]) == ({}, 2)  # read, write
     assert sf.Task.get(salesforce_id)["Subject"] == "Second"
+
+
+def test_a_conditional_write_of_a_twin_deleted_in_salesforce_deletes_the_task(
+    bidi, sf, alice_sf_id
+):
+    ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
+    sf.Task.delete(salesforce_id)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Edited meanwhile in Cockpit")
+    bidi.reset_request_log()
+
+    result = outbound.outbox_push()
+
+    assert result.deleted == 1
+    assert not Task.objects.filter(pk=task.pk).exists()  # the delete wins
+    assert bidi.request_log()["subrequests"] == {"PATCH sobjects/Task/{id}": 1}
+    assert sf.query_all("SELECT COUNT() FROM Task")["totalSize"] == 0

@@ -2,11 +2,13 @@
 
 The whole stack (tests/e2e/stack.py) over a private PostgreSQL database and Redis: three Celery
 workers (concurrency 2), beat, the change-event listener and two gunicorn workers. Concurrent
-clients edit the same tasks: CSMs through the REST API, Salesforce users through
-simple-salesforce against the emulator (creates, edits of every mapped field, deletes, on both
-sides); an admin saves the field mappings now and then (Editable ticked off and on again, each
-save a re-sync); and workers, pool children and the listener are SIGKILLed at random and
-started again. Every write a client saw acknowledged is logged with the time of its answer.
+clients edit the same tasks: CSMs through the REST API (an edit reads the task and changes a
+field to another value than it shows: saving the value a field holds is no edit, guarantee 4),
+Salesforce users through simple-salesforce against the emulator (creates, edits of every
+mapped field, deletes, on both sides); an admin saves the field mappings now and then
+(Editable ticked off and on again, each save a re-sync); and workers, pool children and the
+listener are SIGKILLed at random and started again. Every write a client saw acknowledged is
+logged with the time of its answer.
 
 At the end the stack is left to settle (everything running, pulls asked for, until the outbox
 is empty and both sides stop moving), then both sides are compared record by record against
@@ -205,20 +207,16 @@ class Race:
             else:
                 self.log.refused[f"csm delete {answer.status_code}"] += 1
             return
-        what = self.rng.choice(["name", "details", "due_date", "priority", "status"])
-        if what == "name":
-            body, sf_field, value = {"name": (v := self.value("ck-name"))}, "Subject", v
-        elif what == "details":
-            body, sf_field, value = {"details": (v := self.value("ck-details"))}, "Description", v
-        elif what == "due_date":
-            day = f"2027-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
-            body, sf_field, value = {"due_date": day}, "ActivityDate", day
-        elif what == "priority":
-            p = self.rng.choice(list(PRIORITY_OUT))
-            body, sf_field, value = {"priority": p}, "Priority", PRIORITY_OUT[p]
-        else:
-            s = self.rng.choice(list(STATUS_OUT))
-            body, sf_field, value = {"status": s}, "Status", STATUS_OUT[s]
+        shown = self.csms[owner].request("GET", path)
+        if shown.status_code == 404:
+            with self.tasks_lock:  # deleted from Salesforce meanwhile
+                self.tasks.pop(key, None)
+            return
+        if shown.status_code != 200:
+            self.log.refused[f"csm read {shown.status_code}"] += 1
+            return
+        body, sf_field, value = self.csm_edit(shown.json())
+        started = time.monotonic()
         answer = self.csms[owner].request("PATCH", path, body)
         if answer.status_code == 200:
             self.log.add(Write(started, time.monotonic(), "ck", key, sf_field, value), "csm_edit")
@@ -229,6 +227,30 @@ class Race:
                 self.tasks.pop(key, None)
         else:
             self.log.refused[f"csm edit {answer.status_code}"] += 1
+
+    def csm_edit(self, shown: dict[str, Any]) -> tuple[dict[str, Any], str, Any]:
+        """One field of the task as the CSM sees it (`shown`, the API's answer), changed to
+        another value: (the PATCH body, the Salesforce field, its value in Salesforce's terms).
+
+        Saving the value a field already holds is no edit (README, guarantee 4: Cockpit
+        writes a field again only when a CSM changes it), so it must not be logged as one: a
+        CSM's save of 'Open' beside a Salesforce user's 'Waiting on someone else' (unmapped)
+        leaves Salesforce's value, and was counted as a lost edit (a 240 s run: task 2586)."""
+        what = self.rng.choice(["name", "details", "due_date", "priority", "status"])
+        if what == "name":
+            return {"name": (v := self.value("ck-name"))}, "Subject", v
+        if what == "details":
+            return {"details": (v := self.value("ck-details"))}, "Description", v
+        if what == "due_date":
+            day = shown["due_date"]
+            while day == shown["due_date"]:
+                day = f"2027-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
+            return {"due_date": day}, "ActivityDate", day
+        if what == "priority":
+            p = self.rng.choice([p for p in PRIORITY_OUT if p != shown["priority"]])
+            return {"priority": p}, "Priority", PRIORITY_OUT[p]
+        s = self.rng.choice([s for s in STATUS_OUT if s != shown["status"]])
+        return {"status": s}, "Status", STATUS_OUT[s]
 
     # ---- Salesforce users through simple-salesforce -----------------------------------------
 

@@ -288,12 +288,19 @@ class Race:
                 value: Any = self.value("sf-subject")
             elif what == "Description":
                 value = self.value("sf-details")
-            elif what == "ActivityDate":
-                value = f"2037-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
-            elif what == "Priority":
-                value = self.rng.choice(list(PRIORITY_IN))
             else:
-                value = self.rng.choice(SF_STATUSES)
+                # As a CSM's (csm_edit): a save of the value the field holds is no edit, and
+                # the merge rightly sends a Cockpit change pushed after it.
+                shown = sf.Task.get(task["sf"])[what]
+                value = shown
+                while value == shown:
+                    if what == "ActivityDate":
+                        value = f"2037-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
+                    elif what == "Priority":
+                        value = self.rng.choice(list(PRIORITY_IN))
+                    else:
+                        value = self.rng.choice(SF_STATUSES)
+                started = time.monotonic()
             sf.Task.update(task["sf"], {what: value})
             self.log.add(Write(started, time.monotonic(), "sf", key, what, value), "sf_edit")
         except (sf_exc.SalesforceResourceNotFound, sf_exc.SalesforceMalformedRequest):

@@ -52,8 +52,42 @@ class Cockpit:
         return Answer(200, dict(task))
 
 
-def csm_client(cockpit: Cockpit, seed: int) -> Race:
-    """The race's client side alone (no stack): alice and her API."""
+class Salesforce:
+    """simple-salesforce's Task as the race's Salesforce client uses it; every update
+    remembers what it found."""
+
+    def __init__(self) -> None:
+        self.Task = self  # noqa: N815 - simple-salesforce's spelling
+        self.records: dict[str, dict[str, Any]] = {}
+        self.updates: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (before, body)
+
+    def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        record_id = f"00T{len(self.records):015d}"
+        self.records[record_id] = {
+            "Subject": None,
+            "Description": None,
+            "ActivityDate": None,
+            "Priority": "Normal",
+            "Status": "Not Started",
+            **values,
+        }
+        return {"id": record_id}
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        return dict(self.records[record_id])
+
+    def update(self, record_id: str, values: dict[str, Any]) -> int:
+        self.updates.append((dict(self.records[record_id]), values))
+        self.records[record_id].update(values)
+        return 204
+
+    def delete(self, record_id: str) -> int:
+        del self.records[record_id]
+        return 204
+
+
+def clients(seed: int, *, cockpit: Cockpit | None = None, sf: Salesforce | None = None) -> Race:
+    """The race's client side alone (no stack): alice, her API and her Salesforce user."""
     race = Race.__new__(Race)
     race.log = Log()
     race.rng = random.Random(seed)
@@ -61,28 +95,47 @@ def csm_client(cockpit: Cockpit, seed: int) -> Race:
     race.tasks_lock = threading.Lock()
     race.counter = 0
     race.csms = {"alice": cockpit}  # type: ignore[dict-item]
+    race.sf_users = {"alice": sf}  # type: ignore[dict-item]
+    race.sf_ids = {"alice": "005000000000001"}
     return race
+
+
+def unchanged(writes: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Any]:
+    return [
+        (before, body) for before, body in writes if all(before[k] == v for k, v in body.items())
+    ]
 
 
 def test_every_edit_the_race_logs_for_a_csm_changes_the_field_it_names():
     # A save of the value a field holds is no edit (guarantee 4): logged as one, a save of
     # 'Open' beside Salesforce's unmapped 'Waiting on someone else' was judged a lost edit.
     cockpit = Cockpit()
-    race = csm_client(cockpit, seed=2586)
+    race = clients(2586, cockpit=cockpit)
     for _ in range(5):
         race.csm_create("alice")
 
     for _ in range(600):
         race.csm_step("alice")
 
-    edits = [w for w in race.log.writes if w.side == "ck" and w.field not in ("delete",)]
+    edits = [w for w in race.log.writes if w.side == "ck" and w.field != "delete"]
     assert race.log.operations["csm_edit"] > 300
     assert len(cockpit.patches) == race.log.operations["csm_edit"]
-    unchanged = [
-        (before, body)
-        for before, body in cockpit.patches
-        if all(before[name] == value for name, value in body.items())
-    ]
-    assert unchanged == []
+    assert unchanged(cockpit.patches) == []
     statuses = [w.value for w in edits if w.field == "Status"]
     assert {"Not Started", "In Progress", "Completed"} <= set(statuses)
+
+
+def test_every_edit_the_race_logs_for_a_salesforce_user_changes_the_field_it_names():
+    # The other side of the same rule: a Salesforce user's save of the Priority the record
+    # holds changes nothing the merge can see, and a CSM's change pushed after it rightly wins.
+    sf = Salesforce()
+    race = clients(2586, sf=sf)
+    for _ in range(5):
+        record_id = sf.create({})["id"]
+        race.tasks[f"sf:{record_id}"] = {"owner": "alice", "ck": None, "sf": record_id}
+
+    for _ in range(600):
+        race.sf_step("alice")
+
+    assert race.log.operations["sf_edit"] == len(sf.updates) > 300
+    assert unchanged(sf.updates) == []

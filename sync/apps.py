@@ -29,4 +29,9 @@ class SyncConfig(AppConfig):
         from .outbox import task_sync_note
 
         register_sync_note(task_sync_note)
+        from tasks.hooks import register_fields_changed
+
+        from .twins import agreement_touched
+
+        register_fields_changed(lambda task, fields: agreement_touched(task=task, fields=fields))
         from . import signals  # noqa: F401 - connects the task signal handlers

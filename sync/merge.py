@@ -99,6 +99,7 @@ def merge(
     policy: str = "latest",
     stale: frozenset[str] = frozenset(),
     fresh: frozenset[str] = frozenset(),
+    touched: frozenset[str] = frozenset(),
 ) -> Merge:
     """Merge one task.
 
@@ -110,7 +111,10 @@ def merge(
     side changed last (for the "latest" policy). `stale` names fields whose Salesforce value is a
     late echo of an earlier write of ours: Salesforce did not really change them. `fresh` names
     fields with no agreement yet (newly mapped, see `_first_meeting`); with `theirs` None they
-    cannot be compared and Cockpit's value goes out as for an unknown base.
+    cannot be compared and Cockpit's value goes out as for an unknown base. `touched` names
+    fields a CSM changed since the agreement, even where the value is the agreed one again
+    (handed to Bob and back): Cockpit counts as changed there too where its value would
+    change Salesforce's.
     """
     result = Merge()
     for item in fields:
@@ -129,6 +133,13 @@ def merge(
 
         if base_known_ck:
             cockpit_changed = not same(our_value, base_ck[name])
+            if not cockpit_changed and name in touched:
+                # Changed and changed back before a push: a CSM's choice made after what
+                # Salesforce holds may have changed (a task handed back to its CSM while a
+                # Salesforce user gave it to someone else). Compared as for an unknown base,
+                # and kept unknown until a push confirms it, so a failed push retries it.
+                cockpit_changed = not same(item.out(our_value), their_value)
+                base_known_ck = False
         else:
             cockpit_changed = not same(item.out(our_value), their_value)
         cockpit_changed = cockpit_changed and item.goes_out

@@ -84,6 +84,20 @@ def task_values(task: Task, spec: MappingSpec) -> dict[str, Any]:
     return values
 
 
+def salesforce_fields_of(spec: MappingSpec, cockpit_fields: list[str]) -> frozenset[str]:
+    """The Salesforce fields that Cockpit fields ('owner', 'status', 'name', 'custom:<key>')
+    travel to under this mapping, as `task_values` keys them."""
+    by_cockpit = {
+        "status": spec.status.salesforce_field,
+        "priority": spec.priority.salesforce_field,
+        "owner": OWNER,
+        "company": COMPANY,
+    }
+    names = {by_cockpit[name] for name in cockpit_fields if name in by_cockpit}
+    names.update(r.salesforce_field for r in spec.fields if r.cockpit_field in cockpit_fields)
+    return frozenset(names)
+
+
 def sync_fields(spec: MappingSpec, lookups: Lookups) -> list[SyncField]:
     fields = []
     for rule in spec.fields:

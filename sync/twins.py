@@ -35,6 +35,7 @@ from .payload import (
     field_labels,
     lookups_load,
     picklists_load,
+    salesforce_fields_of,
     sync_fields,
     task_changes,
     task_values,
@@ -186,6 +187,31 @@ def _mapping_changes(
             if meaning is not None and meaning != agreed:
                 forget(name)  # a value newly mapped to another Cockpit value: no agreement yet
     return base_sf, base_ck, frozenset(fresh)
+
+
+# ---- what a CSM changed since the agreement ---------------------------------------------------
+# A field a CSM changed and changed back before a push (a task handed to Bob and back to its
+# CSM) holds the agreed value again, and the merge would see no Cockpit change: a Salesforce
+# change made meanwhile (the task given to a user with no Cockpit account) would win without a
+# conflict, and a value Salesforce holds that Cockpit cannot express would stay although a CSM
+# chose the field's value since. The Cockpit fields a CSM's change wrote are kept beside the
+# agreement, under this key, until the next merge (README, "What the sync guarantees", 3).
+TOUCHED = "@touched"
+
+
+def agreement_touched(*, task: Task, fields: set[str]) -> None:
+    """A CSM's change wrote these Cockpit fields ('owner', 'status', 'custom:<key>') of a
+    task: the next merge counts them as changed by Cockpit even where the value is the agreed
+    one again. Called in the change's transaction, which holds the task's row lock, so no
+    merge (which locks the task first) runs between the change and this."""
+    record = TaskSyncRecord.objects.select_for_update().filter(task=task).first()
+    if record is None or not record.agreed_cockpit:
+        return  # no agreement yet: the first push sends every field
+    before = record.agreed_cockpit.get(TOUCHED) or []
+    touched = sorted({*before, *fields})
+    if touched != before:
+        record.agreed_cockpit = {**record.agreed_cockpit, TOUCHED: touched}
+        record.save(update_fields=["agreed_cockpit"])
 
 
 # ---- uncertain writes ---------------------------------------------------------------------
@@ -458,6 +484,8 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
     if item.drift and theirs is not None and base_sf is not None:
         base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
     stale = stale_fields(record, theirs or {}, engine.fields, ours)
+    touched_by_csm = (record.agreed_cockpit or {}).get(TOUCHED) or []
+    touched = salesforce_fields_of(engine.spec, touched_by_csm)
     if theirs and record.uncertain_writes:
         # A write Salesforce now shows has landed: it cannot land again later.
         record.uncertain_writes = [w for w in record.uncertain_writes if not _landed(w, theirs)]
@@ -476,8 +504,13 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         policy=engine.settings.conflict_policy,
         stale=stale,
         fresh=fresh,
+        touched=touched,
     )
     result.base_ck = agreement_marked(engine.spec, result.base_sf, result.base_ck)
+    if theirs is None and touched_by_csm:
+        # Salesforce was not read (Bi-directional Sync off): what it holds now is still to be
+        # compared with the CSM's choice, at the first merge that reads it.
+        result.base_ck[TOUCHED] = touched_by_csm
     for name in sorted(stale):
         # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
         # goes out again; an edit made in Salesforce just before the late arrival would be

@@ -66,3 +66,20 @@ def register_sync_note(note: SyncNote) -> None:
 def sync_note(task: Task, kind: str) -> None:
     if _sync_note:
         _sync_note(task, kind)
+
+
+FieldsChanged = Callable[[Task, set[str]], None]
+_fields_changed: FieldsChanged | None = None
+
+
+def register_fields_changed(note: FieldsChanged) -> None:
+    """`note(task, fields)` learns, inside the change's transaction, which fields a person's
+    change wrote ('owner', 'status', 'custom:<key>', 'completed_at'): also a field set back to
+    a value it had, which the row alone cannot tell (the sync counts it as changed)."""
+    global _fields_changed
+    _fields_changed = note
+
+
+def fields_changed(task: Task, fields: set[str]) -> None:
+    if _fields_changed and fields:
+        _fields_changed(task, fields)

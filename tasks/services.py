@@ -196,6 +196,7 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     if not meant and custom is None:
         task.__dict__.update(current.__dict__)
         return task  # nothing the caller means to change: no write, nothing to push
+    completed_at = current.completed_at
     _apply(current, meant)
     if custom is not None:
         current.custom_fields = custom
@@ -206,6 +207,14 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     current.full_clean(exclude=unchanged)
     written = [*meant, *(["custom_fields"] if custom is not None else [])]
     current.save(update_fields=[*written, "completed_at", "updated_at"])
+    hooks.fields_changed(
+        current,
+        {
+            *meant,
+            *(f"custom:{key}" for key in custom_wanted),
+            *(["completed_at"] if current.completed_at != completed_at else []),
+        },
+    )
     task.__dict__.update(current.__dict__)
     return task
 

@@ -18,7 +18,17 @@ FROM_SALESFORCE_ONLY = SyncField("Subject", goes_out=False)
 
 
 def run(
-    field, *, base_sf, base_ck, ours, theirs, latest=COCKPIT, policy="latest", stale=(), fresh=()
+    field,
+    *,
+    base_sf,
+    base_ck,
+    ours,
+    theirs,
+    latest=COCKPIT,
+    policy="latest",
+    stale=(),
+    fresh=(),
+    touched=(),
 ):
     def wrap(value):
         return None if value is None else {field.salesforce: value}
@@ -33,6 +43,7 @@ def run(
         policy=policy,
         stale=frozenset(stale),
         fresh=frozenset(fresh),
+        touched=frozenset(touched),
     )
 
 
@@ -84,6 +95,25 @@ CASES = {
     ),
     "unknown Cockpit base: Cockpit counts as changed where it differs": (
         SUBJECT, "a", None, "b", "a", {}, None, "b", None,
+    ),
+    # Changed by a CSM and changed back before a push (`touched`): a change all the same.
+    "changed back, Salesforce changed meanwhile: a conflict, latest is Cockpit": (
+        SUBJECT, "a", "a", "a", "c", {"touched": ["Subject"]}, None, "a", COCKPIT,
+    ),
+    "changed back, Salesforce changed meanwhile: a conflict, latest is Salesforce": (
+        SUBJECT, "a", "a", "a", "c", {"touched": ["Subject"], "latest": SALESFORCE}, "c", None,
+        SALESFORCE,
+    ),
+    "changed back, Salesforce unchanged: nothing to do": (
+        SUBJECT, "a", "a", "a", "a", {"touched": ["Subject"]}, None, None, None,
+    ),
+    "changed back over an unmapped Salesforce value: Cockpit's goes out": (
+        STATUS, "Deferred", "Open", "Open", "Deferred", {"touched": ["Status"]}, None,
+        "Not Started", None,
+    ),
+    "changed to a value Salesforce also chose: agreed, nothing comes back": (
+        STATUS, "Not Started", "Open", "Complete", "Completed", {"touched": ["Status"]}, None,
+        None, None,
     ),
     # Newly mapped (no agreement yet, `fresh`): the first meeting of the two values.
     "newly mapped, values that mean the same: agreed": (
@@ -150,6 +180,13 @@ def test_the_agreement_after_a_confirmed_push_holds_what_was_sent():
     assert result.agreed_after_push({"Subject": "b"}) == ({"Subject": "b"}, {"Subject": "b"})
     # Until the push is confirmed, Cockpit's side stays changed, so a failure retries it.
     assert result.base_ck["Subject"] == "a"
+
+
+def test_a_field_changed_back_and_sent_stays_changed_until_the_push_is_confirmed():
+    result = run(SUBJECT, base_sf="a", base_ck="a", ours="a", theirs="c", touched=["Subject"])
+
+    assert result.to_salesforce == {"Subject": "a"}
+    assert "Subject" not in result.base_ck  # unknown: a failed push sends it again
 
 
 def test_a_newly_mapped_one_way_conflict_says_its_direction_decided():

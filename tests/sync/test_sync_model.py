@@ -19,16 +19,12 @@ pytestmark = pytest.mark.django_db
 
 # Rule groups left out of CI's run until the fix for what they find lands (each named in the
 # commit that leaves it out, with the failing example); `bench soak` runs every group.
-# "owners": a Salesforce user's reassignment of a task back from a user with no Cockpit user
-# (dave) to its CSM is undone: Salesforce ends with dave again, written by Cockpit's
-# integration user, with no conflict (bench soak, SOAK_SEED=2026; the failing steps are in
-# the message of the commit that added this line).
 # "accounts": a pull that meets a task's Account links the Cockpit company of that name
 # (sync/accounts.py::companies_for_accounts), but the company's other linked tasks keep WhatId
 # empty in Salesforce while Cockpit now means that Account: the two sides differ for good, no
 # conflict (bench soak SOAK_SEED=9000; a CSM sets an unlinked company "Globex" on a synced task,
 # a Salesforce user sets another task's Account to Globex's, a pull; depends on timing).
-PENDING_FIXES: frozenset[str] = frozenset({"owners", "accounts"})
+PENDING_FIXES: frozenset[str] = frozenset({"accounts"})
 
 
 @pytest.fixture

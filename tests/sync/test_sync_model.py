@@ -109,3 +109,16 @@ def test_a_mapping_saved_unchanged_keeps_deferred_in_salesforce_and_the_name_edi
     machine.teardown()
     assert world.stats.checked["lost edits"] > 0
     assert "csm_edit_refused" not in world.stats.operations
+
+
+def test_a_task_handed_back_while_salesforce_gave_it_to_a_user_without_cockpit(world):
+    """The owners rules' first find as one fixed order: a CSM hands a task to Bob, a Salesforce
+    user gives it to Dave (no Cockpit account), the CSM takes it back, then a push."""
+    machine = build_machine(world)()
+    machine.start()
+    machine.csm_reassigns(pick=1)
+    machine.salesforce_user_reassigns(pick=1, to="dave")
+    machine.csm_reassigns(pick=1)
+    machine.push(limit=2000, roll=99)
+    machine.teardown()
+    assert world.stats.checked["lost edits"] > 0

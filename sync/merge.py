@@ -138,7 +138,10 @@ def merge(
                 # Salesforce holds may have changed (a task handed back to its CSM while a
                 # Salesforce user gave it to someone else). Compared as for an unknown base,
                 # and kept unknown until a push confirms it, so a failed push retries it.
-                cockpit_changed = not same(item.out(our_value), their_value)
+                # Salesforce not read: it goes out (a conditional write, refused if the twin
+                # changed since, is then read and merged again; with Bi-directional Sync off,
+                # Cockpit's changes go out).
+                cockpit_changed = theirs is None or not same(item.out(our_value), their_value)
                 base_known_ck = False
         else:
             cockpit_changed = not same(item.out(our_value), their_value)

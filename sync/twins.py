@@ -507,10 +507,6 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         touched=touched,
     )
     result.base_ck = agreement_marked(engine.spec, result.base_sf, result.base_ck)
-    if theirs is None and touched_by_csm:
-        # Salesforce was not read (Bi-directional Sync off): what it holds now is still to be
-        # compared with the CSM's choice, at the first merge that reads it.
-        result.base_ck[TOUCHED] = touched_by_csm
     for name in sorted(stale):
         # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
         # goes out again; an edit made in Salesforce just before the late arrival would be

@@ -120,3 +120,31 @@ def test_a_change_back_with_nothing_changed_in_salesforce_sends_nothing(synced, 
     assert (result.pushed, result.unchanged) == (0, 1)
     record = TaskSyncRecord.objects.get(task=synced)
     assert "@touched" not in record.agreed_cockpit  # the next merge starts afresh
+
+
+def test_a_hand_back_pushed_without_a_read_meets_the_reassignment_to_dave(
+    bidi, sf, alice, bob, alice_sf_id, settings
+):
+    """The push that skips the read (a conditional write, README guarantee 13) sends the owner
+    handed back: Salesforce refuses it (the twin changed since), and the read and merge that
+    follow see both changes."""
+    settings.SALESFORCE_TIMEOUT_SECONDS = 2.0
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Quarterly review"})["id"]
+    bidi.set_clock_offset(10)  # pulled well past its stamp's second: its version is settled
+    pull()
+    record = TaskSyncRecord.objects.select_related("task").get(salesforce_id=salesforce_id)
+    assert record.salesforce_modified_at is not None
+    task = record.task
+    dave = user_id(sf, "dave@example.com")
+    bidi.set_clock_offset(20)
+    sf.Task.update(salesforce_id, {"OwnerId": dave})
+    tasks.task_update(task=task, owner=bob)
+    tasks.task_update(task=task, owner=alice)
+
+    push()
+
+    # Salesforce's change is the later one on its clock: it wins, and the conflict names the
+    # CSM's hand-back rather than dropping it.
+    assert sf.Task.get(salesforce_id)["OwnerId"] == dave
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="OwnerId")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == (alice.pk, dave)

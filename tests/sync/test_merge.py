@@ -104,6 +104,9 @@ CASES = {
         SUBJECT, "a", "a", "a", "c", {"touched": ["Subject"], "latest": SALESFORCE}, "c", None,
         SALESFORCE,
     ),
+    "changed back, Salesforce not read: it goes out (a conditional write, or sync one way)": (
+        SUBJECT, "a", "a", "a", None, {"touched": ["Subject"]}, None, "a", None,
+    ),
     "changed back, Salesforce unchanged: nothing to do": (
         SUBJECT, "a", "a", "a", "a", {"touched": ["Subject"]}, None, None, None,
     ),

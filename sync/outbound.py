@@ -412,31 +412,28 @@ def _push_conditional(
 ) -> list[tuple[OutboxEntry, str]]:
     """A small cycle's updates without a read: one Composite call of single-record PATCHes,
     each conditional on the version of the twin Cockpit last agreed with (If-Unmodified-Since,
-    README "What the sync guarantees", 13). Salesforce refuses (412) the write of a twin edited
-    since, which is then read and merged like the tasks that cannot go conditionally (no
-    settled stamp): those are returned, still claimed, for the read → merge → write path."""
+    README "What the sync guarantees", 13), when every one of them can go so (a settled stamp).
+    Salesforce refuses (412) the write of a twin edited since; those, or all of them when one
+    cannot go conditionally, are returned, still claimed, for the read → merge → write path."""
     records = {
         r.task_id: r
         for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _ in linked])
     }
     since: dict[int, dt.datetime] = {}
-    unread: list[tuple[OutboxEntry, str]] = []
-    for entry, salesforce_id in linked:
+    for entry, _ in linked:
         record = records.get(entry.task_id)
         stamp = conditional_since(engine, record) if record is not None else None
         if stamp is None:
-            unread.append((entry, salesforce_id))
-        else:
-            since[entry.task_id] = stamp
-    ready = [(e, sf_id) for e, sf_id in linked if e.task_id in since]
-    if not ready:
-        return unread
+            # This one must be read anyway: the read and one collection carry them all (two
+            # calls), where a Composite call beside them would make three.
+            return linked
+        since[entry.task_id] = stamp
     # Salesforce not read: the merge takes Cockpit's side only, as with Bi-directional Sync
     # off; the condition stands in for the read.
-    with _finishing([e for e, _ in ready]):
-        sendable = _merge_for_push(engine, ready, None, tasks, result)
+    with _finishing([e for e, _ in linked]):
+        sendable = _merge_for_push(engine, linked, None, tasks, result)
     if not sendable:
-        return unread
+        return []
     prefix = client.data_path()
     subrequests: list[CompositeSubrequest] = [
         {
@@ -459,7 +456,7 @@ def _push_conditional(
         raise
     with _finishing([e for e, _, _ in sendable]):
         refused = _conditional_answered(engine, sendable, answers, result)
-    return unread + refused
+    return refused
 
 
 def _conditional_answered(

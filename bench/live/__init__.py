@@ -9,6 +9,8 @@ auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
   half creates and half renames, from as many client threads as the rate needs; then the same
   change stream through a naive sync (one simple-salesforce call per change, as a post_save
   handler would make it) against the same emulator.
+- Sparse edits: LIVE_SPARSE (default 20) linked tasks renamed one at a time, 1.5 s apart,
+  after a pull has seen them again (as linked tasks are): issue 19's at most one call an edit.
 - Change events: Salesforce users create tasks at LIVE_STREAM_RATES a second (default 50) for
   LIVE_SECONDS with the listener running: the lag to Cockpit (issue 12's target).
 - Backlogs of LIVE_BACKLOGS changes (default 1000,10000) each way: out, tasks created while the
@@ -61,6 +63,9 @@ COLUMNS = (
 )
 
 
+SPARSE_GAP = 1.5  # seconds between two sparse edits, as a CSM works
+
+
 def _numbers(name: str, default: str) -> list[int]:
     raw = os.environ.get(name, default)
     try:
@@ -75,7 +80,7 @@ def main() -> None:
     sizes = _numbers("LIVE_BACKLOGS", "1000,10000")
     output = Path(os.environ.get("LIVE_OUTPUT") or REPO_ROOT / "var" / "bench" / "live.md")
 
-    from bench.live import backlogs, harness, trickle
+    from bench.live import backlogs, harness, sparse, trickle
     from tests.e2e.stack import Stack
 
     workdir = Path(tempfile.mkdtemp(prefix="cockpit-live-"))
@@ -87,6 +92,8 @@ def main() -> None:
         stack.start()
         print(f"stack up in {time.monotonic() - started:.0f} s ({workdir})", flush=True)
         live = harness.configure(stack)
+        for count in _numbers("LIVE_SPARSE", "20"):
+            rows.append(_report(sparse.sparse(live, count, SPARSE_GAP)))
         for rate in rates:
             rows.append(_report(trickle.trickle(live, rate, seconds)))
         for rate in _numbers("LIVE_STREAM_RATES", "50"):

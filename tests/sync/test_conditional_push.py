@@ -158,3 +158,18 @@ def test_a_conditional_write_of_a_twin_deleted_in_salesforce_deletes_the_task(
     assert not Task.objects.filter(pk=task.pk).exists()  # the delete wins
     assert bidi.request_log()["subrequests"] == {"PATCH sobjects/Task/{id}": 1}
     assert sf.query_all("SELECT COUNT() FROM Task")["totalSize"] == 0
+
+
+def test_a_cycle_with_one_task_that_must_be_read_reads_them_all_in_two_calls(bidi, sf, alice_sf_id):
+    (settled, _), (fresh, _) = settled_twins(bidi, sf, alice_sf_id, 2)
+    tasks.task_update(task=Task.objects.get(pk=fresh.pk), name="Written by Cockpit")
+    outbound.outbox_push()  # its next write must read first: Cockpit has not read this version
+    tasks.task_update(task=Task.objects.get(pk=settled.pk), name="Settled, edited")
+    tasks.task_update(task=Task.objects.get(pk=fresh.pk), name="Written again")
+    bidi.reset_request_log()
+
+    result = outbound.outbox_push()
+
+    assert result.pushed == 2, result.errors
+    log = bidi.request_log()
+    assert (log["subrequests"], log["total"]) == ({}, 2)  # one read, one collection

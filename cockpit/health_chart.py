@@ -1,15 +1,21 @@
-"""The sync health page's chart: pushes, pulls, skips and failures per hour as a stacked bar
-chart in server-rendered SVG (no JavaScript, no charting library, works offline)."""
+"""The sync health page's charts: pushes, pulls, skips and failures per hour over the last day
+and per day over 30, as stacked bar charts in server-rendered SVG (no JavaScript, no charting
+library, works offline)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.utils import timezone
 
-from sync.health import CHART_SERIES, HourCounts
+from sync.health import CHART_SERIES, DayCounts, HourCounts
 
-WIDTH = 720
+# The two charts sit side by side on a wide screen (about 34rem each): a viewBox of about that
+# width keeps the 11-unit labels at about 11 px there, and at a phone's scroll width.
+WIDTH = 480
 HEIGHT = 220
 LEFT = 40  # room for the scale
+RIGHT = 16  # room for half the newest bar's label, which is centred under it
 BOTTOM = 24  # room for the hours
 TOP = 10
 COLOURS = {"pushed": "#2563eb", "pulled": "#146c43", "skipped": "#b7791f", "failed": "#b42318"}
@@ -33,12 +39,12 @@ class Chart:
     plot_bottom: int
     top: int
     ticks: list[tuple[float, str]]  # (y, label)
-    hours: list[tuple[float, str]]  # (x, label) under every third bar
+    marks: list[tuple[float, str]]  # (x, label) under every third hour, every fifth day
     segments: list[Segment] = field(default_factory=list)
     series: list[tuple[str, str, str, int]] = field(default_factory=list)  # key, label, colour, sum
     rows: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # the table fallback
     description: str = ""
-    empty: bool = False  # nothing happened in the 24 hours
+    empty: bool = False  # nothing happened in the period
 
 
 def _nice_max(value: int) -> int:
@@ -49,10 +55,17 @@ def _nice_max(value: int) -> int:
     return next(s * magnitude for s in (1, 2, 5, 10) if s * magnitude >= value)
 
 
-def chart_build(buckets: list[HourCounts]) -> Chart:
+class Bucket(Protocol):
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int: ...
+
+
+def _chart(buckets: Sequence[Bucket], labels: list[str], *, every: int) -> Chart:
     plot_bottom = HEIGHT - BOTTOM
     plot_height = plot_bottom - TOP
-    slot = (WIDTH - LEFT) / max(len(buckets), 1)
+    slot = (WIDTH - LEFT - RIGHT) / max(len(buckets), 1)
     bar = slot * 0.7
     tallest = max((b.total for b in buckets), default=0)
     scale_top = _nice_max(tallest)
@@ -63,12 +76,11 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
         (plot_bottom - plot_height * share, f"{round(scale_top * share):,}") for share in shares
     ]
     chart = Chart(WIDTH, HEIGHT, LEFT, plot_bottom, TOP, ticks, [])
-    for index, bucket in enumerate(buckets):
-        local = timezone.localtime(bucket.start)
-        label = f"{local:%H:%M}"
+    for index, (bucket, label) in enumerate(zip(buckets, labels, strict=True)):
         x = LEFT + index * slot + (slot - bar) / 2
-        if index % 3 == 0:
-            chart.hours.append((x + bar / 2, label))
+        # Every `every` bars one is named, counting back from the newest, always named.
+        if (len(buckets) - 1 - index) % every == 0:
+            chart.marks.append((x + bar / 2, label))
         y = float(plot_bottom)
         for key, name, _ in CHART_SERIES:
             count = bucket.counts[key]
@@ -82,12 +94,32 @@ def chart_build(buckets: list[HourCounts]) -> Chart:
         chart.rows.append((label, bucket.counts))
     for key, name, _ in CHART_SERIES:
         chart.series.append((key, name, COLOURS[key], sum(b.counts[key] for b in buckets)))
-    summary = ", ".join(f"{total:,} {name.lower()}" for _, name, _, total in chart.series)
+    chart.empty = tallest == 0
+    return chart
+
+
+def _summary(chart: Chart) -> str:
+    return ", ".join(f"{total:,} {name.lower()}" for _, name, _, total in chart.series)
+
+
+def chart_build(buckets: list[HourCounts]) -> Chart:
+    """The last 24 hours, a bar an hour."""
+    chart = _chart(buckets, [f"{timezone.localtime(b.start):%H:%M}" for b in buckets], every=3)
     first = timezone.localtime(buckets[0].start) if buckets else None
     chart.description = (
-        f"Stacked bars, one per hour from {first:%H:%M} yesterday to this hour: {summary}."
+        f"Stacked bars, one per hour from {first:%H:%M} yesterday to this hour: {_summary(chart)}."
         if first
         else "No data."
     )
-    chart.empty = tallest == 0
+    return chart
+
+
+def day_chart_build(buckets: list[DayCounts]) -> Chart:
+    """The last 30 days, a bar a day."""
+    chart = _chart(buckets, [f"{b.day:%-d %b}" for b in buckets], every=5)
+    chart.description = (
+        f"Stacked bars, one per day from {buckets[0].day:%a %-d %b} to today: {_summary(chart)}."
+        if buckets
+        else "No data."
+    )
     return chart

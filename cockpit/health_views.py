@@ -27,7 +27,7 @@ from sync.outbox import entry_retry
 from sync.selectors import sync_status
 
 from .forms import FailedFilterForm, LogFilterForm
-from .health_chart import chart_build
+from .health_chart import chart_build, day_chart_build
 
 View = Callable[..., HttpResponse]
 
@@ -77,6 +77,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
             "conflicts_count": health.conflicts_open_count(),
             "events": health.log_events(),
             "chart": chart_build(health.activity_by_hour()),
+            "day_chart": day_chart_build(health.activity_by_day()),
             "budget": health.api_budget(),
             "stream": health.stream_panel(),
             "safety_pull_minutes": settings.SYNC_STREAM_SAFETY_PULL_SECONDS // 60,

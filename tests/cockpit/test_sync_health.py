@@ -287,6 +287,55 @@ def test_activity_is_counted_per_hour_over_the_last_day():
     assert sum(b.total for b in buckets) == 5
 
 
+@pytest.mark.django_db
+def test_activity_is_counted_per_day_over_30_days_in_one_query(settings, django_assert_num_queries):
+    settings.TIME_ZONE = "America/New_York"  # days as the admin counts them, not UTC's
+    timezone.activate("America/New_York")
+    try:
+        # 10:00 UTC on 30 Nov is 05:00 in New York: the day is 30 Nov there.
+        with time_machine.travel(NOW - dt.timedelta(days=31), tick=False):
+            SyncEvent.objects.create(kind="pushed", message="older than 30 days")
+        with time_machine.travel(NOW - dt.timedelta(days=29), tick=False):
+            SyncEvent.objects.create(kind="pulled", message="the first of the 30 days")
+        # 03:00 UTC on 30 Nov is still 29 Nov in New York.
+        with time_machine.travel(NOW - dt.timedelta(hours=7), tick=False):
+            SyncEvent.objects.create(kind="error", message="yesterday there")
+        with time_machine.travel(NOW, tick=False):
+            SyncEvent.objects.create(kind="pushed", message="today")
+            SyncEvent.objects.create(kind="conflict", message="not charted")
+            with django_assert_num_queries(1):
+                days = health.activity_by_day()
+    finally:
+        timezone.deactivate()
+
+    assert len(days) == 30
+    assert (days[0].day, days[-1].day) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert days[0].counts == {"pushed": 0, "pulled": 1, "skipped": 0, "failed": 0}
+    assert days[-2].counts == {"pushed": 0, "pulled": 0, "skipped": 0, "failed": 1}
+    assert days[-1].counts == {"pushed": 1, "pulled": 0, "skipped": 0, "failed": 0}
+    assert sum(d.total for d in days) == 3
+
+
+def test_the_day_chart_names_today_and_every_fifth_day_before_it():
+    from cockpit.health_chart import day_chart_build
+
+    first = dt.date(2026, 11, 1)
+    days = [
+        health.DayCounts(
+            first + dt.timedelta(days=i), {"pushed": i, "pulled": 0, "skipped": 0, "failed": 0}
+        )
+        for i in range(30)
+    ]
+    chart = day_chart_build(days)
+
+    labels = [label for _, label in chart.marks]
+    assert labels == ["5 Nov", "10 Nov", "15 Nov", "20 Nov", "25 Nov", "30 Nov"]
+    assert chart.description.startswith(
+        "Stacked bars, one per day from Sun 1 Nov to today: 435 pushes"
+    )
+    assert [row[0] for row in chart.rows][:2] == ["1 Nov", "2 Nov"]
+
+
 def test_the_chart_scales_its_bars_to_a_round_top():
     from cockpit.health_chart import _nice_max, chart_build
 
@@ -544,7 +593,8 @@ def test_the_page_shows_the_budget_with_formatted_numbers_and_a_resume_button(
     assert "91,001 of 100,000" in page
     assert "Pushing is paused until" in page
     assert reverse("sync-resume") in page
-    assert '<title id="chart-title">' in page and "<desc" in page
+    assert '<title id="chart-hours-title">' in page and "<desc" in page
+    assert '<title id="chart-days-title">' in page
     assert "The same figures as a table" in page
 
 

@@ -73,7 +73,7 @@ def test_sync_health_and_the_mapping_tables_fit_a_phone(
 
     log_in(page, live_server)
     page.get_by_role("heading", name="Sync health").wait_for()
-    assert page.locator("#chart-empty").is_visible()
+    assert page.locator("#chart-hours-empty").is_visible()
     fits(page, "sync-health", artifacts)
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -89,4 +89,53 @@ def test_sync_health_and_the_mapping_tables_fit_a_phone(
         )
         # Each mapping's field is wide enough to read its value.
         assert control.first.bounding_box()["width"] >= 150, index
+    copy_screens(artifacts)
+
+
+def test_sync_health_shows_30_days_beside_the_24_hours_readable_on_a_phone(
+    sam,  # noqa: F811
+    page,
+    live_server,
+    artifacts,
+):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from sync.models import SyncEvent
+
+    now = timezone.now()
+    for days_ago, kind, count in ((20, "pushed", 6), (3, "error", 2), (0, "pulled", 4)):
+        with time_machine.travel(now - dt.timedelta(days=days_ago), tick=False):
+            for _ in range(count):
+                SyncEvent.objects.create(kind=kind, message="history")
+
+    log_in(page, live_server)
+    days = page.locator("#chart-days")
+    days.get_by_role("heading", name="The last 30 days").wait_for()
+    assert "6 pushes, 4 pulls, 0 skips, 2 failures" in days.locator("desc").text_content()
+    assert days.locator("rect").count() == 3  # a bar for each day that had any
+    hours = page.locator("#chart-hours")
+
+    def font_px(chart) -> float:
+        return chart.locator("svg text").last.bounding_box()["height"]
+
+    # Side by side on a desktop, the labels readable.
+    box_hours, box_days = hours.bounding_box(), days.bounding_box()
+    assert box_days["x"] > box_hours["x"] + box_hours["width"] - 1
+    assert abs(box_days["y"] - box_hours["y"]) < 2
+    assert font_px(days) >= 10
+    page.locator("#activity").screenshot(path=str(artifacts / "issue18-activity-1400.png"))
+    fits(page, "sync-health-history", artifacts)
+    # One under the other on a phone, the labels as large, each chart scrolling in its card.
+    page.set_viewport_size({"width": 390, "height": 844})
+    box_hours, box_days = hours.bounding_box(), days.bounding_box()
+    assert box_days["y"] >= box_hours["y"] + box_hours["height"]
+    assert font_px(days) >= 10 and font_px(hours) >= 10
+    page.locator("#activity").screenshot(path=str(artifacts / "issue18-activity-390.png"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # Each chart shows its newest end first: today's bar is on screen without scrolling.
+    today = days.locator("rect").last.bounding_box()
+    assert today["x"] > 0 and today["x"] + today["width"] <= 390
     copy_screens(artifacts)

@@ -14,6 +14,7 @@ to 16,384 bytes, and 2,000 quoted Ids would take 42,000. Its cost is ceil(tasks 
 owners / 2,000) queries, plus one per 400 linked tasks it did not see.
 """
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -110,12 +111,15 @@ def _scan(engine: Engine, client: SalesforceClient, tally: _Tally) -> set[str]:
         f"WHERE OwnerId IN ({soql_ids(sorted(owners))}) ORDER BY Id"
     )
     seen: set[str] = set()
+    read_at: dt.datetime | None = None
     # Each page's call renews the lease first (client.call_guard); each page is compared and
     # repaired under the fence.
-    for page in client.query_pages(soql):
+    for number, page in enumerate(client.query_pages(soql)):
+        if number == 0:  # the query's first call: its pages show what was there by then
+            read_at = client.call_started_by
         seen.update(r["Id"] for r in page)
         with lease_fence():
-            _compare(engine, page, tally)
+            _compare(engine, page, tally, read_at)
     return seen
 
 
@@ -135,7 +139,10 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         chunk = unseen[start : start + MISSING_CHUNK]
         soql = f"SELECT {fields} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
         found: dict[str, SalesforceRecord] = {}
-        for page in client.query_pages(soql, include_deleted=True):
+        read_at: dt.datetime | None = None
+        for number, page in enumerate(client.query_pages(soql, include_deleted=True)):
+            if number == 0:
+                read_at = client.call_started_by
             found.update({r["Id"]: r for r in page})
         alive = [r for r in found.values() if not r.get("IsDeleted")]
         gone = [i for i in chunk if i not in found or found[i].get("IsDeleted")]
@@ -149,7 +156,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
                     )
                 )
             )
-            _compare(engine, alive, tally)
+            _compare(engine, alive, tally, read_at)
             tally.missing += twins_deleted_in_salesforce(
                 salesforce_ids=gone,
                 reason="was found missing in Salesforce by a reconcile, so it was deleted in "
@@ -157,7 +164,9 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
             )
 
 
-def _compare(engine: Engine, page: list[SalesforceRecord], tally: _Tally) -> None:
+def _compare(
+    engine: Engine, page: list[SalesforceRecord], tally: _Tally, read_at: dt.datetime | None
+) -> None:
     linked = dict(
         TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in page]).values_list(
             "salesforce_id", "task_id"
@@ -169,6 +178,7 @@ def _compare(engine: Engine, page: list[SalesforceRecord], tally: _Tally) -> Non
             {name: r.get(name) for name in (*engine.field_names, *STAMP_FIELDS)},
             r["Id"],
             drift=True,
+            read_at=read_at,
         )
         for r in page
         if r["Id"] in linked

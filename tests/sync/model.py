@@ -98,6 +98,10 @@ MAPPING_MOVES = (
     "default_status",  # Not Started ↔ Waiting on someone else
     "default_priority",  # Normal ↔ High (every priority is mapped: changes nothing)
 )
+# Salesforce's clock moves on by CLOCK_STEP seconds a rule, up to CLOCK_AHEAD_MAX ahead of
+# Cockpit's (the pull's getDeleted window allows a minute of skew).
+CLOCK_STEP = 5
+CLOCK_AHEAD_MAX = 55
 # Rule groups, by what they exercise; a run can leave some out (build_machine's `skip`).
 GROUPS = ("mappings", "desync", "owners", "accounts", "switches", "repair")
 
@@ -207,6 +211,7 @@ class SyncWorld:
         }
         self._user_sf = None
         self.counter = 0  # values are unique across runs, so none can pass for another
+        self.clock_ahead = 0  # seconds the emulator's clock was moved on (never back)
 
     @property
     def connection(self) -> SalesforceConnection:
@@ -859,6 +864,18 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             self.time_passes()
             outbound.outbox_push()
             self._count("push")
+
+        @precondition(lambda self: world.clock_ahead < CLOCK_AHEAD_MAX)
+        @rule()
+        def salesforce_clock_moves_on(self) -> None:
+            """Seconds pass on Salesforce's clock (forward only, as a clock does): the next
+            pull or push reads versions past their second, so their stamps settle and Cockpit's
+            next writes of them go conditionally (README guarantee 13); a Salesforce edit made
+            since is refused (412), read and merged. Edits made within a version's second stay
+            in play: the rules run milliseconds apart."""
+            world.clock_ahead += CLOCK_STEP
+            world.emulator.set_clock_offset(world.clock_ahead)
+            self._count("clock")
 
         @rule()
         def time_passes(self) -> None:

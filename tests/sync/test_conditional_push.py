@@ -6,7 +6,7 @@ the real emulator over HTTPS; its clock is moved, not waited for (its Date heade
 
 import pytest
 
-from sync import inbound, outbound
+from sync import inbound, outbound, reconcile
 from sync.models import Conflict
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -173,3 +173,19 @@ def test_a_cycle_with_one_task_that_must_be_read_reads_them_all_in_two_calls(bid
     assert result.pushed == 2, result.errors
     log = bidi.request_log()
     assert (log["subrequests"], log["total"]) == ({}, 2)  # one read, one collection
+
+
+def test_a_drift_repair_settles_the_stamps_of_twins_cockpit_wrote_last(bidi, sf, alice_sf_id):
+    ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Written by Cockpit")
+    outbound.outbox_push()
+    bidi.set_clock_offset(30)
+    reconcile.reconcile_run(trigger="hand")
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Written again")
+    bidi.reset_request_log()
+
+    outbound.outbox_push()
+
+    log = bidi.request_log()
+    assert (log["subrequests"], log["total"]) == ({"PATCH sobjects/Task/{id}": 1}, 1)
+    assert sf.Task.get(salesforce_id)["Subject"] == "Written again"

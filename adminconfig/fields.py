@@ -7,7 +7,8 @@ API both call `field_mapping_problem`, so they refuse the same things with the s
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.models import DETAILS_MAX_LENGTH, NAME_MAX_LENGTH, CustomField
+from tasks.models import DETAILS_MAX_LENGTH, NAME_MAX_LENGTH
+from tasks.selectors import custom_fields_all
 
 CUSTOM_PREFIX = "custom:"
 
@@ -67,7 +68,9 @@ REFUSED_COCKPIT_KINDS = {
 def cockpit_fields() -> dict[str, CockpitField]:
     """Standard task fields plus the active custom fields, by mapping name."""
     fields = dict(STANDARD_FIELDS)
-    for custom in CustomField.objects.filter(is_active=True):
+    for custom in custom_fields_all():
+        if not custom.is_active:
+            continue
         kind = custom.field_type
         length = custom.max_length if kind in ("text", "email", "url") else None
         name = CUSTOM_PREFIX + custom.key

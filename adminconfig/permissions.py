@@ -13,7 +13,10 @@ def is_sync_admin(user: Any) -> bool:
         return False
     if user.is_superuser:
         return True
-    # Asked by the view's check and again by the page's menu: once a GET request.
+    if hasattr(user, "in_sync_admin_group"):
+        return bool(user.in_sync_admin_group)
+    # Read with the signed-in user (cockpit.authentication.SessionUserBackend); else asked by
+    # the view's check and again by the page's menu: once a GET request.
     return memoized(("sync_admin", user.pk), user.groups.filter(name=SYNC_ADMIN_GROUP).exists)
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from cockpit.request_memo import memoized
+from cockpit.page_rows import page_row
 
 from .models import SyncSettings
 from .permissions import SYNC_ADMIN_GROUP
@@ -14,9 +14,8 @@ def sync_settings() -> SyncSettings:
 
     The one reader of the row: services that must lock or change it make it first
     (services.sync_settings_get)."""
-    return memoized(
-        "sync_settings", lambda: SyncSettings.objects.filter(pk=1).first() or SyncSettings()
-    )
+    # With the other one-row reads of a page, once a GET request (cockpit/page_rows.py).
+    return page_row("sync_settings") or SyncSettings()
 
 
 def sync_admin_emails() -> list[str]:

@@ -34,3 +34,8 @@ def memoized(key: Any, read: Callable[[], T]) -> T:
     if key not in memo:
         memo[key] = read()
     return memo[key]
+
+
+def memo_active() -> bool:
+    """Inside reads_memoized(): a GET request's reads may be shared."""
+    return _memo.get() is not None

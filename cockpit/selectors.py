@@ -11,18 +11,26 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from adminconfig.fields import STANDARD_FIELDS
-from adminconfig.models import FieldMapping, SalesforceConnection, SalesforceUser, UserMapping
+from adminconfig.models import SalesforceConnection, SalesforceUser, UserMapping
 from adminconfig.selectors import sync_settings
+from sync.mapping_specs import field_mappings_of
 from sync.models import Conflict, OutboxEntry, SalesforceAccount, SyncEvent
-from sync.selectors import TwinDifference, outbound_connection, twin_differences
+from sync.selectors import (
+    TwinDifference,
+    outbound_connection,
+    primary_connection,
+    twin_differences,
+)
 from tasks.models import CustomField, Priority, Status, Task, TaskSyncRecord
+from tasks.selectors import custom_fields_all
 
 UNREACHABLE = "Salesforce could not be reached; Cockpit will retry."
 NO_ANSWER = "Salesforce did not answer in time; Cockpit will retry."
@@ -88,9 +96,11 @@ def error_in_words(error: str) -> str:
 def task_custom_values(task: Task) -> list[tuple[CustomField, Any]]:
     """The task's custom fields that hold a value, with their definitions."""
     values = task.custom_fields or {}
+    if not values:
+        return []
     return [
         (field, values.get(field.key))
-        for field in CustomField.objects.filter(key__in=list(values))
+        for field in custom_fields_all()
         if values.get(field.key) not in (None, "")
     ]
 
@@ -128,7 +138,7 @@ def field_label(cockpit_field: str, custom_labels: dict[str, str] | None = None)
     if cockpit_field.startswith("custom:"):
         key = cockpit_field.removeprefix("custom:")
         if custom_labels is None:
-            custom_labels = dict(CustomField.objects.values_list("key", "label"))
+            custom_labels = {field.key: field.label for field in custom_fields_all()}
         return custom_labels.get(key) or key.replace("_", " ").capitalize()
     known = STANDARD_FIELDS.get(cockpit_field)
     return known.label if known else cockpit_field.replace("_", " ").capitalize()
@@ -181,7 +191,7 @@ def task_differences(tasks: list[Task]) -> dict[int, list[Difference]]:
         if whats
         else {}
     )
-    custom_labels = dict(CustomField.objects.values_list("key", "label"))
+    custom_labels = {field.key: field.label for field in custom_fields_all()}
     said: dict[int, list[Difference]] = {}
     for task_id, diffs in found.items():
         for d in diffs:
@@ -303,28 +313,39 @@ class TimelineItem:
 
 
 class _Words:
-    """What the history needs to name people, fields and values as a CSM knows them, read
-    once per page: field labels (by the mapping's Cockpit field and by Salesforce field),
-    Cockpit users and the org's users by id, picklist labels."""
+    """What the history needs to name people, fields and values as a CSM knows them, each
+    read once per page and only when a line needs it (issue 19: the task page's queries):
+    field labels (by the mapping's Cockpit field and by Salesforce field), Cockpit users and
+    the org's users by id, picklist labels."""
 
     def __init__(self) -> None:
-        self.custom = dict(CustomField.objects.values_list("key", "label"))
-        self.by_salesforce = {
+        # People are read as they are named (a history names few), never the whole table.
+        self.people: dict[str, str] = {}
+
+    @cached_property
+    def custom(self) -> dict[str, str]:
+        return {field.key: field.label for field in custom_fields_all()}
+
+    @cached_property
+    def by_salesforce(self) -> dict[str, str]:
+        labels = {
             "Status": "Status",
             "Priority": "Priority",
             "OwnerId": "Assigned to",
             "WhatId": "Company",
         }
-        for cockpit, salesforce in FieldMapping.objects.filter(
-            connection__is_primary=True
-        ).values_list("cockpit_field", "salesforce_field"):
-            self.by_salesforce[salesforce] = field_label(cockpit, self.custom)
-        # People are read as they are named (a history names few), never the whole table.
-        self.people: dict[str, str] = {}
-        self.picklists = {
-            **dict(Status.objects.values_list("value", "label")),
-            **dict(Priority.objects.values_list("value", "label")),
-        }
+        connection = primary_connection()
+        for mapping in field_mappings_of(connection) if connection else []:
+            labels[mapping.salesforce_field] = self._label(mapping.cockpit_field)
+        return labels
+
+    @cached_property
+    def picklists(self) -> dict[str, str]:
+        # Status values first, so a Priority value of the same name wins, as it did.
+        statuses = Status.objects.order_by().values_list("value", "label")
+        priorities = Priority.objects.order_by().values_list("value", "label")
+        rows = statuses.annotate(n=Value(0)).union(priorities.annotate(n=Value(1)), all=True)
+        return {value: label for value, label, _ in sorted(rows, key=lambda row: row[2])}
 
     def field(self, name: str) -> str:
         """A field named by the engine: a mapping's Cockpit field ('custom:effort_hours',
@@ -333,7 +354,11 @@ class _Words:
             return self.by_salesforce[name]
         if name == "owner":
             return "Assigned to"
-        return field_label(name, self.custom)
+        return self._label(name)
+
+    def _label(self, cockpit_field: str) -> str:
+        custom = self.custom if cockpit_field.startswith("custom:") else {}
+        return field_label(cockpit_field, custom)
 
     def person(self, value: Any) -> str:
         """A person the engine named: a Salesforce User Id (the org's directory), a Cockpit

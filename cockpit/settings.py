@@ -121,7 +121,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # `manage.py axes_reset_username NAME`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, with the user's time zone and sync-admin group read with them. A session
+    # signed in under Django's ModelBackend (before this one) signs in again once.
+    "cockpit.authentication.SessionUserBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
@@ -158,6 +160,10 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "task-list"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions are kept in the database and read through the cache (below): a page finds the
+# signed-in session without a query (issue 19). Logging out or a password change updates both.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Security headers and cookies. TLS terminates in front of the app in production (which
 # sets X-Forwarded-Proto); HSTS is switched on from the environment there.

@@ -391,7 +391,8 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     stays with the owner)."""
     read_only = False
     if is_sync_admin(request.user) and not tasks_owned_by(request.user).filter(pk=pk).exists():
-        task = get_object_or_404(Task.objects.select_related("owner", "status", "priority"), pk=pk)
+        related = ("owner", "status", "priority", "company", "type", "sync_record")
+        task = get_object_or_404(Task.objects.select_related(*related), pk=pk)
         read_only = True
     else:
         task = _own_task(request, pk)

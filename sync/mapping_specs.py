@@ -2,14 +2,24 @@
 
 from adminconfig.fields import cockpit_fields
 from adminconfig.models import FieldMapping, PicklistMapping, SalesforceConnection
+from cockpit.request_memo import memoized
 
 from .mapping import FieldRule, MappingSpec, PicklistRule
+
+
+def field_mappings_of(connection: SalesforceConnection) -> list[FieldMapping]:
+    """The connection's field mappings, in their order: read once a GET request."""
+    return memoized(
+        ("field_mappings", connection.pk),
+        lambda: list(FieldMapping.objects.filter(connection=connection)),
+    )
 
 
 def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
     known = cockpit_fields()
     rules = []
-    for mapping in FieldMapping.objects.filter(connection=connection):
+    # Once a GET request: the task page's differences and its history both read the mapping.
+    for mapping in field_mappings_of(connection):
         cockpit = known.get(mapping.cockpit_field)
         if cockpit is None:  # a custom field deleted since: nothing to sync
             continue
@@ -23,7 +33,11 @@ def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
             )
         )
     picklists: dict[str, dict[str, tuple[str, ...]]] = {"status": {}, "priority": {}}
-    for row in PicklistMapping.objects.filter(connection=connection):
+    picklist_rows = memoized(
+        ("picklist_mappings", connection.pk),
+        lambda: list(PicklistMapping.objects.filter(connection=connection)),
+    )
+    for row in picklist_rows:
         picklists[row.picklist][row.cockpit_value] = tuple(row.salesforce_values)
     return MappingSpec(
         fields=tuple(rules),

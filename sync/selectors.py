@@ -5,20 +5,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings
+from adminconfig.models import FieldMapping, SalesforceConnection, SyncSettings, UserMapping
 
 # The sync's modules read the switches from here.
 from adminconfig.selectors import sync_settings as sync_settings
+from cockpit.page_rows import page_row
+from cockpit.reads_at_once import count_of, values_at_once
 from cockpit.request_memo import memoized
 from tasks.models import Task, TaskSyncRecord
 
 from .mapping import MappingSpec
 from .mapping_specs import mapping_spec_load
 from .merge import SKIP, SyncField
-from .models import OutboxEntry, SyncEvent
+from .models import Conflict, OutboxEntry, SyncEvent
 from .payload import COMPANY, OWNER, lookups_load, sync_fields, task_values
 
 
@@ -48,9 +50,7 @@ def inbound_connection(settings: SyncSettings | None = None) -> SalesforceConnec
 
 def primary_connection() -> SalesforceConnection | None:
     """The primary connection, whether sync is on or not (for links and figures)."""
-    return memoized(
-        "primary_connection", SalesforceConnection.objects.filter(is_primary=True).first
-    )
+    return page_row("primary_connection")  # type: ignore[no-any-return]
 
 
 def task_is_desynced(task: Task) -> bool:
@@ -92,21 +92,43 @@ def fields_locked_for(task: Task) -> set[str]:
     )
 
 
+def sync_figures() -> dict[str, Any]:
+    """The counts and dates sync health and the status API show, in one query of one
+    subquery each (cockpit/reads_at_once.py), once a GET request: the outbox and the tasks by
+    state, the newest event of each kind (an index seek per kind: a GROUP BY read the whole
+    log, 200,000 rows at issue 19's scale), open conflicts, whether any user is matched."""
+    return memoized("sync_figures", _sync_figures_read)
+
+
+def _sync_figures_read() -> dict[str, Any]:
+    reads: dict[str, QuerySet[Any]] = {
+        f"outbox_{state}": count_of(OutboxEntry.objects.filter(state=state))
+        for state in ("pending", "in_flight", "failed")
+    }
+    reads |= {
+        f"tasks_{state}": count_of(TaskSyncRecord.objects.filter(state=state))
+        for state in TaskSyncRecord.State.values
+    }
+    reads |= {
+        f"latest_{kind}": SyncEvent.objects.filter(kind=kind)
+        .order_by("-created_at")
+        .values("created_at")
+        for kind in SyncEvent.Kind.values
+    }
+    reads["tasks"] = count_of(Task.objects.all())
+    reads["conflicts_open"] = count_of(Conflict.objects.filter(resolved_at=None))
+    reads["users_mapped"] = count_of(UserMapping.objects.all())
+    return values_at_once(**reads)
+
+
 def sync_status() -> dict[str, Any]:
     """Health and figures for admins: switches, the primary org, the outbox, task states."""
     settings = sync_settings()
     connection = primary_connection()
-    outbox = dict(
-        OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE)
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    states = dict(TaskSyncRecord.objects.values_list("state").annotate(n=Count("id")))
-    tracked = sum(states.values())
-    states[TaskSyncRecord.State.NOT_SYNCED] = states.get(TaskSyncRecord.State.NOT_SYNCED, 0) + (
-        Task.objects.count() - tracked
-    )
-    last = events_latest_by_kind()
+    figures = sync_figures()
+    states = {state: figures[f"tasks_{state}"] for state in TaskSyncRecord.State.values}
+    # A task without a sync record has never been synced.
+    states[TaskSyncRecord.State.NOT_SYNCED] += figures["tasks"] - sum(states.values())
     return {
         "auto_sync": settings.auto_sync,
         "bidirectional_sync": settings.bidirectional_sync,
@@ -124,26 +146,22 @@ def sync_status() -> dict[str, Any]:
             "cockpit_calls_today": cockpit_calls_today(connection),
             "daily_api_budget": connection.daily_api_budget,
         },
-        "outbox": {state: outbox.get(state, 0) for state in ("pending", "in_flight", "failed")},
-        "tasks": {state: states.get(state, 0) for state in TaskSyncRecord.State.values},
-        "last": last,
+        "outbox": {
+            state: figures[f"outbox_{state}"] for state in ("pending", "in_flight", "failed")
+        },
+        "tasks": states,
+        "last": events_latest_by_kind(),
     }
 
 
 def events_latest_by_kind() -> dict[str, dt.datetime]:
-    """When the log last saw each kind of event, in one query of one index seek per kind
-    (a GROUP BY read the whole log: 200,000 rows at issue 19's scale)."""
-    latest = {
-        f"latest_{kind}": Subquery(
-            SyncEvent.objects.filter(kind=kind).order_by("-created_at").values("created_at")[:1]
-        )
+    """When the log last saw each kind of event."""
+    figures = sync_figures()
+    return {
+        kind: figures[f"latest_{kind}"]
         for kind in SyncEvent.Kind.values
+        if figures[f"latest_{kind}"] is not None
     }
-    # Any one row carries the subqueries; no row at all means no event of any kind.
-    row = SyncEvent.objects.order_by().annotate(**latest).values(*latest).first()
-    if row is None:
-        return {}
-    return {name.removeprefix("latest_"): at for name, at in row.items() if at is not None}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
+from cockpit.page_rows import page_row
 from tasks.models import TaskSyncRecord
 
 from . import inbound, telemetry
@@ -56,7 +57,7 @@ def stream_state() -> StreamState:
 
 def stream_live() -> bool:
     """The listener is connected and answered lately: pulls can be rare (the safety net)."""
-    state = StreamState.objects.filter(pk=1).first()
+    state: StreamState | None = page_row("stream_state")
     if state is None or state.status != StreamState.Status.LIVE or state.last_seen_at is None:
         return False
     quiet = dt.timedelta(seconds=django_settings.SYNC_STREAM_POLL_SECONDS + 30)

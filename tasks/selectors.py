@@ -15,7 +15,9 @@ from .models import Company, CustomField, Priority, Status, Task, UserProfile
 
 def user_time_zone(user: User | AnonymousUser) -> zoneinfo.ZoneInfo:
     name: str | None = ""
-    if isinstance(user, User):
+    if isinstance(user, User) and hasattr(user, "profile_time_zone"):
+        name = user.profile_time_zone  # read with the user (cockpit.authentication)
+    elif isinstance(user, User):
         name = memoized(
             ("time_zone", user.pk),
             UserProfile.objects.filter(user=user).values_list("time_zone", flat=True).first,
@@ -125,6 +127,12 @@ def tasks_filter(
     if text:
         qs = task_search(qs, text=text)
     return qs
+
+
+def custom_fields_all() -> list[CustomField]:
+    """Every custom field, active or not, in the order they were made: read once a GET request
+    (the task page names them in its fields, its differences and its history: issue 19)."""
+    return memoized("custom_fields", lambda: list(CustomField.objects.order_by("pk")))
 
 
 def custom_fields_active() -> QuerySet[CustomField]:

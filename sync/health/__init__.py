@@ -16,7 +16,6 @@ from .conflicts import (
     EventRow,
     conflicts_open,
     conflicts_open_count,
-    field_labels_primary,
     log_events,
 )
 from .errors import (
@@ -68,7 +67,6 @@ __all__ = [
     "error_kind",
     "error_kind_title",
     "failed_entries",
-    "field_labels_primary",
     "first_import",
     "getting_started",
     "getting_started_done",

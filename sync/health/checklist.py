@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from adminconfig.models import SalesforceConnection, UserMapping
+from adminconfig.models import SalesforceConnection
 from tasks.models import Task
 
-from ..selectors import primary_connection, sync_settings
+from ..selectors import primary_connection, sync_figures, sync_settings
 from .progress import first_import
 
 STEP_TITLES = (
@@ -66,7 +66,7 @@ def getting_started() -> list[Step]:
     steps.append(Step(1, STEP_TITLES[0], state, detail.strip(), url, "Open the connection"))
 
     blocking = users_blocking_pushes()
-    mapped = UserMapping.objects.exists()
+    mapped = sync_figures()["users_mapped"] > 0
     if blocking:
         shown = ", ".join(blocking[:5]) + (
             f" and {len(blocking) - 5} more" if len(blocking) > 5 else ""

@@ -1,19 +1,19 @@
 """Open conflicts and the sync log, each row naming its task."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
-from adminconfig.models import UserMapping
+from adminconfig.models import FieldMapping, UserMapping
 from tasks.models import Company
 
-from ..mapping_specs import mapping_spec_load
 from ..models import Conflict, SyncEvent
-from ..payload import COMPANY, OWNER, field_labels
-from ..selectors import primary_connection
-from .links import TaskLink, task_links
+from ..payload import COMPANY, OWNER
+from ..selectors import sync_figures
+from .links import TaskLink, task_link, task_name_of, task_url_name
 
 
 @dataclass
@@ -25,20 +25,16 @@ class ConflictRow:
     salesforce_text: str = ""
 
 
-def _field_label(salesforce_field: str, labels: dict[str, str]) -> str:
-    return labels.get(salesforce_field, salesforce_field)
+def _field_label(conflict: Conflict) -> str:
+    """The field as Cockpit calls it ("due date", "effort hours"), from the primary
+    connection's mapping read with the conflict (`mapped_to`)."""
+    fixed = {"Status": "status", "Priority": "priority", OWNER: "owner", COMPANY: "company"}
+    name = conflict.salesforce_field
+    label = fixed.get(name) or getattr(conflict, "mapped_to", None) or name
+    return label.removeprefix("custom:").replace("_", " ")
 
 
-def field_labels_primary() -> dict[str, str]:
-    """Salesforce field → the Cockpit field's name, for the primary connection's mapping."""
-    connection = primary_connection()
-    if connection is None:
-        return {}
-    labels = field_labels(mapping_spec_load(connection))
-    return {name: label.removeprefix("custom:").replace("_", " ") for name, label in labels.items()}
-
-
-def _values_in_words(rows: list[Conflict]) -> dict[tuple[str, str, Any], str]:
+def _values_in_words(rows: Sequence[Conflict]) -> dict[tuple[str, str, Any], str]:
     """Owner and company values by name: Cockpit's side holds ids (a user, a company),
     Salesforce's a User or Account Id. Two queries at most, only for such conflicts."""
     owners = [c for c in rows if c.salesforce_field == OWNER]
@@ -84,15 +80,22 @@ def _in_words(words: dict[tuple[str, str, Any], str], field: str, side: str, val
 
 def conflicts_open(*, limit: int = 20) -> list[ConflictRow]:
     """Conflicts no admin has settled yet, newest first, with their tasks linked."""
-    rows = list(Conflict.objects.filter(resolved_at=None)[:limit])
-    links = task_links(c.task_id for c in rows)
-    labels = field_labels_primary() if rows else {}
+    # Each with its task's name and the Cockpit field it is mapped to, in the one query.
+    mapped_to = FieldMapping.objects.filter(
+        connection__is_primary=True, salesforce_field=OuterRef("salesforce_field")
+    ).values("cockpit_field")[:1]
+    rows = list(
+        Conflict.objects.filter(resolved_at=None).annotate(
+            task_name=task_name_of(), mapped_to=Subquery(mapped_to)
+        )[:limit]
+    )
     words = _values_in_words(rows)
+    url_name = task_url_name()
     return [
         ConflictRow(
             c,
-            links[c.task_id],
-            _field_label(c.salesforce_field, labels),
+            task_link(c.task_id, c.task_name, url_name),
+            _field_label(c),
             _in_words(words, c.salesforce_field, "cockpit", c.cockpit_value),
             _in_words(words, c.salesforce_field, "salesforce", c.salesforce_value),
         )
@@ -101,7 +104,7 @@ def conflicts_open(*, limit: int = 20) -> list[ConflictRow]:
 
 
 def conflicts_open_count() -> int:
-    return Conflict.objects.filter(resolved_at=None).count()
+    return int(sync_figures()["conflicts_open"])
 
 
 @dataclass
@@ -111,6 +114,10 @@ class EventRow:
 
 
 def log_events(*, limit: int = 30) -> list[EventRow]:
-    events = list(SyncEvent.objects.all()[:limit])
-    links = task_links(e.task_id for e in events)
-    return [EventRow(e, links.get(e.task_id) if e.task_id else None) for e in events]
+    """The newest lines of the log, each with its task's name read with it."""
+    events = list(SyncEvent.objects.annotate(task_name=task_name_of())[:limit])
+    url_name = task_url_name()
+    return [
+        EventRow(e, task_link(e.task_id, e.task_name, url_name) if e.task_id else None)
+        for e in events
+    ]

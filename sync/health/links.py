@@ -3,7 +3,10 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.urls import NoReverseMatch, reverse
+
+from tasks.models import Task
 
 from ..selectors import task_names
 
@@ -33,7 +36,16 @@ def task_links(task_ids: Iterable[int | None]) -> dict[int, TaskLink]:
     ids = {i for i in task_ids if i is not None}
     names = task_names(ids)
     url_name = task_url_name()
-    return {
-        i: TaskLink(i, names.get(i, ""), reverse(url_name, args=[i]) if i in names else "")
-        for i in ids
-    }
+    return {i: task_link(i, names.get(i), url_name) for i in ids}
+
+
+def task_name_of(field: str = "task_id") -> Subquery:
+    """The name of the task a row names by id (None when it is gone), to read with the rows."""
+    return Subquery(Task.objects.filter(pk=OuterRef(field)).order_by().values("name")[:1])
+
+
+def task_link(task_id: int, name: str | None, url_name: str | None = None) -> TaskLink:
+    """A task by id and its name as read (None: the task is gone, nothing to link to)."""
+    if name is None:
+        return TaskLink(task_id, "", "")
+    return TaskLink(task_id, name, reverse(url_name or task_url_name(), args=[task_id]))

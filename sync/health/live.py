@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from cockpit.page_rows import page_row
+
 from ..models import ReconcileRun, StreamState
 from ..stream import stream_live
 
@@ -21,7 +23,7 @@ class StreamPanel:
 
 
 def stream_panel() -> StreamPanel:
-    state = StreamState.objects.filter(pk=1).first() or StreamState()
+    state: StreamState = page_row("stream_state") or StreamState()
     age = timezone.now() - state.last_event_at if state.last_event_at else None
     return StreamPanel(
         status=state.get_status_display(),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from adminconfig.models import ResyncRun
+from cockpit.page_rows import page_row
 from cockpit.request_memo import memoized
 
 from ..models import PullState, ResyncWatch
@@ -45,10 +46,10 @@ class RunProgress:
 
 def resync_progress() -> RunProgress | None:
     """The newest mapping re-sync, running or finished (stopped ones with their reason)."""
-    run = ResyncRun.objects.filter(connection__is_primary=True).first()
+    run: ResyncRun | None = page_row("resync_newest")
     if run is None:
         return None
-    watch = ResyncWatch.objects.filter(run_id=run.pk).first()
+    watch: ResyncWatch | None = page_row("resync_newest_watch")
     note = ""
     if run.finished_at is not None and not run.total and outbound_connection() is None:
         note = (
@@ -77,7 +78,7 @@ def _first_import_read() -> RunProgress | None:
     settings = sync_settings()
     if settings.first_enabled_at is None:
         return None
-    state = PullState.objects.filter(pk=1).first()
+    state: PullState | None = page_row("pull_state")
     pulled = state is not None and state.last_pull_at is not None
     imported = state.imported if state is not None else 0
     waiting = stalled = ""

@@ -1,0 +1,38 @@
+"""The one-row tables nearly every page reads, read together once a GET request (issue 19).
+
+The sync switches, the primary connection, where the pull and the listener are, and the newest
+mapping re-sync with its stuck-run notes: sync health asks for each of them from several panels,
+the task page and the progress poll for most of them. In a GET request the first ask reads all
+of them in one query (cockpit/reads_at_once.py) and later asks get the same rows; outside one
+(workers, the listener, a POST) each ask is a fresh read of its own row.
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet, Subquery
+
+from .reads_at_once import first_rows
+from .request_memo import memo_active, memoized
+
+
+def _reads() -> dict[str, QuerySet[Any]]:
+    # Imported here: the apps' selectors import this module.
+    from adminconfig.models import ResyncRun, SalesforceConnection, SyncSettings
+    from sync.models import PullState, ResyncWatch, StreamState
+
+    resync = ResyncRun.objects.filter(connection__is_primary=True)
+    return {
+        "sync_settings": SyncSettings.objects.filter(pk=1),
+        "primary_connection": SalesforceConnection.objects.filter(is_primary=True),
+        "pull_state": PullState.objects.filter(pk=1),
+        "stream_state": StreamState.objects.filter(pk=1),
+        "resync_newest": resync,
+        "resync_newest_watch": ResyncWatch.objects.filter(run_id=Subquery(resync.values("pk")[:1])),
+    }
+
+
+def page_row(name: str) -> Any:
+    """The first row of one of the reads above (None without one)."""
+    if not memo_active():
+        return _reads()[name].first()
+    return memoized("page_rows", lambda: first_rows(**_reads()))[name]

@@ -7,6 +7,7 @@ of them in one query (cockpit/reads_at_once.py) and later asks get the same rows
 (workers, the listener, a POST) each ask is a fresh read of its own row.
 """
 
+from functools import cache
 from typing import Any
 
 from django.db.models import QuerySet, Subquery
@@ -15,6 +16,7 @@ from .reads_at_once import first_rows
 from .request_memo import memo_active, memoized
 
 
+@cache  # querysets never run themselves: each read clones them
 def _reads() -> dict[str, QuerySet[Any]]:
     # Imported here: the apps' selectors import this module.
     from adminconfig.models import ResyncRun, SalesforceConnection, SyncSettings
@@ -35,4 +37,4 @@ def page_row(name: str) -> Any:
     """The first row of one of the reads above (None without one)."""
     if not memo_active():
         return _reads()[name].first()
-    return memoized("page_rows", lambda: first_rows(**_reads()))[name]
+    return memoized("page_rows", lambda: first_rows(_reads(), statement="page_rows"))[name]

@@ -2,12 +2,17 @@
 
 A page asks for the sync switches, the primary connection, the pull's and the listener's state
 and the newest re-sync (tables of one row each), and sync health adds a dozen counts and dates.
-Each was a query of its own. Here they are one `SELECT (…), (…), …` of scalar subqueries, each
-the ORM's own query for one value, and every value comes back as the ORM would have given it
-(the backend's and the field's converters run on it). The subqueries run in one statement, so
-they see one snapshot of the database.
+Each was a query of its own. Here each read is the ORM's own query, limited to its first row,
+and they are joined side by side into one statement:
+
+    SELECT * FROM (SELECT 1) AS anchor LEFT JOIN (<read 1>) AS r0 ON 1 = 1 LEFT JOIN ...
+
+so a read without a row gives NULLs and the others still come back. Every value is converted
+as the ORM would have converted it (the backend's and the field's converters), and the reads
+see one snapshot of the database.
 """
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -20,47 +25,86 @@ def count_of(qs: QuerySet[Any]) -> QuerySet[Any]:
     return qs.order_by().annotate(n=count).values("n")
 
 
-def values_at_once(**reads: QuerySet[Any]) -> dict[str, Any]:
-    """Each one-column queryset's first value (None without a row), by name, in one query
-    (count_of() makes counts)."""
-    parts: list[str] = []
+Statement = tuple[str, list[Any], list[list[Any]]]  # SQL, parameters, each read's columns
+_statements: dict[tuple[str, str], Statement] = {}
+
+
+def _statement(reads: Sequence[QuerySet[Any]]) -> Statement:
+    joins: list[str] = []
     params: list[Any] = []
-    columns = []
-    for qs in reads.values():
+    selected = []
+    for n, qs in enumerate(reads):
         compiler = qs[:1].query.get_compiler(connection=connection)
         sql, sub_params = compiler.as_sql()
-        parts.append(f"({sql})")
+        # A found-row marker first: a row of NULLs is told apart from no row. The SQL is
+        # Django's own, its parameters passed apart.
+        join = f"LEFT JOIN (SELECT 1 AS found, r.* FROM ({sql}) AS r) AS r{n} ON 1 = 1"  # noqa: S608
+        joins.append(join)
         params.extend(sub_params)
-        columns.append(compiler.select[0][0])
-    if not parts:
-        return {}
+        selected.append([column for column, _, _ in compiler.select])
+    sql = "SELECT * FROM (SELECT 1 AS anchor) AS a " + " ".join(joins)  # noqa: S608
+    return sql, params, selected
+
+
+def _first_of_each(
+    reads: Callable[[], Sequence[QuerySet[Any]]], statement: str | None
+) -> list[list[Any] | None]:
+    """Each queryset's first row as a list of its selected values (None without a row)."""
+    if statement is None:
+        sql, params, selected = _statement(reads())
+    else:
+        # Reads that never change are built and compiled once a process: that costs more
+        # than running them (the progress poll: issue 19).
+        key = (connection.vendor, statement)
+        if key not in _statements:
+            _statements[key] = _statement(reads())
+        sql, params, selected = _statements[key]
+    if not selected:
+        return []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        row = cursor.fetchone()
-    found = {}
-    for name, expression, value in zip(reads, columns, row, strict=True):
-        converters = connection.ops.get_db_converters(expression)
-        for convert in converters + expression.get_db_converters(connection):
-            value = convert(value, expression, connection)
-        found[name] = value
+        cursor.execute(sql, params)
+        row = list(cursor.fetchone())
+    found: list[list[Any] | None] = []
+    at = 1  # after the anchor
+    for columns in selected:
+        values, marker = row[at + 1 : at + 1 + len(columns)], row[at]
+        at += 1 + len(columns)
+        if marker is None:
+            found.append(None)
+            continue
+        for i, expression in enumerate(columns):
+            converters = connection.ops.get_db_converters(expression)
+            for convert in converters + expression.get_db_converters(connection):
+                values[i] = convert(values[i], expression, connection)
+        found.append(values)
     return found
 
 
-def first_rows(**reads: QuerySet[Any]) -> dict[str, Any]:
-    """Each queryset's first row (as `.first()` would order it) by name, or None, in one query:
-    a subquery per column."""
-    columns: dict[str, QuerySet[Any]] = {}
-    for name, qs in reads.items():
-        if not qs.ordered:
-            qs = qs.order_by("pk")
-        for field in qs.model._meta.concrete_fields:
-            columns[f"{name}\0{field.attname}"] = qs.values(field.attname)
-    values = values_at_once(**columns)
-    rows: dict[str, Any] = {}
-    for name, qs in reads.items():
+def values_at_once(
+    reads: dict[str, QuerySet[Any]], *, statement: str | None = None
+) -> dict[str, Any]:
+    """Each one-column queryset's first value (None without a row), by name, in one query
+    (count_of() makes counts). `statement` names reads whose SQL never changes: it is
+    built once a process."""
+    rows = _first_of_each(lambda: list(reads.values()), statement)
+    return {name: row[0] if row else None for name, row in zip(reads, rows, strict=True)}
+
+
+def first_rows(reads: dict[str, QuerySet[Any]], *, statement: str | None = None) -> dict[str, Any]:
+    """Each queryset's first row (as `.first()` would order it) by name, or None, in one
+    query (`statement`: as for values_at_once)."""
+
+    def ordered() -> list[QuerySet[Any]]:
+        every = []
+        for qs in reads.values():
+            names = [f.attname for f in qs.model._meta.concrete_fields]
+            every.append((qs if qs.ordered else qs.order_by("pk")).values_list(*names))
+        return every
+
+    found: dict[str, Any] = {}
+    rows = _first_of_each(ordered, statement)
+    for (name, qs), values in zip(reads.items(), rows, strict=True):
         model: type[Model] = qs.model
         names = [f.attname for f in model._meta.concrete_fields]
-        row = [values[f"{name}\0{attname}"] for attname in names]
-        pk = values[f"{name}\0{model._meta.pk.attname}"]
-        rows[name] = None if pk is None else model.from_db(connection.alias, names, row)
-    return rows
+        found[name] = None if values is None else model.from_db(connection.alias, names, values)
+    return found

@@ -118,7 +118,7 @@ def _sync_figures_read() -> dict[str, Any]:
     reads["tasks"] = count_of(Task.objects.all())
     reads["conflicts_open"] = count_of(Conflict.objects.filter(resolved_at=None))
     reads["users_mapped"] = count_of(UserMapping.objects.all())
-    return values_at_once(**reads)
+    return values_at_once(reads, statement="sync_figures")
 
 
 def sync_status() -> dict[str, Any]:

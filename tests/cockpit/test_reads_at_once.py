@@ -36,9 +36,11 @@ def test_first_rows_are_the_rows_first_reads_with_every_kind_of_value():
     config.sync_settings_update(auto_sync=True, bidirectional_sync=False)
 
     rows = first_rows(
-        connection=SalesforceConnection.objects.filter(is_primary=True),
-        settings=SyncSettings.objects.filter(pk=1),
-        pull=PullState.objects.filter(pk=1),  # none yet
+        {
+            "connection": SalesforceConnection.objects.filter(is_primary=True),
+            "settings": SyncSettings.objects.filter(pk=1),
+            "pull": PullState.objects.filter(pk=1),  # none yet
+        }
     )
 
     assert fields_of(rows["connection"]) == fields_of(
@@ -55,10 +57,12 @@ def test_values_at_once_counts_and_dates_as_their_own_queries_would():
         SyncEvent.objects.create(kind=kind, message="m")
 
     values = values_at_once(
-        pushed=count_of(SyncEvent.objects.filter(kind="pushed")),
-        deleted=count_of(SyncEvent.objects.filter(kind="deleted")),
-        newest=SyncEvent.objects.order_by("-created_at").values("created_at"),
-        none=SyncEvent.objects.filter(kind="deleted").values("created_at"),
+        {
+            "pushed": count_of(SyncEvent.objects.filter(kind="pushed")),
+            "deleted": count_of(SyncEvent.objects.filter(kind="deleted")),
+            "newest": SyncEvent.objects.order_by("-created_at").values("created_at"),
+            "none": SyncEvent.objects.filter(kind="deleted").values("created_at"),
+        }
     )
 
     assert values == {

@@ -65,6 +65,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
     """Sync health: getting started, what failed (by kind), what clashed, the day's activity,
     the API budget, the running re-sync or import, and the log."""
     steps = health.getting_started()
+    by_hour, by_day = health.activity()
     return render(
         request,
         "cockpit/sync_health.html",
@@ -76,8 +77,8 @@ def sync_health(request: HttpRequest) -> HttpResponse:
             "conflicts": health.conflicts_open(),
             "conflicts_count": health.conflicts_open_count(),
             "events": health.log_events(),
-            "chart": chart_build(health.activity_by_hour()),
-            "day_chart": day_chart_build(health.activity_by_day()),
+            "chart": chart_build(by_hour),
+            "day_chart": day_chart_build(by_day),
             "budget": health.api_budget(),
             "stream": health.stream_panel(),
             "safety_pull_minutes": settings.SYNC_STREAM_SAFETY_PULL_SECONDS // 60,

@@ -2,7 +2,14 @@
 conflicts, the log, the day's activity per hour, the API budget, the running re-sync or first
 import, and the getting-started checklist. Writes live in sync/resolve.py and sync/resyncs.py."""
 
-from .activity import CHART_SERIES, DayCounts, HourCounts, activity_by_day, activity_by_hour
+from .activity import (
+    CHART_SERIES,
+    DayCounts,
+    HourCounts,
+    activity,
+    activity_by_day,
+    activity_by_hour,
+)
 from .budget import Budget, api_budget, push_pause_reason
 from .checklist import (
     STEP_TITLES,
@@ -59,6 +66,7 @@ __all__ = [
     "StreamPanel",
     "TaskLink",
     "activity_by_day",
+    "activity",
     "activity_by_hour",
     "api_budget",
     "conflicts_open",

@@ -31,6 +31,7 @@ from .forms import (
     PriorityMappingFormSet,
     StatusMappingFormSet,
     SyncSettingsForm,
+    TypeMappingFormSet,
 )
 from .hooks import GatewayError, ResyncPreview
 from .models import (
@@ -41,6 +42,7 @@ from .models import (
     SalesforceConnection,
     StatusMapping,
     SyncSettings,
+    TypeMapping,
     UserMapping,
 )
 from .permissions import is_sync_admin
@@ -94,6 +96,16 @@ class PriorityMappingInline(PicklistMappingInline):
     formset = PriorityMappingFormSet
     verbose_name = "Priority value"
     verbose_name_plural = "Priority mapping (Cockpit priority → Salesforce Priority values)"
+
+
+class TypeMappingInline(PicklistMappingInline):
+    model = TypeMapping
+    formset = TypeMappingFormSet
+    verbose_name = "Type value"
+    verbose_name_plural = (
+        "Type mapping (Cockpit task type → Salesforce Type values; a type without one is sent "
+        "as no Type)"
+    )
 
 
 CONFIRM_RESYNC = "_confirm_resync"
@@ -189,7 +201,14 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         # Mappings need the saved connection (and its describe for the field lists).
         return (
-            [] if obj is None else [FieldMappingInline, StatusMappingInline, PriorityMappingInline]
+            []
+            if obj is None
+            else [
+                FieldMappingInline,
+                StatusMappingInline,
+                PriorityMappingInline,
+                TypeMappingInline,
+            ]
         )
 
     def get_form(
@@ -372,7 +391,9 @@ class SalesforceConnectionAdmin(SyncAdminOnly, admin.ModelAdmin):
             (
                 picklist.label,
                 ", ".join(values),
-                f"(pushed to Salesforce as the default {picklist.label}, “{default}”)",
+                f"(pushed to Salesforce as the default {picklist.label}, “{default}”)"
+                if default
+                else f"(pushed to Salesforce as no {picklist.label})",
             )
             if values
             else (picklist.label, "none (every value has a mapping)", "")

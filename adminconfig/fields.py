@@ -61,7 +61,7 @@ REFUSED_COCKPIT_KINDS = {
     "id": "Ids cannot be mapped.",
     "lookup": "Owner and company sync through the user mapping and the company's Account Id, "
     "not as plain fields.",
-    "picklist": "Status and priority sync through the picklist mappings; type cannot be mapped.",
+    "picklist": "Status, priority and type sync through the picklist mappings.",
 }
 
 

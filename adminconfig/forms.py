@@ -317,6 +317,14 @@ class PriorityMappingFormSet(PicklistMappingFormSet):
         return "priority_mappings"
 
 
+class TypeMappingFormSet(PicklistMappingFormSet):
+    picklist = PicklistMapping.Picklist.TYPE
+
+    @classmethod
+    def get_default_prefix(cls) -> str:
+        return "type_mappings"
+
+
 class SyncSettingsForm(forms.ModelForm):
     class Meta:
         model = SyncSettings

@@ -246,12 +246,15 @@ class PicklistMapping(models.Model):
     class Picklist(models.TextChoices):
         STATUS = "status", "Status"
         PRIORITY = "priority", "Priority"
+        TYPE = "type", "Type"
 
     connection = models.ForeignKey(
         SalesforceConnection, on_delete=models.CASCADE, related_name="picklist_mappings"
     )
     picklist = models.CharField(max_length=10, choices=Picklist.choices)
-    cockpit_value = models.CharField(max_length=80, help_text="A Cockpit Status/Priority value.")
+    cockpit_value = models.CharField(
+        max_length=80, help_text="A Cockpit Status/Priority value or task type."
+    )
     salesforce_values = models.JSONField(
         default=list,
         help_text="Salesforce values, in order: the first is what Cockpit sends; all map back.",
@@ -280,6 +283,12 @@ class PriorityMapping(PicklistMapping):
     class Meta:
         proxy = True
         verbose_name = "Priority mapping"
+
+
+class TypeMapping(PicklistMapping):
+    class Meta:
+        proxy = True
+        verbose_name = "Type mapping"
 
 
 class UserMapping(models.Model):

@@ -32,11 +32,14 @@ class PicklistRule:
 
     salesforce_field: str
     values: dict[str, tuple[str, ...]]
-    salesforce_default: str
+    salesforce_default: str | None
+    # Type: a task may have none, and Salesforce's Type may be empty (null both ways);
+    # Status and Priority always hold a value.
+    nullable: bool = False
 
-    def out(self, cockpit_value: str) -> str:
+    def out(self, cockpit_value: str | None) -> str | None:
         """The first listed value, always the same; the org's default when unmapped."""
-        listed = self.values.get(cockpit_value)
+        listed = self.values.get(cockpit_value) if cockpit_value is not None else None
         return listed[0] if listed else self.salesforce_default
 
     def back(self, salesforce_value: str) -> str | None:
@@ -51,6 +54,15 @@ class MappingSpec:
     fields: tuple[FieldRule, ...]
     status: PicklistRule
     priority: PicklistRule
+    type: PicklistRule | None = None  # the task type (Salesforce's Type), when mapped
+
+    @property
+    def picklists(self) -> tuple[tuple[str, PicklistRule], ...]:
+        """Each picklist the mapping syncs, by the Cockpit field it fills."""
+        named = [("status", self.status), ("priority", self.priority)]
+        if self.type is not None:
+            named.append(("type", self.type))
+        return tuple(named)
 
 
 @dataclass(frozen=True)
@@ -116,10 +128,9 @@ def to_salesforce(values: dict[str, Any], spec: MappingSpec) -> dict[str, Any]:
     for rule in spec.fields:
         if rule.goes_out and rule.cockpit_field in values:
             out[rule.salesforce_field] = value_out(values[rule.cockpit_field], rule.kind)
-    if "status" in values:
-        out[spec.status.salesforce_field] = spec.status.out(values["status"])
-    if "priority" in values:
-        out[spec.priority.salesforce_field] = spec.priority.out(values["priority"])
+    for name, picklist in spec.picklists:
+        if name in values:
+            out[picklist.salesforce_field] = picklist.out(values[name])
     return out
 
 
@@ -133,10 +144,13 @@ def from_salesforce(record: dict[str, Any], spec: MappingSpec) -> Inbound:
     for rule in spec.fields:
         if rule.comes_in and rule.salesforce_field in record:
             result.values[rule.cockpit_field] = value_in(record[rule.salesforce_field], rule)
-    for name, picklist in (("status", spec.status), ("priority", spec.priority)):
+    for name, picklist in spec.picklists:
         if picklist.salesforce_field not in record:
             continue
         sf_value = record[picklist.salesforce_field]
+        if sf_value is None and picklist.nullable:
+            result.values[name] = None
+            continue
         cockpit_value = picklist.back(sf_value) if sf_value is not None else None
         if cockpit_value is None:
             result.skipped.append(

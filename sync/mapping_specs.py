@@ -32,7 +32,7 @@ def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
                 comes_in=mapping.comes_in,
             )
         )
-    picklists: dict[str, dict[str, tuple[str, ...]]] = {"status": {}, "priority": {}}
+    picklists: dict[str, dict[str, tuple[str, ...]]] = {"status": {}, "priority": {}, "type": {}}
     picklist_rows = memoized(
         ("picklist_mappings", connection.pk),
         lambda: list(PicklistMapping.objects.filter(connection=connection)),
@@ -43,4 +43,9 @@ def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
         fields=tuple(rules),
         status=PicklistRule("Status", picklists["status"], connection.default_status),
         priority=PicklistRule("Priority", picklists["priority"], connection.default_priority),
+        # Type syncs once the admin maps any type (every connection starts with Call, Email
+        # and Meeting); a type without a mapping goes as no Type, never as a made-up one.
+        type=PicklistRule("Type", picklists["type"], None, nullable=True)
+        if picklists["type"]
+        else None,
     )

@@ -278,9 +278,9 @@ def _push_upserts(
 ) -> None:
     tasks = {
         t.pk: t
-        for t in Task.objects.select_related("status", "priority", "owner", "company").filter(
-            pk__in=[e.task_id for e in entries]
-        )
+        for t in Task.objects.select_related(
+            "status", "priority", "owner", "company", "type"
+        ).filter(pk__in=[e.task_id for e in entries])
     }
     records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
     linked: list[tuple[OutboxEntry, str]] = []

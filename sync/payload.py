@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from adminconfig.models import UserMapping
-from tasks.models import Company, Priority, Status, Task
+from tasks.models import Company, Priority, Status, Task, TaskType
 from tasks.services import TaskChanges
 
 from .mapping import MappingSpec, value_in, value_out
@@ -79,6 +79,8 @@ def task_values(task: Task, spec: MappingSpec) -> dict[str, Any]:
         values[rule.salesforce_field] = _plain(value)
     values[spec.status.salesforce_field] = task.status.value
     values[spec.priority.salesforce_field] = task.priority.value
+    if spec.type is not None:
+        values[spec.type.salesforce_field] = task.type.name if task.type else None
     values[OWNER] = task.owner_id
     values[COMPANY] = task.company_id
     return values
@@ -109,9 +111,11 @@ def sync_fields(spec: MappingSpec, lookups: Lookups) -> list[SyncField]:
             return _plain(value_in(value, rule))
 
         fields.append(SyncField(rule.salesforce_field, rule.goes_out, rule.comes_in, out, back))
-    for picklist in (spec.status, spec.priority):
+    for _, picklist in spec.picklists:
 
         def back_picklist(value: Any, picklist: Any = picklist) -> Any:
+            if value is None and picklist.nullable:
+                return None  # no Type in Salesforce: no type in Cockpit
             found = picklist.back(value) if value is not None else None
             return SKIP if found is None else found
 
@@ -156,12 +160,14 @@ class Picklists:
 
     statuses: dict[str, Status]
     priorities: dict[str, Priority]
+    types: dict[str, TaskType]
 
 
 def picklists_load() -> Picklists:
     return Picklists(
         statuses={s.value: s for s in Status.objects.all()},
         priorities={p.value: p for p in Priority.objects.all()},
+        types={t.name: t for t in TaskType.objects.all()},
     )
 
 
@@ -182,6 +188,8 @@ def task_changes(
             changes["status"] = picklists.statuses[value]
         elif name == spec.priority.salesforce_field:
             changes["priority"] = picklists.priorities[value]
+        elif spec.type is not None and name == spec.type.salesforce_field:
+            changes["type"] = picklists.types[value] if value else None
         elif name == OWNER:
             found = (users or {}).get(value)
             changes["owner"] = found if found is not None else User.objects.get(pk=value)
@@ -219,4 +227,6 @@ def field_labels(spec: MappingSpec) -> dict[str, str]:
             COMPANY: "company",
         }
     )
+    if spec.type is not None:
+        labels[spec.type.salesforce_field] = "type"
     return labels

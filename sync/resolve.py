@@ -103,7 +103,7 @@ def conflict_resolve(*, conflict: Conflict, keep: str, by: Any) -> Conflict:
     with transaction.atomic():
         task = (
             Task.objects.select_for_update(of=("self",))
-            .select_related("status", "priority", "owner", "company")
+            .select_related("status", "priority", "owner", "company", "type")
             .filter(pk=conflict.task_id)
             .first()
         )

@@ -183,6 +183,8 @@ def _cockpit_field(spec: MappingSpec, salesforce_field: str) -> str:
         OWNER: "owner",
         COMPANY: "company",
     }
+    if spec.type is not None:
+        fixed[spec.type.salesforce_field] = "type"
     if salesforce_field in fixed:
         return fixed[salesforce_field]
     return next(

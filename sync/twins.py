@@ -123,7 +123,7 @@ def agreement_marked(
         rule.salesforce_field: {"from": rule.cockpit_field, "dir": _direction(rule)}
         for rule in spec.fields
     }
-    for picklist in (spec.status, spec.priority):
+    for _, picklist in spec.picklists:
         name = picklist.salesforce_field
         if base_ck.get(name) is None or name not in base_sf:
             continue  # not agreed (a write on its way): nothing to mark
@@ -168,7 +168,7 @@ def _mapping_changes(
             agreed, agreed_sf = base_ck[name], base_sf[name]
             if not (same(item.out(agreed), agreed_sf) or same(item.back(agreed_sf), agreed)):
                 forget(name)
-    for picklist in (engine.spec.status, engine.spec.priority):
+    for _, picklist in engine.spec.picklists:
         name, mark = picklist.salesforce_field, marks.get(picklist.salesforce_field)
         if mark is None or name not in base_ck or name not in base_sf:
             continue
@@ -358,7 +358,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
         tasks = {
             t.pk: t
             for t in Task.objects.select_for_update(of=("self",))
-            .select_related("status", "priority", "owner", "company")
+            .select_related("status", "priority", "owner", "company", "type")
             .filter(pk__in=[i.task_id for i in items])
         }
         records = _records_locked(list(tasks))

@@ -233,16 +233,16 @@ def connection_salesforce_picklist(
 
     if not connection.task_describe:
         return None
-    field = "Status" if picklist == PicklistMapping.Picklist.STATUS else "Priority"
-    return picklist_values(connection.task_describe, field)
+    return picklist_values(connection.task_describe, PicklistMapping.Picklist(picklist).label)
 
 
 def connection_unmapped_cockpit_values(
     *, connection: SalesforceConnection
 ) -> list[tuple[PicklistMapping.Picklist, list[str], str]]:
     """Per picklist: the Cockpit values no mapping lists (a status added since, such as
-    "Blocked"), and the connection's default Salesforce value they are pushed as."""
-    from tasks.models import Priority, Status
+    "Blocked"), and the connection's default Salesforce value they are pushed as (none for
+    Type)."""
+    from tasks.models import Priority, Status, TaskType
 
     cockpit = {
         PicklistMapping.Picklist.STATUS: (
@@ -253,6 +253,8 @@ def connection_unmapped_cockpit_values(
             Priority.objects.values_list("value", flat=True),
             connection.default_priority,
         ),
+        # Salesforce's Type may be empty: a type without a mapping goes as none.
+        PicklistMapping.Picklist.TYPE: (TaskType.objects.values_list("name", flat=True), ""),
     }
     mapped = set(connection.picklist_mappings.values_list("picklist", "cockpit_value"))
     found = []

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from tasks.models import Priority, Status, TaskSyncRecord
+from tasks.models import Priority, Status, TaskSyncRecord, TaskType
 
 from .. import hooks
 from ..fields import (
@@ -37,6 +37,12 @@ DEFAULT_PICKLISTS = {
         ("Medium", ["Normal"]),
         ("High", ["High"]),
     ],
+    # A type with no row (Follow-up) is sent as no Type: Salesforce's Type may be empty.
+    PicklistMapping.Picklist.TYPE: [
+        ("Call", ["Call"]),
+        ("Email", ["Email"]),
+        ("Meeting", ["Meeting"]),
+    ],
 }
 
 
@@ -48,10 +54,7 @@ def mappings_create_defaults(*, connection: SalesforceConnection) -> None:
         )
     if not connection.picklist_mappings.exists():
         existing = {
-            PicklistMapping.Picklist.STATUS: set(Status.objects.values_list("value", flat=True)),
-            PicklistMapping.Picklist.PRIORITY: set(
-                Priority.objects.values_list("value", flat=True)
-            ),
+            picklist: set(picklist_cockpit_values(picklist)) for picklist in DEFAULT_PICKLISTS
         }
         PicklistMapping.objects.bulk_create(
             PicklistMapping(
@@ -165,13 +168,18 @@ def field_mapping_delete(*, mapping: FieldMapping, resync: bool = True) -> None:
         resync_start(connection=connection, reason=f"Field mapping {label} removed")
 
 
-def _picklist_context(connection: SalesforceConnection, picklist: str) -> dict[str, Any]:
+def picklist_cockpit_values(picklist: str) -> list[str]:
+    """The Cockpit values a picklist mapping maps: statuses, priorities, or task types."""
     if picklist == PicklistMapping.Picklist.STATUS:
-        cockpit_values = list(Status.objects.values_list("value", flat=True))
-        sf_field = "Status"
-    else:
-        cockpit_values = list(Priority.objects.values_list("value", flat=True))
-        sf_field = "Priority"
+        return list(Status.objects.values_list("value", flat=True))
+    if picklist == PicklistMapping.Picklist.PRIORITY:
+        return list(Priority.objects.values_list("value", flat=True))
+    return list(TaskType.objects.values_list("name", flat=True))
+
+
+def _picklist_context(connection: SalesforceConnection, picklist: str) -> dict[str, Any]:
+    cockpit_values = picklist_cockpit_values(picklist)
+    sf_field = PicklistMapping.Picklist(picklist).label
     describe = connection.task_describe or {}
     return {
         "cockpit_values": cockpit_values,

@@ -39,6 +39,7 @@ TASK_DESCRIBE = {
             ],
         ),
         sf_field("Priority", "picklist", 40, picklist=["High", "Normal", "Low"]),
+        sf_field("Type", "picklist", 40, picklist=["Call", "Email", "Meeting", "Other"]),
         sf_field("ActivityDate", "date"),
         sf_field("Description", "textarea", 32000),
         sf_field("OwnerId", "reference", 18, referenceTo=["User"]),

@@ -47,7 +47,9 @@ def formset(prefix, rows, initial=0):
     return data
 
 
-def current_formsets(connection, field_rows=None, status_rows=None, priority_rows=None):
+def current_formsets(
+    connection, field_rows=None, status_rows=None, priority_rows=None, type_rows=None
+):
     """POST data for the change page: the stored rows, optionally with changed/added rows."""
     fields = [
         {
@@ -80,10 +82,12 @@ def current_formsets(connection, field_rows=None, status_rows=None, priority_row
 
     status, n_status = picklist("status", status_rows)
     priority, n_priority = picklist("priority", priority_rows)
+    types, n_types = picklist("type", type_rows)
     return {
         **formset("field_mappings", fields, initial_fields),
         **formset("status_mappings", status, n_status),
         **formset("priority_mappings", priority, n_priority),
+        **formset("type_mappings", types, n_types),
     }
 
 

@@ -113,7 +113,7 @@ def test_the_admin_form_shows_the_problem(admin_user, tested_connection, client)
         if form.initial.get(name) is not None
     }
     data.update(external_id_field="Subject", is_primary="on")
-    for prefix in ("field_mappings", "status_mappings", "priority_mappings"):
+    for prefix in ("field_mappings", "status_mappings", "priority_mappings", "type_mappings"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
 
     response = client.post(url, data)

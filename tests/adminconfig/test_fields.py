@@ -158,4 +158,43 @@ def test_a_new_connection_starts_with_the_default_mapping(connection):
         ("priority", "Low"): ["Low"],
         ("priority", "Medium"): ["Normal"],
         ("priority", "High"): ["High"],
+        # Follow-up has none: it goes as no Type.
+        ("type", "Call"): ["Call"],
+        ("type", "Email"): ["Email"],
+        ("type", "Meeting"): ["Meeting"],
     }
+
+
+def test_the_migration_gives_existing_connections_the_default_type_mapping(db):
+    import importlib
+
+    from django.apps import apps
+
+    from adminconfig.models import PicklistMapping, SalesforceConnection
+    from tests.factories import ConnectionFactory
+
+    migration = importlib.import_module("adminconfig.migrations.0009_type_mapping")
+    bare = ConnectionFactory(name="Before types")
+    # An org whose Type lacks Meeting, and a connection whose admin mapped types already.
+    SalesforceConnection.objects.filter(pk=bare.pk).update(
+        task_describe={
+            "fields": [{"name": "Type", "picklistValues": [{"value": "Call"}, {"value": "Email"}]}]
+        }
+    )
+    own = ConnectionFactory(name="Mapped already", is_primary=False)
+    PicklistMapping.objects.filter(picklist="type").delete()
+    PicklistMapping.objects.create(
+        connection=own, picklist="type", cockpit_value="Call", salesforce_values=["Other"]
+    )
+
+    migration.type_mappings_add(apps, None)
+
+    def types(connection):
+        return dict(
+            PicklistMapping.objects.filter(connection=connection, picklist="type").values_list(
+                "cockpit_value", "salesforce_values"
+            )
+        )
+
+    assert types(bare) == {"Call": ["Call"], "Email": ["Email"]}
+    assert types(own) == {"Call": ["Other"]}

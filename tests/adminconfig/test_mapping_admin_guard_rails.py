@@ -175,6 +175,25 @@ def test_a_save_that_resyncs_shows_its_preview_and_saves_only_once_confirmed(
     assert ResyncRun.objects.get().total == 2
 
 
+def test_the_admin_maps_task_types_and_names_those_sent_as_no_type(admin_client, connection):
+    from adminconfig.models import PicklistMapping
+
+    page = admin_client.get(change_url(connection)).content.decode()
+    assert "Type mapping (Cockpit task type → Salesforce Type values" in page
+    assert "Follow-up (pushed to Salesforce as no Type)" in page
+
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(connection, type_rows={0: {"salesforce_values": "Call, Other"}}),
+    }
+    saved = admin_client.post(change_url(connection), data)
+
+    assert saved.status_code == 302
+    assert PicklistMapping.objects.get(
+        connection=connection, picklist="type", cockpit_value="Call"
+    ).salesforce_values == ["Call", "Other"]
+
+
 def test_going_back_from_the_preview_shows_the_form_with_the_edits_and_saves_nothing(
     admin_client, connection
 ):

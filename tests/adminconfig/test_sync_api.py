@@ -245,6 +245,32 @@ def test_picklist_mappings_through_the_api(admin_api):
     assert "already mapped to 'Complete'" in clash.json()["salesforce_values"][0]
 
 
+def test_the_task_type_is_mapped_through_the_api_with_the_orgs_values(admin_api):
+    describe_connection(admin_api)
+
+    made = admin_api.post(
+        "/api/v1/sync/picklist-mappings/",
+        {"picklist": "type", "cockpit_value": "Follow-up", "salesforce_values": ["Other"]},
+        format="json",
+    )
+    bogus = admin_api.post(
+        "/api/v1/sync/picklist-mappings/",
+        {"picklist": "type", "cockpit_value": "Meeting", "salesforce_values": ["Lunch"]},
+        format="json",
+    )
+    listed = admin_api.get("/api/v1/sync/picklist-mappings/?picklist=type").json()["results"]
+
+    assert made.status_code == 201, made.json()
+    assert bogus.status_code == 400
+    assert "Salesforce type has no value 'Lunch'" in " ".join(bogus.json()["salesforce_values"])
+    assert {(r["cockpit_value"], tuple(r["salesforce_values"])) for r in listed} == {
+        ("Call", ("Call",)),
+        ("Email", ("Email",)),
+        ("Meeting", ("Meeting",)),
+        ("Follow-up", ("Other",)),
+    }
+
+
 def test_saving_a_mapping_starts_a_resync_of_the_synced_tasks(
     admin_api, django_capture_on_commit_callbacks, monkeypatch
 ):

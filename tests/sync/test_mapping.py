@@ -27,8 +27,11 @@ PRIORITY = PicklistRule(
 )
 
 
+TYPE = PicklistRule("Type", {"Call": ("Call",), "Meeting": ("Meeting",)}, None, nullable=True)
+
+
 def spec(*rules: FieldRule) -> MappingSpec:
-    return MappingSpec(fields=rules, status=STATUS, priority=PRIORITY)
+    return MappingSpec(fields=rules, status=STATUS, priority=PRIORITY, type=TYPE)
 
 
 DEFAULT = spec(
@@ -50,6 +53,9 @@ DEFAULT = spec(
         ({"status": "Blocked"}, {"Status": "Deferred"}),  # unmapped: the org default
         ({"priority": "Medium"}, {"Priority": "Normal"}),
         ({"priority": "Urgent"}, {"Priority": "Normal"}),
+        ({"type": "Call"}, {"Type": "Call"}),
+        ({"type": "Follow-up"}, {"Type": None}),  # unmapped type: no Type, never a guess
+        ({"type": None}, {"Type": None}),  # no type
         ({"unmapped_field": 1}, {}),
     ],
 )
@@ -75,6 +81,9 @@ def test_outbound_picklist_choice_is_always_the_first_value_never_random():
         ({"Status": "Deferred"}, {}, [("status", "Deferred")]),  # unmapped: skipped, reported
         ({"Priority": "Normal"}, {"priority": "Medium"}, []),
         ({"Priority": "Critical"}, {}, [("priority", "Critical")]),
+        ({"Type": "Meeting"}, {"type": "Meeting"}, []),
+        ({"Type": None}, {"type": None}, []),  # no Type: no type, not a skip
+        ({"Type": "Other"}, {}, [("type", "Other")]),  # unmapped: skipped, reported
         ({"Unknown__c": 5}, {}, []),
     ],
 )

@@ -124,6 +124,15 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("task-list")
 
 
+class CountedPaginator(Paginator):
+    """A paginator told how many rows its list holds: the tab counts (one aggregate for every
+    tab) have the number, so the page makes no COUNT(*) of its own (issue 19)."""
+
+    def __init__(self, object_list: QuerySet[Task], per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
 def _section(title: str, qs: QuerySet[Task]) -> dict[str, Any]:
     rows = list(qs[: SECTION_LIMIT + 1])
     return {"title": title, "tasks": rows[:SECTION_LIMIT], "more": len(rows) > SECTION_LIMIT}
@@ -183,7 +192,9 @@ def _list_view(request: HttpRequest, filters: TaskFilterForm, today: dt.date) ->
             qs = tasks_open(mine)
         if sort:
             qs = tasks_sorted(qs, sort)
-        page = Paginator(qs, chosen["size"]).get_page(request.GET.get("page"))
+        tab = chosen["view"] if chosen["view"] in shown.counts else "open"
+        paginator = CountedPaginator(qs, chosen["size"], count=shown.counts[tab])
+        page = paginator.get_page(request.GET.get("page"))
         page.object_list = list(page.object_list)
         shown.page = page
     return shown

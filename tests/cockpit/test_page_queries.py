@@ -100,6 +100,20 @@ def world():
     return {"csm": csm, "admin": SyncAdminFactory(), "task": tasks[0], "bobs": tasks[1]}
 
 
+@pytest.mark.parametrize("view", ["open", "week", "upcoming", "completed"])
+def test_a_paged_tab_counts_its_rows_once_with_the_other_tabs(
+    world, view, django_assert_max_num_queries
+):
+    client = signed_in(world["csm"])
+
+    with django_assert_max_num_queries(PAGE_LIMIT) as captured:
+        page = client.get(f"/?view={view}&size=25").content.decode()
+
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1, counts  # the tab counts, one aggregate; the pager uses them
+    assert 'id="count-open">3<' in page
+
+
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)

@@ -504,6 +504,17 @@ class SalesforceClient:
     # sObject Collections: up to 200 records a call (DESIGN rule 10). simple-salesforce has no
     # helper for them, so they go through restful().
 
+    def collection(
+        self, method: str, path: str, records: list[SalesforceRecord], *, sobject: str = "Task"
+    ) -> list[RecordAnswer]:
+        """One sObject Collections write: `path` is composite/sobjects (POST creates, PATCH
+        updates) or composite/sobjects/{sobject}/{external id field} (PATCH upserts)."""
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        return cast(list[RecordAnswer], self.call("restful", path, method=method, json=body))
+
     def collection_upsert(
         self, sobject: str, external_id_field: str, records: list[SalesforceRecord]
     ) -> list[RecordAnswer]:
@@ -570,6 +581,34 @@ class SalesforceClient:
         )
         return cast(list[CompositeAnswer], answer["compositeResponse"])
 
+    def collections(
+        self, writes: list[tuple[str, str, list[SalesforceRecord]]], *, sobject: str = "Task"
+    ) -> list[list[RecordAnswer] | SalesforceError]:
+        """Up to 5 sObject Collections writes in one Composite call (one API call), in order:
+        (method, path under the data path, records) each. Each answers its records' answers,
+        or the error the whole collection met (`subrequest_error`)."""
+        prefix = self.data_path()
+        answers = self.composite(
+            [
+                {
+                    "method": method,
+                    "url": prefix + path,
+                    "referenceId": f"write{number}",
+                    "body": {
+                        "allOrNone": False,
+                        "records": [{"attributes": {"type": sobject}, **r} for r in records],
+                    },
+                }
+                for number, (method, path, records) in enumerate(writes)
+            ]
+        )
+        return [
+            cast(list[RecordAnswer], answer["body"])
+            if answer["httpStatusCode"] == 200
+            else subrequest_error(answer)
+            for answer in answers
+        ]
+
     def data_path(self) -> str:
         """The REST API's path prefix, for a Composite subrequest's url."""
         return f"/services/data/v{self.creds.api_version}/"
@@ -605,6 +644,23 @@ class SalesforceClient:
 
 COLLECTION_LIMIT = 200
 COMPOSITE_LIMIT = 25  # subrequests in one Composite call
+COMPOSITE_COLLECTIONS = 5  # of which sObject Collections or queries
+
+
+def subrequest_error(answer: CompositeAnswer) -> SalesforceError:
+    """A failed Composite subrequest, classified as `classify` does a failed call."""
+    status = answer["httpStatusCode"]
+    code, message = _first_error(answer.get("body"))
+    text = f"{code}: {message}" if code else message or f"HTTP {status}"
+    if status == 401:
+        return AuthError(text, code=code or "INVALID_SESSION_ID", status=status)
+    if status in (500, 502, 504) and code not in TRANSIENT_CODES:
+        return UncertainError(text, code=code, status=status)
+    if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
+        return TransientError(text, code=code, status=status)
+    return PermanentError(text, code=code, status=status)
+
+
 SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")
 
 

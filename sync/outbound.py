@@ -12,10 +12,11 @@ succeeds or fails permanently, and then shows on the task (rule 9).
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -29,6 +30,7 @@ from tasks.models import Task, TaskSyncRecord
 from . import telemetry
 from .client import (
     COLLECTION_LIMIT,
+    COMPOSITE_COLLECTIONS,
     COMPOSITE_LIMIT,
     AuthError,
     RecordResult,
@@ -312,10 +314,58 @@ def _push_upserts(
         found = _own_creates_find(engine, client, unsure, records)
         new = [e for e in new if e not in found]
         linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
+    writes: list[_Write] = []
     if linked:
-        _push_updates(engine, client, linked, tasks, result)
+        writes += _push_updates(engine, client, linked, tasks, result)
     if new:
-        _push_creates(engine, client, new, tasks, result)
+        writes += _push_creates(engine, new, tasks, result)
+    _writes_send(client, writes)
+
+
+@dataclass
+class _Write:
+    """One sObject Collections write of a cycle: what goes out, and what its answer finishes."""
+
+    method: str
+    path: str  # under the REST API's data path
+    records: list[dict[str, Any]]
+    entries: list[OutboxEntry]
+    answered: Callable[[list[RecordAnswer]], None]  # run under _finishing(entries)
+    # What `uncertain_add` keeps when its answer never comes: task id → (sent, Cockpit's).
+    sent: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _writes_send(client: SalesforceClient, writes: list[_Write]) -> None:
+    """A cycle's collection writes, in order: one alone as a collection call, several in one
+    Composite call (up to 5 collections of 200 records: one API call where each was one).
+    Every answer that came is recorded; then the first failed write raises, and the cycle
+    treats its entries (and whatever else is unfinished) as the failure of a call."""
+    for start in range(0, len(writes), COMPOSITE_COLLECTIONS):
+        group = writes[start : start + COMPOSITE_COLLECTIONS]
+        try:
+            if len(group) == 1:
+                answers: list[list[RecordAnswer] | SalesforceError] = [
+                    client.collection(group[0].method, group[0].path, group[0].records)
+                ]
+            else:
+                answers = client.collections([(w.method, w.path, w.records) for w in group])
+        except SalesforceError as exc:
+            if exc.uncertain:
+                # Kept even by a holder that lost the lease: Salesforce may yet apply these
+                # writes, and whoever holds the lease now must recognise them when they land.
+                uncertain_add({k: v for w in group for k, v in w.sent.items()})
+            raise
+        failed: SalesforceError | None = None
+        for write, answer in zip(group, answers, strict=True):
+            if isinstance(answer, SalesforceError):
+                if answer.uncertain:
+                    uncertain_add(write.sent)
+                failed = failed or answer
+                continue
+            with _finishing(write.entries):
+                write.answered(answer)
+        if failed is not None:
+            raise failed
 
 
 def _own_creates_find(
@@ -395,12 +445,12 @@ def _push_updates(
     linked: list[tuple[OutboxEntry, str]],
     tasks: dict[int, Task],
     result: PushResult,
-) -> None:
+) -> list["_Write"]:
     if engine.settings.bidirectional_sync and len(linked) <= COMPOSITE_LIMIT:
         linked = _push_conditional(engine, client, linked, tasks, result)
         if not linked:
-            return
-    _push_read_merged(engine, client, linked, tasks, result)
+            return []
+    return _push_read_merged(engine, client, linked, tasks, result)
 
 
 def _push_conditional(
@@ -451,7 +501,7 @@ def _push_conditional(
         answers = client.composite(subrequests)
     except SalesforceError as exc:
         if exc.uncertain:
-            # Kept even by a holder that lost the lease (see _push_read_merged).
+            # Kept even by a holder that lost the lease (see _writes_send).
             uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable})
         raise
     with _finishing([e for e, _, _ in sendable]):
@@ -516,27 +566,29 @@ def _push_read_merged(
     linked: list[tuple[OutboxEntry, str]],
     tasks: dict[int, Task],
     result: PushResult,
-) -> None:
-    """Updates after a read: Salesforce's current values merged in, then sObject Collections."""
+) -> list["_Write"]:
+    """Updates after a read: Salesforce's current values merged in; returns the collection
+    writes that carry them."""
     theirs_by_id: dict[str, dict[str, Any]] | None = None
     read_at: dt.datetime | None = None
     if engine.settings.bidirectional_sync:
         theirs_by_id, read_at = _read_current(engine, client, [sf_id for _, sf_id in linked])
     with _finishing([e for e, _ in linked]):
         sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result, read_at)
+    writes = []
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
-        body = [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk]
-        try:
-            answers = client.collection_update("Task", body)
-        except SalesforceError as exc:
-            if exc.uncertain:
-                # Kept even by a holder that lost the lease: Salesforce may yet apply this
-                # write, and whoever holds the lease now must recognise it when it lands.
-                uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk})
-            raise
-        with _finishing([e for e, _, _ in chunk]):
-            _updates_answered(engine, chunk, answers, result)
+        writes.append(
+            _Write(
+                "PATCH",
+                "composite/sobjects",
+                [{"id": sf_id, **outcome.merged.to_salesforce} for _, sf_id, outcome in chunk],
+                [e for e, _, _ in chunk],
+                partial(_updates_answered, engine, chunk, result=result),
+                {o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in chunk},
+            )
+        )
+    return writes
 
 
 def _merge_for_push(
@@ -635,12 +687,9 @@ def _deleted_in_salesforce(
 
 
 def _push_creates(
-    engine: Engine,
-    client: SalesforceClient,
-    entries: list[OutboxEntry],
-    tasks: dict[int, Task],
-    result: PushResult,
-) -> None:
+    engine: Engine, entries: list[OutboxEntry], tasks: dict[int, Task], result: PushResult
+) -> list[_Write]:
+    """First pushes: the collection writes that upsert (or create) their twins."""
     connection = engine.connection
     use_upsert = _has_field(connection, connection.external_id_field)
     sendable: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any]]] = []
@@ -653,24 +702,28 @@ def _push_creates(
             result.failed += 1
             continue
         sendable.append((entry, payload, ours))
+    ext = connection.external_id_field
+    writes = []
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
-        try:
-            if use_upsert:
-                ext = connection.external_id_field
-                body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
-                answers = client.collection_upsert("Task", ext, body)
-            else:
-                # No external id field in the org: a retry after a lost answer may duplicate
-                # (Test connection warns about it).
-                answers = client.collection_create("Task", [p for _, p, _ in chunk])
-        except SalesforceError as exc:
-            if exc.uncertain:
-                # Kept even by a holder that lost the lease (see _push_read_merged).
-                uncertain_add({e.task_id: (p, ours) for e, p, ours in chunk})
-            raise
-        with _finishing([e for e, _, _ in chunk]):
-            _creates_answered(engine, chunk, answers, result)
+        if use_upsert:
+            method, path = "PATCH", f"composite/sobjects/Task/{ext}"
+            body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
+        else:
+            # No external id field in the org: a retry after a lost answer may duplicate
+            # (Test connection warns about it).
+            method, path, body = "POST", "composite/sobjects", [p for _, p, _ in chunk]
+        writes.append(
+            _Write(
+                method,
+                path,
+                body,
+                [e for e, _, _ in chunk],
+                partial(_creates_answered, engine, chunk, result=result),
+                {e.task_id: (p, ours) for e, p, ours in chunk},
+            )
+        )
+    return writes
 
 
 def _creates_answered(

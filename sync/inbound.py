@@ -381,8 +381,13 @@ def _own_unlinked(external_ids: list[str]) -> dict[int, TaskSyncRecord]:
 def _link(
     engine: Engine, record: TaskSyncRecord, theirs: dict[str, Any], salesforce_id: str
 ) -> MergeItem:
-    TaskSyncRecord.objects.filter(pk=record.pk).update(salesforce_id=salesforce_id)
     base = first_push_base(record) or (dict.fromkeys(engine.field_names), {})
+    # The agreement is what the lost push sent, as the push that finds its twin records it
+    # (outbound._own_creates_find): the merge below replaces it, but it merges nothing for a
+    # task its CSM desynced meanwhile, which syncs again from this base.
+    TaskSyncRecord.objects.filter(pk=record.pk).update(
+        salesforce_id=salesforce_id, agreed_values=base[0], agreed_cockpit=base[1]
+    )
     return MergeItem(record.task_id, theirs, salesforce_id, base_override=base)
 
 

@@ -269,6 +269,30 @@ def test_an_answer_lost_after_salesforce_applied_a_first_push_makes_no_duplicate
     assert link(task)
 
 
+def test_a_task_desynced_before_its_lost_first_push_was_found_keeps_salesforce_edits(
+    bidi, sf, alice, settings
+):
+    """Found by bench soak (seed 31): the pull that finds the twin of a lost first push links
+    it while its CSM has stopped syncing the task, and merges nothing for it; syncing again
+    then met no agreement, and Cockpit's empty due date went out over a Salesforce user's."""
+    settings.SYNC_UNCERTAIN_GRACE_SECONDS = 0
+    task = tasks.task_create(owner=alice, name="Stopped before it was found")
+    bidi.set_faults(lose_answer_next=1)
+    push()
+    bidi.clear_faults()
+    tasks.task_desync(task=task)
+    pull()  # finds the twin by its external id
+    sf.Task.update(link(task), {"ActivityDate": "2037-01-14"})
+
+    tasks.task_resync(task=task)
+    push()
+    pull()
+
+    task.refresh_from_db()
+    assert task.due_date == dt.date(2037, 1, 14)
+    assert sf.Task.get(link(task))["ActivityDate"] == "2037-01-14"
+
+
 def test_a_write_committed_late_with_an_older_stamp_still_reaches_cockpit(bidi, sf, alice_sf_id):
     early, _ = imported(sf, alice_sf_id, Subject="Early")
     bidi.set_faults(late_commit_next=1, late_commit_ms=2500)

@@ -90,8 +90,7 @@ def salesforce_fields_of(spec: MappingSpec, cockpit_fields: list[str]) -> frozen
     """The Salesforce fields that Cockpit fields ('owner', 'status', 'name', 'custom:<key>')
     travel to under this mapping, as `task_values` keys them."""
     by_cockpit = {
-        "status": spec.status.salesforce_field,
-        "priority": spec.priority.salesforce_field,
+        **{name: picklist.salesforce_field for name, picklist in spec.picklists},
         "owner": OWNER,
         "company": COMPANY,
     }

@@ -12,7 +12,9 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
 from sync import inbound, outbound
+from sync.mapping import FieldRule, MappingSpec, PicklistRule
 from sync.models import Conflict
+from sync.payload import salesforce_fields_of
 from tasks import services as tasks
 from tasks.models import TaskSyncRecord
 from tests.factories import UserFactory
@@ -148,3 +150,22 @@ def test_a_hand_back_pushed_without_a_read_meets_the_reassignment_to_dave(
     assert sf.Task.get(salesforce_id)["OwnerId"] == dave
     conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="OwnerId")
     assert (conflict.cockpit_value, conflict.salesforce_value) == (alice.pk, dave)
+
+
+def test_the_fields_a_change_wrote_are_found_under_the_mapping_whatever_it_names_them():
+    spec = MappingSpec(
+        fields=(
+            FieldRule("name", "Subject", "text"),
+            FieldRule("custom:region", "Region__c", "text"),
+            FieldRule("custom:tier", "Tier__c", "text"),
+        ),
+        status=PicklistRule("Status", {}, "Not Started"),
+        priority=PicklistRule("Priority", {}, "Normal"),
+        type=PicklistRule("Type", {}, None, nullable=True),
+    )
+
+    found = salesforce_fields_of(spec, ["owner", "type", "custom:region", "completed_at"])
+
+    # Only what was written: another custom field is no change (a Salesforce edit of it is
+    # no conflict), and a field with no mapping travels nowhere.
+    assert found == {"OwnerId", "Type", "Region__c"}

@@ -145,12 +145,21 @@ def _mapping_changes(
     """The agreement as the current mapping can use it, and the fields with none (README, "What
     the sync guarantees", 11). Only what the new mapping translates differently from the old
     one's agreement goes out; a value Salesforce chose is never rewritten by a mapping change."""
+    # A picklist that joined the sync after the twin's agreement (the task type, once mapped)
+    # has none: it meets Salesforce's value as a newly mapped field does, so a Type a
+    # Salesforce user chose is neither cleared by a task without a type nor overwritten.
+    unagreed = {
+        picklist.salesforce_field
+        for _, picklist in engine.spec.picklists
+        if picklist.salesforce_field not in base_sf
+    }
     marks = base_ck.get(MARKS)
     if marks is None:
-        return base_sf, base_ck, frozenset()  # agreed before marks were kept: as if under this one
+        # Agreed before marks were kept: as if under this one.
+        return base_sf, base_ck, frozenset(unagreed)
     base_sf, base_ck = dict(base_sf), dict(base_ck)
     by_name = {item.salesforce: item for item in engine.fields}
-    fresh: set[str] = set()
+    fresh: set[str] = set(unagreed)
 
     def forget(name: str) -> None:
         fresh.add(name)

@@ -8,7 +8,7 @@ from adminconfig import services as config
 from adminconfig.models import PicklistMapping
 from cockpit.selectors import task_differences
 from tasks.models import Task, TaskType
-from tests.sync.test_mapping_changes import connection, pull, remote, synced
+from tests.sync.test_mapping_changes import connection, pull, push, remote, synced
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +73,26 @@ def test_a_salesforce_type_without_a_mapping_is_kept_and_said_in_words(bidi, sf,
     assert task.type == kind("Call")  # Cockpit has no type for it: it keeps its own
     words = [d.words for d in task_differences([task])[task.pk]]
     assert words == ["In Salesforce: Other"]
+
+
+def test_a_twin_linked_before_types_were_mapped_keeps_the_type_a_salesforce_user_chose(
+    bidi, sf, alice
+):
+    """What migration adminconfig.0009 does to a running org: the Type rows appear under
+    twins agreed without a Type. Each side's value meets the other's as a newly mapped field's
+    does: an empty side takes the other's, never the other way round."""
+    rows = list(PicklistMapping.objects.filter(picklist="type").values())
+    PicklistMapping.objects.filter(picklist="type").delete()
+    untyped, untyped_id = synced(alice, name="No type in Cockpit")
+    typed, typed_id = synced(alice, name="A call", type=kind("Call"))
+    assert remote(sf, typed_id)["Type"] is None  # before: Type did not sync
+    sf.Task.update(untyped_id, {"Type": "Meeting"})  # a Salesforce user's choice
+    PicklistMapping.objects.bulk_create(PicklistMapping(**row) for row in rows)
+
+    pull()
+    push()
+
+    untyped.refresh_from_db()
+    assert remote(sf, untyped_id)["Type"] == "Meeting"
+    assert untyped.type == kind("Meeting")
+    assert remote(sf, typed_id)["Type"] == "Call"

@@ -5,8 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Value
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
 from ..models import SyncEvent
@@ -30,18 +29,33 @@ class HourCounts:
         return sum(self.counts.values())
 
 
-def _hour_window(now: dt.datetime | None, hours: int) -> tuple[dt.datetime, QuerySet[Any]]:
-    now = now or timezone.now()
-    end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    start = end - dt.timedelta(hours=hours)
-    rows = (
-        SyncEvent.objects.filter(created_at__gte=start, created_at__lt=end, kind__in=BY_KIND)
-        .annotate(at=TruncHour("created_at", tzinfo=dt.UTC), series=Value("hour"))
+def _bucketed(series: str, bounds: list[dt.datetime]) -> QuerySet[Any]:
+    """Events from bounds[0] to bounds[-1], counted per kind in the buckets between the bounds
+    (`at`: the bucket's number). A CASE of comparisons with bounds computed here, not a
+    truncation in the database: on SQLite that is a Python function per row, a second for
+    the 66,000 events of 30 days at issue 19's scale."""
+    bucket = Case(
+        *[When(created_at__lt=bound, then=Value(i)) for i, bound in enumerate(bounds[1:])],
+        default=Value(len(bounds)),
+        output_field=IntegerField(),
+    )
+    return (
+        SyncEvent.objects.filter(
+            created_at__gte=bounds[0], created_at__lt=bounds[-1], kind__in=BY_KIND
+        )
+        .annotate(at=bucket, series=Value(series))
         .values("series", "at", "kind")
         .annotate(n=Count("id"))
         .order_by()
     )
-    return start, rows
+
+
+def _hour_window(now: dt.datetime | None, hours: int) -> tuple[dt.datetime, QuerySet[Any]]:
+    now = now or timezone.now()
+    end = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    start = end - dt.timedelta(hours=hours)
+    bounds = [start + dt.timedelta(hours=i) for i in range(hours + 1)]
+    return start, _bucketed("hour", bounds)
 
 
 def _hours(start: dt.datetime, hours: int, rows: Iterable[dict[str, Any]]) -> list[HourCounts]:
@@ -50,9 +64,8 @@ def _hours(start: dt.datetime, hours: int, rows: Iterable[dict[str, Any]]) -> li
         for i in range(hours)
     ]
     for row in rows:
-        index = int((row["at"] - start).total_seconds() // 3600)
-        if 0 <= index < hours:
-            buckets[index].counts[BY_KIND[SyncEvent.Kind(row["kind"])]] += row["n"]
+        if 0 <= row["at"] < hours:
+            buckets[row["at"]].counts[BY_KIND[SyncEvent.Kind(row["kind"])]] += row["n"]
     return buckets
 
 
@@ -77,30 +90,23 @@ def _day_window(now: dt.datetime | None, days: int) -> tuple[dt.date, QuerySet[A
     zone = timezone.get_current_timezone()
     today = timezone.localdate(now or timezone.now(), zone)
     first = today - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    rows = (
-        SyncEvent.objects.filter(created_at__gte=start, kind__in=BY_KIND)
-        .annotate(at=TruncDay("created_at", tzinfo=zone), series=Value("day"))
-        .values("series", "at", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return first, rows
+    # Each local midnight on its own: a day across a DST change is 23 or 25 hours.
+    bounds = [
+        dt.datetime.combine(first + dt.timedelta(days=i), dt.time(), tzinfo=zone)
+        for i in range(days + 1)
+    ]
+    return first, _bucketed("day", bounds)
 
 
 def _days(first: dt.date, days: int, rows: Iterable[dict[str, Any]]) -> list[DayCounts]:
-    zone = timezone.get_current_timezone()
-    buckets = {
-        first + dt.timedelta(days=i): DayCounts(
-            first + dt.timedelta(days=i), dict.fromkeys(BY_KIND.values(), 0)
-        )
+    buckets = [
+        DayCounts(first + dt.timedelta(days=i), dict.fromkeys(BY_KIND.values(), 0))
         for i in range(days)
-    }
+    ]
     for row in rows:
-        day = timezone.localtime(row["at"], zone).date()
-        if day in buckets:
-            buckets[day].counts[BY_KIND[SyncEvent.Kind(row["kind"])]] += row["n"]
-    return list(buckets.values())
+        if 0 <= row["at"] < days:
+            buckets[row["at"]].counts[BY_KIND[SyncEvent.Kind(row["kind"])]] += row["n"]
+    return buckets
 
 
 def activity_by_day(*, now: dt.datetime | None = None, days: int = 30) -> list[DayCounts]:

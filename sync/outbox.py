@@ -418,8 +418,14 @@ def entry_fail(entry: OutboxEntry, error: str) -> bool:
     written: the cycle that has the entry now decides)."""
     with transaction.atomic():
         tasks_lock([entry.task_id])
+        # updated_at is when it failed (queryset updates skip auto_now): the failed-records
+        # queue shows and filters by it, and sync admins are mailed about failures newer
+        # than their last mail (sync/alerts.py).
         if not _claims([entry]).update(
-            state=OutboxEntry.State.FAILED, last_error=error, attempts=entry.attempts + 1
+            state=OutboxEntry.State.FAILED,
+            last_error=error,
+            attempts=entry.attempts + 1,
+            updated_at=timezone.now(),
         ):
             return False
         resync_run_count(entry, failed=True)

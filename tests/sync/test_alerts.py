@@ -12,7 +12,7 @@ from django.utils import timezone
 from adminconfig.models import SyncSettings
 from sync import tasks as sync_tasks
 from sync.alerts import alerts_check
-from sync.models import StreamState
+from sync.models import OutboxEntry, StreamState
 from sync.usage import api_usage_record
 from tasks import services as tasks
 from tests.factories import AdminFactory, StreamStateFactory, SyncAdminFactory, UserFactory
@@ -130,3 +130,18 @@ def test_nothing_wrong_mails_nobody(sync_on, admins):
     stream_on(status=StreamState.Status.LIVE, last_seen_at=timezone.now())
     assert alerts_check() == []
     assert mail.outbox == []
+
+
+def test_a_change_made_hours_ago_that_fails_now_is_mailed_as_a_new_failure(org, admins, committed):
+    zed = UserFactory(username="zed", email="zed@example.com")  # no Salesforce user
+    with committed(worker_runs=False):  # the push waits, as behind an outage
+        tasks.task_create(owner=zed, name="Waited three hours")
+    OutboxEntry.objects.update(updated_at=timezone.now() - dt.timedelta(hours=3))
+
+    from sync import outbound
+
+    outbound.outbox_push_all()
+    sync_tasks.alerts()
+
+    assert [m.subject for m in mail.outbox] == ["Cockpit: 1 push to Salesforce failed"] * 2
+    assert "Waited three hours" in mail.outbox[0].body

@@ -21,6 +21,7 @@ from django.db.models import Count, Max
 from django.urls import reverse
 from django.utils import timezone
 
+from adminconfig.models import SalesforceConnection
 from adminconfig.selectors import sync_admin_emails
 
 from .health.budget import push_pause_reason
@@ -51,31 +52,68 @@ def _local(moment: dt.datetime) -> str:
 
 
 def _pushes_failing(now: dt.datetime, since: dt.datetime | None) -> Alert | None:
-    """Pushes that failed for good after the last mail (or within the interval, before any)."""
+    """Pushes that failed for good after the last mail (or within the interval, before any),
+    and Salesforce refusing every call (a revoked secret, an error answer) while changes are
+    retried: those take hours of backoff to fail for good."""
     since = since or now - _interval()
     failed = OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED, updated_at__gt=since)
     figures = failed.aggregate(count=Count("id"), newest=Max("updated_at"))
-    if not figures["count"]:
-        return None
-    newest = list(failed.order_by("-updated_at", "-id")[:NAMED_FAILURES])
-    names = task_names(e.task_id for e in newest)
-    lines = [
-        f"- {names.get(e.task_id, f'task {e.task_id} (deleted)')}: {e.last_error}" for e in newest
-    ]
     count = figures["count"]
-    more = count - len(newest)
+    refused = _calls_refused(since)
+    if not count and refused is None:
+        return None
+    lines = []
+    if refused is not None:
+        connection, waiting, _ = refused
+        lines.append(
+            f"Salesforce refuses Cockpit's calls ({connection.get_state_display()}): "
+            f"{connection.last_error}\n{waiting:,} "
+            f"{'changes wait and are' if waiting != 1 else 'change waits and is'} retried. "
+            "Check the connection (Test connection) in the admin.\n"
+        )
+    if count:
+        newest = list(failed.order_by("-updated_at", "-id")[:NAMED_FAILURES])
+        names = task_names(e.task_id for e in newest)
+        more = count - len(newest)
+        lines.append(
+            f"{count:,} change{'s' if count != 1 else ''} could not be pushed to Salesforce "
+            f"since {_local(since)} and will not be tried again by themselves:\n\n"
+            + "\n".join(
+                f"- {names.get(e.task_id, f'task {e.task_id} (deleted)')}: {e.last_error}"
+                for e in newest
+            )
+            + (f"\n- and {more:,} more" if more > 0 else "")
+            + "\n"
+        )
+    subject = (
+        f"Cockpit: {count:,} push{'es' if count != 1 else ''} to Salesforce failed"
+        if count
+        else "Cockpit: Salesforce refuses Cockpit's pushes"
+    )
+    started = max(t for t in (figures["newest"], refused and refused[2]) if t is not None)
     return Alert(
         kind=AlertMail.Kind.PUSHES_FAILING,
-        started_at=figures["newest"],
-        subject=f"Cockpit: {count:,} push{'es' if count != 1 else ''} to Salesforce failed",
-        body=(
-            f"{count:,} change{'s' if count != 1 else ''} could not be pushed to Salesforce since "
-            f"{_local(since)} and will not be tried again by themselves:\n\n"
-            + "\n".join(lines)
-            + (f"\n- and {more:,} more" if more > 0 else "")
-            + f"\n\nRetry or skip them on the failed-records page: {_link('sync-failed')}\n"
-        ),
+        started_at=started,
+        subject=subject,
+        body="\n".join(lines)
+        + f"\nRetry or skip them on the failed-records page: {_link('sync-failed')}\n",
     )
+
+
+def _calls_refused(since: dt.datetime) -> tuple[SalesforceConnection, int, dt.datetime] | None:
+    """The primary connection, when a whole call was refused (its state says so) and changes
+    failed a try since: how many wait, and the newest try."""
+    connection = primary_connection()
+    refused = (SalesforceConnection.State.UNAUTHORIZED, SalesforceConnection.State.ERROR)
+    if connection is None or connection.state not in refused:
+        return None
+    tries = SyncEvent.objects.filter(
+        kind=SyncEvent.Kind.RETRY, task_id__isnull=False, created_at__gt=since
+    ).aggregate(newest=Max("created_at"))
+    if tries["newest"] is None:
+        return None
+    waiting = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).count()
+    return connection, waiting, tries["newest"]
 
 
 def _stream_down(now: dt.datetime) -> Alert | None:

@@ -145,3 +145,24 @@ def test_a_change_made_hours_ago_that_fails_now_is_mailed_as_a_new_failure(org, 
 
     assert [m.subject for m in mail.outbox] == ["Cockpit: 1 push to Salesforce failed"] * 2
     assert "Waited three hours" in mail.outbox[0].body
+
+
+def test_salesforce_refusing_every_push_is_mailed_before_the_retries_give_up(
+    org, admins, committed
+):
+    from adminconfig import services as config
+    from sync import outbound
+
+    config.connection_update(
+        connection=outbound.outbound_connection(), client_secret="revoked-secret"
+    )
+    with committed():
+        tasks.task_create(owner=UserFactory(username="alice"), name="Waits for a secret")
+    assert OutboxEntry.objects.get().state == OutboxEntry.State.PENDING  # retried, not failed
+
+    assert alerts_check() == ["pushes_failing"]
+
+    message = mail.outbox[0]
+    assert message.subject == "Cockpit: Salesforce refuses Cockpit's pushes"
+    assert "Salesforce refuses Cockpit's calls (Unauthorized)" in message.body
+    assert "1 change waits and is retried" in message.body

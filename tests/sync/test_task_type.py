@@ -63,7 +63,7 @@ def test_a_salesforce_type_comes_back_as_the_cockpit_type(bidi, sf, alice):
     assert Task.objects.get(sync_record__salesforce_id=created["id"]).type == kind("Email")
 
 
-def test_a_salesforce_type_without_a_mapping_is_kept_and_said_in_words(bidi, sf, alice):
+def test_a_salesforce_type_without_a_mapping_is_kept_and_said_in_words(bidi, sf, alice, client):
     task, sf_id = synced(alice, name="Kick-off call", type=kind("Call"))
     sf.Task.update(sf_id, {"Type": "Other"})
 
@@ -73,6 +73,10 @@ def test_a_salesforce_type_without_a_mapping_is_kept_and_said_in_words(bidi, sf,
     assert task.type == kind("Call")  # Cockpit has no type for it: it keeps its own
     words = [d.words for d in task_differences([task])[task.pk]]
     assert words == ["In Salesforce: Other"]
+    client.force_login(alice)
+    page = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert '<dt>Type</dt><dd>Call <span class="sf-diff">In Salesforce: Other</span>' in page
+    assert "Type in Salesforce: Other" in page
 
 
 def test_a_twin_linked_before_types_were_mapped_keeps_the_type_a_salesforce_user_chose(

@@ -17,12 +17,13 @@ from tasks.models import Company
 from .client import SALESFORCE_ID, SalesforceClient, soql_ids
 from .client_cache import client_for_connection
 from .models import SalesforceAccount
+from .outbox import companies_tasks_record
 from .usage import api_usage_record
 
 
 def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:
     """Company ids for these Accounts (Id → name): known ones, unlinked companies of the same
-    name (linked now), and new companies for the rest."""
+    name (linked now, their synced tasks queued for a push), and new companies for the rest."""
     found = {
         account: pk
         for account, pk in Company.objects.filter(salesforce_account_id__in=accounts).values_list(
@@ -40,16 +41,21 @@ def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:
                 salesforce_account_id=None, name__in=set(missing.values())
             )
         }
+        linked = []
         for account_id, name in missing.items():
             company = unlinked.pop(name, None)
             if company is not None:
                 company.salesforce_account_id = account_id
                 company.save(update_fields=["salesforce_account_id"])
+                linked.append(company.pk)
             else:
                 company = Company.objects.create(
                     name=_free_name(name or "Unnamed account"), salesforce_account_id=account_id
                 )
             found[account_id] = company.pk
+        # The Account is now the WhatId of every task of a company linked by name, not only of
+        # the tasks this pull met: the others go out (issue 16).
+        companies_tasks_record(company_ids=linked)
     accounts_remember(accounts)
     return found
 

@@ -34,4 +34,9 @@ class SyncConfig(AppConfig):
         from .twins import agreement_touched
 
         register_fields_changed(lambda task, fields: agreement_touched(task=task, fields=fields))
+        from tasks.hooks import register_account_changed
+
+        from .outbox import company_tasks_record
+
+        register_account_changed(lambda company: company_tasks_record(company=company))
         from . import signals  # noqa: F401 - connects the task signal handlers

@@ -468,7 +468,7 @@ def _create_tasks(
                     salesforce_modified_at=stamp_settled(theirs, read_at),
                     agreed_values={n: theirs.get(n) for n in engine.field_names},
                     agreed_cockpit=agreement_marked(
-                        engine.spec,
+                        engine,
                         {n: theirs.get(n) for n in engine.field_names},
                         {n: ours.get(n) for n in engine.field_names},
                     ),

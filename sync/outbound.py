@@ -779,7 +779,7 @@ def _record_created(
         # pull recognises this push's echo (rule 7).
         record.agreed_values = {n: payload.get(n) for n in names}
         record.agreed_cockpit = agreement_marked(
-            engine.spec, record.agreed_values, {n: ours.get(n) for n in names}
+            engine, record.agreed_values, {n: ours.get(n) for n in names}
         )
     rows_update(list(records.values()), AGREED_FIELDS)
 

@@ -245,16 +245,68 @@ def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> Outbo
 
 
 def company_tasks_record(*, company: Company) -> int:
-    """Queue a push of every linked task of a company whose link is about to change."""
+    """A company's Account changes (or the company is deleted): every synced task of it has a
+    new WhatId, so each is queued for a push (the merge sends the Account where Salesforce still
+    holds the one it agreed on; see twins._company_link_changes). Returns how many."""
+    return companies_tasks_record(company_ids=[company.pk])
+
+
+def companies_tasks_record(*, company_ids: list[int]) -> int:
     task_ids = list(
-        TaskSyncRecord.objects.filter(task__company=company)
+        TaskSyncRecord.objects.filter(task__company__in=company_ids, desynced_at=None)
         .exclude(salesforce_id=None)
-        .order_by("task_id")  # entries are locked in task order (tasks_lock)
         .values_list("task_id", flat=True)
     )
-    for task_id in task_ids:
-        outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
-    return len(task_ids)
+    return outbox_add_many(task_ids=task_ids, operation=OutboxEntry.Operation.UPSERT)
+
+
+def outbox_add_many(*, task_ids: list[int], operation: str) -> int:
+    """outbox_add for many tasks at once, in a fixed number of queries whatever their number:
+    one entry written for each task with none pending, and a pending one reused under the same
+    rule (locked until the caller's transaction commits, so a worker's claim skips it and its
+    push reads the change). Returns how many tasks are queued."""
+    ids = sorted(set(task_ids))  # entries are locked in task order (tasks_lock)
+    with transaction.atomic():
+        for start in range(0, len(ids), ADD_CHUNK):
+            _add_many(ids[start : start + ADD_CHUNK], operation)
+    if ids:
+        _ring_after_commit()
+    return len(ids)
+
+
+ADD_CHUNK = 500  # task ids in one IN (...) list
+
+
+def _add_many(ids: list[int], operation: str) -> None:
+    now = timezone.now()
+    pending = _pending_locked_many(ids, operation)
+    missing = [pk for pk in ids if pk not in pending]
+    for _ in range(3):
+        if not missing:
+            break
+        # A concurrent change may write a task's entry first: it is then found (and locked)
+        # below; one a worker claimed meanwhile is not, and ours is written on the next turn.
+        OutboxEntry.objects.bulk_create(
+            [OutboxEntry(task_id=pk, operation=operation, next_attempt_at=now) for pk in missing],
+            ignore_conflicts=True,
+        )
+        pending.update(_pending_locked_many(missing, operation))
+        missing = [pk for pk in ids if pk not in pending]
+    if missing:
+        raise RuntimeError(f"No pending outbox entries could be written for tasks {missing}")
+    # As in outbox_add: an entry backing off after failures keeps its backoff.
+    waiting = [e.pk for e in pending.values() if e.next_attempt_at > now and e.attempts == 0]
+    if waiting:
+        OutboxEntry.objects.filter(pk__in=waiting).update(next_attempt_at=now)
+
+
+def _pending_locked_many(task_ids: list[int], operation: str) -> dict[int, OutboxEntry]:
+    return {
+        e.task_id: e
+        for e in OutboxEntry.objects.select_for_update()
+        .filter(task_id__in=task_ids, operation=operation, state=OutboxEntry.State.PENDING)
+        .order_by("task_id")
+    }
 
 
 # ---- claiming ------------------------------------------------------------------------------

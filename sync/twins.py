@@ -89,12 +89,12 @@ class Outcome:
     merged: Merge
     ours: dict[str, Any]
     changed_cockpit: bool = False
-    spec: MappingSpec | None = None  # the mapping the merge ran under, to mark the agreement
+    engine: Engine | None = None  # the mapping the merge ran under, to mark the agreement
 
     def agreed_after_push(self) -> tuple[dict[str, Any], dict[str, Any]]:
         base_sf, base_ck = self.merged.agreed_after_push(self.ours)
-        if self.spec is not None:
-            base_ck = agreement_marked(self.spec, base_sf, base_ck)
+        if self.engine is not None:
+            base_ck = agreement_marked(self.engine, base_sf, base_ck)
         return base_sf, base_ck
 
 
@@ -105,8 +105,14 @@ class Outcome:
 # and whether the agreed Salesforce value had a mapping. A mapping or default change is then
 # judged per task against the mapping its agreement was made under (issue 16): however many
 # saves come before the re-sync reaches a task, and whichever of push, pull or re-sync merges
-# it first.
+# it first. The company lookup is marked the same way: the Account the agreed company was
+# linked to, and whether the agreed WhatId was an Account no company had; a company linked to
+# another Account (by an admin, or by a pull that matched its name) is then a change of each
+# of its tasks' WhatId, whichever merge meets the task first.
 MARKS = "@mapping"
+# A base value no real value equals: an agreed WhatId that became readable since (its Account
+# is a company's now) is seen as changed in Salesforce.
+LINKED = "\u2063cockpit-linked\u2063"
 
 
 def _direction(rule: FieldRule) -> str:
@@ -116,9 +122,11 @@ def _direction(rule: FieldRule) -> str:
 
 
 def agreement_marked(
-    spec: MappingSpec, base_sf: dict[str, Any], base_ck: dict[str, Any]
+    engine: Engine, base_sf: dict[str, Any], base_ck: dict[str, Any]
 ) -> dict[str, Any]:
-    """The agreed Cockpit values with the marks of the mapping they are agreed under."""
+    """The agreed Cockpit values with the marks of the mapping (and company links) they are
+    agreed under."""
+    spec = engine.spec
     marks: dict[str, Any] = {
         rule.salesforce_field: {"from": rule.cockpit_field, "dir": _direction(rule)}
         for rule in spec.fields
@@ -131,6 +139,13 @@ def agreement_marked(
         marks[name] = {
             "out": picklist.out(base_ck[name]),
             "unmapped": theirs is not None and picklist.back(theirs) is None,
+        }
+    if COMPANY in base_sf and COMPANY in base_ck:
+        lookups, theirs = engine.lookups, base_sf[COMPANY]
+        company = base_ck[COMPANY]
+        marks[COMPANY] = {
+            "out": lookups.accounts_out.get(company) if company else None,
+            "unmapped": bool(theirs) and theirs not in lookups.accounts_in,
         }
     return {**{k: v for k, v in base_ck.items() if k != MARKS}, MARKS: marks}
 
@@ -195,6 +210,7 @@ def _mapping_changes(
             meaning = picklist.back(agreed_sf)
             if meaning is not None and meaning != agreed:
                 forget(name)  # a value newly mapped to another Cockpit value: no agreement yet
+    _company_link_changes(engine, marks, base_sf, base_ck, theirs)
     return base_sf, base_ck, frozenset(fresh)
 
 
@@ -221,6 +237,40 @@ def agreement_touched(*, task: Task, fields: set[str]) -> None:
     if touched != before:
         record.agreed_cockpit = {**record.agreed_cockpit, TOUCHED: touched}
         record.save(update_fields=["agreed_cockpit"])
+
+
+def _company_link_changes(
+    engine: Engine,
+    marks: dict[str, Any],
+    base_sf: dict[str, Any],
+    base_ck: dict[str, Any],
+    theirs: dict[str, Any] | None,
+) -> None:
+    """The agreed company's Account changed since the agreement (the agreement as the merge can
+    use it, changed in place). Where Salesforce held the Account Cockpit's company meant, the
+    company's new Account (or none) is a Cockpit change of the task's WhatId: it goes out, and
+    a Salesforce user's change of it meanwhile makes a conflict, settled by the policy and
+    recorded. Where Salesforce held an Account no company had (a push does not link
+    companies), and that Account is now another company's, Salesforce's choice is a Salesforce
+    change: it comes in (or meets Cockpit's own change as a conflict)."""
+    if COMPANY not in base_sf or COMPANY not in base_ck:
+        return
+    agreed, agreed_sf = base_ck[COMPANY], base_sf[COMPANY]
+    mark = marks.get(COMPANY)
+    if mark is None:
+        if agreed is None or agreed_sf is not None:
+            return  # agreed before links were marked, and nothing tells what it meant
+        # An empty WhatId agreed beside a company: that company had no Account then.
+        mark = {"out": None, "unmapped": False}
+    lookups = engine.lookups
+    if mark["unmapped"]:
+        meaning = lookups.accounts_in.get(agreed_sf) if agreed_sf else None
+        if meaning is not None and meaning != agreed and theirs is not None:
+            base_sf[COMPANY] = LINKED  # Salesforce's value counts as changed
+    elif same(agreed_sf, mark["out"]):
+        now = lookups.accounts_out.get(agreed) if agreed else None
+        if not same(now, agreed_sf):
+            del base_ck[COMPANY]  # Cockpit's value counts as changed: it goes out
 
 
 # ---- uncertain writes ---------------------------------------------------------------------
@@ -515,14 +565,14 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         fresh=fresh,
         touched=touched,
     )
-    result.base_ck = agreement_marked(engine.spec, result.base_sf, result.base_ck)
+    result.base_ck = agreement_marked(engine, result.base_sf, result.base_ck)
     for name in sorted(stale):
         # Salesforce holds an older Cockpit value that arrived late. Cockpit's newer value
         # goes out again; an edit made in Salesforce just before the late arrival would be
         # gone, and nobody can tell, so the overwrite is recorded where admins see it.
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
-    return Outcome(task_id=task.pk, merged=result, ours=ours, spec=engine.spec)
+    return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine)
 
 
 def _drift_marked(

@@ -63,6 +63,14 @@ class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "salesforce_account_id"]
     search_fields = ["name", "salesforce_account_id"]
 
+    def save_model(self, request: HttpRequest, obj: Company, form: Any, change: bool) -> None:
+        # Through the services: a changed Account queues the company's tasks' pushes.
+        account = obj.salesforce_account_id
+        if change:
+            services.company_update(company=obj, name=obj.name, salesforce_account_id=account)
+        else:
+            obj.pk = services.company_create(name=obj.name, salesforce_account_id=account).pk
+
 
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):

@@ -8,7 +8,7 @@ writes the locks do not hold for. `task_update` enforces the locks for every int
 
 from collections.abc import Callable
 
-from .models import Task
+from .models import Company, Task
 
 LockedFields = Callable[[Task], set[str]]
 OwnerWriting = Callable[[], bool]
@@ -83,3 +83,19 @@ def register_fields_changed(note: FieldsChanged) -> None:
 def fields_changed(task: Task, fields: set[str]) -> None:
     if _fields_changed and fields:
         _fields_changed(task, fields)
+
+
+AccountChanged = Callable[[Company], object]
+_account_changed: AccountChanged | None = None
+
+
+def register_account_changed(changed: AccountChanged) -> None:
+    """`changed(company)` is called in the transaction that changed which Salesforce Account a
+    company is: the WhatId of each of its synced tasks changes with it."""
+    global _account_changed
+    _account_changed = changed
+
+
+def account_changed(company: Company) -> None:
+    if _account_changed:
+        _account_changed(company)

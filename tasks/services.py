@@ -356,12 +356,25 @@ def company_create(*, name: str, salesforce_account_id: str | None = None) -> Co
 
 @transaction.atomic
 def company_update(*, company: Company, **changes: Any) -> Company:
-    """Change a company's name and/or salesforce_account_id; what is not given is kept."""
+    """Change a company's name and/or salesforce_account_id; what is not given is kept. A new
+    Account is every one of the company's tasks' new WhatId: the sync queues their pushes in
+    this transaction (hooks.account_changed)."""
+    # Compared with the row as stored, under its lock: the caller's copy may already carry the
+    # new value (a form applies it before the save).
+    stored = (
+        Company.objects.select_for_update()
+        .filter(pk=company.pk)
+        .values_list("salesforce_account_id", flat=True)
+        .first()
+    )
     if "name" in changes:
         company.name = changes["name"]
     if "salesforce_account_id" in changes:
         company.salesforce_account_id = changes["salesforce_account_id"]
-    return _company_save(company)
+    _company_save(company)
+    if company.salesforce_account_id != stored:
+        hooks.account_changed(company)
+    return company
 
 
 def _tasks_lock_for_delete(task_ids: list[int]) -> None:

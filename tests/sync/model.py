@@ -309,6 +309,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             world.wipe()
             world.stats.runs += 1
             self.calls_before = world.emulator.api_calls()
+            self.links = self._company_links()
 
         # ---- helpers ----------------------------------------------------------------------
 
@@ -392,6 +393,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             self.salesforce_user_creates()
             outbound.outbox_push_all()
             inbound.pull_run(force=True)
+            self._links_followed()
 
         def _few(self) -> bool:
             # A handful of tasks at a time: the steps pile up on the same tasks, where the
@@ -767,7 +769,25 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                 return  # another company holds that Account
             for item, task, before in befores.values():
                 self._csm_changed(item, task, before)
+            self.links = self._company_links()
             self._count("company_link")
+
+        def _company_links(self) -> dict[int, str | None]:
+            return dict(Company.objects.values_list("pk", "salesforce_account_id"))
+
+        def _links_followed(self) -> None:
+            """A pull (or change event) that met an Account no company had linked the company of
+            that name: in Cockpit each of its tasks now means that Account, an edit of its WhatId
+            as an admin's link is (the sync sends it to every synced task of the company)."""
+            links = self._company_links()
+            changed = {pk for pk, to in links.items() if self.links.get(pk, to) != to}
+            self.links = links
+            if not changed:
+                return
+            for item in self.tasks:
+                task = self._cockpit_task(item) if not item.deleted else None
+                if task is not None and task.company_id in changed:
+                    self._record(item, "ck", "WhatId", links[task.company_id])
 
         @enabled("switches")
         @rule(on=st.booleans())
@@ -798,6 +818,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             finally:
                 if fault:
                     world.emulator.clear_faults()
+                self._links_followed()
             self._count("pull")
 
         @rule(roll=st.integers(0, 99))
@@ -814,6 +835,8 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                 self.listener.step()
             except SalesforceError:
                 self.listener = None  # a lost connection: the next delivery starts over
+            finally:
+                self._links_followed()
             self._count("stream")
 
         @enabled("repair")
@@ -948,6 +971,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                 SalesforceConnection.objects.update(retry_at=None)
                 pushed = outbound.outbox_push_all()
                 pulled = inbound.pull_run(force=True)
+                self._links_followed()
                 moved = pushed.pushed + pushed.deleted + pulled.created + pulled.updated
                 moved += pulled.deleted
                 pending = OutboxEntry.objects.filter(

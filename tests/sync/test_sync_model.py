@@ -19,12 +19,7 @@ pytestmark = pytest.mark.django_db
 
 # Rule groups left out of CI's run until the fix for what they find lands (each named in the
 # commit that leaves it out, with the failing example); `bench soak` runs every group.
-# "accounts": a pull that meets a task's Account links the Cockpit company of that name
-# (sync/accounts.py::companies_for_accounts), but the company's other linked tasks keep WhatId
-# empty in Salesforce while Cockpit now means that Account: the two sides differ for good, no
-# conflict (bench soak SOAK_SEED=9000; a CSM sets an unlinked company "Globex" on a synced task,
-# a Salesforce user sets another task's Account to Globex's, a pull; depends on timing).
-PENDING_FIXES: frozenset[str] = frozenset({"accounts"})
+PENDING_FIXES: frozenset[str] = frozenset()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.utils import timezone
 from sync import outbound, outbox
 from sync.models import OutboxEntry
 from tasks import services as tasks
-from tasks.models import Task, TaskSyncRecord
+from tasks.models import Company, Task, TaskSyncRecord
 
 
 @pytest.mark.postgres
@@ -173,3 +173,55 @@ def test_a_push_answered_with_a_retry_while_its_csm_edits_the_task_settles_clean
         outbound.outbox_push_all()
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     assert org.simple_salesforce().Task.get(salesforce_id)["Subject"] == "Third"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_company_linked_while_a_worker_claims_its_tasks_entries_still_sends_the_account(
+    picklists, org, alice
+):
+    """An admin links a company to an Account while its task's pending entry (a CSM's rename)
+    is due: a worker claims entries while the link's transaction is still open, then the link
+    commits. The Account must still reach the task's twin (issue 16)."""
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL; runs in CI's PostgreSQL pass")
+    globex = tasks.company_create(name="Globex")
+    task = tasks.task_create(owner=alice, name="Kick-off", company=globex)
+    outbound.outbox_push_all()
+    salesforce = org.simple_salesforce()
+    account = salesforce.Account.create({"Name": "Globex"})["id"]
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Kick-off call")  # pending
+    linking, commit = threading.Event(), threading.Event()
+    worker_done = threading.Event()
+
+    def admin() -> None:
+        try:
+            with transaction.atomic():
+                company = Company.objects.get(pk=globex.pk)
+                tasks.company_update(company=company, salesforce_account_id=account)
+                linking.set()
+                commit.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def worker() -> None:
+        try:
+            outbound.outbox_push()
+        finally:
+            worker_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=admin), threading.Thread(target=worker)]
+    threads[0].start()
+    assert linking.wait(timeout=30)
+    threads[1].start()
+    assert worker_done.wait(timeout=30)  # the entry the link holds is skipped, not waited on
+    commit.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    outbound.outbox_push_all()
+
+    twin = salesforce.Task.get(TaskSyncRecord.objects.get(task=task).salesforce_id)
+    assert (twin["Subject"], twin["WhatId"]) == ("Kick-off call", account)
+    assert not OutboxEntry.objects.filter(task_id=task.pk, state="pending").exists()

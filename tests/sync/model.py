@@ -888,7 +888,6 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             outbound.outbox_push()
             self._count("push")
 
-        @precondition(lambda self: world.clock_ahead < CLOCK_AHEAD_MAX)
         @rule()
         def salesforce_clock_moves_on(self) -> None:
             """Seconds pass on Salesforce's clock (forward only, as a clock does): the next
@@ -896,6 +895,11 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             next writes of them go conditionally (README guarantee 13); a Salesforce edit made
             since is refused (412), read and merged. Edits made within a version's second stay
             in play: the rules run milliseconds apart."""
+            # Not a precondition: the clock is the world's, kept across runs, and a rule
+            # enabled by state outside the run makes Hypothesis's replays draw differently
+            # (FlakyStrategyDefinition, which stopped a bench soak).
+            if world.clock_ahead >= CLOCK_AHEAD_MAX:
+                return
             world.clock_ahead += CLOCK_STEP
             world.emulator.set_clock_offset(world.clock_ahead)
             self._count("clock")

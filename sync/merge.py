@@ -9,9 +9,10 @@ not seen. Every field is decided alone:
   mapping ('Deferred') agrees with the Cockpit value that stands beside it ('Open').
 - `ours`: Cockpit's value now; `theirs`: Salesforce's value now.
 
-Cockpit changed a field when ours differs from base_ck; Salesforce changed it when theirs differs
-from base_sf. One side changed: it wins. Both changed to values that mean the same: they agree.
-Both changed differently: a conflict, settled by the policy and reported.
+Cockpit changed a field when ours differs from base_ck, or when a CSM changed it and back since
+(`touched`) and ours would change theirs; Salesforce changed it when theirs differs from base_sf.
+One side changed: it wins. Both changed to values that mean the same: they agree. Both changed
+differently: a conflict, settled by the policy and reported.
 """
 
 from __future__ import annotations

@@ -593,13 +593,23 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             # that is still on its way when she saves lands over her value, and nobody can
             # tell. The README names this limit; the model checks only that both sides agree.
             racing = world.emulator.waiting_writes() > 0
+            agreed = (
+                TaskSyncRecord.objects.filter(salesforce_id=salesforce_id)
+                .values_list("agreed_values", flat=True)
+                .first()
+            )
             try:
                 before = world.as_user("Task.get", salesforce_id)[what]
                 world.as_user("Task.update", salesforce_id, {what: value})
             except sf_exc.SalesforceResourceNotFound:
                 return  # already deleted in Salesforce
             if (before or None) != value:  # saving the same value: no edit
-                self._record(item, "sf", what, RACY if racing else value)
+                # Set back to the value both sides last agreed on, the change in between read
+                # by nothing (a task handed to Dave and back: no pull reads Dave's tasks):
+                # Salesforce shows no change, so a CSM's change made meanwhile wins. README,
+                # "What no sync can promise"; only convergence is checked for it.
+                unseen = bool(agreed) and what in agreed and (agreed[what] or None) == value
+                self._record(item, "sf", what, RACY if racing or unseen else value)
                 if what == "OwnerId" and value == world.dave_sf_id:
                     self.hidden = True
             self._count(operation)

@@ -17,6 +17,7 @@ ROWS = (
     "backlog in 50",
     "stream in 50",
     "reconcile ",
+    "sparse edits 4 ",
 )
 
 
@@ -41,6 +42,7 @@ def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Pat
     env = {
         **os.environ,
         "LIVE_SECONDS": "3",
+        "LIVE_SPARSE": "4",
         "LIVE_RATES": "10",
         "LIVE_STREAM_RATES": "10",
         "LIVE_BACKLOGS": "50",
@@ -65,6 +67,12 @@ def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Pat
     for name, row in rows.items():
         # Change events: no pull, maybe no REST call at all.
         if name.startswith(("stream in", "stream trickle")):
+            assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, row
+            continue
+        if name.startswith("sparse edits"):
+            # A CSM's edits seconds apart cost one call each at most: a write conditional on
+            # the version Cockpit agreed with, no read before it.
+            assert _number(row["cockpit calls"]) <= _number(row["changes"]) == 4, row
             assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, row
             continue
         if name.startswith("reconcile"):

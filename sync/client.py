@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -608,40 +608,6 @@ class SalesforceClient:
             else subrequest_error(answer)
             for answer in answers
         ]
-
-    def queries(self, soqls: list[str]) -> list[QueryPage]:
-        """Up to 5 SOQL queries in one Composite call (one API call): each one's first page
-        (`pages_after` fetches the rest)."""
-        prefix = self.data_path()
-        answers = self.composite(
-            [
-                {
-                    "method": "GET",
-                    "url": f"{prefix}query?q={quote_plus(soql)}",
-                    "referenceId": f"query{n}",
-                }
-                for n, soql in enumerate(soqls)
-            ]
-        )
-        pages = []
-        for answer in answers:
-            if answer["httpStatusCode"] != 200:
-                raise subrequest_error(answer)
-            pages.append(cast(QueryPage, answer["body"]))
-        return pages
-
-    def query_first(self, soql: str) -> QueryPage:
-        """A query's first page (up to 2,000 records; `pages_after` fetches the rest)."""
-        return cast(QueryPage, self.call("query", soql))
-
-    def pages_after(self, page: QueryPage) -> Iterator[list[SalesforceRecord]]:
-        """The pages that follow a query's first page, one call each."""
-        while not page.get("done", True) and page.get("nextRecordsUrl"):
-            page = cast(
-                QueryPage,
-                self.call("query_more", page["nextRecordsUrl"], identifier_is_url=True),
-            )
-            yield [dict(r) for r in page["records"]]
 
     def data_path(self) -> str:
         """The REST API's path prefix, for a Composite subrequest's url."""

@@ -80,12 +80,11 @@ from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
 
-# One cycle claims up to this many entries: one Composite call of queries reads their
-# Salesforce values (400 Ids a query keep its URL well inside Salesforce's limit), one
-# Composite call of 5 collections of 200 writes them.
-CYCLE_LIMIT = COMPOSITE_COLLECTIONS * COLLECTION_LIMIT
+# One cycle claims up to this many entries: one read of their Salesforce values (400 Ids keep
+# the query's URL well inside Salesforce's limit), then writes in full collections of 200.
+CYCLE_LIMIT = 2 * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
-READ_CHUNK = 2 * COLLECTION_LIMIT  # Ids in one SOQL IN list
+READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
 OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
 
 
@@ -426,24 +425,17 @@ def _read_current(
     found: dict[str, dict[str, Any]] = {}
     read_at: dt.datetime | None = None
     unknown = False
-    soqls = [
-        f"SELECT {', '.join(dict.fromkeys(names))} FROM Task "  # noqa: S608 - Ids validated
-        f"WHERE Id IN ({soql_ids(salesforce_ids[start : start + READ_CHUNK])})"
-        for start in range(0, len(salesforce_ids), READ_CHUNK)
-    ]
-    # Each call renews the lease first (client.call_guard): a long read keeps it. Queries go
-    # up to 5 in one Composite call (one API call); a lone one as a query.
-    for start in range(0, len(soqls), COMPOSITE_COLLECTIONS):
-        group = soqls[start : start + COMPOSITE_COLLECTIONS]
-        firsts = client.queries(group) if len(group) > 1 else [client.query_first(group[0])]
-        began = client.call_started_by
-        unknown = unknown or began is None
-        if began is not None and (read_at is None or began < read_at):
-            read_at = began
-        for first in firsts:
-            found.update({r["Id"]: r for r in first["records"]})
-            for page in client.pages_after(first):
-                found.update({r["Id"]: r for r in page})
+    # Each page's call renews the lease first (client.call_guard): a long read keeps it.
+    for start in range(0, len(salesforce_ids), READ_CHUNK):
+        chunk = salesforce_ids[start : start + READ_CHUNK]
+        soql = f"SELECT {', '.join(dict.fromkeys(names))} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
+        for number, page in enumerate(client.query_pages(soql)):
+            if number == 0:
+                began = client.call_started_by
+                unknown = unknown or began is None
+                if began is not None and (read_at is None or began < read_at):
+                    read_at = began
+            found.update({r["Id"]: r for r in page})
     return found, None if unknown else read_at
 
 

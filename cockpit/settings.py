@@ -121,9 +121,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # `manage.py axes_reset_username NAME`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend, with the user's time zone and sync-admin group read with them. A session
-    # signed in under Django's ModelBackend (before this one) signs in again once.
+    # ModelBackend, with the user's time zone and sync-admin group read with them.
     "cockpit.authentication.SessionUserBackend",
+    # Sessions signed in before SessionUserBackend name Django's ModelBackend: listed so they
+    # stay signed in (Django loads a session's user only through a listed backend). Never
+    # reached for a good password: the backend above answers first.
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))

@@ -269,12 +269,19 @@ def classify(exc: Exception) -> SalesforceError:
         text = f"{code}: {message}" if code else message or str(exc)
         if isinstance(exc, sf_exc.SalesforceExpiredSession):
             return AuthError(text, code=code or "INVALID_SESSION_ID", status=status)
-        if status in (500, 502, 504) and code not in TRANSIENT_CODES:
-            return UncertainError(text, code=code, status=status)
-        if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
-            return TransientError(text, code=code, status=status)
-        return PermanentError(text, code=code, status=status)
+        return _by_status(text, code, status)
     raise exc
+
+
+def _by_status(text: str, code: str, status: int) -> SalesforceError:
+    """A refused call or subrequest by its HTTP status and Salesforce's error code: a server
+    error may have applied the write (uncertain), an overload or a retryable code is transient,
+    the rest permanent."""
+    if status in (500, 502, 504) and code not in TRANSIENT_CODES:
+        return UncertainError(text, code=code, status=status)
+    if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
+        return TransientError(text, code=code, status=status)
+    return PermanentError(text, code=code, status=status)
 
 
 # Salesforce's own domains: an org's instance (na1.salesforce.com, acme.my.salesforce.com,
@@ -654,11 +661,7 @@ def subrequest_error(answer: CompositeAnswer) -> SalesforceError:
     text = f"{code}: {message}" if code else message or f"HTTP {status}"
     if status == 401:
         return AuthError(text, code=code or "INVALID_SESSION_ID", status=status)
-    if status in (500, 502, 504) and code not in TRANSIENT_CODES:
-        return UncertainError(text, code=code, status=status)
-    if code in TRANSIENT_CODES or status in (500, 502, 503, 504):
-        return TransientError(text, code=code, status=status)
-    return PermanentError(text, code=code, status=status)
+    return _by_status(text, code, status)
 
 
 SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$")

@@ -49,7 +49,10 @@ def test_twenty_sparse_edits_of_linked_tasks_cost_one_call_each(bidi, sf, alice_
         assert result.pushed == 1, result.errors
 
     log = bidi.request_log()
-    assert log["total"] <= 20  # a read before each write made it 40
+    # The budget's own look at /limits comes every few minutes whatever the sync does (after
+    # other tests in the same process it can fall inside this one): not a call per edit.
+    calls = log["total"] - log["by_endpoint"].get("GET limits", 0)
+    assert calls <= 20, log  # a read before each write made it 40
     assert log["subrequests"] == {"PATCH sobjects/Task/{id}": 20}
     subjects = {
         r["Id"]: r["Subject"] for r in sf.query_all("SELECT Id, Subject FROM Task")["records"]

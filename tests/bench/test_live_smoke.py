@@ -70,9 +70,11 @@ def test_the_live_benchmark_measures_every_scenario_on_a_small_run(tmp_path: Pat
             assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, row
             continue
         if name.startswith("sparse edits"):
-            # A CSM's edits seconds apart cost one call each at most: a write conditional on
-            # the version Cockpit agreed with, no read before it.
-            assert _number(row["cockpit calls"]) <= _number(row["changes"]) == 4, row
+            # A CSM's edits seconds apart cost one call each (a write conditional on the version
+            # Cockpit agreed with) or, where a change event of Cockpit's own write came after
+            # the settling pull and left no stamp, a read and a write: never more. The one-call
+            # rule itself is held exactly by tests/sync/test_conditional_push.py.
+            assert _number(row["cockpit calls"]) <= 2 * _number(row["changes"]) == 8, row
             assert 0 <= _number(row["lag p50"]) <= _number(row["lag p95"]) < 60, row
             continue
         if name.startswith("reconcile"):

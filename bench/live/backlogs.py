@@ -71,7 +71,9 @@ def backlog_out(live: Live, count: int) -> tuple[Row, dict[str, str]]:
             finally:
                 watch.stop()
     seen = watch.seen()
-    lags = [seen[c.subject] - released for c in changes if c.subject in seen]
+    # A twin the worker pushed while start_worker was still waiting for it to say ready is seen
+    # before `released`: its lag is nil, not negative.
+    lags = [max(0.0, seen[c.subject] - released) for c in changes if c.subject in seen]
     push = measured.worker(PUSH_TASKS)
     row.calls = int(push["calls"])
     row.lag_p50, row.lag_p95 = percentile(lags, 0.5), percentile(lags, 0.95)
@@ -213,7 +215,7 @@ def _creates(live: Live, sf: Any, prefix: str, numbers: range) -> list[float]:
 def _lags(committed: list[float], watch: CockpitWatch) -> list[float]:
     """Seconds from each write (in order) to Cockpit counting that many tasks."""
     return [
-        reached - at
+        max(0.0, reached - at)  # Cockpit may count a write before its answer reaches us
         for k, at in enumerate(committed, start=1)
         if (reached := watch.reached(k)) is not None
     ]

@@ -12,6 +12,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -313,11 +314,25 @@ DRY_RUN = OpenApiParameter(
 )
 
 
-def _with_dry_run(*actions: str) -> Any:
+def _with_dry_run(saved: type[serializers.Serializer], *actions: str) -> Any:
+    """The schema of writes that take `?dry_run=true`: each answers as it always does (the
+    saved row, 201 or 204) or, for a dry run, 200 with DryRun."""
+    name = saved.__name__.removesuffix("Serializer")
+    either = PolymorphicProxySerializer(
+        component_name=f"{name}OrDryRun",
+        serializers=[saved, DryRunSerializer],
+        resource_type_field_name=None,
+    )
+    responses: dict[str, dict[int, Any]] = {
+        "create": {201: saved, 200: DryRunSerializer},
+        "update": {200: either},
+        "partial_update": {200: either},
+        "destroy": {204: None, 200: DryRunSerializer},
+    }
     return extend_schema_view(
         **{
-            name: extend_schema(parameters=[DRY_RUN], responses={200: DryRunSerializer})
-            for name in actions
+            action: extend_schema(parameters=[DRY_RUN], responses=responses[action])
+            for action in actions
         }
     )
 
@@ -371,7 +386,7 @@ class OrgReportSerializer(serializers.Serializer):
 
 # A debug page lists a form-encoded body's fields: never the client secret's value.
 @method_decorator(sensitive_post_parameters("client_secret"), name="dispatch")
-@_with_dry_run("update", "partial_update")
+@_with_dry_run(ConnectionSerializer, "update", "partial_update")
 class ConnectionViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Salesforce connections; exactly one is primary and only the primary syncs."""
 
@@ -453,7 +468,7 @@ class FieldMappingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-@_with_dry_run("create", "update", "partial_update", "destroy")
+@_with_dry_run(FieldMappingSerializer, "create", "update", "partial_update", "destroy")
 class FieldMappingViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Cockpit task field ↔ Salesforce Task field, with a direction. Saving re-syncs."""
 
@@ -516,7 +531,7 @@ class PicklistMappingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-@_with_dry_run("create", "update", "partial_update", "destroy")
+@_with_dry_run(PicklistMappingSerializer, "create", "update", "partial_update", "destroy")
 class PicklistMappingViewSet(DryRunMixin, viewsets.ModelViewSet):
     """Status and Priority values: one Cockpit value to one or more Salesforce values."""
 

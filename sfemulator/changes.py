@@ -24,7 +24,7 @@ import hashlib
 import json
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -124,6 +124,7 @@ class ChangeEvents:
         self.condition = threading.Condition()
         self._version = 0
         self._dirty = False
+        self._current: _Transaction | None = None
         store.on_commit(self._committed)
 
     # Publishing (inside the write's transaction) -------------------------------------------
@@ -199,32 +200,29 @@ class ChangeEvents:
     ) -> None:
         store = self.store
         key = source.transaction_key or new_transaction_key()
-        existing = store.transaction_events(key)
-        used = sum(row[3] for row in existing if _change_type(row[4]) != OVERFLOW)
-        overflowed = any(_change_type(row[4]) == OVERFLOW for row in existing)
-        if overflowed or used + weight > self.settings.overflow_threshold:
+        tx = self._transaction(key)
+        if tx.overflowed or tx.used + weight > self.settings.overflow_threshold:
             # The changes past the threshold make one header-only overflow event per object.
-            if any(row[1] == entity and _change_type(row[4]) == OVERFLOW for row in existing):
+            if entity in tx.overflowed:
                 return
             change_type, record_ids, changed, body = OVERFLOW, [], [], {}
         signature = hashlib.sha256(
             json.dumps([entity, change_type, changed, body], sort_keys=True).encode()
         ).hexdigest()
         if change_type != OVERFLOW:
-            for replay_id, row_entity, row_signature, row_weight, data in existing:
-                if row_entity == entity and row_signature == signature:
-                    # The same change to several records of one transaction: one event.
-                    payload = json.loads(data)
-                    ids = payload["ChangeEventHeader"]["recordIds"]
-                    ids.extend(i for i in record_ids if i not in ids)
-                    store.update_event(replay_id, row_weight + weight, json.dumps(payload))
-                    self._dirty = True
-                    return
-        if existing:
-            commit_number = json.loads(existing[0][4])["ChangeEventHeader"]["commitNumber"]
-        else:
-            commit_number = int(store.get_meta(_COMMIT_COUNTER) or _FIRST_COMMIT_NUMBER) + 1
-            store.set_meta(_COMMIT_COUNTER, str(commit_number))
+            same = tx.by_signature.get((entity, signature))
+            if same is not None:
+                # The same change to several records of one transaction: one event.
+                ids = same.payload["ChangeEventHeader"]["recordIds"]
+                ids.extend(i for i in record_ids if i not in ids)
+                same.weight += weight
+                tx.used += weight
+                store.update_event(same.replay_id, same.weight, json.dumps(same.payload))
+                self._dirty = True
+                return
+        if tx.commit_number is None:
+            tx.commit_number = int(store.get_meta(_COMMIT_COUNTER) or _FIRST_COMMIT_NUMBER) + 1
+            store.set_meta(_COMMIT_COUNTER, str(tx.commit_number))
         header = {
             "entityName": entity,
             "recordIds": list(record_ids),
@@ -232,15 +230,33 @@ class ChangeEvents:
             "changedFields": changed,
             "changeOrigin": source.origin,
             "transactionKey": key,
-            "sequenceNumber": len(existing) + 1,
+            "sequenceNumber": len(tx.events) + 1,
             "commitTimestamp": commit_ms,
-            "commitNumber": commit_number,
+            "commitNumber": tx.commit_number,
             "commitUser": source.user_id,
         }
         published_ms = int(self.clock.now().timestamp() * 1000)
         payload = {"ChangeEventHeader": header, **body}
-        store.insert_event(entity, key, signature, weight, published_ms, json.dumps(payload))
+        replay_id = store.insert_event(
+            entity, key, signature, weight, published_ms, json.dumps(payload)
+        )
+        tx.add(_Event(replay_id, entity, signature, weight, change_type, payload))
         self._dirty = True
+
+    def _transaction(self, key: str) -> _Transaction:
+        """What the transaction `key` has published so far. Kept between its changes (read
+        back from the store for each one, a call of 1,000 records parsed half a million
+        events), and read again after any rollback, which may have taken some back."""
+        tx = self._current
+        if tx is None or tx.key != key or tx.rollbacks != self.store.rollbacks:
+            tx = _Transaction(key, self.store.rollbacks)
+            for replay_id, entity, signature, weight, data in self.store.transaction_events(key):
+                payload = json.loads(data)
+                change_type = str(payload["ChangeEventHeader"]["changeType"])
+                tx.add(_Event(replay_id, entity, signature, weight, change_type, payload))
+                tx.commit_number = int(payload["ChangeEventHeader"]["commitNumber"])
+            self._current = tx
+        return tx
 
     def _committed(self) -> None:
         if not self._dirty:
@@ -306,5 +322,32 @@ class ChangeEvents:
         }
 
 
-def _change_type(data: str) -> str:
-    return str(json.loads(data)["ChangeEventHeader"]["changeType"])
+@dataclass
+class _Event:
+    replay_id: int
+    entity: str
+    signature: str
+    weight: int
+    change_type: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class _Transaction:
+    """One transaction's events so far: what the next change of it needs to know."""
+
+    key: str
+    rollbacks: int  # Store.rollbacks when it was read
+    events: list[_Event] = field(default_factory=list)
+    by_signature: dict[tuple[str, str], _Event] = field(default_factory=dict)
+    used: int = 0  # the weight of its events that are not overflows
+    overflowed: set[str] = field(default_factory=set)  # objects with an overflow event
+    commit_number: int | None = None
+
+    def add(self, event: _Event) -> None:
+        self.events.append(event)
+        if event.change_type == OVERFLOW:
+            self.overflowed.add(event.entity)
+        else:
+            self.used += event.weight
+            self.by_signature.setdefault((event.entity, event.signature), event)

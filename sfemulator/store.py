@@ -130,6 +130,9 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.RLock()
         self._savepoints = 0
+        # Grows with every rollback (of a transaction or a savepoint): what was read from
+        # the database inside a transaction may be cached until it changes.
+        self.rollbacks = 0
         # Called after each outermost COMMIT, still holding the lock (see on_commit).
         self._commit_hooks: list[Callable[[], None]] = []
         with self.lock:
@@ -172,6 +175,7 @@ class Store:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                self.rollbacks += 1
                 raise
             self._conn.execute("COMMIT")
             for hook in self._commit_hooks:
@@ -193,6 +197,7 @@ class Store:
             except BaseException:
                 self._conn.execute(f"ROLLBACK TO {name}")
                 self._conn.execute(f"RELEASE {name}")
+                self.rollbacks += 1
                 raise
             self._conn.execute(f"RELEASE {name}")
 

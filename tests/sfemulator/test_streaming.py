@@ -452,6 +452,58 @@ def test_a_rolled_back_write_publishes_nothing(emu, sf):
     assert [body(e)["Subject"] for e in client.events(1)] == ["after"]
 
 
+def test_a_rolled_back_part_of_a_composite_call_leaves_the_calls_other_events_whole(emu, sf):
+    # The emulator keeps what a transaction has published between its changes: a subrequest
+    # rolled back in the middle (an allOrNone collection) must take back only its own part of
+    # an event it had merged into, and the sequence goes on from what is left.
+    ids = [sf.Task.create({"Subject": f"task {n}"})["id"] for n in range(4)]
+    client = subscribed(emu)
+    data = "/services/data/v59.0/"
+
+    answer = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "DELETE",
+                    "url": f"{data}composite/sobjects?ids={ids[0]}&allOrNone=false",
+                    "referenceId": "first",
+                },
+                {
+                    "method": "DELETE",
+                    "url": f"{data}composite/sobjects?ids={ids[1]},001000000000000AAA"
+                    "&allOrNone=true",
+                    "referenceId": "rolledBack",
+                },
+                {
+                    "method": "DELETE",
+                    "url": f"{data}composite/sobjects?ids={ids[2]}&allOrNone=false",
+                    "referenceId": "third",
+                },
+                {
+                    "method": "POST",
+                    "url": f"{data}sobjects/Task",
+                    "referenceId": "created",
+                    "body": {"Subject": "made"},
+                },
+            ],
+        },
+    )
+    assert [a["body"][0]["success"] for a in answer["compositeResponse"][:3]] == [
+        True,
+        False,
+        True,
+    ]
+    deleted, created = client.events(2)
+
+    assert header(deleted)["recordIds"] == [ids[0], ids[2]]
+    assert [header(deleted)["sequenceNumber"], header(created)["sequenceNumber"]] == [1, 2]
+    assert body(created)["Subject"] == "made"
+    assert sf.Task.get(ids[1])["IsDeleted"] is False
+
+
 def test_the_sforce_call_options_client_is_named_in_the_change_origin(emu):
     session = emu.requests_session()
     token = emu.token()["access_token"]

@@ -7,6 +7,7 @@ API both call `field_mapping_problem`, so they refuse the same things with the s
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.field_kinds import FIELD_KINDS, field_kind
 from tasks.models import DETAILS_MAX_LENGTH, NAME_MAX_LENGTH
 from tasks.selectors import custom_fields_all
 
@@ -17,7 +18,7 @@ CUSTOM_PREFIX = "custom:"
 class CockpitField:
     name: str
     label: str
-    kind: str  # text, number, date, datetime, boolean, email, url, or a refused kind
+    kind: str  # a name in tasks.field_kinds.FIELD_KINDS, or one of REFUSED_COCKPIT_KINDS
     max_length: int | None = None
     writable: bool = True  # False: Cockpit sets it itself (e.g. completed_at)
 
@@ -39,16 +40,6 @@ STANDARD_FIELDS = {
     ]
 }
 
-# Salesforce field types each Cockpit kind may map to.
-COMPATIBLE = {
-    "text": {"string", "textarea", "combobox", "phone", "email", "url"},
-    "email": {"email", "string"},
-    "url": {"url", "string"},
-    "date": {"date"},
-    "datetime": {"datetime"},
-    "number": {"int", "double", "currency", "percent", "long"},
-    "boolean": {"boolean"},
-}
 TEXT_TYPES = {"string", "textarea", "combobox", "phone", "email", "url"}
 REFUSED_SALESFORCE_TYPES = {
     "id": "Ids cannot be mapped.",
@@ -71,15 +62,14 @@ def cockpit_fields() -> dict[str, CockpitField]:
     for custom in custom_fields_all():
         if not custom.is_active:
             continue
-        kind = custom.field_type
-        length = custom.max_length if kind in ("text", "email", "url") else None
+        length = custom.max_length if custom.kind.is_text else None
         name = CUSTOM_PREFIX + custom.key
-        fields[name] = CockpitField(name, f"{custom.label} (custom)", kind, length)
+        fields[name] = CockpitField(name, f"{custom.label} (custom)", custom.field_type, length)
     return fields
 
 
 def mappable_cockpit_fields() -> dict[str, CockpitField]:
-    return {n: f for n, f in cockpit_fields().items() if f.kind in COMPATIBLE}
+    return {n: f for n, f in cockpit_fields().items() if f.kind in FIELD_KINDS}
 
 
 def describe_field(describe: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -111,10 +101,11 @@ def field_mapping_problem(
     sf_label = f"{salesforce.get('label', salesforce_name)} ({salesforce_name})"
     if sf_type in REFUSED_SALESFORCE_TYPES:
         return "salesforce_field", f"{sf_label}: {REFUSED_SALESFORCE_TYPES[sf_type]}"
-    if sf_type not in COMPATIBLE[cockpit.kind]:
+    compatible = field_kind(cockpit.kind).salesforce_types
+    if sf_type not in compatible:
         return "salesforce_field", (
             f"{cockpit.label} is {cockpit.kind} but {sf_label} is {sf_type}: "
-            f"a {cockpit.kind} field maps only to {', '.join(sorted(COMPATIBLE[cockpit.kind]))}."
+            f"a {cockpit.kind} field maps only to {', '.join(sorted(compatible))}."
         )
     if goes_out and not (salesforce.get("updateable") or salesforce.get("createable")):
         return "direction", f"{sf_label} is read-only in Salesforce; map it 'From Salesforce only'."

@@ -1,9 +1,7 @@
 """Forms of the cockpit pages. They parse what a browser sends; the task services do the writes
 and have the last word on validation (their errors are put back on the fields here)."""
 
-import datetime as dt
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -11,9 +9,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.http import QueryDict
-from django.utils.dateparse import parse_date, parse_datetime
 
 from sync.models import SyncEvent
+from tasks.field_kinds import DateInput
 from tasks.models import (
     DETAILS_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -48,23 +46,7 @@ SORT_COLUMNS = {
 }
 PAGE_SIZES = (25, 50, 100, 200)
 
-FieldType = CustomField.FieldType
 NOT_SEEN = object()  # a field whose shown value the page did not post back
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        # The browser's date input speaks ISO dates, whatever the locale.
-        super().__init__(attrs, format="%Y-%m-%d")
-
-
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
 class SearchInput(forms.TextInput):
@@ -166,60 +148,22 @@ class TaskFilterForm(forms.Form):
         }
 
 
-def _bool_coerce(value: str) -> bool:
-    return value == "true"
-
-
 def _custom_form_field(field: CustomField) -> forms.Field:
-    common: dict[str, Any] = {"label": field.label, "required": field.required}
-    if field.field_type == FieldType.NUMBER:
-        return forms.DecimalField(**common)
-    if field.field_type == FieldType.DATE:
-        return forms.DateField(widget=DateInput, **common)
-    if field.field_type == FieldType.DATETIME:
-        return forms.DateTimeField(widget=DateTimeInput, help_text="In your time zone.", **common)
-    if field.field_type == FieldType.BOOLEAN:
-        # A select, not a checkbox: "not answered" differs from "no", and a required
-        # yes/no field must be answerable with "no".
-        return forms.TypedChoiceField(
-            choices=[("", "—"), ("true", "Yes"), ("false", "No")],
-            coerce=_bool_coerce,
-            empty_value=None,
-            **common,
-        )
-    if field.field_type == FieldType.EMAIL:
-        return forms.EmailField(max_length=field.max_length, **common)
-    if field.field_type == FieldType.URL:
-        return forms.URLField(max_length=field.max_length, assume_scheme="https", **common)
-    return forms.CharField(max_length=field.max_length, **common)
+    return field.kind.form_field(
+        label=field.label, required=field.required, max_length=field.max_length
+    )
 
 
 def _custom_initial(field: CustomField, value: Any) -> Any:
     """A stored JSON value as the form field wants it."""
-    if value is None:
-        return None
-    if field.field_type == FieldType.DATE and isinstance(value, str):
-        return parse_date(value)
-    if field.field_type == FieldType.DATETIME and isinstance(value, str):
-        # Shown in the user's time zone: DateTimeField.prepare_value converts an aware value.
-        return parse_datetime(value)
-    if field.field_type == FieldType.BOOLEAN and isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return None if value is None else field.kind.form_initial(value)
 
 
 def _custom_value(field: CustomField, value: Any) -> Any:
     """A cleaned form value as the JSON the task services validate and store."""
     if value is None or value == "":
         return None
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dt.datetime):
-        # Aware in the user's time zone; the service stores it in UTC.
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+    return field.kind.from_form(value)
 
 
 class TaskForm(forms.Form):

@@ -5,25 +5,31 @@ calls these. Cockpit values are a dict keyed by mapping name: 'name', 'details',
 'status', 'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
 """
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasks.field_kinds import FieldKind, field_kind
+from tasks.field_kinds import sf_datetime_format as sf_datetime_format
+from tasks.field_kinds import sf_datetime_parse as sf_datetime_parse
+
 CUSTOM_PREFIX = "custom:"
-SF_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.000+0000"
 
 
 @dataclass(frozen=True)
 class FieldRule:
     cockpit_field: str
     salesforce_field: str
-    kind: str  # text, number, date, datetime, boolean, email, url
+    kind: str  # a name in tasks.field_kinds.FIELD_KINDS
     goes_out: bool = True
     comes_in: bool = True
 
     @property
     def is_custom(self) -> bool:
         return self.cockpit_field.startswith(CUSTOM_PREFIX)
+
+    @property
+    def field_kind(self) -> FieldKind:
+        return field_kind(self.kind)
 
 
 @dataclass(frozen=True)
@@ -81,45 +87,19 @@ class Inbound:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def sf_datetime_format(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("Salesforce datetimes must be aware (UTC)")
-    return value.astimezone(dt.UTC).strftime(SF_DATETIME_FORMAT)
-
-
-def sf_datetime_parse(value: str) -> dt.datetime:
-    """'2026-11-29T08:49:32.000+0000' (or with 'Z' / '+00:00') → aware datetime. Python 3.11's
-    fromisoformat reads all three; a value without an offset is taken as UTC."""
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
-
-
 def value_out(value: Any, kind: str) -> Any:
-    """A Cockpit value as Salesforce JSON. A due date is a date: never shifted by a time zone."""
+    """A Cockpit value as Salesforce JSON."""
     if value is None or value == "":
         return None
-    if kind == "date":
-        return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
-    if kind == "datetime":
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        return sf_datetime_format(value)
-    return value
+    return field_kind(kind).to_salesforce(value)
 
 
 def value_in(value: Any, rule: FieldRule) -> Any:
     """A Salesforce value as the Cockpit value: objects for standard fields, JSON for custom."""
+    kind = rule.field_kind
     if value is None:
-        return None if rule.is_custom or rule.kind not in ("text", "email", "url") else ""
-    if rule.kind == "date":
-        parsed = dt.date.fromisoformat(str(value)[:10])
-        return parsed.isoformat() if rule.is_custom else parsed
-    if rule.kind == "datetime":
-        parsed_dt = sf_datetime_parse(str(value))
-        return parsed_dt.isoformat() if rule.is_custom else parsed_dt
-    if rule.kind == "number" and isinstance(value, float) and value.is_integer():
-        return int(value) if rule.is_custom else value
-    return value
+        return "" if kind.is_text and not rule.is_custom else None
+    return kind.from_salesforce(value, custom=rule.is_custom)
 
 
 def to_salesforce(values: dict[str, Any], spec: MappingSpec) -> dict[str, Any]:

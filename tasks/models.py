@@ -8,6 +8,8 @@ from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from .field_kinds import FIELD_KINDS, FieldKind, field_kind
+
 NAME_MAX_LENGTH = 255
 # Salesforce's Task.Description holds at most 32,000 characters.
 DETAILS_MAX_LENGTH = 32_000
@@ -74,14 +76,10 @@ class TaskType(models.Model):
 
 
 class CustomField(models.Model):
-    class FieldType(models.TextChoices):
-        TEXT = "text", "Text"
-        NUMBER = "number", "Number"
-        DATE = "date", "Date"
-        DATETIME = "datetime", "Date and time"
-        BOOLEAN = "boolean", "Yes/No"
-        EMAIL = "email", "Email"
-        URL = "url", "URL"
+    # The kinds are defined in tasks/field_kinds.py; these choices name them (FieldType.DATE).
+    FieldType = models.TextChoices(  # type: ignore[call-overload]
+        "FieldType", [(kind.name.upper(), (kind.name, kind.label)) for kind in FIELD_KINDS.values()]
+    )
 
     key = models.SlugField(
         max_length=50,
@@ -101,6 +99,10 @@ class CustomField(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def kind(self) -> FieldKind:
+        return field_kind(self.field_type)
 
 
 class Company(models.Model):

@@ -1,11 +1,13 @@
 """Pure translation between Cockpit task values and Salesforce Task fields (DESIGN 3, rules 5-6).
 
-No database, no network: the engine loads a MappingSpec once (sync/mapping_specs.py) and
-calls these. Cockpit values are a dict keyed by mapping name: 'name', 'details', 'due_date',
-'status', 'priority', 'custom:<key>', ... Salesforce values are the JSON of a Task record.
+No database, no network: the engine loads a MappingSpec once (sync/mapping_specs.py), and
+sync/payload.py::sync_fields turns each rule into the SyncField the merge calls both ways:
+`value_out`/`value_in` for a field (its kind, tasks/field_kinds.py, does the converting),
+`PicklistRule.out`/`back` for a picklist. Cockpit fields are named as the mapping names them:
+'name', 'details', 'due_date', 'status', 'priority', 'custom:<key>', ...
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.field_kinds import FieldKind, field_kind
@@ -71,22 +73,6 @@ class MappingSpec:
         return tuple(named)
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A Salesforce value that did not sync in: the Cockpit field keeps its value."""
-
-    cockpit_field: str
-    salesforce_field: str
-    salesforce_value: Any
-    reason: str
-
-
-@dataclass
-class Inbound:
-    values: dict[str, Any] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)
-
-
 def value_out(value: Any, kind: str) -> Any:
     """A Cockpit value as Salesforce JSON."""
     if value is None or value == "":
@@ -100,44 +86,3 @@ def value_in(value: Any, rule: FieldRule) -> Any:
     if value is None:
         return "" if kind.is_text and not rule.is_custom else None
     return kind.from_salesforce(value, custom=rule.is_custom)
-
-
-def to_salesforce(values: dict[str, Any], spec: MappingSpec) -> dict[str, Any]:
-    """The Salesforce Task fields for these Cockpit values (only outbound mappings)."""
-    out: dict[str, Any] = {}
-    for rule in spec.fields:
-        if rule.goes_out and rule.cockpit_field in values:
-            out[rule.salesforce_field] = value_out(values[rule.cockpit_field], rule.kind)
-    for name, picklist in spec.picklists:
-        if name in values:
-            out[picklist.salesforce_field] = picklist.out(values[name])
-    return out
-
-
-def from_salesforce(record: dict[str, Any], spec: MappingSpec) -> Inbound:
-    """The Cockpit values for a Salesforce Task record (only inbound mappings).
-
-    An unmapped Status/Priority value does not sync: it is reported in `skipped` and the
-    Cockpit field keeps its value.
-    """
-    result = Inbound()
-    for rule in spec.fields:
-        if rule.comes_in and rule.salesforce_field in record:
-            result.values[rule.cockpit_field] = value_in(record[rule.salesforce_field], rule)
-    for name, picklist in spec.picklists:
-        if picklist.salesforce_field not in record:
-            continue
-        sf_value = record[picklist.salesforce_field]
-        if sf_value is None and picklist.nullable:
-            result.values[name] = None
-            continue
-        cockpit_value = picklist.back(sf_value) if sf_value is not None else None
-        if cockpit_value is None:
-            result.skipped.append(
-                Skipped(
-                    name, picklist.salesforce_field, sf_value, "no Cockpit value is mapped to it"
-                )
-            )
-        else:
-            result.values[name] = cockpit_value
-    return result

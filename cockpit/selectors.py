@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Value, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from adminconfig.fields import STANDARD_FIELDS
@@ -538,6 +539,31 @@ def tasks_next_days(qs: QuerySet[Task], *, today: dt.date) -> QuerySet[Task]:
     )
 
 
+def tasks_today_and_tomorrow(
+    qs: QuerySet[Task], *, today: dt.date, sort: str, limit: int
+) -> tuple[list[Task], list[Task]]:
+    """The tasks due today and those due tomorrow, the first `limit` of each, in one query.
+    Open work first within a day (what is done today sinks to the bottom), unless the CSM
+    sorts by a column."""
+    tomorrow = today + dt.timedelta(days=1)
+    order: list[Any] = [F("status__is_closed").asc(), F("priority__order").desc(), F("id").asc()]
+    field = _SORT_FIELDS.get(sort.removeprefix("-"))
+    if field is not None:
+        column = (
+            F(field).desc(nulls_last=True)
+            if sort.startswith("-")
+            else F(field).asc(nulls_last=True)
+        )
+        order = [column, F("id").asc()]
+    rows = list(
+        qs.filter(due_date__in=[today, tomorrow])
+        .annotate(row=Window(RowNumber(), partition_by=F("due_date"), order_by=order))
+        .filter(row__lte=limit)
+        .order_by("due_date", *order)
+    )
+    return [t for t in rows if t.due_date == today], [t for t in rows if t.due_date == tomorrow]
+
+
 def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:
     """How many tasks each tab of the list shows, in one query."""
     tomorrow = today + dt.timedelta(days=1)
@@ -553,6 +579,7 @@ def task_tab_counts(qs: QuerySet[Task], *, today: dt.date) -> dict[str, int]:
             & Q(due_date__gte=today, due_date__lte=today + dt.timedelta(days=WEEK_DAYS - 1)),
         ),
         open=Count("id", filter=is_open),
+        overdue=Count("id", filter=is_open & Q(due_date__lt=today)),  # the first tab's pager
         upcoming=Count("id", filter=is_open & Q(due_date__gt=tomorrow)),
         completed=Count("id", filter=Q(status__is_closed=True)),
     )

@@ -70,6 +70,7 @@ from .selectors import (
     task_timeline,
     tasks_next_days,
     tasks_sorted,
+    tasks_today_and_tomorrow,
     tasks_with_differences,
 )
 
@@ -99,8 +100,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # The visible rows ask for their own fresh copy this often, so a change pulled from Salesforce
 # shows within the pull interval (at least 10 s) without a reload.
 ROW_POLL_SECONDS = 10
-# The focus view (overdue, today, tomorrow) is not paginated; a section this long links to
-# the paginated "All open" view instead of rendering hundreds of rows.
+# Today and Tomorrow of the first tab are drawn whole up to this many rows each; a day this
+# long links to the "Next 7 days" tab, which pages. Overdue work pages like the other tabs.
 SECTION_LIMIT = 50
 
 
@@ -133,8 +134,7 @@ class CountedPaginator(Paginator):
         self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
-def _section(title: str, qs: QuerySet[Task]) -> dict[str, Any]:
-    rows = list(qs[: SECTION_LIMIT + 1])
+def _section(title: str, rows: list[Task]) -> dict[str, Any]:
     return {"title": title, "tasks": rows[:SECTION_LIMIT], "more": len(rows) > SECTION_LIMIT}
 
 
@@ -166,18 +166,21 @@ def _list_view(request: HttpRequest, filters: TaskFilterForm, today: dt.date) ->
     shown = ListView(chosen, task_tab_counts(mine, today=today))
     sort = chosen["sort"]
     if chosen["view"] == "today":
-        # Open work first within a day: what is done today sinks to the bottom.
-        day_order = ("status__is_closed", "-priority__order", "id")
+        # Overdue work above the day's, as a CSM knows the tab, but one page of it at a time
+        # (its own pager, the other tabs' page sizes): a backlog of thousands never pushes
+        # Today and Tomorrow off the page, whichever page of it is open (issue 19).
         overdue = tasks_open(tasks_due(mine, due="overdue", today=today))
-        due_today = tasks_due(mine, due="today", today=today).order_by(*day_order)
-        due_tomorrow = tasks_due(mine, due="tomorrow", today=today).order_by(*day_order)
         if sort:  # a column the CSM chose sorts within each section
-            overdue, due_today, due_tomorrow = (
-                tasks_sorted(qs, sort) for qs in (overdue, due_today, due_tomorrow)
-            )
-        first = _section("Overdue", overdue)
+            overdue = tasks_sorted(overdue, sort)
+        paginator = CountedPaginator(overdue, chosen["size"], count=shown.counts["overdue"])
+        late = paginator.get_page(request.GET.get("page"))
+        late.object_list = list(late.object_list)
+        due_today, due_tomorrow = tasks_today_and_tomorrow(
+            mine, today=today, sort=sort, limit=SECTION_LIMIT + 1
+        )
+        backlog = {"title": "Overdue", "tasks": late.object_list, "page": late}
         shown.sections = [
-            *([first] if first["tasks"] else []),
+            *([backlog] if late.object_list else []),
             _section("Today", due_today),
             _section("Tomorrow", due_tomorrow),
         ]

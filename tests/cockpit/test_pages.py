@@ -702,12 +702,8 @@ def test_an_unknown_task_is_cockpits_404_page_and_the_api_stays_json(client, csm
     assert api.status_code == 404 and api.json() == {"detail": "No Task matches the given query."}
 
 
-@time_machine.travel(NOW, tick=False)
-def test_a_long_overdue_backlog_shows_one_page_of_it_and_links_to_the_rest(
-    alice, csm, django_assert_max_num_queries
-):
-    from cockpit.views import SECTION_LIMIT
-
+def overdue_backlog(csm, count: int) -> None:
+    """`count` open tasks overdue by 1 to 40 days, oldest "Late 000" first in due order."""
     Task.objects.bulk_create(
         [
             Task(
@@ -715,18 +711,77 @@ def test_a_long_overdue_backlog_shows_one_page_of_it_and_links_to_the_rest(
                 owner=csm,
                 status=status("Open"),
                 priority=priority("Medium"),
-                due_date=TODAY - dt.timedelta(days=1 + n % 40),
+                due_date=TODAY - dt.timedelta(days=40 - n // 3),
             )
-            for n in range(SECTION_LIMIT + 30)
+            for n in range(count)
         ]
     )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_long_overdue_backlog_pages_above_today_and_tomorrow(
+    alice, csm, django_assert_max_num_queries
+):
+    overdue_backlog(csm, 60)
+    TaskFactory(owner=csm, name="Call Acme today", due_date=TODAY)
+    TaskFactory(owner=csm, name="Email Globex tomorrow", due_date=TOMORROW)
     alice.get("/")  # the session and user, read once
 
     with django_assert_max_num_queries(10):
-        response = alice.get("/")
+        first = page_text(alice.get("/"))
 
-    rows = re.findall(r"Late \d{3}", page_text(response))
-    assert len(set(rows)) == SECTION_LIMIT
-    assert 'href="?view=open"' in response.content.decode()
-    rest = page_text(alice.get("/?view=open&page=2"))
-    assert "Late" in rest
+    # One page of the backlog (the first page size, 25), oldest first, then the day's work.
+    assert late_rows(first) == [f"Late {n:03d}" for n in range(25)]
+    assert heading(first, "Overdue") < heading(first, "Today") < heading(first, "Tomorrow")
+    assert "Call Acme today" in first and "Email Globex tomorrow" in first
+    assert "Page 1 of 3 · 60 overdue" in first
+    assert 'id="count-today">62<' in first  # the tab counts all of it, as before
+    # Further pages of the backlog keep Today and Tomorrow on the page.
+    last = page_text(alice.get("/?page=3"))
+    assert late_rows(last) == [f"Late {n:03d}" for n in range(50, 60)]
+    assert heading(last, "Overdue") < heading(last, "Today") < last.index("Call Acme today")
+    assert "Email Globex tomorrow" in last
+    assert 'id="count-today">62<' in last
+    # The page size the other tabs offer pages it too.
+    assert len(late_rows(page_text(alice.get("/?size=50&page=2")))) == 10
+
+
+def late_rows(text: str) -> list[str]:
+    """The backlog's task names in page order, once each (a row names its task more than once)."""
+    return list(dict.fromkeys(re.findall(r"Late \d{3}", text)))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_short_overdue_list_shows_whole_without_a_pager(alice, csm):
+    overdue_backlog(csm, 3)
+
+    text = page_text(alice.get("/"))
+
+    assert len(late_rows(text)) == 3
+    assert "overdue</span>" not in text and "Page 1 of" not in text
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_day_longer_than_a_section_links_to_the_next_7_days(alice, csm):
+    from cockpit.views import SECTION_LIMIT
+
+    Task.objects.bulk_create(
+        [
+            Task(
+                name=f"Today {n:03d}",
+                owner=csm,
+                status=status("Open"),
+                priority=priority("Medium"),
+                due_date=TODAY,
+            )
+            for n in range(SECTION_LIMIT + 5)
+        ]
+        + [TaskFactory.build(name="Tomorrow 000", owner=csm, due_date=TOMORROW)]
+    )
+
+    response = alice.get("/")
+    text = page_text(response)
+
+    assert len(set(re.findall(r"Today \d{3}", text))) == SECTION_LIMIT
+    assert "Tomorrow 000" in text  # today's long list does not crowd tomorrow out
+    assert 'href="?view=week"' in response.content.decode()

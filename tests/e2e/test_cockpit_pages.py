@@ -133,3 +133,35 @@ def test_a_csm_works_through_their_day_in_the_cockpit(page, live_server, artifac
     assert Task.objects.get(name="Call Acme about renewal").completed_at is not None
     assert not Task.objects.filter(name="Send onboarding email").exists()
     assert (artifacts / "cockpit-list.png").stat().st_size > 10_000
+
+
+def test_a_csm_pages_through_a_long_overdue_backlog_with_today_in_view(page, live_server):
+    alice = UserFactory(username="alice")
+    today = user_today(alice)
+    for n in range(30):
+        TaskFactory(owner=alice, name=f"Late {n:02d}", due_date=today - dt.timedelta(days=60 - n))
+    TaskFactory(owner=alice, name="Call Acme about renewal", due_date=today)
+
+    log_in(page, live_server, "alice")
+
+    overdue = section(page, "Overdue")
+    assert overdue.get_by_role("link", name="Late 00", exact=True).is_visible()
+    assert overdue.get_by_role("link", name="Late 25", exact=True).count() == 0
+    assert "Page 1 of 2 · 30 overdue" in overdue.inner_text()
+    assert "Call Acme about renewal" in section(page, "Today").inner_text()
+    assert page.locator("#count-today").inner_text() == "31"
+
+    overdue.get_by_role("link", name="Next →").click()
+    page.wait_for_url("**page=2")
+    overdue = section(page, "Overdue")
+    assert "Page 2 of 2 · 30 overdue" in overdue.inner_text()
+    assert overdue.get_by_role("link", name="Late 29", exact=True).is_visible()
+    assert overdue.get_by_role("link", name="Late 00", exact=True).count() == 0
+    # The day's work stays on every page of the backlog.
+    assert "Call Acme about renewal" in section(page, "Today").inner_text()
+
+    # Completing one in place keeps the CSM on the page they were on.
+    row(page, "Late 29").get_by_role("button", name="Complete").click()
+    page.locator(".messages", has_text="Completed “Late 29”.").wait_for()
+    assert "Page 2 of 2 · 29 overdue" in section(page, "Overdue").inner_text()
+    assert page.locator("#count-today").inner_text() == "30"

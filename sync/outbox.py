@@ -9,6 +9,7 @@ beat's sweep picks it up.
 import datetime as dt
 import logging
 import random
+import threading
 from collections import Counter
 from typing import Any
 
@@ -152,16 +153,32 @@ def _pending_new(
     raise RuntimeError(f"No pending outbox entry could be written for task {task_id}")
 
 
+class _Rung(threading.local):
+    """Whether this thread has rung the doorbell since it last queued a change."""
+
+    since_change = False
+
+
+_rung = _Rung()
+
+
 def _ring_after_commit() -> None:
     """Ring the worker once the transaction commits: once per transaction, however many
-    tasks it changed (a bulk action, an import), not once per task."""
-    if db.in_atomic_block and any(pending[1] is _ring for pending in db.run_on_commit):
-        return
+    tasks it changed (a bulk action, an import), not once per task.
+
+    Django has no public way to ask whether a callback is registered already, so each change
+    registers its own, and the first to run after the commit rings for all: the others find
+    the thread has rung since its last change was queued. A rolled-back transaction's
+    callbacks never run and leave nothing behind, and the next change clears the mark."""
+    _rung.since_change = False
     transaction.on_commit(_ring)
 
 
 def _ring() -> None:
     """The doorbell as an on_commit callback (which answers nothing)."""
+    if _rung.since_change:
+        return
+    _rung.since_change = True
     doorbell()
 
 
@@ -555,7 +572,7 @@ def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
             else:
                 OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)
             task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, "")
-            transaction.on_commit(_ring)
+            _ring_after_commit()
     entry.refresh_from_db()
     return entry
 

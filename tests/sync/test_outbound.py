@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from cryptography.fernet import Fernet
+from django.db import transaction
 from django.utils import timezone
 
 from adminconfig import services as config
@@ -473,3 +474,35 @@ def test_a_burst_of_changes_sends_one_push_message_until_the_worker_answers(org,
     with time_machine.travel(timezone.now() + dt.timedelta(seconds=6)):
         assert outbox.doorbell() is True  # a message the broker lost does not silence it
     assert worker.queued() == ["sync.push"] * 3
+
+
+def test_the_doorbell_rings_once_per_transaction_and_after_a_rolled_back_one(
+    alice, worker, monkeypatch, django_capture_on_commit_callbacks
+):
+    rings = []
+    ring = outbox.doorbell
+    monkeypatch.setattr(outbox, "doorbell", lambda: rings.append(True) or ring())
+    tasks_ = [TaskFactory(owner=alice) for _ in range(3)]
+    upsert = OutboxEntry.Operation.UPSERT
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for task in tasks_:
+            outbox.outbox_add(task_id=task.pk, operation=upsert)
+        outbox.outbox_add_many(task_ids=[t.pk for t in tasks_], operation=upsert)
+    assert len(rings) == 1  # one transaction, four queued changes: one ring
+    assert worker.queued() == ["sync.push"]
+
+    outbox.doorbell_answer()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        outbox.outbox_add(task_id=tasks_[0].pk, operation=OutboxEntry.Operation.DELETE)
+        raise RuntimeError("rolled back")
+    assert len(rings) == 1  # nothing committed, nothing to ring for
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        outbox.outbox_add(task_id=tasks_[1].pk, operation=OutboxEntry.Operation.DELETE)
+    assert len(rings) == 2  # the rolled-back change left no mark that silences this one
+    assert worker.queued() == ["sync.push"] * 2

@@ -4,8 +4,9 @@ Services raise Django's ValidationError (the admin and the pages show it on the 
 answers it as a 400 with a message per field, like a serializer error. A unique field that a
 concurrent request took between validation and INSERT surfaces as an IntegrityError: it is
 the client's 400 too, naming the field. A body over DATA_UPLOAD_MAX_MEMORY_SIZE (or with
-too many fields) is the client's 400 in JSON, not Django's HTML page. Every other error stays
-a 500: it is a bug.
+too many fields) is the client's 400 in JSON, not Django's HTML page. An action that needs the
+sync switched on, asked while it is off (sync.exceptions.SyncOffError), is a 409 Conflict with the
+reason as its detail. Every other error stays a 500: it is a bug.
 
 Errors raised outside a DRF view (an unknown path, a middleware's refusal) go through
 Django's handlers; under /api/ those answer JSON too (`api_error_handler`, cockpit/urls.py).
@@ -19,15 +20,24 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import Field
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from sync.exceptions import SyncOffError
 
 # SQLite: "UNIQUE constraint failed: tasks_company.salesforce_account_id[, table.column]".
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w.]+(?:, [\w.]+)*)")
 # PostgreSQL's detail: "Key (salesforce_account_id)=(001...) already exists."
 _POSTGRES_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=")
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
 
 
 def _unique_violation(exc: IntegrityError) -> tuple[str, list[str]] | None:
@@ -80,4 +90,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = _unique_error(exc) or exc
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
         exc = ParseError("Request body too large.")
+    elif isinstance(exc, SyncOffError):
+        exc = Conflict(str(exc))
     return drf_exception_handler(exc, context)

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from adminconfig.models import SalesforceConnection
 from adminconfig.permissions import is_sync_admin
 from sync import health, reconcile, resolve
+from sync.exceptions import SyncOffError
 from sync.models import Conflict, OutboxEntry
 from sync.outbox import entry_retry
 from sync.selectors import sync_status
@@ -201,7 +202,7 @@ def sync_reconcile_start(request: HttpRequest) -> HttpResponse:
     """Start a drift repair now (it runs in the worker; its report shows on the page)."""
     try:
         reconcile.reconcile_start(trigger="hand")
-    except reconcile.ReconcileOffError as exc:
+    except SyncOffError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(

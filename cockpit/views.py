@@ -22,7 +22,8 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.views import APIView
 
 from adminconfig.permissions import is_sync_admin
-from sync.outbox import SyncOffError, task_push_request
+from sync.exceptions import SyncOffError
+from sync.outbox import task_push_request
 from sync.selectors import outbound_connection, primary_connection
 from tasks.hooks import locked_fields
 from tasks.models import Task

@@ -44,10 +44,7 @@ class TaskPushView(APIView):
                 {"detail": "Syncing of this task is stopped: resync it first."},
                 status=status.HTTP_409_CONFLICT,
             )
-        try:
-            outbox.task_push_request(task=task)
-        except outbox.SyncOffError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        outbox.task_push_request(task=task)  # sync off: 409 (cockpit/exceptions.py)
         task = tasks_visible_to(request.user).get(pk=pk)
         return Response(
             TaskSerializer(task, context={"request": request}).data,
@@ -223,8 +220,5 @@ class ReconcileRunViewSet(
 
     @extend_schema(request=None, responses={202: ReconcileRunSerializer, 409: None})
     def create(self, request: Request) -> Response:
-        try:
-            run = reconcile.reconcile_start(trigger="hand")
-        except reconcile.ReconcileOffError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        run = reconcile.reconcile_start(trigger="hand")  # sync off: 409 (cockpit/exceptions.py)
         return Response(ReconcileRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -24,6 +24,7 @@ from tasks.models import Company, Task, TaskSyncRecord
 
 from . import telemetry
 from .client import COLLECTION_LIMIT
+from .exceptions import SyncOffError
 from .lease import ENGINE
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings
@@ -203,10 +204,6 @@ def task_change_record(*, task: Task, force: bool = False) -> OutboxEntry | None
         task=task, defaults={"state": TaskSyncRecord.State.PENDING}
     )
     return outbox_add(task_id=task.pk, operation=OutboxEntry.Operation.UPSERT, urgent=force)
-
-
-class SyncOffError(Exception):
-    pass
 
 
 def task_push_request(*, task: Task) -> OutboxEntry:

@@ -27,6 +27,7 @@ from tasks.models import TaskSyncRecord
 from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
+from .exceptions import SyncOffError
 from .inbound import STAMP_FIELDS, select_fields
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, ReconcileRun, SyncEvent
@@ -41,10 +42,6 @@ LEASE_WAIT = 60.0
 MISSING_CHUNK = 400  # Ids in one SOQL IN list: well inside the request line's limit
 
 
-class ReconcileOffError(Exception):
-    """Reconcile needs both switches on: it reads Salesforce and may write both sides."""
-
-
 @dataclass
 class _Tally:
     checked: int = 0
@@ -57,7 +54,8 @@ class _Tally:
 def reconcile_start(*, trigger: str = "hand") -> ReconcileRun:
     """Record a reconcile asked for by an admin and queue it (it runs in the worker)."""
     if inbound_connection(sync_settings()) is None:
-        raise ReconcileOffError(
+        # Reconcile reads Salesforce and may write both sides.
+        raise SyncOffError(
             "Reconcile needs Auto Sync and Bi-directional Sync on, with a primary connection."
         )
     run = ReconcileRun.objects.create(trigger=trigger)

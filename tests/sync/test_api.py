@@ -44,7 +44,9 @@ def test_pushing_while_sync_is_off_says_so(sfemu_clean, alice, alice_api):
     response = alice_api.post(f"/api/v1/tasks/{task.pk}/sync/")
 
     assert response.status_code == 409
-    assert "Auto Sync" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "Sync to Salesforce is off: an admin switches Auto Sync on first."
+    }
 
 
 def test_failed_pushes_are_listed_with_the_reason_and_retried_by_hand(org, admin_api, committed):

@@ -126,6 +126,16 @@ def test_reconcile_with_sync_off_says_so_and_compares_nothing(org):
         call_command("sync_reconcile")
 
 
+def test_starting_one_through_the_api_with_sync_off_answers_409_with_the_reason(org, admin_api):
+    response = admin_api.post("/api/v1/sync/reconcile-runs/")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "Reconcile needs Auto Sync and Bi-directional Sync on, with a primary connection."
+    }
+    assert not ReconcileRun.objects.exists()
+
+
 def test_an_admin_starts_one_through_the_api_and_a_csm_cannot(
     bidi, sf, alice_sf_id, admin_api, api, committed
 ):

@@ -7,21 +7,26 @@ and they are joined side by side into one statement:
 
     SELECT * FROM (SELECT 1) AS anchor LEFT JOIN (<read 1>) AS r0 ON 1 = 1 LEFT JOIN ...
 
-so a read without a row gives NULLs and the others still come back. Every value is converted
-as the ORM would have converted it (the backend's and the field's converters), and the reads
-see one snapshot of the database.
+so a read without a row gives NULLs and the others still come back. Reads of one value each
+(counts, a newest date) are scalar subqueries instead, `SELECT (<read 1>), (<read 2>), ...`:
+SQLite's planner materialises every joined subquery first (sync health's figures took 36 ms
+joined, 15 ms as scalars), and it joins at most 64 tables. Every value is converted as the ORM
+would have converted it (the backend's and the field's converters), and the reads see one
+snapshot of the database.
 """
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Func, IntegerField, Model, QuerySet
+from django.db.models import Func, IntegerField, Model, QuerySet
 
 
 def count_of(qs: QuerySet[Any]) -> QuerySet[Any]:
-    """The queryset's COUNT(*), as a one-value read for values_at_once()."""
-    count = Func(F("pk"), function="COUNT", output_field=IntegerField())
+    """The queryset's COUNT(*), as a one-value read for values_at_once(). COUNT(*), not
+    COUNT(id): SQLite counts a whole table from its b-tree's size only for COUNT(*) (the
+    100,000 tasks: 0.1 ms rather than 3)."""
+    count = Func(template="COUNT(*)", output_field=IntegerField())
     return qs.order_by().annotate(n=count).values("n")
 
 
@@ -29,7 +34,9 @@ Statement = tuple[str, list[Any], list[list[Any]]]  # SQL, parameters, each read
 _statements: dict[tuple[str, str], Statement] = {}
 
 
-def _statement(reads: Sequence[QuerySet[Any]]) -> Statement:
+def _statement(reads: Sequence[QuerySet[Any]], *, scalar: bool = False) -> Statement:
+    if scalar:
+        return _scalar_statement(reads)
     joins: list[str] = []
     params: list[Any] = []
     selected = []
@@ -46,18 +53,34 @@ def _statement(reads: Sequence[QuerySet[Any]]) -> Statement:
     return sql, params, selected
 
 
+def _scalar_statement(reads: Sequence[QuerySet[Any]]) -> Statement:
+    parts: list[str] = []
+    params: list[Any] = []
+    selected = []
+    for qs in reads:
+        compiler = qs[:1].query.get_compiler(connection=connection)
+        sql, sub_params = compiler.as_sql()
+        if len(compiler.select) != 1:
+            raise ValueError(f"A read of one value selects one column: {sql}")
+        # The found-row marker of the joins is 1 here: a scalar read without a row is NULL.
+        parts.append(f"1, ({sql})")
+        params.extend(sub_params)
+        selected.append([compiler.select[0][0]])
+    return "SELECT 1, " + ", ".join(parts), params, selected  # noqa: S608
+
+
 def _first_of_each(
-    reads: Callable[[], Sequence[QuerySet[Any]]], statement: str | None
+    reads: Callable[[], Sequence[QuerySet[Any]]], statement: str | None, *, scalar: bool = False
 ) -> list[list[Any] | None]:
     """Each queryset's first row as a list of its selected values (None without a row)."""
     if statement is None:
-        sql, params, selected = _statement(reads())
+        sql, params, selected = _statement(reads(), scalar=scalar)
     else:
         # Reads that never change are built and compiled once a process: that costs more
         # than running them (the progress poll: issue 19).
         key = (connection.vendor, statement)
         if key not in _statements:
-            _statements[key] = _statement(reads())
+            _statements[key] = _statement(reads(), scalar=scalar)
         sql, params, selected = _statements[key]
     if not selected:
         return []
@@ -86,7 +109,7 @@ def values_at_once(
     """Each one-column queryset's first value (None without a row), by name, in one query
     (count_of() makes counts). `statement` names reads whose SQL never changes: it is
     built once a process."""
-    rows = _first_of_each(lambda: list(reads.values()), statement)
+    rows = _first_of_each(lambda: list(reads.values()), statement, scalar=True)
     return {name: row[0] if row else None for name, row in zip(reads, rows, strict=True)}
 
 

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
 from adminconfig.models import SalesforceConnection
@@ -35,12 +37,14 @@ class Step:
 
 
 def users_blocking_pushes() -> list[str]:
-    """Active users who own tasks but have no Salesforce user: their tasks cannot be pushed."""
+    """Active users who own tasks but have no Salesforce user: their tasks cannot be pushed.
+    Users first, each asked whether they own a task (an index seek): the distinct owners of
+    every task read the 100,000 tasks of issue 19's scale (25 ms on SQLite)."""
     return list(
-        Task.objects.filter(owner__is_active=True, owner__salesforce_user=None)
-        .values_list("owner__username", flat=True)
-        .distinct()
-        .order_by("owner__username")
+        User.objects.filter(is_active=True, salesforce_user=None)
+        .filter(Exists(Task.objects.filter(owner=OuterRef("pk"))))
+        .order_by("username")
+        .values_list("username", flat=True)
     )
 
 

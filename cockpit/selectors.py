@@ -30,6 +30,7 @@ from sync.selectors import (
     primary_connection,
     twin_differences,
 )
+from sync.sf_types import TASK_SOBJECT
 from tasks.models import CustomField, Priority, Status, Task, TaskSyncRecord
 from tasks.selectors import custom_fields_all
 
@@ -120,7 +121,7 @@ def salesforce_record_url(connection: SalesforceConnection | None, salesforce_id
     if connection is None or not salesforce_id:
         return ""
     base = connection.instance_url or connection.login_url
-    return f"{base.rstrip('/')}/lightning/r/Task/{salesforce_id}/view"
+    return f"{base.rstrip('/')}/lightning/r/{TASK_SOBJECT}/{salesforce_id}/view"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from simple_salesforce import exceptions as sf_exc
 from simple_salesforce.api import Salesforce
 
 from .sf_types import (
+    TASK_SOBJECT,
     CompositeAnswer,
     CompositeSubrequest,
     DeletedAnswer,
@@ -497,7 +498,7 @@ class SalesforceClient:
         return cast(Limits, self.call("limits"))
 
     def task_describe(self) -> SObjectDescribe:
-        return cast(SObjectDescribe, self.call("Task.describe"))
+        return cast(SObjectDescribe, self.call(f"{TASK_SOBJECT}.describe"))
 
     def users(self) -> list[SalesforceUser]:
         result = cast(
@@ -512,7 +513,12 @@ class SalesforceClient:
     # helper for them, so they go through restful().
 
     def collection(
-        self, method: str, path: str, records: list[SalesforceRecord], *, sobject: str = "Task"
+        self,
+        method: str,
+        path: str,
+        records: list[SalesforceRecord],
+        *,
+        sobject: str = TASK_SOBJECT,
     ) -> list[RecordAnswer]:
         """One sObject Collections write: `path` is composite/sobjects (POST creates, PATCH
         updates) or composite/sobjects/{sobject}/{external id field} (PATCH upserts)."""
@@ -589,7 +595,7 @@ class SalesforceClient:
         return cast(list[CompositeAnswer], answer["compositeResponse"])
 
     def collections(
-        self, writes: list[tuple[str, str, list[SalesforceRecord]]], *, sobject: str = "Task"
+        self, writes: list[tuple[str, str, list[SalesforceRecord]]], *, sobject: str = TASK_SOBJECT
     ) -> list[list[RecordAnswer] | SalesforceError]:
         """Up to 5 sObject Collections writes in one Composite call (one API call), in order:
         (method, path under the data path, records) each. Each answers its records' answers,

@@ -14,10 +14,11 @@ from typing import Any
 import requests
 
 from .client import AuthError, SalesforceClient, TransientError, UncertainError, classify
+from .sf_types import TASK_SOBJECT
 
 log = logging.getLogger(__name__)
 
-CHANGE_EVENTS = "/data/TaskChangeEvent"
+CHANGE_EVENTS = f"/data/{TASK_SOBJECT}ChangeEvent"
 # How long a connect may wait for an answer beyond the server's own long-poll timeout.
 POLL_MARGIN = 15.0
 DEFAULT_SERVER_TIMEOUT = 110.0

@@ -17,7 +17,7 @@ from .client import (
     SecretUnreadableError,
 )
 from .outages import outage_end
-from .sf_types import SalesforceUser, SObjectDescribe
+from .sf_types import TASK_SOBJECT, SalesforceUser, SObjectDescribe
 from .usage import api_usage_record
 
 # What the cached describe keeps of each Task field: enough to validate mappings.
@@ -71,7 +71,7 @@ def describe_compact(describe: SObjectDescribe) -> dict[str, Any]:
             for v in field.get("picklistValues") or []
         ]
         fields.append(kept)
-    return {"name": describe.get("name", "Task"), "fields": fields}
+    return {"name": describe.get("name", TASK_SOBJECT), "fields": fields}
 
 
 class SalesforceGateway:
@@ -100,7 +100,7 @@ class SalesforceGateway:
         api_usage_record(connection, usage, calls=client.calls - calls_before)
         names = {f["name"] for f in describe["fields"]}
         has_external_id = connection.external_id_field in names
-        parts = [f"Connected. Task has {len(describe['fields'])} fields"]
+        parts = [f"Connected. {TASK_SOBJECT} has {len(describe['fields'])} fields"]
         if usage:
             parts.append(f"API usage today {usage[0]:,} of {usage[1]:,}")
         parts.append(

@@ -33,6 +33,7 @@ from .models import OutboxEntry, PullState, SyncEvent
 from .outages import outage_end
 from .payload import COMPANY, OWNER, task_changes, task_values
 from .selectors import inbound_connection, sync_settings
+from .sf_types import TASK_SOBJECT
 from .twins import (
     Engine,
     MergeItem,
@@ -194,7 +195,7 @@ def _pull_changes(
         return None  # only tasks of mapped owners sync; nobody is mapped yet
     owner_list = soql_ids(sorted(owners))
     soql = (
-        f"SELECT {', '.join(select_fields(engine))} FROM Task "  # noqa: S608 - ids validated
+        f"SELECT {', '.join(select_fields(engine))} FROM {TASK_SOBJECT} "  # noqa: S608 - ids validated
         f"WHERE SystemModstamp >= {sf_datetime_format(since).replace('.000+0000', 'Z')} "
         f"AND OwnerId IN ({owner_list}) ORDER BY SystemModstamp ASC"
     )
@@ -226,7 +227,7 @@ def _pull_deletions(
     start = max(state.deleted_until or now - window, now - window + dt.timedelta(minutes=1))
     if now - start < dt.timedelta(minutes=1):
         return state.deleted_until  # getDeleted works in whole minutes
-    answer = client.deleted("Task", start, now)
+    answer = client.deleted(TASK_SOBJECT, start, now)
     ids = [d["id"] for d in answer.get("deletedRecords", [])]
     with lease_fence():
         outbox.tasks_lock(_tasks_of(ids))

@@ -59,7 +59,7 @@ from .outbox import (
 )
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
-from .sf_types import CompositeAnswer, CompositeSubrequest, RecordAnswer
+from .sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, RecordAnswer
 from .twins import (
     AGREED_FIELDS,
     Engine,
@@ -384,7 +384,7 @@ def _own_creates_find(
         return {}
     by_external = {external_id(e.task_id): e for e in entries}
     quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
-    soql = f"SELECT Id, IsDeleted, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
+    soql = f"SELECT Id, IsDeleted, {ext} FROM {TASK_SOBJECT} WHERE {ext} IN ({quoted})"  # noqa: S608
     rows: dict[OutboxEntry, dict[str, Any]] = {}
     # Each page's call renews the lease first (client.call_guard): a long lookup keeps it.
     for page in client.query_pages(soql, include_deleted=True):
@@ -428,7 +428,8 @@ def _read_current(
     # Each page's call renews the lease first (client.call_guard): a long read keeps it.
     for start in range(0, len(salesforce_ids), READ_CHUNK):
         chunk = salesforce_ids[start : start + READ_CHUNK]
-        soql = f"SELECT {', '.join(dict.fromkeys(names))} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
+        fields = ", ".join(dict.fromkeys(names))
+        soql = f"SELECT {fields} FROM {TASK_SOBJECT} WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
         for number, page in enumerate(client.query_pages(soql)):
             if number == 0:
                 began = client.call_started_by
@@ -488,7 +489,7 @@ def _push_conditional(
     subrequests: list[CompositeSubrequest] = [
         {
             "method": "PATCH",
-            "url": f"{prefix}sobjects/Task/{salesforce_id}",
+            "url": f"{prefix}sobjects/{TASK_SOBJECT}/{salesforce_id}",
             "referenceId": f"task{outcome.task_id}",
             "body": outcome.merged.to_salesforce,
             "httpHeaders": {
@@ -707,7 +708,7 @@ def _push_creates(
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]
         if use_upsert:
-            method, path = "PATCH", f"composite/sobjects/Task/{ext}"
+            method, path = "PATCH", f"composite/sobjects/{TASK_SOBJECT}/{ext}"
             body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
         else:
             # No external id field in the org: a retry after a lost answer may duplicate
@@ -882,7 +883,7 @@ def _resolve_by_external_id(
         return
     by_external = {external_id(e.task_id): e for e in blank}
     quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
-    soql = f"SELECT Id, {ext} FROM Task WHERE {ext} IN ({quoted})"  # noqa: S608
+    soql = f"SELECT Id, {ext} FROM {TASK_SOBJECT} WHERE {ext} IN ({quoted})"  # noqa: S608
     found: dict[OutboxEntry, str] = {}
     for page in client.query_pages(soql):
         for row in page:

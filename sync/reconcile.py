@@ -32,7 +32,7 @@ from .inbound import STAMP_FIELDS, select_fields
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .selectors import inbound_connection, sync_settings
-from .sf_types import SalesforceRecord
+from .sf_types import TASK_SOBJECT, SalesforceRecord
 from .twins import Engine, MergeItem, engine_load, twins_deleted_in_salesforce, twins_merge_many
 from .usage import api_usage_record
 
@@ -105,7 +105,7 @@ def _scan(engine: Engine, client: SalesforceClient, tally: _Tally) -> set[str]:
     if not owners:
         return set()
     soql = (
-        f"SELECT {', '.join(select_fields(engine))} FROM Task "  # noqa: S608 - ids validated
+        f"SELECT {', '.join(select_fields(engine))} FROM {TASK_SOBJECT} "  # noqa: S608 - ids validated
         f"WHERE OwnerId IN ({soql_ids(sorted(owners))}) ORDER BY Id"
     )
     seen: set[str] = set()
@@ -135,7 +135,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
     fields = ", ".join(select_fields(engine))
     for start in range(0, len(unseen), MISSING_CHUNK):
         chunk = unseen[start : start + MISSING_CHUNK]
-        soql = f"SELECT {fields} FROM Task WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
+        soql = f"SELECT {fields} FROM {TASK_SOBJECT} WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
         found: dict[str, SalesforceRecord] = {}
         read_at: dt.datetime | None = None
         for number, page in enumerate(client.query_pages(soql, include_deleted=True)):

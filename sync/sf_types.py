@@ -7,6 +7,11 @@ describe) have fixed keys and are TypedDicts. Keys Salesforce may leave out are 
 
 from typing import Any, NotRequired, TypedDict
 
+# The Salesforce object a Cockpit task is twinned with. The engine's queries, writes, describe,
+# deletions and change-event channel all name it through this, so a second object (Event) is
+# a new name here and the places that use this one, not a hunt for a string.
+TASK_SOBJECT = "Task"
+
 # One sObject record: field API name → JSON value ("Id", "Subject", "SystemModstamp", ...).
 SalesforceRecord = dict[str, Any]
 

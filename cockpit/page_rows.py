@@ -1,10 +1,16 @@
-"""The one-row tables nearly every page reads, read together once a GET request (issue 19).
+"""The one-row tables nearly every page reads, and the small tables of the mapping, each kind
+read together once a GET request (issue 19).
 
 The sync switches, the primary connection, where the pull and the listener are, and the newest
 mapping re-sync with its stuck-run notes: sync health asks for each of them from several panels,
 the task page and the progress poll for most of them. In a GET request the first ask reads all
 of them in one query (cockpit/reads_at_once.py) and later asks get the same rows; outside one
 (workers, the listener, a POST) each ask is a fresh read of its own row.
+
+The mapping's tables (custom fields, the primary connection's field and picklist mappings, the
+user mappings) are read whole the same way, in one query of their rows as JSON: a page that
+says what Salesforce holds beside a task needs all four, and read one by one they made the
+list and the task page 12 or 13 queries.
 """
 
 from functools import cache
@@ -12,7 +18,7 @@ from typing import Any
 
 from django.db.models import QuerySet, Subquery
 
-from .reads_at_once import first_rows
+from .reads_at_once import first_rows, rows_at_once
 from .request_memo import memo_active, memoized
 
 
@@ -38,3 +44,24 @@ def page_row(name: str) -> Any:
     if not memo_active():
         return _reads()[name].first()
     return memoized("page_rows", lambda: first_rows(_reads(), statement="page_rows"))[name]
+
+
+@cache
+def _tables() -> dict[str, QuerySet[Any]]:
+    from adminconfig.models import FieldMapping, PicklistMapping, UserMapping
+    from tasks.models import CustomField
+
+    return {
+        "custom_fields": CustomField.objects.order_by("pk"),
+        "field_mappings": FieldMapping.objects.filter(connection__is_primary=True),
+        "picklist_mappings": PicklistMapping.objects.filter(connection__is_primary=True),
+        "user_mappings": UserMapping.objects.all(),
+    }
+
+
+def page_table(name: str) -> list[Any] | None:
+    """Every row of one of the tables above (the mappings: the primary connection's), in its
+    model's order, in a GET request; None outside one, where the caller reads its own."""
+    if not memo_active():
+        return None
+    return memoized("page_tables", lambda: rows_at_once(_tables(), statement="page_tables"))[name]

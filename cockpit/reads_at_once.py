@@ -15,11 +15,13 @@ would have converted it (the backend's and the field's converters), and the read
 snapshot of the database.
 """
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Func, IntegerField, Model, QuerySet
+from django.db.models import F, Func, IntegerField, Model, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 
 def count_of(qs: QuerySet[Any]) -> QuerySet[Any]:
@@ -130,4 +132,77 @@ def first_rows(reads: dict[str, QuerySet[Any]], *, statement: str | None = None)
         model: type[Model] = qs.model
         names = [f.attname for f in model._meta.concrete_fields]
         found[name] = None if values is None else model.from_db(connection.alias, names, values)
+    return found
+
+
+def _rows_statement(reads: Sequence[QuerySet[Any]]) -> Statement:
+    """One scalar subquery a read, each the read's rows as a JSON array of arrays: its
+    concrete fields' columns, then the row's place in the read's own order (a JSON aggregate
+    keeps no order a caller may count on)."""
+    postgresql = connection.vendor == "postgresql"
+    parts: list[str] = []
+    params: list[Any] = []
+    selected = []
+    for qs in reads:
+        fields = list(qs.model._meta.concrete_fields)
+        order = list(qs.query.order_by or qs.model._meta.ordering or ["pk"])
+        at = Window(RowNumber(), order_by=[_ordered(o) for o in order])
+        inner = qs.annotate(at_once_place=at).values_list(
+            *[f.attname for f in fields], "at_once_place"
+        )
+        sql, sub_params = inner.order_by().query.get_compiler(connection=connection).as_sql()
+        columns = []
+        for field in fields:
+            column = f'r."{field.column}"'
+            # jsonb would come back as a JSON value; the field reads its stored text.
+            if postgresql and field.get_internal_type() == "JSONField":
+                column += "::text"
+            columns.append(column)
+        columns.append('r."at_once_place"')
+        if postgresql:
+            rows = f"COALESCE(json_agg(json_build_array({', '.join(columns)})), '[]')::text"
+        else:
+            rows = f"json_group_array(json_array({', '.join(columns)}))"
+        parts.append(f"(SELECT {rows} FROM ({sql}) AS r)")  # noqa: S608
+        params.extend(sub_params)
+        selected.append([field.get_col(qs.model._meta.db_table) for field in fields])
+    return "SELECT " + ", ".join(parts), params, selected  # noqa: S608
+
+
+def _ordered(name: str) -> Any:
+    return F(name[1:]).desc() if name.startswith("-") else F(name).asc()
+
+
+def rows_at_once(reads: dict[str, QuerySet[Any]], *, statement: str) -> dict[str, list[Any]]:
+    """Every row of each queryset (small tables: the mapping, custom fields), by name, in one
+    query, as model instances in the queryset's order. The rows travel as JSON; each value is
+    converted as the ORM would have (the backend's converters, the field's, then the field's
+    to_python for what JSON carries as text: PostgreSQL's dates and times). `statement` names
+    reads whose SQL never changes: it is built once a process."""
+    key = (connection.vendor, statement)
+    if key not in _statements:
+        _statements[key] = _rows_statement(list(reads.values()))
+    sql, params, selected = _statements[key]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        texts = cursor.fetchone()
+    found: dict[str, list[Any]] = {}
+    for (name, qs), text, columns in zip(reads.items(), texts, selected, strict=True):
+        model: type[Model] = qs.model
+        fields = list(model._meta.concrete_fields)
+        names = [f.attname for f in fields]
+        rows = sorted(json.loads(text) if isinstance(text, str) else text, key=lambda r: r[-1])
+        made = []
+        for row in rows:
+            values = []
+            for field, column, value in zip(fields, columns, row, strict=False):
+                for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
+                    connection
+                ):
+                    value = convert(value, column, connection)
+                if value is not None and field.get_internal_type() != "JSONField":
+                    value = field.to_python(value)
+                values.append(value)
+            made.append(model.from_db(connection.alias, names, values))
+        found[name] = made
     return found

@@ -183,16 +183,18 @@ def task_differences(tasks: list[Task]) -> dict[int, list[Difference]]:
     everything = [d for diffs in found.values() for d in diffs]
     owners = {str(d.salesforce_value) for d in everything if d.cockpit_field == "owner"}
     whats = {str(d.salesforce_value) for d in everything if d.cockpit_field == "company"}
-    people = (
-        dict(SalesforceUser.objects.filter(pk__in=owners).values_list("pk", "name"))
-        if owners
-        else {}
-    )
-    accounts = (
-        dict(SalesforceAccount.objects.filter(pk__in=whats).values_list("pk", "name"))
-        if whats
-        else {}
-    )
+    # The org's users and Accounts by name, in one query for both.
+    named = [
+        names.filter(pk__in=ids).order_by().annotate(of=Value(of)).values_list("pk", "name", "of")
+        for names, ids, of in [
+            (SalesforceUser.objects, owners, "user"),
+            (SalesforceAccount.objects, whats, "account"),
+        ]
+        if ids
+    ]
+    rows = list(named[0].union(*named[1:], all=True)) if named else []
+    people = {pk: name for pk, name, of in rows if of == "user"}
+    accounts = {pk: name for pk, name, of in rows if of == "account"}
     custom_labels = {field.key: field.label for field in custom_fields_all()}
     said: dict[int, list[Difference]] = {}
     for task_id, diffs in found.items():

@@ -2,6 +2,7 @@
 
 from adminconfig.fields import cockpit_fields
 from adminconfig.models import FieldMapping, PicklistMapping, SalesforceConnection
+from cockpit.page_rows import page_table
 from cockpit.request_memo import memoized
 
 from .mapping import FieldRule, MappingSpec, PicklistRule
@@ -9,6 +10,9 @@ from .mapping import FieldRule, MappingSpec, PicklistRule
 
 def field_mappings_of(connection: SalesforceConnection) -> list[FieldMapping]:
     """The connection's field mappings, in their order: read once a GET request."""
+    together = page_table("field_mappings") if connection.is_primary else None
+    if together is not None:
+        return [m for m in together if m.connection_id == connection.pk]
     return memoized(
         ("field_mappings", connection.pk),
         lambda: list(FieldMapping.objects.filter(connection=connection)),
@@ -33,9 +37,14 @@ def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
             )
         )
     picklists: dict[str, dict[str, tuple[str, ...]]] = {"status": {}, "priority": {}, "type": {}}
-    picklist_rows = memoized(
-        ("picklist_mappings", connection.pk),
-        lambda: list(PicklistMapping.objects.filter(connection=connection)),
+    together = page_table("picklist_mappings") if connection.is_primary else None
+    picklist_rows = (
+        [m for m in together if m.connection_id == connection.pk]
+        if together is not None
+        else memoized(
+            ("picklist_mappings", connection.pk),
+            lambda: list(PicklistMapping.objects.filter(connection=connection)),
+        )
     )
     for row in picklist_rows:
         picklists[row.picklist][row.cockpit_value] = tuple(row.salesforce_values)

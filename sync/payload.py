@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from adminconfig.models import UserMapping
+from cockpit.page_rows import page_table
 from tasks.models import Company, Priority, Status, Task, TaskType
 from tasks.services import TaskChanges
 
@@ -34,7 +35,12 @@ class Lookups:
 
 
 def lookups_load(*, companies: set[int] | None = None, accounts: set[str] | None = None) -> Lookups:
-    owners_in = dict(UserMapping.objects.values_list("salesforce_user_id", "user_id"))
+    together = page_table("user_mappings")  # a page's: read with the mapping
+    owners_in = (
+        {m.salesforce_user_id: m.user_id for m in together}
+        if together is not None
+        else dict(UserMapping.objects.values_list("salesforce_user_id", "user_id"))
+    )
     rows = Company.objects.exclude(salesforce_account_id=None)
     if companies is not None or accounts is not None:
         rows = rows.filter(pk__in=companies or set()) | rows.filter(

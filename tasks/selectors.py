@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from cockpit.page_rows import page_table
 from cockpit.request_memo import memoized
 
 from .models import Company, CustomField, Priority, Status, Task, UserProfile
@@ -132,7 +133,8 @@ def tasks_filter(
 def custom_fields_all() -> list[CustomField]:
     """Every custom field, active or not, in the order they were made: read once a GET request
     (the task page names them in its fields, its differences and its history: issue 19)."""
-    return memoized("custom_fields", lambda: list(CustomField.objects.order_by("pk")))
+    together = page_table("custom_fields")
+    return together if together is not None else list(CustomField.objects.order_by("pk"))
 
 
 def custom_fields_active() -> QuerySet[CustomField]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection, SyncSettings
 from cockpit.page_rows import page_row
-from cockpit.reads_at_once import count_of, first_rows, values_at_once
+from cockpit.reads_at_once import count_of, first_rows, rows_at_once, values_at_once
 from cockpit.request_memo import reads_memoized
 from sync.models import PullState, SyncEvent
 
@@ -88,3 +88,45 @@ def test_a_get_request_reads_the_one_row_tables_together_and_elsewhere_each_afre
     with django_assert_num_queries(2):
         page_row("sync_settings")
         page_row("pull_state")
+
+
+def test_rows_at_once_are_the_rows_each_read_gives_in_its_order_with_every_kind_of_value(
+    django_assert_num_queries,
+):
+    from adminconfig.models import FieldMapping, PicklistMapping
+    from tasks.models import CustomField
+    from tests.factories import CustomFieldFactory
+
+    connection = config.connection_create(
+        name="Org",
+        login_url="https://acme.my.salesforce.com",
+        client_id="cid",
+        client_secret="s3cret",
+        is_primary=True,
+    )
+    config.mappings_create_defaults(connection=connection)  # picklists: JSON lists
+    SalesforceConnection.objects.filter(pk=connection.pk).update(
+        task_describe={"fields": [{"name": "Subject", "length": 255}]},
+        push_paused_until=timezone.now() + dt.timedelta(hours=1),  # an aware datetime
+    )
+    CustomFieldFactory(key="zeta", label="Zeta", required=True)
+    CustomFieldFactory(key="alpha", label="Alpha", is_active=False)
+    reads = {
+        "connections": SalesforceConnection.objects.all(),
+        "fields": FieldMapping.objects.filter(connection__is_primary=True),
+        "picklists": PicklistMapping.objects.order_by("-id"),
+        "custom": CustomField.objects.order_by("key"),
+        "none": SyncEvent.objects.all(),
+    }
+
+    with django_assert_num_queries(1):
+        rows = rows_at_once(reads, statement="test_rows_at_once")
+
+    for name, qs in reads.items():
+        assert [fields_of(r) for r in rows[name]] == [fields_of(r) for r in qs], name
+    assert [c.key for c in rows["custom"]] == ["alpha", "zeta"]
+    assert rows["custom"][1].required is True and rows["custom"][0].is_active is False
+    assert rows["connections"][0].task_describe["fields"][0]["length"] == 255
+    assert rows["connections"][0].push_paused_until > timezone.now()
+    assert rows["fields"] and rows["none"] == []
+    assert len(rows["picklists"]) > 1 and isinstance(rows["picklists"][0].salesforce_values, list)

@@ -1,7 +1,33 @@
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 
+class IdsFirstPaginator(Paginator):
+    """Django's paginator, but a page's ids are read first and its rows then by id: an offset
+    over whole rows (with their status, owner, company and sync record joined) builds every
+    row before the page and throws it away, 1.5 s for page 400 of 200 at issue 19's scale on
+    SQLite; the ids alone come from the ordering's index (task_due_id) in a few ms, and the
+    page's 200 rows are then read by primary key. Same rows, same order: one query more."""
+
+    def page(self, number: Any) -> Page:
+        if not isinstance(self.object_list, QuerySet) or self.object_list.query.values_select:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = self.object_list.in_bulk(ids) if ids else {}
+        # A row deleted between the two reads is left out, as a later page would not show it.
+        return Page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
 class StandardPagination(PageNumberPagination):
+    django_paginator_class = IdsFirstPaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

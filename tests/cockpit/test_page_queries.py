@@ -4,7 +4,9 @@
 import datetime as dt
 
 import pytest
+from django.db import connection as db
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -240,3 +242,23 @@ def test_the_polled_progress_panel_reads_its_rows_in_one_query(
         panel = client.get(reverse("sync-progress")).content.decode()
 
     assert "Re-sync after mapping changes" in panel
+
+
+@pytest.mark.parametrize("ordering", ["", "-name", "priority"])
+def test_a_deep_api_page_reads_its_ids_past_the_offset_and_its_rows_by_id(world, ordering):
+    for n in range(20):
+        TaskFactory(name=f"Later {n:02d}", due_date=dt.date.today() + dt.timedelta(days=n % 7))
+    client = api_as(world["admin"])
+    url = f"/api/v1/tasks/?page_size=4&ordering={ordering}"
+    whole = [t["id"] for t in client.get(url.replace("4", "200")).json()["results"]]
+
+    with CaptureQueriesContext(db) as captured:
+        pages = [client.get(f"{url}&page={n}").json() for n in range(1, 8)]
+
+    # Every task once, in the list's order, page after page.
+    assert [t["id"] for page in pages for t in page["results"]] == whole
+    assert len(whole) == 26 and pages[-1]["next"] is None
+    # Past an offset only ids are read (from the ordering's index); the rows come by id.
+    offsets = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
+    selected = {sql.split(" FROM ")[0] for sql in offsets}
+    assert selected == {'SELECT "tasks_task"."id" AS "pk"'}, offsets

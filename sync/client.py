@@ -9,13 +9,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import requests
 import urllib3
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 # included (SALESFORCE_TIMEOUT_SECONDS in production, through Credentials.timeout).
 TIMEOUT_SECONDS = 30
 USAGE_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+# Composite calls a push cycle keeps in flight at once (Salesforce takes concurrent requests;
+# the engine lease still keeps one cycle at a time).
+IN_FLIGHT = 3
+T = TypeVar("T")
 
 # Run before every Salesforce call. While a holder holds the engine lease, sync/lease.py sets
 # it to renew the lease (raising when the lease was lost): a call never starts under a lease
@@ -173,6 +178,11 @@ class Credentials:
     api_version: str = "59.0"
     ca_bundle: str = ""
     timeout: float = TIMEOUT_SECONDS
+
+
+class _CallClock(threading.local):
+    answered: tuple[dt.datetime, float] | None = None
+    started_by: dt.datetime | None = None
 
 
 class _Deadline(threading.local):
@@ -397,17 +407,18 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         self.api_usage: tuple[int, int] | None = None
         self.calls = 0
-        # Salesforce's clock, from the Date header of the last answer, and when it came.
-        self._answered: tuple[dt.datetime, float] | None = None
-        # A moment no later than the start of the last call, on Salesforce's clock (None when
-        # its answer carried no Date): what a read made by that call saw was there by then.
-        self.call_started_by: dt.datetime | None = None
+        self._calls_lock = threading.Lock()
+        # Per thread (calls may be in flight together, `in_flight`): Salesforce's clock from
+        # the Date header of the last answer and when it came, and a moment no later than the
+        # start of the last call on Salesforce's clock.
+        self._clock = _CallClock()
 
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # Every REST answer carries Sforce-Limit-Info: api-usage=N/MAX. simple-salesforce only
         # parses it on some calls, so the session hook reads it on all of them.
         if "/services/data/" in response.url:  # OAuth token calls do not count
-            self.calls += 1
+            with self._calls_lock:
+                self.calls += 1
         match = USAGE_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
@@ -416,7 +427,14 @@ class SalesforceClient:
         except (TypeError, ValueError, IndexError):
             return
         if date.tzinfo is not None:
-            self._answered = (date, time.monotonic())
+            self._clock.answered = (date, time.monotonic())
+
+    @property
+    def call_started_by(self) -> dt.datetime | None:
+        """A moment no later than the start of this thread's last call, on Salesforce's clock
+        (None when its answer carried no Date): what a read made by that call saw was there
+        by then."""
+        return self._clock.started_by
 
     def _login(self) -> Salesforce:
         token, instance_url = token_fetch(self.creds, self.session)
@@ -456,18 +474,93 @@ class SalesforceClient:
             guard()
         started = time.monotonic()
         deadline = self._deadline.at = started + self.creds.timeout
-        self._answered = None
+        self._clock.answered = None
         try:
             answer = self._call(deadline, fn_name, *args, **kwargs)
         finally:
             self._deadline.at = None
         # The Date header is Salesforce's clock to the second, taken no earlier than the call
         # began: less the time the call took, a moment no later than its start.
-        self.call_started_by = None
-        if self._answered is not None:
-            date, came = self._answered
-            self.call_started_by = date - dt.timedelta(seconds=came - started)
+        self._clock.started_by = None
+        if self._clock.answered is not None:
+            date, came = self._clock.answered
+            self._clock.started_by = date - dt.timedelta(seconds=came - started)
         return answer
+
+    def in_flight(
+        self,
+        calls: Sequence[Callable[[], T]],
+        *,
+        at_once: int = IN_FLIGHT,
+        go_on: Callable[[], bool] = lambda: True,
+    ) -> Iterator[tuple[int, T | Exception, dt.datetime | None]]:
+        """Run `calls` (each one Salesforce call through this client), up to `at_once` at a
+        time, each in a thread of its own; yields (its index, its answer or the exception it
+        raised, call_started_by) in the caller's thread as each one ends. Salesforce takes
+        concurrent requests of one session.
+
+        The call guard (the lease renewal) runs in the caller's thread just before each call
+        starts, so a call never starts under a lost lease and each starts with a whole lease
+        period ahead; the threads touch no database. What the answers mean is recorded by the
+        caller, between two answers, under its own fence. A caller that stops early (an
+        exception) leaves the calls in flight to end unheard, and starts no more; once
+        `go_on()` is false (asked before each start) no more start either, and those never
+        started are not yielded."""
+        guard = call_guard.get()
+        transaction_guard()
+        if len(calls) <= 1 or at_once <= 1:
+            # Nothing to overlap: in the caller's thread.
+            for number, call in enumerate(calls):
+                if not go_on():
+                    return
+                if guard is not None:
+                    guard()  # outside the try: a lost lease stops the caller
+                unguarded = call_guard.set(None)
+                try:
+                    answer: T | Exception = call()
+                except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    answer = exc
+                finally:
+                    call_guard.reset(unguarded)
+                yield number, answer, self.call_started_by
+            return
+        try:
+            self.bearer()  # logged in once here, not once in each thread
+        except SalesforceError as exc:
+            # What each call would have met: answered for each, as a failed call would be.
+            for number in range(len(calls)):
+                if not go_on():
+                    return
+                yield number, exc, None
+            return
+        pool = ThreadPoolExecutor(max_workers=min(at_once, len(calls)))
+
+        def run(call: Callable[[], T]) -> tuple[T | Exception, dt.datetime | None]:
+            try:
+                answer: T | Exception = call()
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, never swallowed
+                answer = exc
+            return answer, self.call_started_by
+
+        pending: dict[Future[tuple[T | Exception, dt.datetime | None]], int] = {}
+        waiting = iter(enumerate(calls))
+        try:
+            while True:
+                while len(pending) < at_once and go_on():
+                    item = next(waiting, None)
+                    if item is None:
+                        break
+                    if guard is not None:
+                        guard()
+                    pending[pool.submit(run, item[1])] = item[0]
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    answer, started_by = future.result()
+                    yield pending.pop(future), answer, started_by
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _call(self, deadline: float, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         for attempt in (1, 2):
@@ -598,11 +691,24 @@ class SalesforceClient:
         self, writes: list[tuple[str, str, list[SalesforceRecord]]], *, sobject: str = TASK_SOBJECT
     ) -> list[list[RecordAnswer] | SalesforceError]:
         """Up to 5 sObject Collections writes in one Composite call (one API call), in order:
-        (method, path under the data path, records) each. Each answers its records' answers,
-        or the error the whole collection met (`subrequest_error`)."""
+        (method, path under the data path, records) each; a DELETE's records are {"id": ...}
+        (they go as its `ids`). Each answers its records' answers, or the error the whole
+        collection met (`subrequest_error`)."""
         prefix = self.data_path()
-        answers = self.composite(
-            [
+        subrequests: list[CompositeSubrequest] = []
+        for number, (method, path, records) in enumerate(writes):
+            if method == "DELETE":
+                ids = ",".join(str(r["id"]) for r in records)
+                query = urlencode({"ids": ids, "allOrNone": "false"}, safe=",")
+                subrequests.append(
+                    {
+                        "method": method,
+                        "url": f"{prefix}{path}?{query}",
+                        "referenceId": f"write{number}",
+                    }
+                )
+                continue
+            subrequests.append(
                 {
                     "method": method,
                     "url": prefix + path,
@@ -612,15 +718,47 @@ class SalesforceClient:
                         "records": [{"attributes": {"type": sobject}, **r} for r in records],
                     },
                 }
-                for number, (method, path, records) in enumerate(writes)
-            ]
-        )
+            )
+        answers = self.composite(subrequests)
         return [
             cast(list[RecordAnswer], answer["body"])
             if answer["httpStatusCode"] == 200
             else subrequest_error(answer)
             for answer in answers
         ]
+
+    def queries(self, soqls: list[str]) -> list[QueryPage]:
+        """Up to 5 SOQL queries in one Composite call (one API call): each one's first page
+        (`pages_after` reads the rest). A query Salesforce refuses fails the whole read."""
+        prefix = self.data_path()
+        answers = self.composite(
+            [
+                {
+                    "method": "GET",
+                    "url": f"{prefix}query?q={quote_plus(soql)}",
+                    "referenceId": f"query{number}",
+                }
+                for number, soql in enumerate(soqls)
+            ]
+        )
+        pages = []
+        for answer in answers:
+            if answer["httpStatusCode"] != 200:
+                raise subrequest_error(answer)
+            pages.append(cast(QueryPage, answer["body"]))
+        return pages
+
+    def query_first(self, soql: str) -> QueryPage:
+        """A query's first page (up to 2,000 records; `pages_after` reads the rest)."""
+        return cast(QueryPage, self.call("query", soql))
+
+    def pages_after(self, page: QueryPage) -> Iterator[list[SalesforceRecord]]:
+        """The pages after a query's first page, one call each."""
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            page = cast(
+                QueryPage, self.call("query_more", page["nextRecordsUrl"], identifier_is_url=True)
+            )
+            yield [dict(r) for r in page["records"]]
 
     def data_path(self) -> str:
         """The REST API's path prefix, for a Composite subrequest's url."""

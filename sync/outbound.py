@@ -32,6 +32,7 @@ from .client import (
     COLLECTION_LIMIT,
     COMPOSITE_COLLECTIONS,
     COMPOSITE_LIMIT,
+    IN_FLIGHT,
     AuthError,
     RecordResult,
     RecordStatus,
@@ -59,7 +60,7 @@ from .outbox import (
 )
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
-from .sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, RecordAnswer
+from .sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, QueryPage, RecordAnswer
 from .twins import (
     AGREED_FIELDS,
     Engine,
@@ -80,11 +81,13 @@ from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
 
-# One cycle claims up to this many entries: one read of their Salesforce values (400 Ids keep
-# the query's URL well inside Salesforce's limit), then writes in full collections of 200.
-CYCLE_LIMIT = 2 * COLLECTION_LIMIT
+# One cycle claims up to this many entries: what they write goes in Composite calls of up to
+# 5 collections of 200 (1,000 records), up to IN_FLIGHT of them at once; the reads their
+# updates need go in Composite calls of up to 5 queries of READ_CHUNK Ids (400 keep a query's
+# URL well inside Salesforce's limit).
+CYCLE_LIMIT = IN_FLIGHT * COMPOSITE_COLLECTIONS * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
-READ_CHUNK = CYCLE_LIMIT  # Ids in one SOQL IN list
+READ_CHUNK = 2 * COLLECTION_LIMIT  # Ids in one SOQL IN list
 OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
 
 
@@ -144,14 +147,17 @@ def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> 
     upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
     deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
     reached = True
-    for batch, push in ((upserts, _push_upserts), (deletes, _push_deletes)):
+    writes: list[_Write] = []
+    # First what must be read (or written conditionally) before the writes are known; then
+    # every collection write of the cycle, creates, updates and deletes together.
+    for batch, prepare in ((upserts, _push_upserts), (deletes, _push_deletes)):
         if not batch:
             continue
         if not reached:  # Salesforce is down: the rest waits too, without a call
             _outage_wait(_unfinished(batch), result)
             continue
         try:
-            push(engine, client, batch, result)
+            writes += prepare(engine, client, batch, result)
         except SalesforceError as exc:
             _batch_failed(connection, _unfinished(batch), exc, result)
             reached = not exc.transient
@@ -162,6 +168,10 @@ def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> 
             # would stay claimed and be claimed again every cycle, with no trace.
             log.exception("A push batch failed unexpectedly")
             _batch_crashed(_unfinished(batch), exc, result)
+    if writes and not reached:
+        _outage_wait(_unfinished([e for w in writes for e in w.entries]), result)
+    elif writes:
+        reached = _writes_send(connection, client, writes, result)
     result.api_calls = client.calls - calls_before
     if reached and result.api_calls:
         outage_end(connection=connection)
@@ -242,19 +252,20 @@ def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResul
         _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
 
 
-def outbox_push_all(*, max_batches: int = 50) -> PushResult:
-    """Push until nothing is due (bounded, so one task run cannot hog a worker)."""
+def outbox_push_all(*, max_batches: int = 50, limit: int = CYCLE_LIMIT) -> PushResult:
+    """Push until nothing is due (bounded, so one task run cannot hog a worker), in cycles of
+    up to `limit` changes."""
     from . import inbound  # the pull, between cycles (inbound does not import outbound)
 
     total = PushResult()
     for _ in range(max_batches):
-        batch = outbox_push()
+        batch = outbox_push(limit=limit)
         for name in ("pushed", "deleted", "retried", "failed", "api_calls"):
             setattr(total, name, getattr(total, name) + getattr(batch, name))
         total.errors += batch.errors
         if batch.pushed + batch.deleted + batch.retried + batch.failed + batch.unchanged == 0:
             break
-        if batch.claimed < CYCLE_LIMIT:
+        if batch.claimed < limit:
             # Not a backlog: changes made from now on ring the doorbell, and their cycle
             # lingers for company (group commit) instead of going out a few at a time.
             break
@@ -277,7 +288,9 @@ def _connection_state(connection: SalesforceConnection, state: str, error: str) 
 
 def _push_upserts(
     engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
-) -> None:
+) -> list["_Write"]:
+    """Updates and first pushes: what must be read first is read (and a small cycle's
+    updates written conditionally); returns the collection writes that carry the rest."""
     tasks = {
         t.pk: t
         for t in Task.objects.select_related(
@@ -319,7 +332,7 @@ def _push_upserts(
         writes += _push_updates(engine, client, linked, tasks, result)
     if new:
         writes += _push_creates(engine, new, tasks, result)
-    _writes_send(client, writes)
+    return writes
 
 
 @dataclass
@@ -335,37 +348,77 @@ class _Write:
     sent: dict[int, tuple[dict[str, Any], dict[str, Any]]]
 
 
-def _writes_send(client: SalesforceClient, writes: list[_Write]) -> None:
-    """A cycle's collection writes, in order: one alone as a collection call, several in one
-    Composite call (up to 5 collections of 200 records: one API call where each was one).
-    Every answer that came is recorded; then the first failed write raises, and the cycle
-    treats its entries (and whatever else is unfinished) as the failure of a call."""
-    for start in range(0, len(writes), COMPOSITE_COLLECTIONS):
-        group = writes[start : start + COMPOSITE_COLLECTIONS]
-        try:
-            if len(group) == 1:
-                answers: list[list[RecordAnswer] | SalesforceError] = [
-                    client.collection(group[0].method, group[0].path, group[0].records)
-                ]
-            else:
-                answers = client.collections([(w.method, w.path, w.records) for w in group])
-        except SalesforceError as exc:
-            if exc.uncertain:
+def _writes_send(
+    connection: SalesforceConnection,
+    client: SalesforceClient,
+    writes: list[_Write],
+    result: PushResult,
+) -> bool:
+    """A cycle's collection writes: up to 5 in one Composite call (one API call where each
+    was one; a lone one as a collection call), up to IN_FLIGHT calls at once. Each answer is
+    recorded as it comes, under the lease fence; a failed call, or a failed collection in
+    one, fails its own entries as a failed call does. After an outage the calls not yet
+    started wait without a call. Returns whether Salesforce was reached."""
+    groups = [
+        writes[start : start + COMPOSITE_COLLECTIONS]
+        for start in range(0, len(writes), COMPOSITE_COLLECTIONS)
+    ]
+    outage: list[SalesforceError] = []  # the transient failure that ended the sending
+    heard: set[int] = set()
+    calls = [partial(_group_send, client, group) for group in groups]
+    for number, answer, _ in client.in_flight(calls, go_on=lambda: not outage):
+        heard.add(number)
+        group = groups[number]
+        if isinstance(answer, SalesforceError):
+            if answer.uncertain:
                 # Kept even by a holder that lost the lease: Salesforce may yet apply these
                 # writes, and whoever holds the lease now must recognise them when they land.
                 uncertain_add({k: v for w in group for k, v in w.sent.items()})
-            raise
-        failed: SalesforceError | None = None
-        for write, answer in zip(group, answers, strict=True):
-            if isinstance(answer, SalesforceError):
-                if answer.uncertain:
+            _batch_failed(
+                connection, _unfinished([e for w in group for e in w.entries]), answer, result
+            )
+            if answer.transient:
+                outage.append(answer)
+            continue
+        if isinstance(answer, Exception):
+            log.error("A push call failed unexpectedly", exc_info=answer)
+            _batch_crashed(_unfinished([e for w in group for e in w.entries]), answer, result)
+            continue
+        for write, written in zip(group, answer, strict=True):
+            if isinstance(written, SalesforceError):
+                if written.uncertain:
                     uncertain_add(write.sent)
-                failed = failed or answer
+                _batch_failed(connection, _unfinished(write.entries), written, result)
+                if written.transient:
+                    outage.append(written)
                 continue
-            with _finishing(write.entries):
-                write.answered(answer)
-        if failed is not None:
-            raise failed
+            try:
+                with _finishing(write.entries):
+                    write.answered(written)
+            except LeaseLostError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded on its entries, as a call's
+                log.exception("Recording a push's answers failed unexpectedly")
+                _batch_crashed(_unfinished(write.entries), exc, result)
+    # Salesforce is down: the calls not yet started wait too, without a call.
+    unsent = [
+        e for n, group in enumerate(groups) if n not in heard for w in group for e in w.entries
+    ]
+    if unsent:
+        _outage_wait(_unfinished(unsent), result)
+    return not outage
+
+
+def _group_send(
+    client: SalesforceClient, group: list[_Write]
+) -> list[list[RecordAnswer] | SalesforceError]:
+    """One call of up to 5 collection writes (in a thread of `client.in_flight`: no database)."""
+    if len(group) == 1:
+        write = group[0]
+        if write.method == "DELETE":
+            return [client.collection_delete([str(r["id"]) for r in write.records])]
+        return [client.collection(write.method, write.path, write.records)]
+    return client.collections([(w.method, w.path, w.records) for w in group])
 
 
 def _own_creates_find(
@@ -418,26 +471,44 @@ def _own_creates_find(
 def _read_current(
     engine: Engine, client: SalesforceClient, salesforce_ids: list[str]
 ) -> tuple[dict[str, dict[str, Any]], dt.datetime | None]:
-    """Salesforce's current values of these records (deleted ones are left out): one query
-    for the whole cycle, so a push never writes over an edit it has not seen. Also when the
-    read began at the latest (Salesforce's clock; the earliest of its queries')."""
+    """Salesforce's current values of these records (deleted ones are left out), so a push
+    never writes over an edit it has not seen: queries of READ_CHUNK Ids, up to 5 in one
+    Composite call (one API call; a lone query as a query call), the calls in flight
+    together. Also when the read began at the latest (Salesforce's clock; the earliest of
+    its calls')."""
     names = ["Id", *engine.field_names, "SystemModstamp", "LastModifiedDate", "LastModifiedById"]
+    soqls = [
+        f"SELECT {', '.join(dict.fromkeys(names))} FROM {TASK_SOBJECT} "  # noqa: S608 - Ids
+        f"WHERE Id IN ({soql_ids(salesforce_ids[start : start + READ_CHUNK])})"
+        for start in range(0, len(salesforce_ids), READ_CHUNK)
+    ]
+    groups = [
+        soqls[start : start + COMPOSITE_COLLECTIONS]
+        for start in range(0, len(soqls), COMPOSITE_COLLECTIONS)
+    ]
+    calls = [
+        partial(client.queries, group) if len(group) > 1 else partial(_query_first, client, group)
+        for group in groups
+    ]
     found: dict[str, dict[str, Any]] = {}
     read_at: dt.datetime | None = None
     unknown = False
-    # Each page's call renews the lease first (client.call_guard): a long read keeps it.
-    for start in range(0, len(salesforce_ids), READ_CHUNK):
-        chunk = salesforce_ids[start : start + READ_CHUNK]
-        fields = ", ".join(dict.fromkeys(names))
-        soql = f"SELECT {fields} FROM {TASK_SOBJECT} WHERE Id IN ({soql_ids(chunk)})"  # noqa: S608
-        for number, page in enumerate(client.query_pages(soql)):
-            if number == 0:
-                began = client.call_started_by
-                unknown = unknown or began is None
-                if began is not None and (read_at is None or began < read_at):
-                    read_at = began
-            found.update({r["Id"]: r for r in page})
+    # Each call renews the lease just before it starts (client.in_flight): a long read keeps it.
+    for _, answer, began in client.in_flight(calls):
+        if isinstance(answer, Exception):
+            raise answer
+        unknown = unknown or began is None
+        if began is not None and (read_at is None or began < read_at):
+            read_at = began
+        for first in answer:
+            found.update({r["Id"]: dict(r) for r in first["records"]})
+            for page in client.pages_after(first):
+                found.update({r["Id"]: r for r in page})
     return found, None if unknown else read_at
+
+
+def _query_first(client: SalesforceClient, soqls: list[str]) -> list[QueryPage]:
+    return [client.query_first(soqls[0])]
 
 
 def _push_updates(
@@ -841,18 +912,29 @@ def _has_field(connection: SalesforceConnection, name: str) -> bool:
 
 def _push_deletes(
     engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
-) -> None:
+) -> list[_Write]:
+    """Deletes: the collection writes that carry them (in the cycle's Composite calls, beside
+    its creates and updates)."""
     _resolve_by_external_id(engine, client, entries)
     unknown = [e for e in entries if not e.salesforce_id]
     # Never reached Salesforce (or not yet: a twin that turns up later is deleted then).
     with _finishing(unknown):
         entries_done(unknown)
     known = [e for e in entries if e.salesforce_id]
+    writes = []
     for start in range(0, len(known), COLLECTION_LIMIT):
         chunk = known[start : start + COLLECTION_LIMIT]
-        answers = client.collection_delete([e.salesforce_id for e in chunk])
-        with _finishing(chunk):
-            _deletes_answered(chunk, answers, result)
+        writes.append(
+            _Write(
+                "DELETE",
+                "composite/sobjects",
+                [{"id": e.salesforce_id} for e in chunk],
+                chunk,
+                partial(_deletes_answered, chunk, result=result),
+                {},
+            )
+        )
+    return writes
 
 
 def _deletes_answered(

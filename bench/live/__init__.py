@@ -22,8 +22,9 @@ auth); Salesforce is read and written with simple-salesforce. Nothing is mocked.
   (issue 8, item 7: its cost only).
 
 Per scenario: Cockpit's Salesforce calls in that direction (counted inside the worker and
-checked against the emulator's request log), the physical minimum (ceil(N/200) collections
-out, ceil(N/2,000) query pages in) and issue 8's target bound, the naive sync's calls and the
+checked against the emulator's request log), the physical minimum (out: ceil(N/1,000)
+Composite calls of 5 collections of 200; in: ceil(N/2,000) query pages) and the target bound
+(issue 19's out, issue 8's in), the naive sync's calls and the
 ratio, lag from commit to visible on the other side (polled every 100 ms), records a second
 of worker busy time, database queries a record in the worker, the worker's peak memory and the
 broker queue's peak. The table is printed and written to var/bench/live.md (LIVE_OUTPUT). The

@@ -145,7 +145,7 @@ def test_changes_applied_from_salesforce_are_not_pushed_back(org, alice):
     assert not OutboxEntry.objects.exists()
 
 
-def test_450_tasks_go_out_in_three_collections_and_two_calls(
+def test_450_tasks_go_out_in_three_collections_and_one_call(
     org, alice, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
@@ -156,11 +156,11 @@ def test_450_tasks_go_out_in_three_collections_and_two_calls(
     result = outbound.outbox_push_all()
 
     assert result.pushed == 450
-    # A cycle of 400: two collections in one Composite call; then 50 in one collection call.
-    assert result.api_calls == 2
-    assert org.api_calls() == 2
+    # One cycle: three collections (200, 200, 50) in one Composite call.
+    assert result.api_calls == 1
+    assert org.api_calls() == 1
     assert org.request_log()["subrequests"] == {
-        "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 2
+        "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 3
     }
     assert sf_count(org, "Subject LIKE 'Bulk %'") == 450
 

@@ -1,0 +1,117 @@
+"""One call for everything a push cycle writes (issue 19, items 2 and 3): its creates, updates
+and deletes travel in one Composite call of collections, the reads its updates need in one
+Composite call of queries (tests/sync/test_integrity.py counts a cycle of 450 edits), and the
+calls of a cycle of more than 1,000 changes go out together; the lease still fences what their
+answers write. Against the real emulator over HTTPS, counting the calls it saw."""
+
+import time
+
+import pytest
+
+from sync import outbound
+from sync.models import OutboxEntry, SyncEvent
+from tasks import services as tasks
+from tasks.models import Task, TaskSyncRecord
+from tests.sync.test_lease import OtherWorker, stalls_after
+from tests.sync.test_lease import clock as clock  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def calls_seen(org, count):
+    """The emulator's REST calls by endpoint (logins left out), once it has logged `count`."""
+    for _ in range(300):
+        calls = {k: n for k, n in org.request_log()["by_endpoint"].items() if "oauth2" not in k}
+        if sum(calls.values()) >= count:
+            return calls
+        time.sleep(0.1)
+    return calls
+
+
+def a_cycle_of_every_kind(alice, committed):
+    """Two linked tasks renamed, one deleted, two new ones: what the next cycle pushes.
+    Returns (renamed, deleted's Salesforce Id, new)."""
+    with committed(worker_runs=False):
+        linked = [tasks.task_create(owner=alice, name=f"Linked {n}") for n in range(3)]
+    assert outbound.outbox_push().pushed == 3
+    ids = {r.task_id: r.salesforce_id for r in TaskSyncRecord.objects.all()}
+    with committed(worker_runs=False):
+        for task in linked[:2]:
+            tasks.task_update(task=Task.objects.get(pk=task.pk), name=f"{task.name} (renamed)")
+        tasks.task_delete(task=Task.objects.get(pk=linked[2].pk))
+        new = [tasks.task_create(owner=alice, name=f"New {n}") for n in range(2)]
+    return linked[:2], ids[linked[2].pk], new
+
+
+def test_a_cycles_creates_updates_and_deletes_cost_one_call(org, alice, committed):
+    renamed, deleted, new = a_cycle_of_every_kind(alice, committed)
+    org.reset_request_log()
+
+    result = outbound.outbox_push()
+
+    assert (result.pushed, result.deleted, result.errors) == (4, 1, [])
+    log = org.request_log()
+    assert result.api_calls == log["total"] == 1  # deletes in a call of their own made it 2
+    assert log["subrequests"] == {
+        "PATCH composite/sobjects": 1,
+        "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 1,
+        "DELETE composite/sobjects": 1,
+    }
+    sf = org.simple_salesforce()
+    subjects = {r["Subject"] for r in sf.query_all("SELECT Subject FROM Task")["records"]}
+    assert subjects == {"Linked 0 (renamed)", "Linked 1 (renamed)", "New 0", "New 1"}
+    assert sf.query_all(f"SELECT Id FROM Task WHERE Id = '{deleted}'")["totalSize"] == 0
+    assert not OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE).exists()
+
+
+def test_with_bidirectional_sync_the_same_cycle_costs_one_read_and_one_write(
+    bidi, alice, committed
+):
+    # The renamed twins were last written by Cockpit itself: their stamps cannot be trusted
+    # for a conditional write, so they are read first.
+    a_cycle_of_every_kind(alice, committed)
+    bidi.reset_request_log()
+
+    result = outbound.outbox_push()
+
+    assert (result.pushed, result.deleted, result.errors) == (4, 1, [])
+    log = bidi.request_log()
+    assert log["total"] == 2  # the read, then one Composite call (3 before)
+    assert log["by_endpoint"] == {"GET query": 1, "POST composite": 1}
+
+
+def test_the_calls_in_flight_of_a_cycle_that_lost_its_lease_record_nothing(
+    org, alice, committed, clock, settings
+):
+    # 1,050 new tasks: six collections, two Composite calls, sent together. The first answer
+    # comes after the lease ran out (the worker stalled): neither answer may be recorded,
+    # and the worker that takes over finds the twins they made instead of making more.
+    settings.SALESFORCE_TIMEOUT_SECONDS = 30.0
+    with committed(worker_runs=False):
+        made = [tasks.task_create(owner=alice, name=f"Bulk {n}") for n in range(1_050)]
+    org.reset_request_log()
+    other = OtherWorker()
+
+    with stalls_after(clock, "composite", lambda: None):
+        stopped = outbound.outbox_push()
+
+    assert stopped.pushed == 0
+    assert "lease was lost" in stopped.errors[0]
+    # Both calls went out together; the second may still be running (it is not waited for).
+    assert calls_seen(org, 2) == {
+        "POST composite": 1,  # five collections
+        "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 1,  # the sixth, alone
+    }
+    assert not TaskSyncRecord.objects.exclude(salesforce_id=None).exists()
+    assert not SyncEvent.objects.filter(kind=SyncEvent.Kind.PUSHED).exists()
+    assert OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT).count() == 1_050
+
+    other.take_over()
+    pushed = other.run(outbound.outbox_push)
+    other.let_go()
+
+    assert (pushed.pushed, pushed.errors) == (1_050, [])
+    sf = org.simple_salesforce()
+    assert sf.query("SELECT COUNT() FROM Task WHERE Subject LIKE 'Bulk %'")["totalSize"] == 1_050
+    linked = TaskSyncRecord.objects.filter(task__in=made).exclude(salesforce_id=None)
+    assert linked.count() == 1_050

@@ -374,11 +374,8 @@ def _writes_send(
                 # Kept even by a holder that lost the lease: Salesforce may yet apply these
                 # writes, and whoever holds the lease now must recognise them when they land.
                 uncertain_add({k: v for w in group for k, v in w.sent.items()})
-            _batch_failed(
-                connection, _unfinished([e for w in group for e in w.entries]), answer, result
-            )
-            if answer.transient:
-                outage.append(answer)
+            entries = _unfinished([e for w in group for e in w.entries])
+            _call_failed(connection, entries, answer, result, outage)
             continue
         if isinstance(answer, Exception):
             log.error("A push call failed unexpectedly", exc_info=answer)
@@ -388,9 +385,7 @@ def _writes_send(
             if isinstance(written, SalesforceError):
                 if written.uncertain:
                     uncertain_add(write.sent)
-                _batch_failed(connection, _unfinished(write.entries), written, result)
-                if written.transient:
-                    outage.append(written)
+                _call_failed(connection, _unfinished(write.entries), written, result, outage)
                 continue
             try:
                 with _finishing(write.entries):
@@ -407,6 +402,25 @@ def _writes_send(
     if unsent:
         _outage_wait(_unfinished(unsent), result)
     return not outage
+
+
+def _call_failed(
+    connection: SalesforceConnection,
+    entries: list[OutboxEntry],
+    exc: SalesforceError,
+    result: PushResult,
+    outage: list[SalesforceError],
+) -> None:
+    """A failed call (or collection) of a cycle's writes, as `_batch_failed`; a transient
+    failure after another of the same cycle only waits: one outage a cycle, however many of
+    its calls in flight met it (each would have grown the pause a step)."""
+    if exc.transient and outage:
+        with _finishing(entries):
+            _outage_wait(entries, result)
+    else:
+        _batch_failed(connection, entries, exc, result)
+    if exc.transient:
+        outage.append(exc)
 
 
 def _group_send(

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from adminconfig.models import SalesforceConnection
 from sync import outbound
 from sync.models import OutboxEntry, SyncEvent
 from tasks import services as tasks
@@ -115,3 +116,25 @@ def test_the_calls_in_flight_of_a_cycle_that_lost_its_lease_record_nothing(
     assert sf.query("SELECT COUNT() FROM Task WHERE Subject LIKE 'Bulk %'")["totalSize"] == 1_050
     linked = TaskSyncRecord.objects.filter(task__in=made).exclude(salesforce_id=None)
     assert linked.count() == 1_050
+
+
+def test_an_outage_met_by_every_call_in_flight_pauses_the_connection_once(
+    org, alice, committed, settings
+):
+    # Two calls in flight both answer 503: one outage of the connection (its pause grows one
+    # step, not one a call), and every change waits without an attempt used up.
+    settings.SALESFORCE_TIMEOUT_SECONDS = 30.0
+    with committed(worker_runs=False):
+        for n in range(1_050):
+            tasks.task_create(owner=alice, name=f"Bulk {n}")
+    outbound.client_for_connection(SalesforceConnection.objects.get()).bearer()  # logged in
+    org.set_faults(error_rate=1.0, error_status=503)
+
+    result = outbound.outbox_push()
+
+    assert (result.pushed, result.retried) == (0, 1_050)
+    connection = SalesforceConnection.objects.get()
+    assert connection.outage_failures == 1
+    assert SyncEvent.objects.filter(kind=SyncEvent.Kind.RETRY).count() == 1
+    waiting = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING, attempts=0)
+    assert waiting.count() == 1_050

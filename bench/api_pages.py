@@ -236,6 +236,7 @@ def _seed(size: int) -> dict[str, Any]:
         ],
         batch_size=5000,
     )
+    codes = ("REQUIRED_FIELD_MISSING", "INVALID_CROSS_REFERENCE_KEY")
     OutboxEntry.objects.bulk_create(
         [
             OutboxEntry(
@@ -244,11 +245,9 @@ def _seed(size: int) -> dict[str, Any]:
                 state=OutboxEntry.State.FAILED,
                 attempts=10,
                 next_attempt_at=now,
-                last_error=(
-                    "INVALID_CROSS_REFERENCE_KEY: owner not found"
-                    if n % 2
-                    else "REQUIRED_FIELD_MISSING: Subject"
-                ),
+                last_error=f"{codes[n % 2]}: {'owner not found' if n % 2 else 'Subject'}",
+                error_kind=codes[n % 2],
+                error_code=codes[n % 2],
             )
             for n in range(extra)
         ],

@@ -22,6 +22,7 @@ from django.utils import timezone
 from adminconfig.fields import STANDARD_FIELDS
 from adminconfig.models import SalesforceConnection, SalesforceUser, UserMapping
 from adminconfig.selectors import sync_settings
+from sync.failures import OWNER_NOT_MAPPED, reason_of
 from sync.mapping_specs import field_mappings_of
 from sync.models import Conflict, OutboxEntry, SalesforceAccount, SyncEvent
 from sync.selectors import (
@@ -71,28 +72,32 @@ _ERROR_WORDS: list[tuple[re.Pattern[str], str]] = [
 ]
 # Salesforce's own refusal of a value: "FIELD_CUSTOM_VALIDATION_EXCEPTION: Due date ... (Subject)"
 _SALESFORCE_REFUSAL = re.compile(r"^([A-Z][A-Z_]+[A-Z]):\s*(.+)$", re.DOTALL)
-_GAVE_UP = re.compile(r"\s*\(gave up after (\d+) attempts\)\s*$")
 
 
-def error_in_words(error: str) -> str:
-    """A stored sync error as a sentence a CSM understands; '' for no error."""
-    text = (error or "").strip()
+def error_in_words(error: str, *, kind: str = "", gave_up_after: int | None = None) -> str:
+    """A sync error as a sentence a CSM understands; '' for no error. `kind` and
+    `gave_up_after` are what the sync stored beside the text (sync/failures.py); a log message
+    has the text alone."""
+    text = reason_of((error or "").strip(), gave_up_after)
     if not text:
         return ""
     text = text.removeprefix("Will retry:").strip()
-    gave_up = _GAVE_UP.search(text)
-    if gave_up:
-        text = text[: gave_up.start()]
-    words = next((w for pattern, w in _ERROR_WORDS if pattern.search(text)), None)
+    words = OWNER_UNMATCHED if kind == OWNER_NOT_MAPPED else None
+    words = words or next((w for pattern, w in _ERROR_WORDS if pattern.search(text)), None)
     if words is None:
         refusal = _SALESFORCE_REFUSAL.match(text)
         words = f"Salesforce refused the change: {refusal.group(2).strip()}" if refusal else text
     if len(words) > 300:
         words = words[:299] + "…"
-    if gave_up:
+    if gave_up_after is not None:
         words = words.replace("; Cockpit will retry.", ".").replace(" Cockpit will retry.", "")
-        words += f" Cockpit gave up after {gave_up.group(1)} attempts: use Retry to try again."
+        words += f" Cockpit gave up after {gave_up_after} attempts: use Retry to try again."
     return words
+
+
+def sync_error_in_words(row: TaskSyncRecord | OutboxEntry) -> str:
+    """The error a sync record or an outbox entry holds, in a CSM's words."""
+    return error_in_words(row.last_error, kind=row.error_kind, gave_up_after=row.gave_up_after)
 
 
 def task_custom_values(task: Task) -> list[tuple[CustomField, Any]]:
@@ -269,7 +274,7 @@ def task_sync_explained(task: Task, differences: list[Difference] | None = None)
         return SyncExplained("synced", "Synced with Salesforce", when.strip())
     owner_matched = UserMapping.objects.filter(user_id=task.owner_id).exists()
     if record.state == TaskSyncRecord.State.ERROR:
-        reason = error_in_words(record.last_error) or "Salesforce refused the change."
+        reason = sync_error_in_words(record) or "Salesforce refused the change."
         if not owner_matched:
             reason = OWNER_UNMATCHED
         return SyncExplained("error", "Not synced: it failed", reason)
@@ -296,13 +301,13 @@ def task_sync_explained(task: Task, differences: list[Difference] | None = None)
         .first()
     )
     if entry is not None and (entry.attempts or entry.last_error or record.last_error):
-        words = error_in_words(entry.last_error or record.last_error) or UNREACHABLE
+        words = sync_error_in_words(entry if entry.last_error else record) or UNREACHABLE
         retry = ""
         if entry.next_attempt_at > timezone.now():
             retry = f" Next try {_when(entry.next_attempt_at)}."
         return SyncExplained("pending", "Waiting to retry", f"{words}{retry}")
     if record.last_error:
-        return SyncExplained("pending", "Waiting to retry", error_in_words(record.last_error))
+        return SyncExplained("pending", "Waiting to retry", sync_error_in_words(record))
     return SyncExplained(
         "pending", "Waiting to be sent", "Changes usually reach Salesforce within seconds."
     )
@@ -485,7 +490,7 @@ def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
                 entry.updated_at,
                 "error",
                 "Push failed",
-                error_in_words(entry.last_error) or "Salesforce refused the change.",
+                sync_error_in_words(entry) or "Salesforce refused the change.",
             )
         )
     items.sort(key=lambda item: item.at, reverse=True)

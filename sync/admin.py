@@ -46,9 +46,10 @@ class OutboxEntryAdmin(ReadOnlyForSyncAdmins):
         "state",
         "attempts",
         "next_attempt_at",
+        "error_kind",
         "last_error",
     ]
-    list_filter = ["state", "operation"]
+    list_filter = ["state", "operation", "error_kind"]
     search_fields = ["task_id", "salesforce_id", "last_error"]
     actions = ["retry"]
 

@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import exceptions as sf_exc
 from simple_salesforce.api import Salesforce
 
+from .failures import Failure, kind_of
 from .sf_types import (
     TASK_SOBJECT,
     CompositeAnswer,
@@ -73,6 +74,11 @@ class SalesforceError(Exception):
         super().__init__(message)
         self.code = code
         self.status = status
+
+    @property
+    def failure(self) -> Failure:
+        """What the failure means for a push that met it (stored on its entry)."""
+        return Failure(str(self), kind_of(self.code), self.code)
 
 
 class TransientError(SalesforceError):
@@ -149,6 +155,10 @@ class RecordResult:
     id: str = ""
     code: str = ""
     message: str = ""
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(self.message, kind_of(self.code), self.code)
 
 
 def record_result(answer: RecordAnswer, *, deleting: bool = False) -> RecordResult:

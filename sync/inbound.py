@@ -69,6 +69,7 @@ class PullResult:
     api_calls: int = 0
     ran: bool = True
     errors: list[str] = field(default_factory=list)
+    error_kinds: list[str] = field(default_factory=list)  # of the errors (sync/failures.py)
 
 
 def pull_due() -> bool:
@@ -144,6 +145,7 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         deleted_until = _pull_deletions(settings, client, state, started, result)
     except SalesforceError as exc:
         result.errors.append(str(exc))
+        result.error_kinds.append(exc.failure.kind)
         with lease_fence():
             if isinstance(exc, AuthError):
                 SalesforceConnection.objects.filter(pk=connection.pk).update(

@@ -31,7 +31,13 @@ class OutboxEntry(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The last failure, classified once where it was met (sync/failures.py): the reason as
+    # people read it, its kind (Salesforce's error code or the sync's own), Salesforce's code,
+    # and the attempts the push gave up after. The health page groups and filters by the kind.
     last_error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=80, blank=True)
+    error_code = models.CharField(max_length=80, blank=True)
+    gave_up_after = models.PositiveIntegerField(null=True, blank=True)
     resync_run_id = models.BigIntegerField(
         null=True, blank=True, help_text="The mapping re-sync this push counts towards."
     )
@@ -41,7 +47,11 @@ class OutboxEntry(models.Model):
     class Meta:
         verbose_name_plural = "outbox entries"
         ordering = ["id"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_due")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="outbox_due"),
+            # The failed entries of one kind (the health page's groups, Retry and Skip).
+            models.Index(fields=["state", "error_kind"], name="outbox_state_kind"),
+        ]
         constraints = [
             # Many edits of one task before the next push collapse into one pending entry;
             # the push reads the task as it is then.

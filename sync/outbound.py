@@ -42,6 +42,7 @@ from .client import (
     soql_ids,
 )
 from .client_cache import client_for_connection
+from .failures import CONNECTION, NO_FAILURE, OTHER, OWNER_NOT_MAPPED, Failure
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, SyncEvent, Tombstone
 from .outages import outage_end, outage_record, outage_waiting
@@ -89,6 +90,7 @@ CYCLE_LIMIT = IN_FLIGHT * COMPOSITE_COLLECTIONS * COLLECTION_LIMIT
 LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
 READ_CHUNK = 2 * COLLECTION_LIMIT  # Ids in one SOQL IN list
 OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
+OUTAGE = Failure(OUTAGE_MESSAGE, CONNECTION)
 
 
 # ---- pushing -------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ def _batch_failed_record(
         _connection_state(connection, SalesforceConnection.State.UNAUTHORIZED, str(exc))
     else:
         _connection_state(connection, SalesforceConnection.State.ERROR, str(exc))
-    _retry_all(entries, str(exc), result)
+    _retry_all(entries, exc.failure, result)
 
 
 @contextmanager
@@ -226,8 +228,8 @@ def _finishing(entries: list[OutboxEntry]) -> Iterator[None]:
 def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
     telemetry.push_unreachable(entries)
     for entry in entries:
-        if entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False):
-            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE_MESSAGE)
+        if entry_to_pending(entry, failure=None, delay=dt.timedelta(0), count_attempt=False):
+            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, OUTAGE)
             result.retried += 1
 
 
@@ -249,7 +251,8 @@ def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:
 
 def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResult) -> None:
     with _finishing(entries):
-        _retry_all(entries, f"Unexpected error while pushing ({type(exc).__name__}: {exc})", result)
+        reason = f"Unexpected error while pushing ({type(exc).__name__}: {exc})"
+        _retry_all(entries, Failure(reason, OTHER), result)
 
 
 def outbox_push_all(*, max_batches: int = 50, limit: int = CYCLE_LIMIT) -> PushResult:
@@ -275,11 +278,11 @@ def outbox_push_all(*, max_batches: int = 50, limit: int = CYCLE_LIMIT) -> PushR
     return total
 
 
-def _retry_all(entries: list[OutboxEntry], error: str, result: PushResult) -> None:
+def _retry_all(entries: list[OutboxEntry], failure: Failure, result: PushResult) -> None:
     for entry in entries:
-        entry_retry_later(entry, error)
+        entry_retry_later(entry, failure)
     result.retried += len(entries)
-    result.errors.append(error)
+    result.errors.append(failure.reason)
 
 
 def _connection_state(connection: SalesforceConnection, state: str, error: str) -> None:
@@ -314,7 +317,10 @@ def _push_upserts(
             # A write of this task got no answer and may still be applied: writing again now
             # could land before it and be overwritten by it. Wait for it first.
             entry_to_pending(
-                entry, error=entry.last_error, delay=sent_at + grace - now, count_attempt=False
+                entry,
+                failure=Failure.stored(entry),
+                delay=sent_at + grace - now,
+                count_attempt=False,
             )
             continue
         salesforce_id = _sf_id(records.get(entry.task_id))
@@ -718,7 +724,7 @@ def _merge_for_push(
             result.unchanged += 1
             continue
         if OWNER in delta and not delta[OWNER]:
-            entry_fail(entry, owner_missing_reason(tasks[entry.task_id]))
+            entry_fail(entry, Failure(owner_missing_reason(tasks[entry.task_id]), OWNER_NOT_MAPPED))
             result.failed += 1
             continue
         sendable.append((entry, salesforce_id, outcome))
@@ -784,7 +790,7 @@ def _push_creates(
         ours = task_values(task, engine.spec)
         payload, _ = create_payload(engine.fields, ours)
         if payload is None:
-            entry_fail(entry, owner_missing_reason(task))
+            entry_fail(entry, Failure(owner_missing_reason(task), OWNER_NOT_MAPPED))
             result.failed += 1
             continue
         sendable.append((entry, payload, ours))
@@ -856,11 +862,8 @@ def _record_created(
             continue
         record.salesforce_id = salesforce_id
         record.salesforce_modified_at = None  # a version Cockpit wrote and has not read
-        record.state, record.last_error, record.last_synced_at = (
-            TaskSyncRecord.State.SYNCED,
-            "",
-            now,
-        )
+        record.state, record.last_synced_at = TaskSyncRecord.State.SYNCED, now
+        record.error_clear()
         # What both sides now hold: the base of the next three-way merge, and how the next
         # pull recognises this push's echo (rule 7).
         record.agreed_values = {n: payload.get(n) for n in names}
@@ -872,10 +875,10 @@ def _record_created(
 
 def _record_failure(entry: OutboxEntry, answered: RecordResult, result: PushResult) -> None:
     if answered.status == RecordStatus.TRANSIENT:
-        entry_retry_later(entry, answered.message)
+        entry_retry_later(entry, answered.failure)
         result.retried += 1
     else:
-        entry_fail(entry, answered.message)
+        entry_fail(entry, answered.failure)
         result.failed += 1
     result.errors.append(answered.message)
 
@@ -893,7 +896,9 @@ def _pushed_log(
         task_id__in=[e.task_id for e in entries],
         operation=OutboxEntry.Operation.UPSERT,
         state=OutboxEntry.State.FAILED,
-    ).update(state=OutboxEntry.State.DONE, last_error="settled by a later push")
+    ).update(
+        state=OutboxEntry.State.DONE, **{**NO_FAILURE, "last_error": "settled by a later push"}
+    )
     names = dict(Task.objects.filter(pk__in=[e.task_id for e in entries]).values_list("pk", "name"))
     links = dict(
         TaskSyncRecord.objects.filter(task_id__in=names).values_list("task_id", "salesforce_id")

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -25,6 +26,7 @@ from tasks.models import Company, Task, TaskSyncRecord
 from . import telemetry
 from .client import COLLECTION_LIMIT
 from .exceptions import SyncOffError
+from .failures import NO_FAILURE, Failure
 from .lease import ENGINE
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings
@@ -350,7 +352,9 @@ def outbox_release_stale() -> int:
     for entry in OutboxEntry.objects.filter(
         state=OutboxEntry.State.IN_FLIGHT, claimed_at__lt=cutoff
     ):
-        released += entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
+        released += entry_to_pending(
+            entry, failure=None, delay=dt.timedelta(0), count_attempt=False
+        )
     return released
 
 
@@ -359,7 +363,9 @@ def outbox_release_orphans() -> int:
     still in flight was left by one that died (its lease ran out). Back to pending at once."""
     released = 0
     for entry in OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT):
-        released += entry_to_pending(entry, error="", delay=dt.timedelta(0), count_attempt=False)
+        released += entry_to_pending(
+            entry, failure=None, delay=dt.timedelta(0), count_attempt=False
+        )
     if released:
         log.warning("Released %s outbox entries a stopped push cycle had claimed", released)
     return released
@@ -425,11 +431,17 @@ def _claims_held(entries: list[OutboxEntry]) -> list[OutboxEntry]:
 
 
 def entry_to_pending(
-    entry: OutboxEntry, *, error: str, delay: dt.timedelta, count_attempt: bool = True
+    entry: OutboxEntry,
+    *,
+    failure: Failure | None,
+    delay: dt.timedelta,
+    count_attempt: bool = True,
 ) -> bool:
-    """Back to pending for a retry. When a newer change is pending already, that one takes
-    over, with this entry's attempts and backoff: attempts count failures, not edits.
+    """Back to pending for a retry (after a failure, or with none: an outage, a released
+    claim). When a newer change is pending already, that one takes over, with this entry's
+    attempts, backoff and failure: attempts count failures, not edits.
     Returns whether the claim still held (False: another cycle has the entry, nothing done)."""
+    error = failure.columns() if failure else NO_FAILURE
     attempts = entry.attempts + (1 if count_attempt else 0)
     retry_at = timezone.now() + delay
     with transaction.atomic():
@@ -440,46 +452,51 @@ def entry_to_pending(
         ).exclude(pk=entry.pk)
         if newer.exists():
             OutboxEntry.objects.filter(pk=entry.pk).update(
-                state=OutboxEntry.State.DONE, last_error="superseded by a newer change"
+                state=OutboxEntry.State.DONE,
+                **{**NO_FAILURE, "last_error": "superseded by a newer change"},
             )
             if count_attempt:
                 for later in newer:
                     OutboxEntry.objects.filter(pk=later.pk).update(
                         attempts=max(later.attempts, attempts),
                         next_attempt_at=max(later.next_attempt_at, retry_at),
-                        last_error=error,
+                        **error,
                     )
             return True
         OutboxEntry.objects.filter(pk=entry.pk).update(
             state=OutboxEntry.State.PENDING,
             attempts=attempts,
             next_attempt_at=retry_at,
-            last_error=error,
             claimed_at=None,
+            **error,
         )
     return True
 
 
-def entry_retry_later(entry: OutboxEntry, error: str) -> None:
+def entry_retry_later(entry: OutboxEntry, failure: Failure) -> None:
     attempts = entry.attempts + 1
     if attempts >= MAX_ATTEMPTS:
-        entry_fail(entry, f"{error} (gave up after {attempts} attempts)")
+        entry_fail(entry, failure.gave_up(attempts))
         return
     with transaction.atomic():
         tasks_lock([entry.task_id])
-        if not entry_to_pending(entry, error=error, delay=backoff(attempts)):
+        if not entry_to_pending(entry, failure=failure, delay=backoff(attempts)):
             return  # another cycle has it: what becomes of it is that cycle's to record
-        telemetry.push_failed(entry, error, final=False)
-        task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, f"Will retry: {error}")
+        telemetry.push_failed(entry, failure, final=False)
+        task_sync_state_set(
+            entry.task_id,
+            TaskSyncRecord.State.PENDING,
+            replace(failure, reason=f"Will retry: {failure.reason}"),
+        )
         SyncEvent.objects.create(
             kind=SyncEvent.Kind.RETRY,
             task_id=entry.task_id,
             salesforce_id=entry.salesforce_id,
-            message=f"Attempt {attempts} failed, will retry: {error}",
+            message=f"Attempt {attempts} failed, will retry: {failure.message}",
         )
 
 
-def entry_fail(entry: OutboxEntry, error: str) -> bool:
+def entry_fail(entry: OutboxEntry, failure: Failure) -> bool:
     """The push failed for good; returns whether the claim still held (else nothing is
     written: the cycle that has the entry now decides)."""
     with transaction.atomic():
@@ -489,20 +506,20 @@ def entry_fail(entry: OutboxEntry, error: str) -> bool:
         # than their last mail (sync/alerts.py).
         if not _claims([entry]).update(
             state=OutboxEntry.State.FAILED,
-            last_error=error,
             attempts=entry.attempts + 1,
             updated_at=timezone.now(),
+            **failure.columns(),
         ):
             return False
         resync_run_count(entry, failed=True)
-        task_sync_state_set(entry.task_id, TaskSyncRecord.State.ERROR, error)
+        task_sync_state_set(entry.task_id, TaskSyncRecord.State.ERROR, failure)
         SyncEvent.objects.create(
             kind=SyncEvent.Kind.ERROR,
             task_id=entry.task_id,
             salesforce_id=entry.salesforce_id,
-            message=error,
+            message=failure.message,
         )
-    telemetry.push_failed(entry, error, final=True)
+    telemetry.push_failed(entry, failure, final=True)
     return True
 
 
@@ -522,8 +539,9 @@ def resync_runs_count(entries: list[OutboxEntry], *, failed: bool) -> None:
         ).update(finished_at=timezone.now())
 
 
-def task_sync_state_set(task_id: int, state: str, error: str) -> None:
-    TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, last_error=error)
+def task_sync_state_set(task_id: int, state: str, failure: Failure | None) -> None:
+    error = failure.columns() if failure else NO_FAILURE
+    TaskSyncRecord.objects.filter(task_id=task_id).update(state=state, **error)
 
 
 def entries_done(entries: list[OutboxEntry]) -> list[OutboxEntry]:
@@ -533,7 +551,7 @@ def entries_done(entries: list[OutboxEntry]) -> list[OutboxEntry]:
         held = _claims_held(entries)
         if held:
             OutboxEntry.objects.filter(pk__in=[e.pk for e in held]).update(
-                state=OutboxEntry.State.DONE, last_error="", attempts=F("attempts") + 1
+                state=OutboxEntry.State.DONE, attempts=F("attempts") + 1, **NO_FAILURE
             )
             resync_runs_count(held, failed=False)
     return held
@@ -544,7 +562,7 @@ def tasks_synced(task_ids: list[int]) -> None:
     if task_ids:
         TaskSyncRecord.objects.filter(task_id__in=task_ids).exclude(
             state=TaskSyncRecord.State.SYNCED, last_error=""
-        ).update(state=TaskSyncRecord.State.SYNCED, last_error="")
+        ).update(state=TaskSyncRecord.State.SYNCED, **NO_FAILURE)
 
 
 def entry_done(entry: OutboxEntry) -> bool:
@@ -568,7 +586,7 @@ def entry_retry(*, entry: OutboxEntry) -> OutboxEntry:
                 )
             else:
                 OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)
-            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, "")
+            task_sync_state_set(entry.task_id, TaskSyncRecord.State.PENDING, None)
             _ring_after_commit()
     entry.refresh_from_db()
     return entry

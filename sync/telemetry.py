@@ -26,6 +26,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
+from .failures import Failure
 from .logs import Step, current_step, step_begin, step_end
 from .mapping import sf_datetime_parse
 
@@ -188,8 +189,8 @@ def _pull_counted(current: Step, result: Any) -> None:
     seconds = current.elapsed_ms / 1000
     PULL_SECONDS.observe(seconds)
     PULL_RUNS.labels("error" if result.errors else "ok").inc()
-    for error in result.errors:
-        PULL_FAILURES.labels(_kind(error)).inc()
+    for kind in result.error_kinds:
+        PULL_FAILURES.labels(kind).inc()
     for outcome in PULL_OUTCOMES:
         PULL_RECORDS.labels(outcome).inc(getattr(result, outcome))
     SALESFORCE_CALLS.labels("pull").inc(result.api_calls)
@@ -208,14 +209,6 @@ def _pull_counted(current: Step, result: Any) -> None:
         f"; failed: {result.errors[0]}" if result.errors else "",
         extra={"outcome": "error" if result.errors else "ok"},
     )
-
-
-def _kind(error: str) -> str:
-    # The kinds the sync health page groups failed pushes by. Imported here: sync.health reads
-    # the stream, which imports the engine modules that import this one.
-    from .health.errors import error_kind
-
-    return error_kind(error)
 
 
 def _lag(since: dt.datetime | None) -> float | None:
@@ -272,14 +265,15 @@ def record_deleted(entry: Entry) -> None:
     )
 
 
-def push_failed(entry: Entry, error: str, *, final: bool) -> None:
-    """One task's push failed: it will be retried, or (final) it failed for good."""
-    PUSH_FAILURES.labels(_kind(error)).inc()
+def push_failed(entry: Entry, failure: Failure, *, final: bool) -> None:
+    """One task's push failed: it will be retried, or (final) it failed for good. Counted by
+    the kind the sync health page groups failed pushes by."""
+    PUSH_FAILURES.labels(failure.kind).inc()
     outbound_log.warning(
         "Push of task %s failed%s: %s",
         entry.task_id,
         "" if final else ", will retry",
-        error,
+        failure.message,
         extra={
             "task_id": entry.task_id,
             "salesforce_id": entry.salesforce_id or None,

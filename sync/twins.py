@@ -500,7 +500,7 @@ RECORD_FIELDS = [
     "agreed_cockpit",
     "uncertain_writes",
     "state",
-    "last_error",
+    *TaskSyncRecord.ERROR_FIELDS,
     "last_synced_at",
 ]
 
@@ -615,7 +615,8 @@ def _agree(
         record.salesforce_id = salesforce_id
         record.agreed_values, record.agreed_cockpit = result.base_sf, result.base_ck
     if outcome.changed_cockpit or (agreed and not result.to_salesforce):
-        record.state, record.last_error = TaskSyncRecord.State.SYNCED, ""
+        record.state = TaskSyncRecord.State.SYNCED
+        record.error_clear()
         record.last_synced_at = now
         return True
     return agreed or record.uncertain_writes != uncertain_before
@@ -733,11 +734,8 @@ def twin_agreed_after_push(
             continue  # deleted meanwhile
         record.agreed_values, record.agreed_cockpit = outcome.agreed_after_push()
         record.salesforce_modified_at = None  # Cockpit's write made a version it has not read
-        record.salesforce_id, record.state, record.last_error = (
-            salesforce_id,
-            TaskSyncRecord.State.SYNCED,
-            "",
-        )
+        record.salesforce_id, record.state = salesforce_id, TaskSyncRecord.State.SYNCED
+        record.error_clear()
         record.last_synced_at = now
     rows_update(list(records.values()), AGREED_FIELDS)
 
@@ -748,7 +746,7 @@ AGREED_FIELDS = [
     "agreed_values",
     "agreed_cockpit",
     "state",
-    "last_error",
+    *TaskSyncRecord.ERROR_FIELDS,
     "last_synced_at",
 ]
 

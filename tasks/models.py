@@ -199,7 +199,13 @@ class TaskSyncRecord(models.Model):
     )
     state = models.CharField(max_length=12, choices=State.choices, default=State.NOT_SYNCED)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # The last failure, classified once by the sync (sync/failures.py): the reason as people
+    # read it, its kind (Salesforce's error code or the sync's own), Salesforce's code, and the
+    # attempts the sync gave up after. The pages word an error from these, never from the text.
     last_error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=80, blank=True)
+    error_code = models.CharField(max_length=80, blank=True)
+    gave_up_after = models.PositiveIntegerField(null=True, blank=True)
     # What both sides last agreed on, the base of the three-way merge: the Salesforce values
     # (by Salesforce field) and the Cockpit values they correspond to (by Salesforce field too).
     # Both are kept because a Salesforce value with no Cockpit mapping ('Deferred') and the
@@ -227,5 +233,12 @@ class TaskSyncRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["state"], name="tasksync_state")]
 
+    ERROR_FIELDS = ("last_error", "error_kind", "error_code", "gave_up_after")
+
     def __str__(self) -> str:
         return f"{self.task_id} ↔ {self.salesforce_id or '-'} ({self.state})"
+
+    def error_clear(self) -> None:
+        """No failure any more (ERROR_FIELDS, to save)."""
+        self.last_error = self.error_kind = self.error_code = ""
+        self.gave_up_after = None

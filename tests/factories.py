@@ -11,6 +11,7 @@ from adminconfig import services as config
 from adminconfig.models import ResyncRun, SalesforceConnection
 from adminconfig.permissions import SYNC_ADMIN_GROUP
 from cockpit.models import WorkerHeartbeat
+from sync.failures import OTHER
 from sync.models import OutboxEntry, StreamState
 from tasks.models import (
     Company,
@@ -132,10 +133,25 @@ class OutboxEntryFactory(factory.django.DjangoModelFactory):
     operation = OutboxEntry.Operation.UPSERT
     state = OutboxEntry.State.PENDING
     next_attempt_at = factory.LazyFunction(timezone.now)
+    last_error = ""
+    # A reason given as Salesforce's answers are stored ("STRING_TOO_LONG: ...") is of that
+    # code's kind; any other is OTHER unless the test says which kind it is.
+    error_code = factory.LazyAttribute(lambda entry: _code_of(entry.last_error))
+    error_kind = factory.LazyAttribute(
+        lambda entry: (
+            entry.error_code
+            or (OTHER if entry.last_error or entry.state == OutboxEntry.State.FAILED else "")
+        )
+    )
 
     class Params:
         # Given up on after its attempts: what Sync health lists under failed pushes.
         failed = factory.Trait(state=OutboxEntry.State.FAILED, attempts=10)
+
+
+def _code_of(reason: str) -> str:
+    code, colon, _ = reason.partition(":")
+    return code if colon and code.isupper() and " " not in code else ""
 
 
 class ResyncRunFactory(factory.django.DjangoModelFactory):

@@ -6,16 +6,16 @@ from typing import Any
 
 from django import template
 
-from cockpit.selectors import error_in_words, rows_version
-from tasks.models import Task
+from cockpit.selectors import rows_version, sync_error_in_words
+from tasks.models import Task, TaskSyncRecord
 
 register = template.Library()
 
 
 @register.filter
-def sync_error_words(error: str) -> str:
-    """A stored sync error as a CSM reads it (never a raw transport error)."""
-    return error_in_words(error)
+def sync_error_words(record: TaskSyncRecord) -> str:
+    """A sync record's error as a CSM reads it (never a raw transport error)."""
+    return sync_error_in_words(record)
 
 
 @register.filter

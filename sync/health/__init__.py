@@ -2,6 +2,7 @@
 conflicts, the log, the day's activity per hour, the API budget, the running re-sync or first
 import, and the getting-started checklist. Writes live in sync/resolve.py and sync/resyncs.py."""
 
+from ..failures import CONNECTION, OTHER, OWNER_NOT_MAPPED
 from .activity import (
     CHART_SERIES,
     DayCounts,
@@ -26,14 +27,10 @@ from .conflicts import (
     log_events,
 )
 from .errors import (
-    CONNECTION,
     ERROR_KINDS,
     KIND,
-    OTHER,
-    OWNER_NOT_MAPPED,
     ErrorGroup,
     error_groups,
-    error_kind,
     error_kind_title,
     failed_entries,
 )
@@ -72,7 +69,6 @@ __all__ = [
     "conflicts_open",
     "conflicts_open_count",
     "error_groups",
-    "error_kind",
     "error_kind_title",
     "failed_entries",
     "first_import",

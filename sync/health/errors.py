@@ -1,31 +1,22 @@
-"""Failed pushes grouped by kind (HubSpot's error cards): the kind of a reason, the groups."""
+"""Failed pushes grouped by kind (HubSpot's error cards): the titles of the kinds, the groups.
+The kind is stored on each entry where its failure was met (sync/failures.py)."""
 
 import re
 from dataclasses import dataclass, field
 
+from django.db.models import Count, F, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from ..failures import CONNECTION, OTHER, OWNER_NOT_MAPPED, reason_of
 from ..models import OutboxEntry
 from .links import TaskLink, task_links
 
-GAVE_UP = re.compile(r"\s*\(gave up after \d+ attempts\)$")
-ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]{2,}):")
 KIND = re.compile(r"^[A-Z][A-Z0-9_]{1,79}$")
 RESTRICTED_PICKLIST = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 # Salesforce's wording: "Status: bad value for restricted picklist field: Bogus".
 BAD_PICKLIST_VALUE = re.compile(
     r"\b(Status|Priority): bad value for restricted picklist field: (.+)$"
 )
-OWNER_NOT_MAPPED = "OWNER_NOT_MAPPED"
-CONNECTION = "CONNECTION"
-OTHER = "OTHER"
-CONNECTION_WORDS = (
-    "connection",
-    "timed out",
-    "timeout",
-    "max retries",
-    "temporarily unavailable",
-    "name or service not known",
-)
-
 # What an admin reads on each card: a title in words and what to do about it.
 ERROR_KINDS: dict[str, tuple[str, str]] = {
     OWNER_NOT_MAPPED: (
@@ -80,32 +71,17 @@ ERROR_KINDS: dict[str, tuple[str, str]] = {
 }
 
 
-def error_kind(message: str) -> str:
-    """The kind of a failed push, from its recorded reason: Salesforce's error code where the
-    reason starts with one ("STRING_TOO_LONG: ..."), else Cockpit's own classification."""
-    text = GAVE_UP.sub("", message or "").strip()
-    found = ERROR_CODE.match(text)
-    if found:
-        return found.group(1)
-    if "has no Salesforce user" in text:
-        return OWNER_NOT_MAPPED
-    lowered = text.lower()
-    if any(word in lowered for word in CONNECTION_WORDS):
-        return CONNECTION
-    return OTHER
-
-
 def error_kind_title(kind: str) -> tuple[str, str]:
     return ERROR_KINDS.get(kind) or (kind.replace("_", " ").capitalize(), ERROR_KINDS[OTHER][1])
 
 
-def picklist_error_hint(message: str) -> str | None:
+def picklist_error_hint(reason: str) -> str | None:
     """Where a value Salesforce refused came from, when the primary connection's default
     Status/Priority holds it: Cockpit sends the default for every value without a mapping, so
     the fix is the default, not the mappings the generic hint points at."""
     from adminconfig.services import connection_primary
 
-    found = BAD_PICKLIST_VALUE.search(GAVE_UP.sub("", message or "").strip())
+    found = BAD_PICKLIST_VALUE.search(reason.strip())
     connection = connection_primary() if found else None
     if found is None or connection is None:
         return None
@@ -142,37 +118,49 @@ class ErrorGroup:
         return self.count - len(self.tasks)
 
 
+def _failed() -> QuerySet[OutboxEntry]:
+    return OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
+
+
 def failed_entries(*, kind: str, up_to: int | None = None) -> list[OutboxEntry]:
     """The failed entries of one kind (up to an entry id: what the admin saw on the card)."""
-    rows = OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
+    rows = _failed().filter(error_kind=kind)
     if up_to is not None:
         rows = rows.filter(pk__lte=up_to)
-    return [e for e in rows.order_by("id") if error_kind(e.last_error) == kind]
+    return list(rows.order_by("id"))
 
 
 def error_groups(*, shown_tasks: int = 8) -> list[ErrorGroup]:
-    """Failed pushes grouped by kind, the biggest group first, each with a few tasks linked."""
+    """Failed pushes grouped by kind, the biggest group first, each with the tasks of its
+    newest few entries linked: one query for the groups, one for the tasks' names."""
+    newest = (
+        _failed()
+        .annotate(
+            count=Window(Count("id"), partition_by=[F("error_kind")]),
+            rank=Window(RowNumber(), partition_by=[F("error_kind")], order_by=F("id").desc()),
+        )
+        .filter(rank__lte=shown_tasks)
+        .order_by("error_kind", "rank")
+        .values_list("id", "error_kind", "task_id", "last_error", "gave_up_after", "count")
+    )
     groups: dict[str, ErrorGroup] = {}
     task_ids: dict[str, list[int]] = {}
-    rows = (
-        OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
-        .order_by("-id")
-        .values_list("id", "task_id", "last_error")
-    )
-    for entry_id, task_id, error in rows.iterator():
-        kind = error_kind(error)
+    gave_up_after: int | None = None
+    for entry_id, kind, task_id, message, gave_up, count in newest:
         group = groups.get(kind)
-        if group is None:
+        if group is None:  # its newest entry: the reason shown, where the actions stop
             title, hint = error_kind_title(kind)
-            group = groups[kind] = ErrorGroup(kind, title, hint, 0, error, entry_id)
+            group = groups[kind] = ErrorGroup(kind, title, hint, count, message, entry_id)
             task_ids[kind] = []
-        group.count += 1
-        if len(task_ids[kind]) < shown_tasks and task_id not in task_ids[kind]:
+            if kind == RESTRICTED_PICKLIST:
+                gave_up_after = gave_up
+        if task_id not in task_ids[kind]:
             task_ids[kind].append(task_id)
     links = task_links(i for ids in task_ids.values() for i in ids)
     for kind, group in groups.items():
         group.tasks = [links[i] for i in task_ids[kind]]
     if RESTRICTED_PICKLIST in groups:
         group = groups[RESTRICTED_PICKLIST]
-        group.hint = picklist_error_hint(group.message) or group.hint
+        reason = reason_of(group.message, gave_up_after)
+        group.hint = picklist_error_hint(reason) or group.hint
     return sorted(groups.values(), key=lambda g: (-g.count, g.kind))

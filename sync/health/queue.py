@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from tasks.models import Task
 
 from ..models import OutboxEntry, SyncEvent
-from .errors import error_kind, error_kind_title
+from .errors import error_kind_title
 
 
 @dataclass(frozen=True)
@@ -44,27 +44,24 @@ def failed_records(
     until: dt.date | None = None,
     text: str = "",
 ) -> list[FailedRecord]:
-    """Every push that failed for good, the newest first, that matches the filters. The kind is
-    read from each reason (error_kind), as the cards on the page group them; the text matches
-    the task's name or the reason."""
+    """Every push that failed for good, the newest first, that matches the filters: the kind
+    the cards on the page group them by, the text in the task's name or the reason."""
     rows = _between(OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED), since, until)
     if owner is not None:
         rows = rows.filter(task_id__in=Task.objects.filter(owner=owner).values("pk"))
+    if kind:
+        rows = rows.filter(error_kind=kind)
     if text:
         rows = rows.filter(
             Q(last_error__icontains=text)
             | Q(task_id__in=Task.objects.filter(name__icontains=text).values("pk"))
         )
-    entries = [
-        e
-        for e in rows.order_by("-updated_at", "-id")
-        if not kind or error_kind(e.last_error) == kind
-    ]
+    entries = list(rows.order_by("-updated_at", "-id"))
     tasks = Task.objects.select_related("owner").in_bulk({e.task_id for e in entries})
     found = []
     for entry in entries:
         task = tasks.get(entry.task_id)
-        entry_kind = error_kind(entry.last_error)
+        entry_kind = entry.error_kind
         found.append(
             FailedRecord(
                 entry,
@@ -79,12 +76,12 @@ def failed_records(
 
 def failed_kinds() -> list[tuple[str, str]]:
     """The kinds failed pushes have now, with their titles, for the filter."""
-    kinds = {
-        error_kind(error)
-        for error in OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED).values_list(
-            "last_error", flat=True
-        )
-    }
+    kinds = (
+        OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED)
+        .order_by()
+        .values_list("error_kind", flat=True)
+        .distinct()
+    )
     return sorted(((k, error_kind_title(k)[0]) for k in kinds), key=lambda pair: pair[1])
 
 

@@ -102,7 +102,7 @@ def test_the_connection_page_lists_cockpit_values_without_a_mapping(admin_client
     assert "<strong>Priority</strong>: none (every value has a mapping)" in page
 
 
-def failed(task, error):
+def failed(task, error, **fields):
     from django.utils import timezone
 
     return OutboxEntry.objects.create(
@@ -110,7 +110,10 @@ def failed(task, error):
         operation="upsert",
         state="failed",
         last_error=error,
+        error_kind="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        error_code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
         next_attempt_at=timezone.now(),
+        **fields,
     )
 
 
@@ -120,6 +123,7 @@ def test_the_error_card_names_the_default_when_the_refused_value_is_the_default(
         TaskFactory(),
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Status: bad value for restricted picklist "
         "field: Bogus (gave up after 5 attempts)",
+        gave_up_after=5,
     )
 
     (group,) = health.error_groups()

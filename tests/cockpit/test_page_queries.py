@@ -95,7 +95,9 @@ def world():
         OutboxEntryFactory(
             task_id=task.pk, failed=True, last_error="REQUIRED_FIELD_MISSING: Subject"
         )
-        OutboxEntryFactory(task_id=task.pk, failed=True, last_error="Connection refused")
+        OutboxEntryFactory(
+            task_id=task.pk, failed=True, last_error="Connection refused", error_kind="CONNECTION"
+        )
         tasks.append(task)
     return {"csm": csm, "admin": SyncAdminFactory(), "task": tasks[0], "bobs": tasks[1]}
 

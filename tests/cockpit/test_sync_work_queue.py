@@ -36,7 +36,10 @@ def failures(db):
         )
     with time_machine.travel(dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC), tick=False):
         OutboxEntryFactory(
-            task_id=TaskFactory(owner=bob, name="QBR deck").pk, last_error=UNMATCHED, failed=True
+            task_id=TaskFactory(owner=bob, name="QBR deck").pk,
+            last_error=UNMATCHED,
+            error_kind="OWNER_NOT_MAPPED",
+            failed=True,
         )
         OutboxEntryFactory(
             task_id=TaskFactory(owner=alice, name="=HYPERLINK(1)").pk,

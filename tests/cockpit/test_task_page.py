@@ -53,32 +53,44 @@ def text_of(response) -> str:
 
 
 @pytest.mark.parametrize(
-    ("stored", "shown"),
+    ("stored", "shown", "gave_up_after"),
     [
-        ("", ""),
-        (RAW_OUTAGE, UNREACHABLE),
-        (f"Will retry: {RAW_OUTAGE}", UNREACHABLE),
-        ("Salesforce did not answer: Read timed out. (read timeout=30)", NO_ANSWER),
-        ("INVALID_SESSION_ID: Session expired or invalid", LOGIN),
-        ("Login refused: invalid_client client secret invalid", LOGIN),
-        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access", LOCKED),
-        ("REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.", LIMIT),
-        ("alice has no Salesforce user: map it in Salesforce sync configuration", OWNER_UNMATCHED),
+        ("", "", None),
+        (RAW_OUTAGE, UNREACHABLE, None),
+        (f"Will retry: {RAW_OUTAGE}", UNREACHABLE, None),
+        ("Salesforce did not answer: Read timed out. (read timeout=30)", NO_ANSWER, None),
+        ("INVALID_SESSION_ID: Session expired or invalid", LOGIN, None),
+        ("Login refused: invalid_client client secret invalid", LOGIN, None),
+        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access", LOCKED, None),
+        ("REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.", LIMIT, None),
+        (
+            "alice has no Salesforce user: map it in Salesforce sync configuration",
+            OWNER_UNMATCHED,
+            None,
+        ),
         (
             "FIELD_CUSTOM_VALIDATION_EXCEPTION: Due date must be in the future (ActivityDate)",
             "Salesforce refused the change: Due date must be in the future (ActivityDate)",
+            None,
         ),
         (
             "STRING_TOO_LONG: Subject too long (gave up after 10 attempts)",
             "Salesforce refused the change: Subject too long Cockpit gave up after 10 attempts: "
             "use Retry to try again.",
+            10,
         ),
         (
             f"{RAW_OUTAGE} (gave up after 10 attempts)",
             "Salesforce could not be reached. Cockpit gave up after 10 attempts: use Retry to "
             "try again.",
+            10,
         ),
-        ("Something a person wrote", "Something a person wrote"),
+        ("Something a person wrote", "Something a person wrote", None),
+        (
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION: Escalate (gave up after 3 attempts)",
+            "Salesforce refused the change: Escalate (gave up after 3 attempts)",
+            None,
+        ),
     ],
     ids=[
         "nothing",
@@ -94,10 +106,11 @@ def text_of(response) -> str:
         "gave up on a refusal",
         "gave up on an outage",
         "plain text kept",
+        "a rule's words that only look given up",
     ],
 )
-def test_errors_read_as_a_csm_understands_them(stored, shown):
-    assert error_in_words(stored) == shown
+def test_errors_read_as_a_csm_understands_them(stored, shown, gave_up_after):
+    assert error_in_words(stored, gave_up_after=gave_up_after) == shown
 
 
 # --- The task page -------------------------------------------------------------------------

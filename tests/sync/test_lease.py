@@ -18,6 +18,7 @@ from adminconfig.models import SalesforceConnection
 from sync import inbound, lease, outbound, outbox, reconcile
 from sync.client import SalesforceError
 from sync.client_cache import client_for_connection
+from sync.failures import Failure
 from sync.models import Lease, OutboxEntry, PullState, StreamState, SyncEvent
 from sync.stream import Listener
 from tasks import services as tasks
@@ -162,15 +163,15 @@ def _done(entry: OutboxEntry) -> None:
 
 
 def _failed(entry: OutboxEntry) -> None:
-    outbox.entry_fail(entry, "REQUIRED_FIELD_MISSING: Subject")
+    outbox.entry_fail(entry, Failure("REQUIRED_FIELD_MISSING: Subject", "REQUIRED_FIELD_MISSING"))
 
 
 def _retried(entry: OutboxEntry) -> None:
-    outbox.entry_retry_later(entry, "UNABLE_TO_LOCK_ROW: busy")
+    outbox.entry_retry_later(entry, Failure("UNABLE_TO_LOCK_ROW: busy", "UNABLE_TO_LOCK_ROW"))
 
 
 def _released(entry: OutboxEntry) -> None:
-    outbox.entry_to_pending(entry, error="", delay=dt.timedelta(0))
+    outbox.entry_to_pending(entry, failure=None, delay=dt.timedelta(0))
 
 
 def _all_done(entry: OutboxEntry) -> None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
+from cockpit.selectors import sync_error_in_words
 from sync import outbound, outbox
 from sync.client_cache import clients_reset
 from sync.context import applying_inbound
@@ -506,3 +507,54 @@ def test_the_doorbell_rings_once_per_transaction_and_after_a_rolled_back_one(
         outbox.outbox_add(task_id=tasks_[1].pk, operation=OutboxEntry.Operation.DELETE)
     assert len(rings) == 2  # the rolled-back change left no mark that silences this one
     assert worker.queued() == ["sync.push"] * 2
+
+
+def test_a_failure_is_stored_with_its_kind_code_and_the_attempts_given_up_after(
+    org, alice, django_capture_on_commit_callbacks
+):
+    zed = UserFactory(username="zed", email="zed@example.com")  # no Salesforce user
+    with django_capture_on_commit_callbacks(execute=False):
+        locked = tasks.task_create(owner=alice, name="Always locked")
+        orphan = tasks.task_create(owner=zed, name="Orphan")
+    org.set_faults(lock_next=outbox.MAX_ATTEMPTS)
+
+    now = timezone.now()
+    for attempt in range(outbox.MAX_ATTEMPTS):
+        with time_machine.travel(now + dt.timedelta(hours=2 * attempt)):
+            outbound.outbox_push_all()
+
+    entry = OutboxEntry.objects.get(task_id=locked.pk)
+    record = TaskSyncRecord.objects.get(task=locked)
+    for row in (entry, record):
+        assert (row.error_kind, row.error_code, row.gave_up_after) == (
+            "UNABLE_TO_LOCK_ROW",
+            "UNABLE_TO_LOCK_ROW",
+            outbox.MAX_ATTEMPTS,
+        )
+    assert entry.state == OutboxEntry.State.FAILED
+    assert record.state == TaskSyncRecord.State.ERROR
+    assert record.last_error.endswith(f"(gave up after {outbox.MAX_ATTEMPTS} attempts)")
+    assert sync_error_in_words(record) == (
+        "The Salesforce record was busy with another update. Cockpit gave up after "
+        f"{outbox.MAX_ATTEMPTS} attempts: use Retry to try again."
+    )
+    entry = OutboxEntry.objects.get(task_id=orphan.pk)
+    assert (entry.state, entry.error_kind, entry.error_code, entry.gave_up_after) == (
+        OutboxEntry.State.FAILED,
+        "OWNER_NOT_MAPPED",
+        "",
+        None,
+    )
+    assert TaskSyncRecord.objects.get(task=orphan).error_kind == "OWNER_NOT_MAPPED"
+
+    outbox.entry_retry(entry=OutboxEntry.objects.get(task_id=locked.pk))
+    with time_machine.travel(now + dt.timedelta(hours=2 * outbox.MAX_ATTEMPTS)):
+        outbound.outbox_push_all()
+    record.refresh_from_db()
+    assert record.state == TaskSyncRecord.State.SYNCED
+    assert (record.last_error, record.error_kind, record.error_code, record.gave_up_after) == (
+        "",
+        "",
+        "",
+        None,
+    )

@@ -1,4 +1,5 @@
-"""Outbound sync: Cockpit task changes → the outbox → Salesforce, in collections of 200.
+"""Outbound sync: Cockpit task changes → the outbox → Salesforce, in collections of 200, up to
+5 in one Composite call and up to 3 calls in flight.
 
 Rules (DESIGN section 3): only tasks created after sync was first switched on are pushed, or
 tasks a CSM pushes by hand, or tasks already linked to Salesforce (rule 2). A task's first push

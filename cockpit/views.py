@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -59,6 +59,7 @@ from .forms import (
     TaskForm,
 )
 from .health import PARTS, health_check
+from .pagination import IdsFirstPaginator
 from .selectors import (
     rows_version,
     salesforce_record_url,
@@ -126,9 +127,11 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("task-list")
 
 
-class CountedPaginator(Paginator):
+class CountedPaginator(IdsFirstPaginator):
     """A paginator told how many rows its list holds: the tab counts (one aggregate for every
-    tab) have the number, so the page makes no COUNT(*) of its own (issue 19)."""
+    tab) have the number, so the page makes no COUNT(*) of its own (issue 19). A page's ids
+    come first and its rows by id, as in the API: a deep page of a long tab does not build
+    every row before it."""
 
     def __init__(self, object_list: QuerySet[Task], per_page: int, *, count: int) -> None:
         super().__init__(object_list, per_page)

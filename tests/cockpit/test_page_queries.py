@@ -23,6 +23,7 @@ from tests.factories import (
     TaskFactory,
     UserFactory,
     api_as,
+    status,
 )
 
 pytestmark = pytest.mark.django_db
@@ -261,6 +262,29 @@ def test_a_deep_api_page_reads_its_ids_past_the_offset_and_its_rows_by_id(world,
     assert [t["id"] for page in pages for t in page["results"]] == whole
     assert len(whole) == 26 and pages[-1]["next"] is None
     # Past an offset only ids are read (from the ordering's index); the rows come by id.
+    offsets = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
+    selected = {sql.split(" FROM ")[0] for sql in offsets}
+    assert selected == {'SELECT "tasks_task"."id" AS "pk"'}, offsets
+
+
+@pytest.mark.parametrize("view", ["", "open", "completed"])
+def test_a_deep_page_of_a_tab_reads_its_ids_past_the_offset_and_its_rows_by_id(world, view):
+    csm = world["csm"]
+    for n in range(30):
+        TaskFactory(
+            owner=csm,
+            name=f"Overdue {n:02d}",
+            due_date=dt.date.today() - dt.timedelta(days=3 + n % 4),
+            status=status("Complete") if view == "completed" else status("Open"),
+        )
+    client = signed_in(csm)
+    url = f"/?view={view}&size=25&sort=-priority" if view else "/?size=25"
+    first = client.get(url)
+
+    with CaptureQueriesContext(db) as captured:
+        deep = client.get(f"{url}&page=2")
+
+    assert first.status_code == deep.status_code == 200
     offsets = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
     selected = {sql.split(" FROM ")[0] for sql in offsets}
     assert selected == {'SELECT "tasks_task"."id" AS "pk"'}, offsets

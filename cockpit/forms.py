@@ -10,6 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.http import QueryDict
 
+from cockpit.page_rows import page_table
 from sync.models import SyncEvent
 from tasks.field_kinds import DateInput
 from tasks.models import (
@@ -106,6 +107,40 @@ class NewsForm(forms.Form):
     v = forms.CharField(required=False, max_length=64)
 
 
+class _PageTableChoices(forms.models.ModelChoiceIterator):
+    """The choices from the page's read of the table (cockpit.page_rows.page_table: statuses
+    and priorities come with the mapping's tables), not a query of their own each."""
+
+    field: "PageTableChoiceField"
+
+    def _rows(self) -> Iterable[Any]:
+        rows = page_table(self.field.table)
+        return rows if rows is not None else self.queryset.iterator()
+
+    def __iter__(self) -> Any:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for row in self._rows():
+            yield self.choice(row)
+
+    def __len__(self) -> int:
+        return len(list(self._rows())) + (self.field.empty_label is not None)
+
+    def __bool__(self) -> bool:
+        return self.field.empty_label is not None or bool(len(self))
+
+
+class PageTableChoiceField(forms.ModelChoiceField):
+    """A choice of a status or priority: a bookmark's value is still checked against the table
+    (a query only when the list is filtered by it)."""
+
+    iterator = _PageTableChoices
+
+    def __init__(self, table: str, **kwargs: Any) -> None:
+        self.table = table
+        super().__init__(**kwargs)
+
+
 class TaskFilterForm(forms.Form):
     """The list's query string. A bad value is dropped, not an error page: it is a bookmark."""
 
@@ -116,11 +151,19 @@ class TaskFilterForm(forms.Form):
         label="Search",
         widget=SearchInput(attrs={"placeholder": "Name, details or company"}),
     )
-    status = forms.ModelChoiceField(
-        queryset=Status.objects.all(), to_field_name="value", required=False, empty_label="Any"
+    status = PageTableChoiceField(
+        "statuses",
+        queryset=Status.objects.all(),
+        to_field_name="value",
+        required=False,
+        empty_label="Any",
     )
-    priority = forms.ModelChoiceField(
-        queryset=Priority.objects.all(), to_field_name="value", required=False, empty_label="Any"
+    priority = PageTableChoiceField(
+        "priorities",
+        queryset=Priority.objects.all(),
+        to_field_name="value",
+        required=False,
+        empty_label="Any",
     )
 
     sort = forms.ChoiceField(

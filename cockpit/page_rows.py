@@ -8,7 +8,8 @@ of them in one query (cockpit/reads_at_once.py) and later asks get the same rows
 (workers, the listener, a POST) each ask is a fresh read of its own row.
 
 The mapping's tables (custom fields, the primary connection's field and picklist mappings, the
-user mappings) are read whole the same way, in one query of their rows as JSON: a page that
+user mappings) and the picklists (statuses, priorities: the list's filters, the history's
+value labels) are read whole the same way, in one query of their rows as JSON: a page that
 says what Salesforce holds beside a task needs all four, and read one by one they made the
 list and the task page 12 or 13 queries.
 """
@@ -49,10 +50,12 @@ def page_row(name: str) -> Any:
 @cache
 def _tables() -> dict[str, QuerySet[Any]]:
     from adminconfig.models import FieldMapping, PicklistMapping, UserMapping
-    from tasks.models import CustomField
+    from tasks.models import CustomField, Priority, Status
 
     return {
         "custom_fields": CustomField.objects.order_by("pk"),
+        "statuses": Status.objects.all(),
+        "priorities": Priority.objects.all(),
         "field_mappings": FieldMapping.objects.filter(connection__is_primary=True),
         "picklist_mappings": PicklistMapping.objects.filter(connection__is_primary=True),
         "user_mappings": UserMapping.objects.all(),

@@ -35,6 +35,8 @@ from sync.sf_types import TASK_SOBJECT
 from tasks.models import CustomField, Priority, Status, Task, TaskSyncRecord
 from tasks.selectors import custom_fields_all
 
+from .page_rows import page_table
+
 UNREACHABLE = "Salesforce could not be reached; Cockpit will retry."
 NO_ANSWER = "Salesforce did not answer in time; Cockpit will retry."
 LOGIN = "Cockpit could not sign in to Salesforce; an admin needs to check the connection."
@@ -351,6 +353,9 @@ class _Words:
     @cached_property
     def picklists(self) -> dict[str, str]:
         # Status values first, so a Priority value of the same name wins, as it did.
+        read = page_table("statuses"), page_table("priorities")
+        if read[0] is not None and read[1] is not None:
+            return {row.value: row.label for row in [*read[0], *read[1]]}
         statuses = Status.objects.order_by().values_list("value", "label")
         priorities = Priority.objects.order_by().values_list("value", "label")
         rows = statuses.annotate(n=Value(0)).union(priorities.annotate(n=Value(1)), all=True)

@@ -16,13 +16,17 @@ Every wait is bounded, so a stack that does not come up fails the test instead o
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +58,10 @@ DROPPED_ENV = (
 
 T = TypeVar("T")
 _databases = itertools.count(1)  # private PostgreSQL databases made by this test process
+# The first stack a process starts runs `migrate` and `createsuperuser`; what they made is kept
+# (a SQLite file, or a PostgreSQL template database, by server) and copied for every later
+# stack of the process: the same schema and admin, without ~10 s of start-up each.
+_migrated: dict[str, str] = {}
 
 
 def venv_bin() -> Path:
@@ -137,16 +145,25 @@ class Service:
 
     def stop(self) -> None:
         """SIGTERM (Celery's warm shutdown, gunicorn's graceful stop), then SIGKILL the group."""
+        self.terminate()
+        self.reap()
+
+    def terminate(self) -> None:
+        """Ask for a graceful stop and return at once: `reap` waits for it. Services told
+        together stop together, not one after another."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def reap(self) -> None:
+        """Wait for a terminated process (SIGKILL after STOP_TIMEOUT), then SIGKILL its group."""
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
         # Children that outlived their parent (a prefork pool process, a gunicorn worker).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -237,10 +254,12 @@ class Stack:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
             conn.execute(statement)  # type: ignore[arg-type]  # a name made here, not input
 
-    def _postgres_create(self) -> None:
+    def _postgres_create(self, *, template: str = "") -> None:
         name = f"cockpit_e2e_{os.getpid()}_{next(_databases)}"
         self._postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a pid reused
-        self._postgres(f'CREATE DATABASE "{name}"')
+        self._postgres(
+            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        )
         self.postgres_database = name
         parts = urlsplit(self.postgres_server)
         self.database_url = urlunsplit(parts._replace(path=f"/{name}"))
@@ -295,8 +314,42 @@ class Stack:
     # ---- the processes ----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._database()
+        # Every process at once: each spends seconds importing Django, and the machine's
+        # cores start them side by side. Beat and the worker need only the database; what
+        # they run before the sync is configured does nothing.
+        self._spawn_web()
+        self.worker = self._worker_service()
+        self.worker.start()
+        self.beat = Service(
+            "beat",
+            [str(self.bin / "celery"), "-A", "cockpit", "beat", "--loglevel", "INFO"],
+            self.env,
+            self.workdir,
+        )
+        self.beat.start()
+        self.emulator_process.start(timeout=START_TIMEOUT)
+        self.emulator = SalesforceEmulator(self.emulator_process)
+        if wait_for(self._web_state, timeout=START_TIMEOUT, what="web's /healthz") != "up":
+            self.web.stop()  # type: ignore[union-attr]  # another process took the port
+            self.start_web()
+        self.worker.wait_for_log(" ready.")
+        self.beat.wait_for_log("beat: Starting")
+
+    def _database(self) -> None:
+        """Migrated, with the first admin: made here by the first stack of the process, copied
+        from what it made for the others."""
+        key = self.postgres_server or "sqlite"
         if self.postgres_server and not self.postgres_database:
-            self._postgres_create()
+            self._postgres_create(template=_migrated.get(key, ""))
+        elif key in _migrated:
+            with (
+                contextlib.closing(sqlite3.connect(_migrated[key])) as source,
+                contextlib.closing(sqlite3.connect(self.var_dir / "cockpit.sqlite3")) as copy,
+            ):
+                source.backup(copy)
+        if key in _migrated:
+            return
         self.run("manage.py", "migrate", "--noinput")
         self.run(
             "manage.py",
@@ -308,46 +361,52 @@ class Stack:
                 "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
             },
         )
-        self.emulator_process.start(timeout=START_TIMEOUT)
-        self.emulator = SalesforceEmulator(self.emulator_process)
-        self.start_web()
-        self.start_worker()
-        self.beat = Service(
-            "beat",
-            [str(self.bin / "celery"), "-A", "cockpit", "beat", "--loglevel", "INFO"],
-            self.env,
+        if self.postgres_server:
+            template = f"cockpit_e2e_{os.getpid()}_migrated"
+            self._postgres(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            self._postgres(f'CREATE DATABASE "{template}" TEMPLATE "{self.postgres_database}"')
+            atexit.register(self._postgres, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        else:
+            folder = tempfile.mkdtemp(prefix="cockpit-e2e-migrated-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            template = str(Path(folder) / "cockpit.sqlite3")
+            with (
+                contextlib.closing(sqlite3.connect(self.var_dir / "cockpit.sqlite3")) as source,
+                contextlib.closing(sqlite3.connect(template)) as copy,
+            ):
+                source.backup(copy)
+        _migrated[key] = template
+
+    def _spawn_web(self) -> None:
+        self.port = free_port()
+        self.web = Service(
+            "web",
+            [
+                str(self.bin / "gunicorn"),
+                "cockpit.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                # Its own control socket: the default (~/.gunicorn/gunicorn.ctl) is shared
+                # with `make run` and with other test runs on the machine.
+                "--control-socket",
+                str(self.workdir / "gunicorn.ctl"),
+            ],
+            {**self.env, "PORT": str(self.port)},
             self.workdir,
         )
-        self.beat.start()
-        self.beat.wait_for_log("beat: Starting")
+        self.web.start()
 
     def start_web(self) -> None:
         for _attempt in range(3):  # another process may take the free port before gunicorn
-            self.port = free_port()
-            self.web = Service(
-                "web",
-                [
-                    str(self.bin / "gunicorn"),
-                    "cockpit.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "2",
-                    "--access-logfile",
-                    "-",
-                    # Its own control socket: the default (~/.gunicorn/gunicorn.ctl) is shared
-                    # with `make run` and with other test runs on the machine.
-                    "--control-socket",
-                    str(self.workdir / "gunicorn.ctl"),
-                ],
-                {**self.env, "PORT": str(self.port)},
-                self.workdir,
-            )
-            self.web.start()
+            self._spawn_web()
             if wait_for(self._web_state, timeout=START_TIMEOUT, what="web's /healthz") == "up":
                 return
-            self.web.stop()
-        raise RuntimeError(f"gunicorn did not start:\n{self.web.log()[-4000:]}")
+            self.web.stop()  # type: ignore[union-attr]
+        raise RuntimeError(f"gunicorn did not start:\n{self.web.log()[-4000:]}")  # type: ignore[union-attr]
 
     def _web_state(self) -> str | None:
         assert self.web is not None
@@ -360,7 +419,12 @@ class Stack:
         return "up" if answer.status_code == 200 else None
 
     def start_worker(self) -> None:
-        self.worker = Service(
+        self.worker = self._worker_service()
+        self.worker.start()
+        self.worker.wait_for_log(" ready.")
+
+    def _worker_service(self) -> Service:
+        return Service(
             "worker",
             [
                 str(self.bin / "celery"),
@@ -378,8 +442,6 @@ class Stack:
             self.env,
             self.workdir,
         )
-        self.worker.start()
-        self.worker.wait_for_log(" ready.")
 
     def add_worker(self, name: str, *, concurrency: int = 1) -> Service:
         """Another Celery worker beside the first, under its own node name (`bench race` runs
@@ -435,12 +497,18 @@ class Stack:
         return self.emulator.login_url
 
     def stop(self) -> None:
-        # Beat first, so it queues nothing more for a worker that is going away.
+        # Beat first, so it queues nothing more for a worker that is going away; then the
+        # others together: their graceful stops overlap instead of adding up.
         try:
-            for service in (self.beat, self.stream, self.worker, *self.extra_workers, self.web):
-                if service is not None:
-                    service.stop()
+            if self.beat is not None:
+                self.beat.stop()
+            others = [self.stream, self.worker, *self.extra_workers, self.web]
+            services = [service for service in others if service is not None]
+            for service in services:
+                service.terminate()
             self.emulator_process.stop()
+            for service in services:
+                service.reap()
         finally:
             self._postgres_drop()
 

@@ -140,7 +140,10 @@ def test_a_worker_killed_mid_push_is_recovered_within_a_minute_with_no_duplicate
     start_stack: Callable[..., Synced], change_after_crash: bool
 ) -> None:
     # A 20 s call timeout makes the engine lease 30 s: a dead holder blocks for 30 s at most.
-    synced = start_stack(env={"SALESFORCE_TIMEOUT_SECONDS": "20"}, pull_interval_seconds=3600)
+    # Both cases run on one stack: each tags its tasks, and leaves a worker running.
+    synced = start_stack(
+        env={"SALESFORCE_TIMEOUT_SECONDS": "20"}, pull_interval_seconds=3600, keep=True
+    )
     stack, emulator = synced.stack, synced.stack.emulator
     assert emulator is not None
     _first_pull_done(synced)
@@ -287,7 +290,10 @@ def test_every_change_made_during_a_minute_long_outage_is_in_salesforce_within_3
 def test_the_stream_killed_and_salesforce_restarted_mid_burst_loses_nothing_applies_nothing_twice(
     start_stack: Callable[..., Synced],
 ) -> None:
-    synced = start_stack()
+    # A 10 s call timeout makes the engine lease 20 s: the listener killed holding it blocks
+    # the new one's first batch that long (what is proved is that nothing is lost or applied
+    # twice after it, not the lease's length: see the kill tests above).
+    synced = start_stack(env={"SALESFORCE_TIMEOUT_SECONDS": "10"})
     stack, emulator = synced.stack, synced.stack.emulator
     assert emulator is not None
     # Short long polls, so a listener notices a lost server within seconds.

@@ -14,6 +14,7 @@ from tasks import services as task_services
 from tasks.models import Task, TaskSyncRecord
 
 from . import outbox
+from .failures import NO_FAILURE
 from .health import KIND, error_kind_title, failed_entries
 from .mapping_specs import mapping_spec_load
 from .merge import COCKPIT, SALESFORCE, SKIP
@@ -60,7 +61,7 @@ def error_group_skip(*, kind: str, by: Any, up_to: int | None = None) -> int:
         )
         TaskSyncRecord.objects.filter(
             task_id__in=task_ids - waiting, state=TaskSyncRecord.State.ERROR
-        ).update(state=TaskSyncRecord.State.NOT_SYNCED, last_error="")
+        ).update(state=TaskSyncRecord.State.NOT_SYNCED, **NO_FAILURE)
         SyncEvent.objects.bulk_create(
             SyncEvent(
                 kind=SyncEvent.Kind.SKIPPED,

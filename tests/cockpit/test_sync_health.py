@@ -97,7 +97,13 @@ def test_retrying_a_group_requeues_only_that_kind_up_to_what_the_admin_saw():
 @pytest.mark.django_db
 def test_skipping_a_group_keeps_the_entries_as_skipped_and_logs_who_skipped(sync_admin):
     a, b = TaskFactory(name="Call Acme"), TaskFactory()
-    TaskSyncRecord.objects.create(task=a, state="error", last_error="ENTITY_IS_DELETED: gone")
+    TaskSyncRecord.objects.create(
+        task=a,
+        state="error",
+        last_error="ENTITY_IS_DELETED: gone",
+        error_kind="ENTITY_IS_DELETED",
+        error_code="ENTITY_IS_DELETED",
+    )
     entry = failed(a.pk, "ENTITY_IS_DELETED: entity is deleted")
     kept = failed(b.pk, "STRING_TOO_LONG: y")
 
@@ -108,7 +114,7 @@ def test_skipping_a_group_keeps_the_entries_as_skipped_and_logs_who_skipped(sync
     kept.refresh_from_db()
     assert (entry.state, kept.state) == ("skipped", "failed")
     record = TaskSyncRecord.objects.get(task=a)
-    assert (record.state, record.last_error) == ("not_synced", "")
+    assert (record.state, record.last_error, record.error_kind) == ("not_synced", "", "")
     event = SyncEvent.objects.get(kind="skipped", task_id=a.pk)
     assert "skipped by sam" in event.message
     assert "ENTITY_IS_DELETED: entity is deleted" in event.message

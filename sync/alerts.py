@@ -26,8 +26,13 @@ from adminconfig.selectors import sync_admin_emails
 
 from .health.budget import push_pause_reason
 from .models import AlertMail, OutboxEntry, StreamState, SyncEvent
-from .selectors import inbound_connection, primary_connection, sync_settings, task_names
-from .stream import stream_live
+from .selectors import (
+    inbound_connection,
+    primary_connection,
+    stream_live,
+    sync_settings,
+    task_names,
+)
 
 log = logging.getLogger(__name__)
 

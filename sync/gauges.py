@@ -20,8 +20,7 @@ from adminconfig.models import ResyncRun, SalesforceConnection
 
 from .lease import ENGINE
 from .models import Lease, OutboxEntry, PullState, StreamState
-from .selectors import cockpit_calls_today
-from .stream import stream_live
+from .selectors import cockpit_calls_today, stream_live
 
 
 class SyncGauges(Collector):

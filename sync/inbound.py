@@ -21,7 +21,7 @@ from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
-from . import outbox, stream, telemetry, usage
+from . import outbox, telemetry, usage
 from .accounts import accounts_read, companies_for_accounts
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
@@ -32,7 +32,8 @@ from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
 from .outages import outage_end
 from .payload import COMPANY, OWNER, task_changes, task_values
-from .selectors import inbound_connection, sync_settings
+from .record_fields import STAMP_FIELDS, select_fields
+from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT
 from .twins import (
     Engine,
@@ -54,8 +55,6 @@ PULL_TICK_SLACK = dt.timedelta(seconds=3)
 BUDGET_PULL_INTERVAL = dt.timedelta(minutes=15)
 # Salesforce keeps deleted records 15 days; getDeleted refuses a start further back.
 RECYCLE_BIN = dt.timedelta(days=15)
-STAMP_FIELDS = ("SystemModstamp", "LastModifiedDate", "LastModifiedById")
-BASE_FIELDS = ("Id", "IsDeleted", "OwnerId", "WhatId", "Status", "Priority", *STAMP_FIELDS)
 
 
 @dataclass
@@ -90,7 +89,7 @@ def pull_due() -> bool:
         # figures no longer call for it, an admin raised the budget say, slows nothing.)
         return state.last_pull_at + BUDGET_PULL_INTERVAL <= timezone.now()
     seconds = settings.pull_interval_seconds
-    if stream.stream_live():
+    if stream_live():
         # Change events bring Salesforce's changes in seconds; the pull is the safety net.
         seconds = max(seconds, django_settings.SYNC_STREAM_SAFETY_PULL_SECONDS)
     # Beat ticks every 10 s and lands a little early or late; without the slack a tick just
@@ -176,17 +175,6 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         )
     result.api_calls = client.calls - calls_before
     return result
-
-
-def select_fields(engine: Engine) -> list[str]:
-    names = list(BASE_FIELDS)
-    for name in engine.field_names:
-        if name not in names:
-            names.append(name)
-    described = {f["name"] for f in (engine.connection.task_describe or {}).get("fields", [])}
-    if engine.connection.external_id_field in described:
-        names.append(engine.connection.external_id_field)
-    return names
 
 
 def _pull_changes(

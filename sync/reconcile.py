@@ -28,9 +28,9 @@ from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .exceptions import SyncOffError
-from .inbound import STAMP_FIELDS, select_fields
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, ReconcileRun, SyncEvent
+from .record_fields import STAMP_FIELDS, select_fields
 from .selectors import inbound_connection, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
 from .twins import Engine, MergeItem, engine_load, twins_deleted_in_salesforce, twins_merge_many

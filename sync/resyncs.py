@@ -19,8 +19,8 @@ from django.utils import timezone
 from adminconfig.models import ResyncRun
 
 from . import outbox
-from .health import STALL_MINUTES
 from .models import OutboxEntry, ResyncWatch, SyncEvent
+from .stalls import STALL_MINUTES
 
 log = logging.getLogger(__name__)
 

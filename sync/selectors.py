@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from tasks.models import Task, TaskSyncRecord
 from .mapping import MappingSpec
 from .mapping_specs import mapping_spec_load
 from .merge import SKIP, SyncField
-from .models import Conflict, OutboxEntry, SyncEvent
+from .models import Conflict, OutboxEntry, StreamState, SyncEvent
 from .payload import COMPANY, OWNER, lookups_load, sync_fields, task_values
 
 
@@ -51,6 +52,16 @@ def inbound_connection(settings: SyncSettings | None = None) -> SalesforceConnec
 def primary_connection() -> SalesforceConnection | None:
     """The primary connection, whether sync is on or not (for links and figures)."""
     return page_row("primary_connection")  # type: ignore[no-any-return]
+
+
+def stream_live() -> bool:
+    """The change-event listener is connected and answered lately: pulls can be rare (the
+    safety net). Read by the pull's interval, the alerts, the gauges and the health page."""
+    state: StreamState | None = page_row("stream_state")
+    if state is None or state.status != StreamState.Status.LIVE or state.last_seen_at is None:
+        return False
+    quiet = dt.timedelta(seconds=django_settings.SYNC_STREAM_POLL_SECONDS + 30)
+    return state.last_seen_at > timezone.now() - quiet
 
 
 def task_is_desynced(task: Task) -> bool:

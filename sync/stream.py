@@ -28,7 +28,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
-from cockpit.page_rows import page_row
 from tasks.models import TaskSyncRecord
 
 from . import inbound, telemetry
@@ -53,15 +52,6 @@ EVENT_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z$")
 def stream_state() -> StreamState:
     state, _ = StreamState.objects.get_or_create(pk=1)
     return state
-
-
-def stream_live() -> bool:
-    """The listener is connected and answered lately: pulls can be rare (the safety net)."""
-    state: StreamState | None = page_row("stream_state")
-    if state is None or state.status != StreamState.Status.LIVE or state.last_seen_at is None:
-        return False
-    quiet = dt.timedelta(seconds=django_settings.SYNC_STREAM_POLL_SECONDS + 30)
-    return state.last_seen_at > timezone.now() - quiet
 
 
 def _state_set(**changes: Any) -> None:

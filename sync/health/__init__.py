@@ -36,7 +36,7 @@ from .errors import (
 )
 from .links import TaskLink, task_links, task_url_name
 from .live import StreamPanel, reconcile_runs, stream_panel
-from .progress import STALL_MINUTES, RunProgress, first_import, resync_progress, runs_in_progress
+from .progress import RunProgress, first_import, resync_progress, runs_in_progress
 from .queue import FailedRecord, failed_kinds, failed_records, log_filtered
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "KIND",
     "OTHER",
     "OWNER_NOT_MAPPED",
-    "STALL_MINUTES",
     "STEP_TITLES",
     "Budget",
     "ConflictRow",

@@ -8,7 +8,7 @@ from django.utils import timezone
 from cockpit.page_rows import page_row
 
 from ..models import ReconcileRun, StreamState
-from ..stream import stream_live
+from ..selectors import stream_live
 
 
 @dataclass

@@ -11,8 +11,7 @@ from cockpit.request_memo import memoized
 
 from ..models import PullState, ResyncWatch
 from ..selectors import outbound_connection, sync_settings
-
-STALL_MINUTES = 5
+from ..stalls import STALL_MINUTES
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound
+from sync import inbound, outbound, selectors
 from sync.lease import ENGINE
 from sync.models import Lease, PullState, StreamState, SyncEvent
 from sync.stream import Listener
@@ -189,7 +189,7 @@ def test_a_catch_up_pull_that_cannot_run_yet_is_owed_and_the_stream_not_called_l
     state = StreamState.objects.get()
     assert state.status == StreamState.Status.CATCHING_UP
     assert state.fallbacks == 0
-    assert not inbound.stream.stream_live()
+    assert not selectors.stream_live()
 
     Lease.objects.filter(name=ENGINE).update(locked_until=None, token="")
     listener.step()

@@ -5,7 +5,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.utils.html import format_html_join
@@ -17,6 +16,7 @@ from tasks.models import Company
 
 from . import outbox
 from .accounts import account_choices, account_resolve
+from .enqueue import ACCOUNTS_REFRESH, job_send_on_commit
 from .models import OutboxEntry, SalesforceAccount, SyncEvent
 
 
@@ -144,9 +144,7 @@ class SalesforceAccountAdmin(ReadOnlyForSyncAdmins):
 
     @admin.action(description="Refresh Accounts from Salesforce (all of them)")
     def refresh(self, request: HttpRequest, queryset: Any) -> None:
-        from .tasks import accounts_refresh
-
-        transaction.on_commit(accounts_refresh.delay)
+        job_send_on_commit(ACCOUNTS_REFRESH)
         self.message_user(request, "Reading the org's Accounts; the list updates in a moment.")
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:

@@ -39,4 +39,7 @@ class SyncConfig(AppConfig):
         from .outbox import company_tasks_record
 
         register_account_changed(lambda company: company_tasks_record(company=company))
-        from . import signals  # noqa: F401 - connects the task signal handlers
+        from . import (
+            signals,  # noqa: F401 - connects the task signal handlers
+            tasks,  # noqa: F401 - registers the jobs sync.enqueue queues by name
+        )

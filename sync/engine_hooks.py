@@ -4,6 +4,8 @@ transaction, it queues the work for when that commits."""
 import logging
 from typing import TYPE_CHECKING
 
+from .enqueue import PULL, RESYNC, job_send_on_commit
+
 if TYPE_CHECKING:
     from adminconfig.hooks import ResyncPreview
     from adminconfig.models import SalesforceConnection
@@ -14,15 +16,11 @@ log = logging.getLogger(__name__)
 class SyncEngine:
     def first_sync_start(self) -> None:
         # The first pull imports the Salesforce tasks of the initial window (rule 2).
-        from .tasks import pull
-
         log.info("Sync switched on for the first time; first import started")
-        pull.delay_on_commit()
+        job_send_on_commit(PULL)
 
     def resync_start(self, run_id: int) -> None:
-        from .tasks import resync
-
-        resync.delay_on_commit(run_id)
+        job_send_on_commit(RESYNC, run_id)
 
     def resync_preview(self, connection: "SalesforceConnection") -> "ResyncPreview":
         from .preview import resync_preview

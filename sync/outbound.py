@@ -43,6 +43,7 @@ from .client import (
     soql_ids,
 )
 from .client_cache import client_for_connection
+from .enqueue import PUSH, job_send
 from .failures import CONNECTION, NO_FAILURE, OTHER, OWNER_NOT_MAPPED, Failure
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, SyncEvent, Tombstone
@@ -235,9 +236,7 @@ def _outage_wait(entries: list[OutboxEntry], result: PushResult) -> None:
 
 
 def _push_later(delay: dt.timedelta) -> None:
-    from .tasks import push
-
-    push.apply_async(countdown=delay.total_seconds())
+    job_send(PUSH, countdown=delay.total_seconds())
 
 
 def _unfinished(entries: list[OutboxEntry]) -> list[OutboxEntry]:

@@ -25,6 +25,7 @@ from tasks.models import Company, Task, TaskSyncRecord
 
 from . import telemetry
 from .client import COLLECTION_LIMIT
+from .enqueue import PUSH, job_send
 from .exceptions import SyncOffError
 from .failures import NO_FAILURE, Failure
 from .lease import ENGINE
@@ -57,8 +58,6 @@ def doorbell() -> bool:
     belongs to a message that is lost or stuck behind a long cycle, and is ignored: the queue
     then holds at most one push message per DOORBELL_STALE.
     Returns whether a message was sent."""
-    from .tasks import push
-
     now = timezone.now()
     Lease.objects.get_or_create(name=DOORBELL)
     rang = (
@@ -67,7 +66,7 @@ def doorbell() -> bool:
         .update(locked_until=now)
     )
     if rang:
-        push.apply_async(countdown=django_settings.SYNC_PUSH_LINGER_MS / 1000)
+        job_send(PUSH, countdown=django_settings.SYNC_PUSH_LINGER_MS / 1000)
     return bool(rang)
 
 

@@ -27,6 +27,7 @@ from tasks.models import TaskSyncRecord
 from . import outbox
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
+from .enqueue import RECONCILE, job_send_on_commit
 from .exceptions import SyncOffError
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, ReconcileRun, SyncEvent
@@ -59,9 +60,7 @@ def reconcile_start(*, trigger: str = "hand") -> ReconcileRun:
             "Reconcile needs Auto Sync and Bi-directional Sync on, with a primary connection."
         )
     run = ReconcileRun.objects.create(trigger=trigger)
-    from .tasks import reconcile
-
-    reconcile.delay_on_commit(run.pk)
+    job_send_on_commit(RECONCILE, run.pk)
     return run
 
 

@@ -1,17 +1,16 @@
 """Celery shells: take ids, call a service. The outbox rows are the real queue.
 
-Tasks queued from inside a transaction name their class, DjangoTask (Celery's default under
-Django), so the type checker knows their delay_on_commit."""
+The services queue these by name (sync/enqueue.py), so that nothing the shells call imports
+this module back."""
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 
-from . import accounts, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
+from . import accounts, enqueue, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
 from . import alerts as sync_alerts
 from . import reconcile as drift
 
 
-@shared_task(name="sync.push", ignore_result=True)
+@shared_task(name=enqueue.PUSH, ignore_result=True)
 def push() -> None:
     outbox.doorbell_answer()
     outbound.outbox_push_all()
@@ -29,12 +28,12 @@ def sweep() -> None:
         outbound.outbox_push_all()
 
 
-@shared_task(name="sync.resync", ignore_result=True, base=DjangoTask)
+@shared_task(name=enqueue.RESYNC, ignore_result=True)
 def resync(run_id: int) -> None:
     resyncs.resync_run_begin(run_id=run_id)
 
 
-@shared_task(name="sync.pull", ignore_result=True, base=DjangoTask)
+@shared_task(name=enqueue.PULL, ignore_result=True)
 def pull() -> None:
     """Pull now (first import, or on demand)."""
     inbound.pull_run(force=True)
@@ -52,13 +51,13 @@ def prune() -> None:
     housekeeping.sync_log_prune()
 
 
-@shared_task(name="sync.reconcile", ignore_result=True, base=DjangoTask)
+@shared_task(name=enqueue.RECONCILE, ignore_result=True)
 def reconcile(run_id: int | None = None) -> None:
     """Beat, daily (SYNC_RECONCILE_HOURS), or an admin's request: drift repair."""
     drift.reconcile_run(run_id=run_id)
 
 
-@shared_task(name="sync.accounts_refresh", ignore_result=True)
+@shared_task(name=enqueue.ACCOUNTS_REFRESH, ignore_result=True)
 def accounts_refresh() -> None:
     """Beat, daily, or an admin's request: the org's Account names, for company links."""
     connection = selectors.outbound_connection()

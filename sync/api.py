@@ -15,7 +15,7 @@ from adminconfig.permissions import IsSyncAdmin
 from tasks.api import TaskSerializer
 from tasks.selectors import tasks_visible_to
 
-from . import inbound, outbound, outbox, reconcile
+from . import inbound, outbox, reconcile, scheduler
 from .models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
 from .selectors import failed_pushes, sync_events, sync_status, task_is_desynced, task_names
 
@@ -71,7 +71,7 @@ class SyncPushView(APIView):
 
     @extend_schema(request=None, responses=PushResultSerializer)
     def post(self, request: Request) -> Response:
-        result = outbound.outbox_push_all()
+        result = scheduler.push_run()
         return Response(result.__dict__)
 
 

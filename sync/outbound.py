@@ -255,11 +255,15 @@ def _batch_crashed(entries: list[OutboxEntry], exc: Exception, result: PushResul
         _retry_all(entries, Failure(reason, OTHER), result)
 
 
-def outbox_push_all(*, max_batches: int = 50, limit: int = CYCLE_LIMIT) -> PushResult:
+def outbox_push_all(
+    *,
+    max_batches: int = 50,
+    limit: int = CYCLE_LIMIT,
+    between_cycles: Callable[[], object] | None = None,
+) -> PushResult:
     """Push until nothing is due (bounded, so one task run cannot hog a worker), in cycles of
-    up to `limit` changes."""
-    from . import inbound  # the pull, between cycles (inbound does not import outbound)
-
+    up to `limit` changes. `between_cycles`: the job that may run between two cycles of a
+    backlog (sync/scheduler.py passes the pull, when due)."""
     total = PushResult()
     for _ in range(max_batches):
         batch = outbox_push(limit=limit)
@@ -272,9 +276,8 @@ def outbox_push_all(*, max_batches: int = 50, limit: int = CYCLE_LIMIT) -> PushR
             # Not a backlog: changes made from now on ring the doorbell, and their cycle
             # lingers for company (group commit) instead of going out a few at a time.
             break
-        # A backlog takes many cycles, each holding the engine lease: a pull that falls due
-        # meanwhile runs between two of them instead of waiting for the whole backlog.
-        inbound.pull_run()
+        if between_cycles is not None:
+            between_cycles()
     return total
 
 

@@ -5,7 +5,7 @@ this module back."""
 
 from celery import shared_task
 
-from . import accounts, enqueue, housekeeping, inbound, outbound, outbox, resyncs, selectors, usage
+from . import accounts, enqueue, housekeeping, inbound, outbox, resyncs, scheduler, selectors, usage
 from . import alerts as sync_alerts
 from . import reconcile as drift
 
@@ -13,7 +13,7 @@ from . import reconcile as drift
 @shared_task(name=enqueue.PUSH, ignore_result=True)
 def push() -> None:
     outbox.doorbell_answer()
-    outbound.outbox_push_all()
+    scheduler.push_run()
 
 
 @shared_task(name="sync.sweep", ignore_result=True)
@@ -25,7 +25,7 @@ def sweep() -> None:
     # Also when a crashed cycle left entries in flight and nothing is due: the first cycle
     # after its lease ran out takes them back, without waiting for a new change.
     if outbox.outbox_due() or outbox.outbox_orphaned():
-        outbound.outbox_push_all()
+        scheduler.push_run()
 
 
 @shared_task(name=enqueue.RESYNC, ignore_result=True)
@@ -42,7 +42,7 @@ def pull() -> None:
 @shared_task(name="sync.pull_tick", ignore_result=True)
 def pull_tick() -> None:
     """Beat, every 10 s: pulls when the admin's pull interval has passed."""
-    inbound.pull_run()
+    scheduler.pull_due_run()
 
 
 @shared_task(name="sync.prune", ignore_result=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound
+from sync import inbound, outbound, scheduler
 from sync.models import Conflict, OutboxEntry, PullState, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX
 from tasks import services as tasks
@@ -456,7 +456,7 @@ def test_a_pull_that_falls_due_runs_between_the_cycles_of_a_long_push(
     made_there = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Made in Salesforce"})["id"]
     PullState.objects.update(last_pull_at=timezone.now() - dt.timedelta(hours=1))
 
-    outbound.outbox_push_all(limit=400)
+    scheduler.push_run(limit=400)  # what the worker's push runs, in cycles of 400
 
     assert TaskSyncRecord.objects.filter(salesforce_id=made_there).exists()
 

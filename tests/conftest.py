@@ -4,7 +4,6 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -87,13 +86,9 @@ def _no_throttle_counts_from_other_tests():
 @contextmanager
 def commit() -> Iterator[None]:
     """The block's changes commit, inside the test's own transaction: their on_commit callbacks
-    run at the end, and are then forgotten as a real commit forgets them (Django's capture
-    keeps them listed, and code that asks whether a callback is pending would be misled)."""
-    callbacks = connection.run_on_commit
-    start = len(callbacks)
+    run at the end."""
     with TestCase.captureOnCommitCallbacks(execute=True):
         yield
-    del callbacks[start:]
 
 
 class Worker:

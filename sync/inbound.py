@@ -9,7 +9,7 @@ field against the values both sides last agreed on (rule 8); a push's own echo c
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
@@ -55,6 +55,9 @@ PULL_TICK_SLACK = dt.timedelta(seconds=3)
 BUDGET_PULL_INTERVAL = dt.timedelta(minutes=15)
 # Salesforce keeps deleted records 15 days; getDeleted refuses a start further back.
 RECYCLE_BIN = dt.timedelta(days=15)
+# A pull interleaved with change events (the listener's catch-up) applies its pages this many
+# records at a time and lets the events waiting go first between two such chunks.
+INTERLEAVE_CHUNK = 200
 
 
 @dataclass
@@ -69,6 +72,21 @@ class PullResult:
     ran: bool = True
     errors: list[str] = field(default_factory=list)
     error_kinds: list[str] = field(default_factory=list)  # of the errors (sync/failures.py)
+
+
+class Interleaved(Protocol):
+    """What a pull lets run between its chunks: the change-event listener catching up, whose
+    events keep arriving in seconds while the pull re-reads minutes (sync/stream.py)."""
+
+    def between(self) -> None:
+        """Apply the change events that are waiting (under this pull's lease)."""
+
+    def streamed(self) -> set[str]:
+        """The records (Salesforce Ids) a change event was applied to since this pull began.
+        The stream brings each of them from there on: every later change of the record comes
+        as a later event. What the pull read of them is that version, an older one (read
+        before the event's commit), or a newer one whose event is on its way, so the pull
+        leaves them alone; applied, an older copy would undo the event."""
 
 
 def pull_due() -> bool:
@@ -102,8 +120,9 @@ def pull_due() -> bool:
 
 
 @telemetry.step("pull")
-def pull_run(*, force: bool = False) -> PullResult:
-    """Pull Salesforce changes now (force) or when the configured interval has passed."""
+def pull_run(*, force: bool = False, interleaved: Interleaved | None = None) -> PullResult:
+    """Pull Salesforce changes now (force) or when the configured interval has passed;
+    `interleaved`: work to run between the chunks of the pages, under this pull's lease."""
     settings = sync_settings()
     connection = inbound_connection(settings)
     if connection is None or not (force or pull_due()):
@@ -113,7 +132,7 @@ def pull_run(*, force: bool = False) -> PullResult:
         if not held:
             return PullResult(ran=False)  # another worker is pulling or pushing right now
         try:
-            return _pull(connection, settings)
+            return _pull(connection, settings, interleaved)
         except LeaseLostError as exc:
             # Stalled past the lease and another worker took over: the pages applied so far
             # stand (each applied whole, under the fence), the watermark is not moved, and
@@ -121,7 +140,9 @@ def pull_run(*, force: bool = False) -> PullResult:
             return PullResult(ran=False, errors=[f"Pull stopped: {exc}"])
 
 
-def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResult:
+def _pull(
+    connection: SalesforceConnection, settings: SyncSettings, interleaved: Interleaved | None
+) -> PullResult:
     state, _ = PullState.objects.get_or_create(pk=1)
     result = PullResult()
     started = timezone.now()
@@ -140,8 +161,8 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
         else:
             since = started - dt.timedelta(hours=settings.initial_import_hours)
         engine = engine_load(connection, settings)
-        watermark = _pull_changes(engine, client, since, result)
-        deleted_until = _pull_deletions(settings, client, state, started, result)
+        watermark = _pull_changes(engine, client, since, result, interleaved)
+        deleted_until = _pull_deletions(settings, client, state, started, result, interleaved)
     except SalesforceError as exc:
         result.errors.append(str(exc))
         result.error_kinds.append(exc.failure.kind)
@@ -178,7 +199,11 @@ def _pull(connection: SalesforceConnection, settings: SyncSettings) -> PullResul
 
 
 def _pull_changes(
-    engine: Engine, client: SalesforceClient, since: dt.datetime, result: PullResult
+    engine: Engine,
+    client: SalesforceClient,
+    since: dt.datetime,
+    result: PullResult,
+    interleaved: Interleaved | None,
 ) -> dt.datetime | None:
     owners = engine.lookups.owners_in
     if not owners:
@@ -198,7 +223,17 @@ def _pull_changes(
     for number, page in enumerate(client.query_pages(soql, include_deleted=True)):
         if number == 0:  # the query's first call: its pages show what was there by then
             read_at = client.call_started_by
-        records_apply(engine, page, result, client, read_at=read_at)
+        if interleaved is None:
+            records_apply(engine, page, result, client, read_at=read_at)
+        else:
+            _accounts_load(engine, page, client)  # one call a page, not one a chunk
+            for start in range(0, len(page), INTERLEAVE_CHUNK):
+                interleaved.between()
+                streamed = interleaved.streamed()
+                chunk = page[start : start + INTERLEAVE_CHUNK]
+                rest = [r for r in chunk if r["Id"] not in streamed]
+                if rest:
+                    records_apply(engine, rest, result, client, read_at=read_at)
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp
@@ -211,6 +246,7 @@ def _pull_deletions(
     state: PullState,
     now: dt.datetime,
     result: PullResult,
+    interleaved: Interleaved | None,
 ) -> dt.datetime | None:
     window = min(dt.timedelta(days=settings.deletion_window_days), RECYCLE_BIN)
     # Also after sync was off for a while: everything the window still holds.
@@ -219,6 +255,11 @@ def _pull_deletions(
         return state.deleted_until  # getDeleted works in whole minutes
     answer = client.deleted(TASK_SOBJECT, start, now)
     ids = [d["id"] for d in answer.get("deletedRecords", [])]
+    if interleaved is not None:
+        # The stream has these from an event on: deleted by its DELETE event already, or
+        # restored by a later one (an UNDELETE the pull's older list does not know of).
+        streamed = interleaved.streamed()
+        ids = [i for i in ids if i not in streamed]
     with lease_fence():
         outbox.tasks_lock(_tasks_of(ids))
         result.deleted += twins_deleted_in_salesforce(

@@ -6,13 +6,16 @@ restart loses nothing the org still retains (72 hours); it lingers a moment afte
 event so a burst is applied together, and applies events through the same page apply and merge
 as the pull. An UPDATE event carries only the changed fields: the twin's full values are the
 values both sides last agreed on with the event's changes laid over them. An event older than
-what Cockpit already applied to that twin (its SystemModstamp, seen by a pull) is skipped, so
-a replay never undoes a newer state. The echo of Cockpit's own push changes nothing: it only
-repeats values already agreed.
+what Cockpit already applied to that twin (its SystemModstamp, seen by a pull, or a version a
+pull read after its second was over: `known_already`) is skipped, so a replay never undoes a
+newer state. The echo of Cockpit's own push changes nothing: it only repeats values already
+agreed.
 
 Whenever the stream cannot tell the whole story (a GAP or OVERFLOW event, an update of a task
 Cockpit has no values for, a lost connection, a replay id no longer retained), the listener
-pulls from the watermark and carries on. Polling stays on as the safety net, at
+pulls from the watermark and carries on; the events that arrive meanwhile are applied between
+the pull's chunks (`Listener._catch_up`), so a restart's catch-up, minutes of changes re-read,
+does not hold up the seconds of the new ones. Polling stays on as the safety net, at
 SYNC_STREAM_SAFETY_PULL_SECONDS while the stream is live.
 """
 
@@ -96,8 +99,8 @@ def events_to_records(events: list[ChangeEvent], field_names: list[str]) -> Batc
         }
         for salesforce_id in event.header.get("recordIds") or []:
             link = links.get(salesforce_id)
-            if link is not None and link.salesforce_seen_at and committed < link.salesforce_seen_at:
-                continue  # a pull already applied a newer state of this twin
+            if link is not None and known_already(link, committed):
+                continue  # a pull already applied this state of the twin, or a newer one
             if change == "DELETE":
                 batch.records[salesforce_id] = {"Id": salesforce_id, "IsDeleted": True}
             elif change in ("CREATE", "UNDELETE"):
@@ -122,14 +125,37 @@ def events_to_records(events: list[ChangeEvent], field_names: list[str]) -> Batc
     return batch
 
 
+def known_already(link: TaskSyncRecord, committed: dt.datetime) -> bool:
+    """Whether Cockpit holds the twin's state as of a change committed then, or a newer one.
+
+    Yes when a pull saw a later SystemModstamp; and when the version Cockpit holds was read
+    after its second had passed (`salesforce_modified_at`, a settled read: sync/twins.py,
+    `stamp_settled`): every change committed in that second or before had reached that read.
+    Salesforce stamps to the second, so an event of the very second a pull saw is older or
+    newer only by such a read; without one the event is applied (it is then that version, or
+    newer, or older with the later change of the second following it as a later event).
+    Without the settled read, a replay of an old event of that second (a listener restarted
+    from its stored replay id) showed the older values until the next event, and a CSM's
+    edit meanwhile was merged against them as if Salesforce had changed back."""
+    if link.salesforce_seen_at is not None and committed < link.salesforce_seen_at:
+        return True
+    settled = link.salesforce_modified_at
+    return settled is not None and committed < settled + dt.timedelta(seconds=1)
+
+
 class Listener:
     """One change-event listener. `step()` waits for events once and applies them."""
 
     def __init__(self, *, wait: bool = True) -> None:
         self.wait = wait
         self.session: CometdSession | None = None
+        self.connection: SalesforceConnection | None = None
         self.connection_key: tuple[int, str] | None = None
         self.pull_owed = ""  # why a catch-up pull is due and has not run yet
+        # While a catch-up pull runs: the records its events were applied to, and what
+        # stopped the events meanwhile (raised once the pull is done).
+        self._streamed: set[str] | None = None
+        self._stream_error: Exception | None = None
 
     def stop(self) -> None:
         if self.session is not None:
@@ -145,6 +171,7 @@ class Listener:
                 self.stop()
             return 0
         key = (connection.pk, connection.updated_at.isoformat())
+        self.connection = connection
         try:
             if self.session is None or key != self.connection_key:
                 self._start(connection)
@@ -194,23 +221,58 @@ class Listener:
                 reason = "the stored replay id is no longer retained by Salesforce"
         api_usage_record(connection, client.api_usage, calls=client.calls - calls)
         self.session = session
-        # Subscribed first, pulled second: nothing falls between the two (re-applying a
-        # change the pull already applied is a no-op).
+        # Subscribed first, pulled second: nothing falls between the two. The events keep
+        # coming in while the pull runs (see _catch_up).
         self._catch_up(reason)
         _state_set(last_error="", last_seen_at=timezone.now())
 
     def _catch_up(self, reason: str) -> None:
-        """Pull from the watermark. A pull that cannot run (the engine lease held by a worker
-        that died, until it runs out) stays owed: the stream is not called live, so pulls keep
-        their interval, and each step tries again."""
-        log.info("Change events: pulling from the watermark (%s)", reason)
-        _state_set(status=StreamState.Status.CATCHING_UP)
-        if not inbound.pull_run(force=True).ran:
-            log.warning("Change events: the catch-up pull could not run yet (%s)", reason)
-            self.pull_owed = reason
+        """Pull from the watermark, with the change events that arrive meanwhile applied
+        between the pull's chunks: a restart's catch-up re-reads minutes of changes (the pull's
+        overlap), and new changes still reach Cockpit in seconds. What the pull read of a
+        record an event was applied to meanwhile is left to the stream (inbound.Interleaved).
+        An event that needs a pull of its own (a gap) makes another catch-up follow.
+
+        A pull that cannot run (the engine lease held by a worker that died, until it runs
+        out) stays owed: the stream is not called live, so pulls keep their interval, and each
+        step tries again."""
+        while reason:
+            log.info("Change events: pulling from the watermark (%s)", reason)
+            _state_set(status=StreamState.Status.CATCHING_UP)
+            self.pull_owed = ""
+            self._streamed, self._stream_error = set(), None
+            try:
+                ran = inbound.pull_run(force=True, interleaved=self).ran
+            finally:
+                self._streamed = None
+            error, self._stream_error = self._stream_error, None
+            if not ran:
+                log.warning("Change events: the catch-up pull could not run yet (%s)", reason)
+                self.pull_owed = reason
+            else:
+                _state_set(status=StreamState.Status.LIVE, fallbacks=F("fallbacks") + 1)
+            if error is not None:
+                raise error  # the events stopped during the pull: subscribe again
+            if not ran:
+                return
+            reason = self.pull_owed
+
+    def between(self) -> None:
+        """The events waiting, applied between two chunks of a catch-up's pull (under its
+        lease). A failure stops the events, not the pull; it is raised once the pull is done
+        (unacknowledged events are replayed to the next subscription)."""
+        if self._stream_error is not None or self.session is None or self.connection is None:
             return
-        self.pull_owed = ""
-        _state_set(status=StreamState.Status.LIVE, fallbacks=F("fallbacks") + 1)
+        try:
+            events = self.session.connect(wait=False)
+            _state_set(last_seen_at=timezone.now())  # a long catch-up is no silent listener
+            if events:
+                self._apply(self.connection, events)
+        except (SalesforceError, UnknownClientError) as exc:
+            self._stream_error = exc
+
+    def streamed(self) -> set[str]:
+        return self._streamed if self._streamed is not None else set()
 
     @telemetry.step("stream")
     def _apply(self, connection: SalesforceConnection, events: list[ChangeEvent]) -> None:
@@ -235,8 +297,13 @@ class Listener:
             result = inbound.PullResult()
             records = list(batch.records.values())
             inbound.records_apply(engine, records, result, client_for_connection(connection))
+            if self._streamed is not None:
+                self._streamed.update(batch.records)
         if batch.needs_pull:
-            self._catch_up(batch.needs_pull)
+            # The next step pulls before it waits for more events: applied here, inside
+            # this batch's lease, the pull would take in the events after it (_catch_up)
+            # before this batch is acknowledged.
+            self.pull_owed = self.pull_owed or batch.needs_pull
         with lease_fence():  # acknowledged only while this listener holds the lease
             _state_set(
                 replay_id=max(e.replay_id for e in events),

@@ -151,6 +151,35 @@ def test_an_event_older_than_what_a_pull_applied_does_not_undo_the_newer_state(
     assert not SyncEvent.objects.filter(kind="pulled").exists()
 
 
+def test_a_replayed_event_of_the_second_a_settled_pull_saw_does_not_undo_its_later_change(
+    stream, bidi, sf, alice_sf_id
+):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "v1"})["id"]
+    deliver(stream)
+    for attempt in range(5):
+        # Two edits in one second (Salesforce stamps to the second); again if a second
+        # boundary fell between them. Read off the stream, not applied.
+        sf.Task.update(salesforce_id, {"Subject": f"v2 ({attempt})"})
+        sf.Task.update(salesforce_id, {"Subject": "v3"})
+        older, newer = stream.session.connect(wait=False)
+        if older.header["commitTimestamp"] == newer.header["commitTimestamp"]:
+            break
+    else:
+        pytest.fail("no two edits fell in one second")
+    bidi.set_clock_offset(3)  # the second is over, and settled, when the safety net reads
+    inbound.pull_run(force=True)
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).salesforce_modified_at
+    SyncEvent.objects.all().delete()
+
+    # The listener restarted from an older replay id: the first edit's event comes again,
+    # alone in its batch.
+    stream._apply(SalesforceConnection.objects.get(), [older])
+    bidi.set_clock_offset(0)
+
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task.name == "v3"
+    assert not SyncEvent.objects.filter(kind="pulled").exists()
+
+
 def test_a_replay_id_salesforce_no_longer_keeps_falls_back_to_a_pull(stream, sf, alice_sf_id):
     stream.stop()
     salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Missed"})["id"]
@@ -197,3 +226,95 @@ def test_a_catch_up_pull_that_cannot_run_yet_is_owed_and_the_stream_not_called_l
 
     assert StreamState.objects.get().fallbacks == 1
     assert TaskSyncRecord.objects.filter(salesforce_id=salesforce_id).exists()
+
+
+# ---- a restart's catch-up: the events keep coming while the pull re-reads ------------------
+
+
+@pytest.fixture
+def restart(stream, sf, alice_sf_id, monkeypatch):
+    """Six of Alice's tasks made while the listener ran, and the listener stopped: the next
+    listener's catch-up pull re-reads them (the pull's overlap), two records a chunk, and
+    `restart(during)` starts it with `during()` run once, right after its first records are
+    applied. Answers a look at Cockpit taken as the catch-up's pull returns, and the
+    listener (stop it)."""
+    ids = [
+        sf.Task.create({"OwnerId": alice_sf_id, "Subject": f"Made before the restart {n}"})["id"]
+        for n in range(6)
+    ]
+    deliver(stream)
+    stream.stop()
+    monkeypatch.setattr(inbound, "INTERLEAVE_CHUNK", 2, raising=False)
+
+    def start(during, look):
+        applied, at_end = inbound.records_apply, []
+
+        def apply_then(*args, **kwargs):
+            applied(*args, **kwargs)
+            if not start.ran:
+                start.ran = True
+                during()
+
+        def pull_then_look(**kwargs):
+            result = pulled(**kwargs)
+            at_end.append(look())
+            return result
+
+        pulled = inbound.pull_run
+        monkeypatch.setattr(inbound, "records_apply", apply_then)
+        monkeypatch.setattr(inbound, "pull_run", pull_then_look)
+        listener = Listener()
+        listener.step()
+        return at_end, listener
+
+    start.ran = False
+    start.ids = ids
+    return start
+
+
+def name_of(salesforce_id):
+    record = TaskSyncRecord.objects.filter(salesforce_id=salesforce_id).first()
+    return record.task.name if record else None
+
+
+def test_a_task_made_in_salesforce_during_a_restarts_catch_up_reaches_cockpit_before_it_ends(
+    restart, sf, alice_sf_id
+):
+    made = []
+
+    def create():
+        made.append(sf.Task.create({"OwnerId": alice_sf_id, "Subject": "During the catch-up"}))
+
+    at_end, listener = restart(create, lambda: name_of(made[0]["id"]))
+    listener.stop()
+
+    # The catch-up re-read six tasks, two at a time; the new task's event went in between.
+    assert at_end == ["During the catch-up"]
+
+
+def test_an_edit_during_the_catch_up_is_not_undone_by_the_older_copy_the_catch_up_read(restart, sf):
+    last = restart.ids[-1]  # read by the catch-up (SystemModstamp order), applied last
+
+    def edit():
+        sf.Task.update(last, {"Subject": "Edited during the catch-up"})
+
+    at_end, listener = restart(edit, lambda: name_of(last))
+    deliver(listener)
+    listener.stop()
+
+    assert at_end == ["Edited during the catch-up"]
+    assert name_of(last) == "Edited during the catch-up"
+    assert [name_of(i) for i in restart.ids[:-1]] == [
+        f"Made before the restart {n}" for n in range(5)
+    ]
+
+
+def test_a_task_deleted_during_the_catch_up_is_not_brought_back_by_the_copy_it_read(restart, sf):
+    last = restart.ids[-1]
+    at_end, listener = restart(lambda: sf.Task.delete(last), lambda: name_of(last))
+    deliver(listener)
+    listener.stop()
+
+    assert at_end == [None]
+    assert name_of(last) is None
+    assert not Task.objects.filter(name="Made before the restart 5").exists()

@@ -78,8 +78,10 @@ class Interleaved(Protocol):
     """What a pull lets run between its chunks: the change-event listener catching up, whose
     events keep arriving in seconds while the pull re-reads minutes (sync/stream.py)."""
 
-    def between(self) -> None:
-        """Apply the change events that are waiting (under this pull's lease)."""
+    def between(self, read_at: dt.datetime | None) -> None:
+        """Apply the change events that are waiting (under this pull's lease). `read_at`:
+        when the pull's query began reading at the latest (Salesforce's clock), so what it
+        reads holds every change committed well before (sync/twins.py, SETTLED_AFTER)."""
 
     def streamed(self) -> set[str]:
         """The records (Salesforce Ids) a change event was applied to since this pull began.
@@ -228,7 +230,7 @@ def _pull_changes(
         else:
             _accounts_load(engine, page, client)  # one call a page, not one a chunk
             for start in range(0, len(page), INTERLEAVE_CHUNK):
-                interleaved.between()
+                interleaved.between(read_at)
                 streamed = interleaved.streamed()
                 chunk = page[start : start + INTERLEAVE_CHUNK]
                 rest = [r for r in chunk if r["Id"] not in streamed]

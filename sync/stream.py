@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,15 @@ from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
 from .selectors import inbound_connection, sync_settings
-from .twins import engine_load
+from .twins import SETTLED_AFTER, engine_load
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
 
 LEASE_WAIT = 30.0
+# Between two chunks of a catch-up, the listener takes the events waiting until none are left,
+# at most this many long-poll answers (of up to 1,000 events each).
+DRAIN_ROUNDS = 20
 # Change events write datetimes as '...000Z', the REST API as '...000+0000': one form, so an
 # unchanged value never looks changed to the merge.
 EVENT_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z$")
@@ -70,6 +74,48 @@ class Batch:
     needs_pull: str = ""
 
 
+@dataclass
+class Covered:
+    """What a catch-up pull reads anyway, so its events need not be applied: every change
+    committed well before its query's read (SETTLED_AFTER, as for a conditional write's stamp)
+    to a task of a mapped owner. A replay after a restart (thousands of events the pulls have
+    already applied, or that this one reads) then costs the parse, not a merge a record, and
+    the new events behind it are not held up.
+
+    A record whose change was left to the pull has none of its later events applied in this
+    catch-up: an UPDATE carries only the changed fields, laid over values the pull may not have
+    brought yet. Such an event makes another catch-up follow, which reads it."""
+
+    read_at: dt.datetime
+    owners: Collection[str]
+    left: set[str] = field(default_factory=set)  # records whose changes were left to the pull
+
+    def before(self, committed: dt.datetime) -> bool:
+        return committed.replace(microsecond=0) + SETTLED_AFTER <= self.read_at
+
+    def takes(
+        self,
+        record: dict[str, Any],
+        link: TaskSyncRecord | None,
+        committed: dt.datetime,
+        batch: Batch,
+    ) -> bool:
+        """Whether the stream applies this state of the record, or leaves it to the pull."""
+        salesforce_id = record["Id"]
+        owner = record.get("OwnerId")
+        if owner is None and link is not None:
+            owner = (link.agreed_values or {}).get("OwnerId")  # a deletion names no owner
+        if self.before(committed) and owner in self.owners:
+            self.left.add(salesforce_id)
+            batch.records.pop(salesforce_id, None)
+            return False
+        if salesforce_id in self.left:
+            batch.needs_pull = "a change after the catch-up's read to a task it reads"
+            batch.records.pop(salesforce_id, None)
+            return False
+        return True
+
+
 def _rest_value(value: Any) -> Any:
     if isinstance(value, str):
         match = EVENT_DATETIME.match(value)
@@ -78,19 +124,23 @@ def _rest_value(value: Any) -> Any:
     return value
 
 
-def events_to_records(events: list[ChangeEvent], field_names: list[str]) -> Batch:
-    """What the events say the twins now hold, in commit order; deletions as IsDeleted."""
+def events_to_records(
+    events: list[ChangeEvent], field_names: list[str], covered: Covered | None = None
+) -> Batch:
+    """What the events say the twins now hold, in commit order; deletions as IsDeleted.
+    `covered`: what a catch-up pull running meanwhile reads anyway (left out of the batch)."""
     batch = Batch()
     ids = {i for event in events for i in event.header.get("recordIds") or []}
     links = {r.salesforce_id: r for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids)}
     for event in events:
         change = event.change_type
-        if change.startswith("GAP_"):
-            batch.needs_pull = f"Salesforce sent {change}: some changes came without values"
-            continue
         committed = dt.datetime.fromtimestamp(
             int(event.header.get("commitTimestamp") or 0) / 1000, tz=dt.UTC
         )
+        if change.startswith("GAP_"):
+            if covered is None or not covered.before(committed):
+                batch.needs_pull = f"Salesforce sent {change}: some changes came without values"
+            continue
         fields = {name: _rest_value(value) for name, value in event.fields.items()}
         stamps = {
             "SystemModstamp": sf_datetime_format(committed),
@@ -101,27 +151,29 @@ def events_to_records(events: list[ChangeEvent], field_names: list[str]) -> Batc
             link = links.get(salesforce_id)
             if link is not None and known_already(link, committed):
                 continue  # a pull already applied this state of the twin, or a newer one
+            record: dict[str, Any]
             if change == "DELETE":
-                batch.records[salesforce_id] = {"Id": salesforce_id, "IsDeleted": True}
+                record = {"Id": salesforce_id, "IsDeleted": True}
             elif change in ("CREATE", "UNDELETE"):
-                batch.records[salesforce_id] = {
-                    "Id": salesforce_id,
-                    "IsDeleted": False,
-                    **fields,
-                    **stamps,
-                }
+                record = {"Id": salesforce_id, "IsDeleted": False, **fields, **stamps}
             elif change == "UPDATE":
                 known = batch.records.get(salesforce_id)
                 if known is None or known.get("IsDeleted"):
                     if link is None or not link.agreed_values:
-                        batch.needs_pull = "a change to a task Cockpit holds no values of"
+                        if covered is None or not covered.before(committed):
+                            batch.needs_pull = "a change to a task Cockpit holds no values of"
                         continue
                     known = {
                         "Id": salesforce_id,
                         "IsDeleted": False,
                         **{n: link.agreed_values.get(n) for n in field_names},
                     }
-                batch.records[salesforce_id] = {**known, **fields, **stamps}
+                record = {**known, **fields, **stamps}
+            else:
+                continue
+            if covered is not None and not covered.takes(record, link, committed, batch):
+                continue
+            batch.records[salesforce_id] = record
     return batch
 
 
@@ -156,6 +208,7 @@ class Listener:
         # stopped the events meanwhile (raised once the pull is done).
         self._streamed: set[str] | None = None
         self._stream_error: Exception | None = None
+        self._covered: Covered | None = None  # what the catch-up's query reads
 
     def stop(self) -> None:
         if self.session is not None:
@@ -240,11 +293,11 @@ class Listener:
             log.info("Change events: pulling from the watermark (%s)", reason)
             _state_set(status=StreamState.Status.CATCHING_UP)
             self.pull_owed = ""
-            self._streamed, self._stream_error = set(), None
+            self._streamed, self._stream_error, self._covered = set(), None, None
             try:
                 ran = inbound.pull_run(force=True, interleaved=self).ran
             finally:
-                self._streamed = None
+                self._streamed, self._covered = None, None
             error, self._stream_error = self._stream_error, None
             if not ran:
                 log.warning("Change events: the catch-up pull could not run yet (%s)", reason)
@@ -257,16 +310,22 @@ class Listener:
                 return
             reason = self.pull_owed
 
-    def between(self) -> None:
-        """The events waiting, applied between two chunks of a catch-up's pull (under its
-        lease). A failure stops the events, not the pull; it is raised once the pull is done
-        (unacknowledged events are replayed to the next subscription)."""
+    def between(self, read_at: dt.datetime | None) -> None:
+        """The events waiting, all of them, applied between two chunks of a catch-up's pull
+        (under its lease); those the pull reads anyway are left to it (`Covered`). A failure
+        stops the events, not the pull; it is raised once the pull is done (unacknowledged
+        events are replayed to the next subscription)."""
         if self._stream_error is not None or self.session is None or self.connection is None:
             return
+        if self._covered is None and read_at is not None:
+            owners = engine_load(self.connection, sync_settings()).lookups.owners_in.keys()
+            self._covered = Covered(read_at, set(owners))
         try:
-            events = self.session.connect(wait=False)
-            _state_set(last_seen_at=timezone.now())  # a long catch-up is no silent listener
-            if events:
+            for _ in range(DRAIN_ROUNDS):
+                events = self.session.connect(wait=False)
+                _state_set(last_seen_at=timezone.now())  # a long catch-up is no silent listener
+                if not events:
+                    return
                 self._apply(self.connection, events)
         except (SalesforceError, UnknownClientError) as exc:
             self._stream_error = exc
@@ -292,7 +351,8 @@ class Listener:
         self, connection: SalesforceConnection, settings: SyncSettings, events: list[ChangeEvent]
     ) -> None:
         engine = engine_load(connection, settings)
-        batch = events_to_records(events, engine.field_names)
+        covered = self._covered if self._streamed is not None else None
+        batch = events_to_records(events, engine.field_names, covered)
         if batch.records:
             result = inbound.PullResult()
             records = list(batch.records.values())

@@ -318,3 +318,44 @@ def test_a_task_deleted_during_the_catch_up_is_not_brought_back_by_the_copy_it_r
     assert at_end == [None]
     assert name_of(last) is None
     assert not Task.objects.filter(name="Made before the restart 5").exists()
+
+
+def test_a_gap_the_restarts_catch_up_reads_past_costs_no_second_pull(stream, bidi, sf, alice_sf_id):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Before the gap"})["id"]
+    deliver(stream)
+    stream.stop()
+    bidi.set_faults(stream_gap_next=1)
+    sf.Task.update(salesforce_id, {"Subject": "Only a pull knows"})
+    fallbacks = StreamState.objects.get().fallbacks
+    bidi.set_clock_offset(3)  # the catch-up reads after the gap's second is over
+
+    again = Listener()
+    again.step()  # the catch-up reads the change; the gap event is replayed meanwhile
+    deliver(again)
+    again.stop()
+    bidi.set_clock_offset(0)
+
+    assert TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task.name == "Only a pull knows"
+    assert StreamState.objects.get().fallbacks == fallbacks + 1
+
+
+def test_a_change_left_to_the_catch_up_and_a_later_event_of_the_task_both_reach_cockpit(
+    restart, bidi, sf
+):
+    last = restart.ids[-1]
+    sf.Task.update(last, {"Subject": "Renamed while the listener was away"})
+    bidi.set_clock_offset(3)  # the catch-up reads after the rename's second is over
+
+    def detail():
+        sf.Task.update(last, {"Description": "Detailed during the catch-up"})
+
+    _, listener = restart(detail, lambda: None)
+    deliver(listener)
+    listener.stop()
+    bidi.set_clock_offset(0)
+
+    task = TaskSyncRecord.objects.get(salesforce_id=last).task
+    assert (task.name, task.details) == (
+        "Renamed while the listener was away",
+        "Detailed during the catch-up",
+    )

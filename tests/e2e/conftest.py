@@ -3,6 +3,7 @@
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -63,21 +64,45 @@ def artifacts() -> Path:
 StackKey = tuple[tuple[tuple[str, str], ...], int, tuple[str, ...]]
 
 
-@pytest.fixture(scope="module")
-def _kept_stacks() -> Iterator[dict[StackKey, Synced]]:
-    """Stacks that tests of one module asked to keep (`start_stack(keep=True)`), by the
-    arguments they were started with; stopped when the module's tests are done."""
-    kept: dict[StackKey, Synced] = {}
-    try:
-        yield kept
-    finally:
-        for synced in kept.values():
+@dataclass
+class Kept:
+    """The one stack a test asked to keep (`start_stack(keep=True)`), by the arguments it was
+    started with. At most one: a stack started with other arguments stops it first, so no
+    idle stack takes CPU from the tests that follow."""
+
+    key: StackKey | None = None
+    synced: Synced | None = None
+
+    def take(self, key: StackKey) -> Synced | None:
+        """The kept stack if it was started with `key` and is as a passing test leaves it;
+        else stops whatever is kept."""
+        synced, self.synced = self.synced, None
+        if synced is None:
+            return None
+        if self.key == key and _reusable(synced):
+            self.synced = synced
+            return synced
+        synced.stack.stop()
+        return None
+
+    def stop(self) -> None:
+        synced, self.synced = self.synced, None
+        if synced is not None:
             synced.stack.stop()
 
 
+@pytest.fixture(scope="session")
+def _kept() -> Iterator[Kept]:
+    kept = Kept()
+    try:
+        yield kept
+    finally:
+        kept.stop()
+
+
 def _reusable(synced: Synced) -> bool:
-    """A kept stack as a test left it: every process it started still running (a test that
-    killed the worker started a new one), no faults planned, no listener."""
+    """Every process the stack started still running (a test that killed the worker started a
+    new one); then back to no listener and no fault planned."""
     stack = synced.stack
     services = (stack.web, stack.worker, stack.beat)
     if not all(s is not None and s.running for s in services) or not stack.emulator_process.running:
@@ -94,17 +119,18 @@ def start_stack(
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
-    _kept_stacks: dict[StackKey, Synced],
+    _kept: Kept,
 ) -> Iterator[Callable[..., Synced]]:
     """Starts a stack (PostgreSQL + Redis when the environment offers them) and configures
     the sync through the API; stops it afterwards, and prints every log if the test failed.
 
-    `keep=True`: the stack outlives the test and the next test of the module that asks for
-    one with the same arguments (and `keep=True`) gets it, with its data, faults cleared;
-    unless the test failed, whose stack is stopped as any other. Only for tests that tell
-    their rows apart (a tag in the names) and leave every process they stopped running."""
-    started_here: list[Stack] = []
-    kept_key: StackKey | None = None
+    `keep=True`: the stack outlives the test, and the next test that asks for one with the
+    same arguments (and `keep=True`) gets it, with its data, its faults cleared and its
+    listener stopped; unless the test failed, whose stack is stopped as any other. Only for
+    tests that tell their rows apart (a tag in the names) and leave every process they
+    stopped running."""
+    used: list[Stack] = []
+    kept_here = False
 
     def start(
         *,
@@ -113,25 +139,28 @@ def start_stack(
         worker_args: tuple[str, ...] = (),
         keep: bool = False,
     ) -> Synced:
-        nonlocal kept_key
+        nonlocal kept_here
         key = (tuple(sorted((env or {}).items())), pull_interval_seconds, worker_args)
         if keep:
-            kept_key = key
-            if key in _kept_stacks:
-                if _reusable(_kept_stacks[key]):
-                    print(f"\n  stack on {_kept_stacks[key].stack.description}: kept")
-                    return _kept_stacks[key]
-                _kept_stacks.pop(key).stack.stop()
-        stack = Stack(
-            tmp_path_factory.mktemp("stack"), database="env", env=env, worker_args=worker_args
-        )
-        started_here.append(stack)
-        started = time.monotonic()
-        stack.start()
-        synced = sync_configure(stack, pull_interval_seconds=pull_interval_seconds)
-        print(f"\n  stack on {stack.description}: up in {time.monotonic() - started:.1f} s")
+            synced = _kept.take(key)
+        else:
+            _kept.stop()
+            synced = None
+        if synced is not None:
+            print(f"\n  stack on {synced.stack.description}: kept from an earlier test")
+        else:
+            stack = Stack(
+                tmp_path_factory.mktemp("stack"), database="env", env=env, worker_args=worker_args
+            )
+            used.append(stack)
+            started = time.monotonic()
+            stack.start()
+            synced = sync_configure(stack, pull_interval_seconds=pull_interval_seconds)
+            print(f"\n  stack on {stack.description}: up in {time.monotonic() - started:.1f} s")
         if keep:
-            _kept_stacks[key] = synced
+            _kept.key, _kept.synced, kept_here = key, synced, True
+            if synced.stack in used:
+                used.remove(synced.stack)
         return synced
 
     failures_before = request.session.testsfailed
@@ -139,15 +168,10 @@ def start_stack(
         yield start
     finally:
         failed = request.session.testsfailed > failures_before
-        if kept_key is not None and kept_key in _kept_stacks:
-            kept = _kept_stacks[kept_key].stack
-            if failed:
-                del _kept_stacks[kept_key]
-                if kept not in started_here:
-                    started_here.append(kept)
-            elif kept in started_here:
-                started_here.remove(kept)
-        for stack in started_here:
+        if failed and kept_here and _kept.synced is not None:
+            used.append(_kept.synced.stack)
+            _kept.synced = None
+        for stack in used:
             if failed:
                 with capsys.disabled():  # a failed test's teardown output is not shown otherwise
                     print(f"\n===== failure-test logs =====\n{stack.logs()}")

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -55,6 +56,20 @@ DROPPED_ENV = (
     "PORT",
     "PROMETHEUS_MULTIPROC_DIR",  # the test run's (tests/settings.py); the stack's is its var/
 )
+
+# What production sets and `make run` does not (DEBUG off, a secret key, the metrics token,
+# JSON logs), and the worker's heartbeat every 3 s instead of 30: the stack the health,
+# metrics and whole-stack tests share (`start_stack(env=PRODUCTION, keep=True)`).
+METRICS_TOKEN = secrets.token_urlsafe(32)
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    # TLS ends in front of the app in production; here the tests talk plain http.
+    "SECURE_SSL_REDIRECT": "false",
+    "METRICS_TOKEN": METRICS_TOKEN,
+    "LOG_FORMAT": "json",
+    "WORKER_HEARTBEAT_SECONDS": "3",
+}
 
 T = TypeVar("T")
 _databases = itertools.count(1)  # private PostgreSQL databases made by this test process

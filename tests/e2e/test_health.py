@@ -16,9 +16,9 @@ from typing import Any
 
 import requests
 
-from tests.e2e.stack import Stack, Synced, wait_for
+from tests.e2e.stack import PRODUCTION, Stack, Synced, wait_for
 
-HEARTBEAT_SECONDS = 3
+HEARTBEAT_SECONDS = int(PRODUCTION["WORKER_HEARTBEAT_SECONDS"])
 
 
 def _health(stack: Stack) -> tuple[int, dict[str, Any]]:
@@ -37,7 +37,9 @@ def _sync_status(stack: Stack) -> str:
 def test_a_worker_that_stops_consuming_turns_healthz_503_naming_it_until_it_consumes_again(
     start_stack: Callable[..., Synced],
 ) -> None:
-    synced = start_stack(env={"WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)})
+    # The stack production runs, shared with the metrics and whole-stack tests; the listener
+    # this test starts is stopped for the next.
+    synced = start_stack(env=PRODUCTION, keep=True)
     stack = synced.stack
     assert stack.worker is not None and stack.worker.process is not None
     # Bi-directional Sync is on: the listener is one of the parts.

@@ -10,48 +10,30 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import requests
 
-from tests.e2e.stack import ADMIN_PASSWORD, ALICE_PASSWORD, Stack, Synced, sync_configure, wait_for
+from tests.e2e.stack import (
+    ADMIN_PASSWORD,
+    ALICE_PASSWORD,
+    METRICS_TOKEN,
+    PRODUCTION,
+    Synced,
+    wait_for,
+)
 from tests.metrics import Samples, samples, value
 
-TOKEN = secrets.token_urlsafe(32)
+TOKEN = METRICS_TOKEN
 BOUND = 30.0  # a task reaches Salesforce within seconds; generous on a loaded machine
 
 
 @pytest.fixture
-def production(
-    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Synced]:
-    stack = Stack(
-        tmp_path / "stack",
-        database="env",
-        env={
-            "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            # TLS ends in front of the app in production; here the test talks plain http.
-            "SECURE_SSL_REDIRECT": "false",
-            "METRICS_TOKEN": TOKEN,
-            "LOG_FORMAT": "json",
-        },
-    )
-    failures_before = request.session.testsfailed
-    try:
-        started = time.monotonic()
-        stack.start()
-        synced = sync_configure(stack)
-        print(f"\n  stack on {stack.description}: up in {time.monotonic() - started:.1f} s")
-        yield synced
-    finally:
-        if request.session.testsfailed > failures_before:
-            with capsys.disabled():
-                print(f"\n===== metrics-test logs =====\n{stack.logs()}")
-        stack.stop()
+def production(start_stack: Callable[..., Synced]) -> Synced:
+    """The stack as production runs it, shared with the health and whole-stack tests: each
+    counts and reads only what its own task did."""
+    return start_stack(env=PRODUCTION, keep=True)
 
 
 def scrape(synced: Synced, token: str | None = TOKEN) -> requests.Response:

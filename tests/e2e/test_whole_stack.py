@@ -1,4 +1,4 @@
-"""The whole stack, as `make run` runs it: web (gunicorn), Celery worker, Celery beat and the
+"""The whole stack, as production runs it: web (gunicorn), Celery worker, Celery beat and the
 Salesforce emulator, each a real process with its own environment; nothing is mocked.
 
 The test drives Cockpit only over HTTP, as an integrator would (REST API under /api/v1/), and
@@ -17,12 +17,12 @@ import datetime as dt
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import Stack, Synced, sync_configure, wait_for
+from tests.e2e.stack import PRODUCTION, Synced, wait_for
 
 # Outbound is driven by signals "within seconds"; inbound by beat's pull tick (every 10 s) and
 # the pull interval (10 s here): both well inside this bound on a loaded CI machine.
@@ -34,35 +34,13 @@ def _unique(label: str) -> str:
     return f"{label} {secrets.token_hex(4)}"
 
 
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
-    """Start the stack and configure the sync through the API, as an admin would."""
-    stack = Stack(tmp_path_factory.mktemp("whole-stack"))
-    started = time.monotonic()
-    try:
-        stack.start()
-        print(f"\n  stack started in {time.monotonic() - started:.1f} s ({stack.broker_url})")
-        configured = sync_configure(stack)
-    except BaseException:  # Ctrl-C included: no process outlives the test run
-        stack.stop()
-        print(f"\n===== whole-stack logs ({stack.workdir}) =====\n{stack.logs()}")
-        raise
-    try:
-        yield configured
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(autouse=True)
-def _logs_on_failure(
-    synced: Synced, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
-) -> Iterator[None]:
-    """Every process's log after a failed test: what the worker did is rarely in the assert."""
-    failures_before = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failures_before:
-        with capsys.disabled():  # teardown output of a failed test is not shown otherwise
-            print(f"\n===== whole-stack logs ({synced.stack.workdir}) =====\n{synced.stack.logs()}")
+@pytest.fixture
+def synced(start_stack: Callable[..., Synced]) -> Synced:
+    """The stack with the sync configured through the API, as an admin would; the one the
+    health and metrics tests use too (production's settings), kept from test to test: each
+    test's tasks have names of their own. Every process's log is printed after a failed test
+    (what the worker did is rarely in the assert)."""
+    return start_stack(env=PRODUCTION, keep=True)
 
 
 def test_changes_on_either_side_reach_the_other_through_the_real_processes(synced: Synced) -> None:

@@ -488,7 +488,9 @@ def build_world() -> dict[str, Any]:
         "tasks.status": task.status,
         "tasks.priority": task.priority,
         "tasks.tasktype": TaskType.objects.first(),
-        "tasks.customfield": CustomField.objects.create(key="seats", label="Seats"),
+        "tasks.customfield": CustomField.objects.create(
+            key="seats", label="Seats", field_type=CustomField.FieldType.NUMBER
+        ),
         "tasks.company": CompanyFactory(),
         "tasks.userprofile": UserProfile.objects.get(user=csm),
         "tasks.task": task,

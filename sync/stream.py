@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 LEASE_WAIT = 30.0
 # Between two chunks of a catch-up, the listener takes the events waiting until none are left,
-# at most this many long-poll answers (of up to 1,000 events each).
-DRAIN_ROUNDS = 20
+# at most this many long-poll answers (of up to 1,000 events each): a replay after a restart
+# (23,500 events after bench live's backlogs) goes before the catch-up's next chunk.
+DRAIN_ROUNDS = 50
 # Change events write datetimes as '...000Z', the REST API as '...000+0000': one form, so an
 # unchanged value never looks changed to the merge.
 EVENT_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z$")
@@ -131,7 +132,12 @@ def events_to_records(
     `covered`: what a catch-up pull running meanwhile reads anyway (left out of the batch)."""
     batch = Batch()
     ids = {i for event in events for i in event.header.get("recordIds") or []}
-    links = {r.salesforce_id: r for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids)}
+    links = {
+        r.salesforce_id: r
+        for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids).only(
+            "salesforce_id", "salesforce_seen_at", "salesforce_modified_at", "agreed_values"
+        )
+    }
     for event in events:
         change = event.change_type
         committed = dt.datetime.fromtimestamp(

@@ -38,6 +38,11 @@ MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
 DOORBELL = "push-doorbell"
 DOORBELL_STALE = dt.timedelta(seconds=5)
+# Group commit: a push cycle that claims changes begins at most once a CYCLE_SPACING, taking
+# everything queued by then, so a trickle costs at most one Composite call a second however
+# fast changes come (a backlog's full cycles follow one another: outbound.outbox_push_all).
+PUSH_CYCLE = "push-cycle"  # its locked_until: when the last cycle began or claimed changes
+CYCLE_SPACING = dt.timedelta(seconds=1)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -53,10 +58,11 @@ def doorbell() -> bool:
     """Ring the worker for a push, unless a push message is already on its way.
 
     Group commit: however fast changes come, at most one push message waits in the broker; it
-    lingers SYNC_PUSH_LINGER_MS so a burst travels in one cycle. The worker clears the mark
-    before it claims, so a change after that rings again. A mark older than a few seconds
-    belongs to a message that is lost or stuck behind a long cycle, and is ignored: the queue
-    then holds at most one push message per DOORBELL_STALE.
+    lingers SYNC_PUSH_LINGER_MS so a burst travels in one cycle, and longer when the last
+    cycle began less than CYCLE_SPACING before (cycles begin at most once a second). The
+    worker clears the mark before it claims, so a change after that rings again. A mark older
+    than a few seconds belongs to a message that is lost or stuck behind a long cycle, and is
+    ignored: the queue then holds at most one push message per DOORBELL_STALE.
     Returns whether a message was sent."""
     now = timezone.now()
     Lease.objects.get_or_create(name=DOORBELL)
@@ -66,13 +72,29 @@ def doorbell() -> bool:
         .update(locked_until=now)
     )
     if rang:
-        job_send(PUSH, countdown=django_settings.SYNC_PUSH_LINGER_MS / 1000)
+        linger = dt.timedelta(milliseconds=django_settings.SYNC_PUSH_LINGER_MS)
+        job_send(PUSH, countdown=max(linger, cycle_wait()).total_seconds())
     return bool(rang)
 
 
 def doorbell_answer() -> None:
-    """The push message arrived: changes from now on ring again."""
+    """The push message arrived: changes from now on ring again, for a cycle a CYCLE_SPACING
+    after this one (a change rung before this cycle claims is claimed by it, or waits)."""
     Lease.objects.filter(name=DOORBELL).update(locked_until=None)
+    _cycle_begun(timezone.now())
+
+
+def _cycle_begun(moment: dt.datetime) -> None:
+    if not Lease.objects.filter(name=PUSH_CYCLE).update(locked_until=moment):
+        Lease.objects.get_or_create(name=PUSH_CYCLE, defaults={"locked_until": moment})
+
+
+def cycle_wait() -> dt.timedelta:
+    """How long until the next push cycle may begin (zero: now): one a CYCLE_SPACING."""
+    last = Lease.objects.filter(name=PUSH_CYCLE).values_list("locked_until", flat=True).first()
+    if last is None:
+        return dt.timedelta(0)
+    return max(dt.timedelta(0), last + CYCLE_SPACING - timezone.now())
 
 
 def outbox_add(
@@ -341,6 +363,8 @@ def outbox_claim(*, limit: int = COLLECTION_LIMIT) -> list[OutboxEntry]:
         OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.PENDING).update(
             state=OutboxEntry.State.IN_FLIGHT, claimed_at=now
         )
+        if ids:
+            _cycle_begun(now)
     return list(OutboxEntry.objects.filter(pk__in=ids, claimed_at=now))
 
 

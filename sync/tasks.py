@@ -25,7 +25,12 @@ def sweep() -> None:
     # Also when a crashed cycle left entries in flight and nothing is due: the first cycle
     # after its lease ran out takes them back, without waiting for a new change.
     if outbox.outbox_due() or outbox.outbox_orphaned():
-        scheduler.push_run()
+        if outbox.cycle_wait():
+            # A cycle began less than a second ago (group commit): the next one takes these,
+            # rung for its time.
+            outbox.doorbell()
+        else:
+            scheduler.push_run()
 
 
 @shared_task(name=enqueue.RESYNC, ignore_result=True)

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.db import transaction
@@ -41,6 +42,7 @@ from .client import (
     SalesforceError,
     record_result,
     soql_ids,
+    subrequest_error,
 )
 from .client_cache import client_for_connection
 from .enqueue import PUSH, job_send
@@ -49,11 +51,13 @@ from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, SyncEvent, Tombstone
 from .outages import outage_end, outage_record, outage_waiting
 from .outbox import (
+    doorbell,
     entries_done,
     entry_done,
     entry_fail,
     entry_retry_later,
     entry_to_pending,
+    outbox_add,
     outbox_claim,
     outbox_release_orphans,
     task_sync_state_set,
@@ -74,6 +78,7 @@ from .twins import (
     engine_load,
     external_id,
     first_push_base,
+    stamp_awaited,
     twin_agreed_after_push,
     twins_deleted_in_salesforce,
     twins_merge_many,
@@ -93,6 +98,11 @@ LEASE_WAIT = 30.0  # seconds a push waits for a running pull or push to finish
 READ_CHUNK = 2 * COLLECTION_LIMIT  # Ids in one SOQL IN list
 OUTAGE_MESSAGE = "Salesforce could not be reached; Cockpit tries again in a few seconds."
 OUTAGE = Failure(OUTAGE_MESSAGE, CONNECTION)
+# The verifying read a cycle's first call carries (_verify_due): twins Cockpit wrote at least
+# VERIFY_AFTER and at most VERIFY_WINDOW ago whose stamps are not settled, up to VERIFY_LIMIT.
+VERIFY_AFTER = dt.timedelta(seconds=1)
+VERIFY_WINDOW = dt.timedelta(seconds=60)
+VERIFY_LIMIT = COLLECTION_LIMIT
 
 
 # ---- pushing -------------------------------------------------------------------------------
@@ -175,11 +185,45 @@ def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> 
     if writes and not reached:
         _outage_wait(_unfinished([e for w in writes for e in w.entries]), result)
     elif writes:
+        if len(entries) < limit:
+            # Not a backlog's full cycle: the first call also re-reads twins Cockpit wrote a
+            # moment ago, so their next writes can be conditional (guarantee 13).
+            verify = _verify_due(engine, exclude={e.task_id for w in writes for e in w.entries})
+            if verify is not None:
+                writes.insert(0, _verify_write(client, verify))
         reached = _writes_send(connection, client, writes, result)
+        for write in writes:
+            if reached and write.refused:
+                reached = _refused_push(connection, engine, client, write, result)
     result.api_calls = client.calls - calls_before
     if reached and result.api_calls:
         outage_end(connection=connection)
     api_usage_record(connection, client.api_usage, calls=result.api_calls)
+
+
+def _refused_push(
+    connection: SalesforceConnection,
+    engine: Engine,
+    client: SalesforceClient,
+    write: "_Write",
+    result: PushResult,
+) -> bool:
+    """Conditional writes Salesforce refused (412), edited there since Cockpit's agreement:
+    read, merged and written now. Returns whether Salesforce was reached."""
+    refused, tasks = write.refused or [], write.tasks or {}
+    entries = [e for e, _ in refused]
+    try:
+        again = _push_read_merged(engine, client, refused, tasks, result)
+    except SalesforceError as exc:
+        _batch_failed(connection, _unfinished(entries), exc, result)
+        return not exc.transient
+    except LeaseLostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on every entry, as in _cycle
+        log.exception("A push batch failed unexpectedly")
+        _batch_crashed(_unfinished(entries), exc, result)
+        return True
+    return _writes_send(connection, client, again, result) if again else True
 
 
 def _batch_failed(
@@ -336,12 +380,15 @@ def _push_upserts(
         found = _own_creates_find(engine, client, unsure, records)
         new = [e for e in new if e not in found]
         linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
+    creates = _push_creates(engine, new, tasks, result) if new else []
     writes: list[_Write] = []
     if linked:
-        writes += _push_updates(engine, client, linked, tasks, result)
-    if new:
-        writes += _push_creates(engine, new, tasks, result)
-    return writes
+        # The first call's subrequests: one for the verifying read, one a create collection.
+        room = COMPOSITE_LIMIT - 1 - min(len(creates), COMPOSITE_COLLECTIONS - 1)
+        writes += _push_updates(
+            engine, client, linked, tasks, result, rides=bool(creates), room=room
+        )
+    return writes + creates
 
 
 @dataclass
@@ -352,9 +399,18 @@ class _Write:
     path: str  # under the REST API's data path
     records: list[dict[str, Any]]
     entries: list[OutboxEntry]
-    answered: Callable[[list[RecordAnswer]], None]  # run under _finishing(entries)
+    answered: Callable[[Any], None]  # run under _finishing(entries)
     # What `uncertain_add` keeps when its answer never comes: task id → (sent, Cockpit's).
     sent: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+    # Not a collection (a small cycle's conditional PATCHes, or the verifying read): its own
+    # subrequests, sent only in a Composite call; `answered` gets their answers.
+    subrequests: list[CompositeSubrequest] | None = None
+    heavy: int = 1  # of a Composite call's 5 collections or queries, how many it takes
+    verify: "_Verify | None" = None  # the verifying read, applied once the writes are recorded
+    # Conditional writes Salesforce refused (412), filled by `answered`: read, merged and
+    # written after the cycle's calls, with the cycle's tasks.
+    refused: list[tuple[OutboxEntry, str]] | None = None
+    tasks: dict[int, Task] | None = None
 
 
 def _writes_send(
@@ -368,14 +424,12 @@ def _writes_send(
     recorded as it comes, under the lease fence; a failed call, or a failed collection in
     one, fails its own entries as a failed call does. After an outage the calls not yet
     started wait without a call. Returns whether Salesforce was reached."""
-    groups = [
-        writes[start : start + COMPOSITE_COLLECTIONS]
-        for start in range(0, len(writes), COMPOSITE_COLLECTIONS)
-    ]
+    groups = _groups(writes)
     outage: list[SalesforceError] = []  # the transient failure that ended the sending
     heard: set[int] = set()
+    reads: list[tuple[_Verify, Any, dt.datetime | None]] = []
     calls = [partial(_group_send, client, group) for group in groups]
-    for number, answer, _ in client.in_flight(calls, go_on=lambda: not outage):
+    for number, answer, began in client.in_flight(calls, go_on=lambda: not outage):
         heard.add(number)
         group = groups[number]
         if isinstance(answer, SalesforceError):
@@ -391,6 +445,9 @@ def _writes_send(
             _batch_crashed(_unfinished([e for w in group for e in w.entries]), answer, result)
             continue
         for write, written in zip(group, answer, strict=True):
+            if write.verify is not None:
+                reads.append((write.verify, written, began))
+                continue
             if isinstance(written, SalesforceError):
                 if written.uncertain:
                     uncertain_add(write.sent)
@@ -410,6 +467,9 @@ def _writes_send(
     ]
     if unsent:
         _outage_wait(_unfinished(unsent), result)
+    # The writes are recorded: now what the verifying read saw (it may call for Accounts).
+    for verify, read, read_at in reads:
+        _verified(verify, read, read_at)
     return not outage
 
 
@@ -432,16 +492,186 @@ def _call_failed(
         outage.append(exc)
 
 
-def _group_send(
-    client: SalesforceClient, group: list[_Write]
-) -> list[list[RecordAnswer] | SalesforceError]:
-    """One call of up to 5 collection writes (in a thread of `client.in_flight`: no database)."""
+def _groups(writes: list[_Write]) -> list[list[_Write]]:
+    """The cycle's writes in Composite calls, in order: up to 5 collections or queries and
+    25 subrequests a call."""
+    groups: list[list[_Write]] = []
+    heavy = size = 0
+    for write in writes:
+        own = len(write.subrequests) if write.subrequests is not None else 1
+        if (
+            groups
+            and heavy + write.heavy <= COMPOSITE_COLLECTIONS
+            and size + own <= COMPOSITE_LIMIT
+        ):
+            groups[-1].append(write)
+            heavy, size = heavy + write.heavy, size + own
+        else:
+            groups.append([write])
+            heavy, size = write.heavy, own
+    return groups
+
+
+def _group_send(client: SalesforceClient, group: list[_Write]) -> list[Any]:
+    """One call of up to 5 collection writes (in a thread of `client.in_flight`: no database);
+    with a conditional write or the verifying read among them, one Composite call of all
+    their subrequests, the read first. Answers each write's answer: its records' answers or
+    the error its collection met, or its own subrequests' answers."""
+    if any(w.subrequests is not None for w in group):
+        return _composite_send(client, group)
     if len(group) == 1:
         write = group[0]
         if write.method == "DELETE":
             return [client.collection_delete([str(r["id"]) for r in write.records])]
         return [client.collection(write.method, write.path, write.records)]
     return client.collections([(w.method, w.path, w.records) for w in group])
+
+
+def _composite_send(client: SalesforceClient, group: list[_Write]) -> list[Any]:
+    prefix = client.data_path()
+    subrequests: list[CompositeSubrequest] = []
+    sizes = []
+    for number, write in enumerate(group):
+        if write.subrequests is not None:
+            own = write.subrequests
+        elif write.method == "DELETE":
+            ids = ",".join(str(r["id"]) for r in write.records)
+            query = urlencode({"ids": ids, "allOrNone": "false"}, safe=",")
+            own = [
+                {
+                    "method": "DELETE",
+                    "url": f"{prefix}{write.path}?{query}",
+                    "referenceId": f"write{number}",
+                }
+            ]
+        else:
+            own = [
+                {
+                    "method": write.method,
+                    "url": prefix + write.path,
+                    "referenceId": f"write{number}",
+                    "body": {
+                        "allOrNone": False,
+                        "records": [
+                            {"attributes": {"type": TASK_SOBJECT}, **r} for r in write.records
+                        ],
+                    },
+                }
+            ]
+        subrequests += own
+        sizes.append(len(own))
+    answers = client.composite(subrequests)
+    out: list[Any] = []
+    at = 0
+    for write, size in zip(group, sizes, strict=True):
+        mine, at = answers[at : at + size], at + size
+        if write.subrequests is not None:
+            out.append(mine)
+        elif mine[0]["httpStatusCode"] == 200:
+            out.append(cast(list[RecordAnswer], mine[0]["body"]))
+        else:
+            out.append(subrequest_error(mine[0]))
+    return out
+
+
+@dataclass
+class _Verify:
+    """The verifying read (README, "What the sync guarantees", 13): a query subrequest in the
+    cycle's first Composite call, re-reading the twins Cockpit wrote a moment before (none
+    that the call writes, so the order Salesforce runs the subrequests in does not matter).
+    Merged as a push's read is, it brings in what Salesforce changed meanwhile and settles
+    their stamps once it began 2 s past them (twins.stamp_settled)."""
+
+    engine: Engine
+    salesforce_ids: list[str]
+
+
+# What a push's reads select: the mapped fields and the stamps the merge and the stamp rule
+# read (the pull's select adds what its apply needs: IsDeleted, the external id).
+STAMP_FIELDS = ("SystemModstamp", "LastModifiedDate", "LastModifiedById")
+
+
+def _read_fields(engine: Engine) -> list[str]:
+    return list(dict.fromkeys(["Id", *engine.field_names, *STAMP_FIELDS]))
+
+
+def _verify_write(client: SalesforceClient, verify: _Verify) -> _Write:
+    soql = (
+        f"SELECT {', '.join(_read_fields(verify.engine))} FROM {TASK_SOBJECT} "  # noqa: S608
+        f"WHERE Id IN ({soql_ids(verify.salesforce_ids)})"
+    )
+    subrequest: CompositeSubrequest = {
+        "method": "GET",
+        "url": f"{client.data_path()}query/?{urlencode({'q': soql})}",
+        "referenceId": "verify",
+    }
+    return _Write("GET", "query", [], [], lambda _: None, {}, [subrequest], verify=verify)
+
+
+def _verify_due(engine: Engine, *, exclude: set[int]) -> _Verify | None:
+    """The twins a cycle's call re-reads: linked tasks Cockpit wrote (or read within a
+    version's own second) VERIFY_AFTER to VERIFY_WINDOW ago, whose stamps are not settled,
+    oldest first; none the call writes."""
+    if not engine.settings.bidirectional_sync:
+        return None
+    now = timezone.now()
+    ids = [
+        i
+        for i in TaskSyncRecord.objects.filter(
+            salesforce_id__isnull=False,
+            salesforce_modified_at__isnull=True,
+            desynced_at__isnull=True,
+            last_synced_at__gte=now - VERIFY_WINDOW,
+            last_synced_at__lte=now - VERIFY_AFTER,
+        )
+        .exclude(task_id__in=exclude)
+        .order_by("last_synced_at")
+        .values_list("salesforce_id", flat=True)[:VERIFY_LIMIT]
+        if i
+    ]
+    return _Verify(engine, ids) if ids else None
+
+
+def _verified(verify: _Verify, answer: Any, read_at: dt.datetime | None) -> None:
+    """Merge what the verifying read saw, as a push merges what it read first (the same merge
+    a pull makes, under the tasks' row locks): Salesforce's changes come in, conflicts are
+    recorded, stamps read 2 s past their second settle, and a task whose merge leaves Cockpit
+    something to send is queued. A twin the read did not find is left to its next push or
+    pull; a failed read settles nothing (those twins' next writes read first)."""
+    read = answer[0] if isinstance(answer, list) and answer else None
+    if read is None or read["httpStatusCode"] != 200 or not isinstance(read.get("body"), dict):
+        log.warning("The verifying read of a push cycle failed: %s", answer)
+        return
+    found = {str(r["Id"]): r for r in read["body"].get("records", [])}
+    links = dict(
+        TaskSyncRecord.objects.filter(
+            salesforce_id__in=found, desynced_at__isnull=True
+        ).values_list("salesforce_id", "task_id")
+    )
+    names = [*verify.engine.field_names, *STAMP_FIELDS]
+    accounts = verify.engine.lookups.accounts_in
+    items = [
+        MergeItem(task_id, {n: found[sf_id].get(n) for n in names}, sf_id, read_at=read_at)
+        for sf_id, task_id in links.items()
+        # An Account no company has yet: a pull links a company to it by name first (it may
+        # call for the Account's name), so that task is left to the pull, or its next write
+        # reads first.
+        if sf_id and not _unknown_account(found[sf_id].get("WhatId"), accounts)
+    ]
+    if not items:
+        return
+    with lease_fence():
+        tasks_lock([item.task_id for item in items])
+        outcomes = twins_merge_many(engine=verify.engine, items=items)
+        telemetry.records_pulled(items, outcomes)
+        for task_id, outcome in sorted(outcomes.items()):
+            if outcome.merged.to_salesforce:
+                # Cockpit's side goes out at its next push, which merges again first.
+                outbox_add(task_id=task_id, operation=OutboxEntry.Operation.UPSERT)
+
+
+def _unknown_account(what_id: Any, accounts: dict[str, int]) -> bool:
+    return bool(what_id) and str(what_id).startswith("001") and what_id not in accounts
 
 
 def _own_creates_find(
@@ -540,43 +770,24 @@ def _push_updates(
     linked: list[tuple[OutboxEntry, str]],
     tasks: dict[int, Task],
     result: PushResult,
+    *,
+    rides: bool,
+    room: int,
 ) -> list["_Write"]:
-    if engine.settings.bidirectional_sync and len(linked) <= COMPOSITE_LIMIT:
-        linked = _push_conditional(engine, client, linked, tasks, result)
-        if not linked:
-            return []
-    return _push_read_merged(engine, client, linked, tasks, result)
-
-
-def _push_conditional(
-    engine: Engine,
-    client: SalesforceClient,
-    linked: list[tuple[OutboxEntry, str]],
-    tasks: dict[int, Task],
-    result: PushResult,
-) -> list[tuple[OutboxEntry, str]]:
-    """A small cycle's updates without a read: one Composite call of single-record PATCHes,
-    each conditional on the version of the twin Cockpit last agreed with (If-Unmodified-Since,
-    README "What the sync guarantees", 13), when every one of them can go so (a settled stamp).
-    Salesforce refuses (412) the write of a twin edited since; those, or all of them when one
-    cannot go conditionally, are returned, still claimed, for the read → merge → write path."""
-    records = {
-        r.task_id: r
-        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _ in linked])
-    }
-    since: dict[int, dt.datetime] = {}
-    for entry, _ in linked:
-        record = records.get(entry.task_id)
-        stamp = conditional_since(engine, record) if record is not None else None
-        if stamp is None:
-            # This one must be read anyway: the read and one collection carry them all (two
-            # calls), where a Composite call beside them would make three.
-            return linked
-        since[entry.task_id] = stamp
+    """A cycle's updates of linked tasks: conditional writes for the cycle's first Composite
+    call, or collection writes after a read; and the entries held for the next cycle."""
+    plan = _conditional_plan(engine, linked, rides=rides, room=room)
+    if plan is None:
+        return _push_read_merged(engine, client, linked, tasks, result)
+    ready, since, held = plan
+    if held:
+        _hold(held)
+    if not ready:
+        return []
     # Salesforce not read: the merge takes Cockpit's side only, as with Bi-directional Sync
     # off; the condition stands in for the read.
-    with _finishing([e for e, _ in linked]):
-        sendable = _merge_for_push(engine, linked, None, tasks, result)
+    with _finishing([e for e, _ in ready]):
+        sendable = _merge_for_push(engine, ready, None, tasks, result)
     if not sendable:
         return []
     prefix = client.data_path()
@@ -592,16 +803,77 @@ def _push_conditional(
         }
         for _, salesforce_id, outcome in sendable
     ]
-    try:
-        answers = client.composite(subrequests)
-    except SalesforceError as exc:
-        if exc.uncertain:
-            # Kept even by a holder that lost the lease (see _writes_send).
-            uncertain_add({o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable})
-        raise
-    with _finishing([e for e, _, _ in sendable]):
-        refused = _conditional_answered(engine, sendable, answers, result)
-    return refused
+    refused: list[tuple[OutboxEntry, str]] = []
+    return [
+        _Write(
+            "PATCH",
+            "sobjects",
+            [],
+            [e for e, _, _ in sendable],
+            partial(_conditional_recorded, engine, sendable, refused, result=result),
+            {o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable},
+            subrequests,
+            heavy=0,
+            refused=refused,
+            tasks=tasks,
+        )
+    ]
+
+
+def _conditional_plan(
+    engine: Engine, linked: list[tuple[OutboxEntry, str]], *, rides: bool, room: int
+) -> tuple[list[tuple[OutboxEntry, str]], dict[int, dt.datetime], list[OutboxEntry]] | None:
+    """Which updates go conditionally (README "What the sync guarantees", 13): those whose
+    twins have a settled stamp. A twin Cockpit wrote a moment ago (its stamp not settled yet)
+    waits for the next cycle when this one makes a call anyway: that call re-reads it (the
+    verifying read) and the next cycle writes it conditionally, one call where reading first
+    made two. None: the cycle reads them all first (Bi-directional Sync off, more updates
+    than a Composite call carries, a task that must be read, or no call to ride)."""
+    if not engine.settings.bidirectional_sync or len(linked) > room:
+        return None
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _ in linked])
+    }
+    now = timezone.now()
+    ready: list[tuple[OutboxEntry, str]] = []
+    since: dict[int, dt.datetime] = {}
+    held: list[OutboxEntry] = []
+    for entry, salesforce_id in linked:
+        record = records.get(entry.task_id)
+        stamp = conditional_since(engine, record) if record is not None else None
+        if stamp is not None:
+            ready.append((entry, salesforce_id))
+            since[entry.task_id] = stamp
+        elif record is not None and stamp_awaited(engine, record, now):
+            held.append(entry)
+        else:
+            # This one must be read anyway: the read and one collection carry them all (two
+            # calls), where a Composite call beside them would make three.
+            return None
+    if held and not (ready or rides):
+        return None  # no call to ride: reading first costs what waiting would
+    return ready, since, held
+
+
+def _hold(entries: list[OutboxEntry]) -> None:
+    """Back to pending for the next cycle, no attempt counted; the doorbell rings for it."""
+    with _finishing(entries):
+        for entry in entries:
+            entry_to_pending(
+                entry, failure=Failure.stored(entry), delay=dt.timedelta(0), count_attempt=False
+            )
+    doorbell()
+
+
+def _conditional_recorded(
+    engine: Engine,
+    chunk: list[tuple[OutboxEntry, str, Outcome]],
+    refused: list[tuple[OutboxEntry, str]],
+    answers: list[CompositeAnswer],
+    result: PushResult,
+) -> None:
+    refused += _conditional_answered(engine, chunk, answers, result)
 
 
 def _conditional_answered(

@@ -369,17 +369,39 @@ def conditional_since(engine: Engine, record: TaskSyncRecord) -> dt.datetime | N
     never came (its late arrival needs the read's values to be recognised), or an agreement
     the current mapping judges differently (a mapping change meets Salesforce's values)."""
     stamp = record.salesforce_modified_at
-    if stamp is None or _fresh(record.uncertain_writes, timezone.now()):
+    if stamp is None or not _agreement_writable(engine, record):
         return None
+    return stamp
+
+
+# A twin Cockpit wrote itself has no settled stamp until a read 2 s past its second sees it: a
+# push cycle's verifying read (sync/outbound.py) does, in the call of the cycle after next at
+# the latest. Until then its next update may wait for that read instead of reading first.
+STAMP_AWAITED = dt.timedelta(seconds=4)
+
+
+def stamp_awaited(engine: Engine, record: TaskSyncRecord, now: dt.datetime) -> bool:
+    """Whether this twin's next update may wait for its stamp to settle: Cockpit wrote (or
+    read) it less than STAMP_AWAITED ago, and only the stamp keeps it from going
+    conditionally."""
+    return (
+        record.salesforce_modified_at is None
+        and record.last_synced_at is not None
+        and now - record.last_synced_at < STAMP_AWAITED
+        and _agreement_writable(engine, record)
+    )
+
+
+def _agreement_writable(engine: Engine, record: TaskSyncRecord) -> bool:
+    if _fresh(record.uncertain_writes, timezone.now()):
+        return False
     base_sf, base_ck = record.agreed_values or {}, record.agreed_cockpit or {}
     if MARKS not in base_ck or any(
         name not in base_sf or name not in base_ck for name in engine.field_names
     ):
-        return None
+        return False
     judged_sf, judged_ck, fresh = _mapping_changes(engine, base_sf, base_ck, {}, None)
-    if fresh or judged_sf != base_sf or judged_ck != base_ck:
-        return None
-    return stamp
+    return not (fresh or judged_sf != base_sf or judged_ck != base_ck)
 
 
 # ---- merge linked tasks ---------------------------------------------------------------------

@@ -4,9 +4,12 @@ Composite call of queries (tests/sync/test_integrity.py counts a cycle of 450 ed
 calls of a cycle of more than 1,000 changes go out together; the lease still fences what their
 answers write. Against the real emulator over HTTPS, counting the calls it saw."""
 
+import datetime as dt
 import time
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
 from sync import outbound
@@ -68,12 +71,14 @@ def test_a_cycles_creates_updates_and_deletes_cost_one_call(org, alice, committe
 def test_with_bidirectional_sync_the_same_cycle_costs_one_read_and_one_write(
     bidi, alice, committed
 ):
-    # The renamed twins were last written by Cockpit itself: their stamps cannot be trusted
-    # for a conditional write, so they are read first.
+    # The renamed twins were last written by Cockpit itself, long enough ago that no
+    # verifying read is on its way (a moment after, they would wait for it: guarantee 13):
+    # their stamps cannot be trusted for a conditional write, so they are read first.
     a_cycle_of_every_kind(alice, committed)
     bidi.reset_request_log()
 
-    result = outbound.outbox_push()
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=10), tick=True):
+        result = outbound.outbox_push()
 
     assert (result.pushed, result.deleted, result.errors) == (4, 1, [])
     log = bidi.request_log()

@@ -470,25 +470,28 @@ def test_a_lost_answer_to_a_cycles_composite_of_writes_leaves_one_twin_each_and_
     settings.SYNC_UNCERTAIN_GRACE_SECONDS = 0
     linked = [tasks.task_create(owner=alice, name=f"Linked {n}") for n in range(3)]
     push()
-    for task in linked:
-        tasks.task_update(task=task, details="Edited")
-    new = [tasks.task_create(owner=alice, name=f"New {n}") for n in range(3)]
-    bidi.set_faults(lose_answer_next=1)
-    push()  # the read, then one Composite call (an update and a create collection): lost
-    bidi.clear_faults()
-    assert bidi.request_log()["subrequests"] == {
-        "PATCH composite/sobjects": 1,
-        "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 1,
-    }
-    assert TaskSyncRecord.objects.exclude(uncertain_writes=[]).count() == 6
-    OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
+    # Long after Cockpit's write, with no read since: no verifying read is on its way, so
+    # the updates read first.
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=10), tick=True):
+        for task in linked:
+            tasks.task_update(task=task, details="Edited")
+        new = [tasks.task_create(owner=alice, name=f"New {n}") for n in range(3)]
+        bidi.set_faults(lose_answer_next=1)
+        push()  # the read, then one Composite call (an update and a create collection): lost
+        bidi.clear_faults()
+        assert bidi.request_log()["subrequests"] == {
+            "PATCH composite/sobjects": 1,
+            "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 1,
+        }
+        assert TaskSyncRecord.objects.exclude(uncertain_writes=[]).count() == 6
+        OutboxEntry.objects.filter(state="pending").update(next_attempt_at=timezone.now())
 
-    push()
+        push()
 
-    assert twin_count(bidi) == 6
-    sf = bidi.simple_salesforce()
-    for task in [*linked, *new]:
-        twin = sf.Task.get(link(task))
-        assert twin["Subject"] == task.name
-    assert all(sf.Task.get(link(t))["Description"] == "Edited" for t in linked)
-    assert not OutboxEntry.objects.exclude(state="done").exists()
+        assert twin_count(bidi) == 6
+        sf = bidi.simple_salesforce()
+        for task in [*linked, *new]:
+            twin = sf.Task.get(link(task))
+            assert twin["Subject"] == task.name
+        assert all(sf.Task.get(link(t))["Description"] == "Edited" for t in linked)
+        assert not OutboxEntry.objects.exclude(state="done").exists()

@@ -359,3 +359,32 @@ def test_a_change_left_to_the_catch_up_and_a_later_event_of_the_task_both_reach_
         "Renamed while the listener was away",
         "Detailed during the catch-up",
     )
+
+
+def test_the_late_echo_of_cockpits_own_write_leaves_the_stamp_a_read_settled(
+    stream, bidi, sf, alice_sf_id
+):
+    # A read 2 s past Cockpit's write (here a pull; a push cycle's verifying read alike)
+    # settled the twin's stamp before the write's change event reached the listener. The
+    # event tells nothing newer, and applied it would unsettle the stamp: the next write
+    # would read first, two calls instead of one.
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Renewal"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, name="Renewal (Cockpit)")
+    bidi.set_clock_offset(10)
+    inbound.pull_run(force=True)
+    outbound.outbox_push()
+    bidi.set_clock_offset(20)
+    inbound.pull_run(force=True)
+    assert TaskSyncRecord.objects.get(task=task).salesforce_modified_at is not None
+
+    assert deliver(stream) >= 1  # the echo of Cockpit's write
+
+    assert TaskSyncRecord.objects.get(task=task).salesforce_modified_at is not None
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renewal (Cockpit, again)")
+    bidi.reset_request_log()
+    outbound.outbox_push()
+    log = bidi.request_log()
+    assert (log["total"], log["subrequests"]) == (1, {"PATCH sobjects/Task/{id}": 1})
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renewal (Cockpit, again)"

@@ -68,6 +68,7 @@ def drive(live: Live, changes: list[Change], *, rate: float, threads: int, secon
     achieved rate in changes a second."""
     task_ids: dict[int, int] = {}
     created = {c.key: threading.Event() for c in changes if c.create}
+    renaming = {key: threading.Lock() for key in created}
     lock = threading.Lock()
     cursor = iter(changes)
     start = time.monotonic() + 0.2
@@ -88,12 +89,17 @@ def drive(live: Live, changes: list[Change], *, rate: float, threads: int, secon
                 answer = api.call("POST", "tasks/", {"name": change.subject}, expect=201)
                 task_ids[change.key] = answer["id"]
                 created[change.key].set()
-            else:
-                # Its create was taken before it (the stream's lookback) and may be in flight.
-                if not created[change.key].wait(timeout=60):
-                    raise NotConverged(f"task {change.key} was never created")
+                change.committed = time.monotonic()
+                continue
+            # Its create was taken before it (the stream's lookback) and may be in flight.
+            if not created[change.key].wait(timeout=60):
+                raise NotConverged(f"task {change.key} was never created")
+            # One task's renames one at a time, as one person edits a task: two in flight
+            # at once may be applied in either order, and the last answered would not be
+            # the name Cockpit kept, which final_subjects then waits for in vain.
+            with renaming[change.key]:
                 api.call("PATCH", f"tasks/{task_ids[change.key]}/", {"name": change.subject})
-            change.committed = time.monotonic()
+                change.committed = time.monotonic()
 
     with ThreadPoolExecutor(threads, thread_name_prefix="api-client") as pool:
         for future in [pool.submit(client) for _ in range(threads)]:

@@ -6,7 +6,7 @@ name among companies not linked yet; only then is a company created, under the A
 ("Acme Corp (2)" when another company holds that name already), never under an Id.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,6 +19,9 @@ from .client_cache import client_for_connection
 from .models import SalesforceAccount
 from .outbox import companies_tasks_record
 from .usage import api_usage_record
+
+if TYPE_CHECKING:
+    from .twins import Engine
 
 
 def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:
@@ -148,3 +151,27 @@ def account_resolve(*, text: Any) -> str | None:
         "No Salesforce Account by that name is known. Pick one from the list, or paste an "
         "Account Id (it starts with 001)."
     )
+
+
+def accounts_load(engine: "Engine", page: list[dict[str, Any]], client: SalesforceClient) -> None:
+    """Companies for the page's Accounts, into the engine's lookups: known ones by Account
+    Id, then by exact name, new ones created under the Account's name. A pull and a reconcile
+    both call it before they merge a page, so a WhatId either of them meets means the same
+    company (a reconcile that left a new Account unmapped kept a twin's Account out of
+    Cockpit for good: the twin of an owner no pull reads)."""
+    what_ids = {r["WhatId"] for r in page if r.get("WhatId")} - set(engine.lookups.accounts_in)
+    accounts = [i for i in what_ids if i.startswith("001")]
+    if not accounts:
+        return
+    known = {
+        account: pk
+        for account, pk in Company.objects.filter(salesforce_account_id__in=accounts).values_list(
+            "salesforce_account_id", "pk"
+        )
+        if account  # always, by the filter; said for the type checker
+    }
+    unknown = [i for i in accounts if i not in known]
+    if unknown:
+        known.update(companies_for_accounts(accounts=accounts_read(client, unknown)))
+    engine.lookups.accounts_in.update(known)
+    engine.lookups.accounts_out.update({pk: account for account, pk in known.items()})

@@ -22,7 +22,7 @@ from tasks import services as task_services
 from tasks.models import Company, Task, TaskSyncRecord
 
 from . import outbox, telemetry, usage
-from .accounts import accounts_read, companies_for_accounts
+from .accounts import accounts_load
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .context import applying_inbound
@@ -228,7 +228,7 @@ def _pull_changes(
         if interleaved is None:
             records_apply(engine, page, result, client, read_at=read_at)
         else:
-            _accounts_load(engine, page, client)  # one call a page, not one a chunk
+            accounts_load(engine, page, client)  # one call a page, not one a chunk
             for start in range(0, len(page), INTERLEAVE_CHUNK):
                 interleaved.between(read_at)
                 streamed = interleaved.streamed()
@@ -282,30 +282,9 @@ def records_apply(
     """Apply Salesforce records (a query's page, or what change events describe), whole or
     not at all: under the lease fence, after the calls that look up their Accounts.
     `read_at`: a query's, when its read began at the latest (Salesforce's clock)."""
-    _accounts_load(engine, page, client)
+    accounts_load(engine, page, client)
     with lease_fence():
         _apply_page(engine, page, result, read_at)
-
-
-def _accounts_load(engine: Engine, page: list[dict[str, Any]], client: SalesforceClient) -> None:
-    """Companies for the page's Accounts: known ones by Account Id, then by exact name, new
-    ones created under the Account's name."""
-    what_ids = {r["WhatId"] for r in page if r.get("WhatId")} - set(engine.lookups.accounts_in)
-    accounts = [i for i in what_ids if i.startswith("001")]
-    if not accounts:
-        return
-    known = {
-        account: pk
-        for account, pk in Company.objects.filter(salesforce_account_id__in=accounts).values_list(
-            "salesforce_account_id", "pk"
-        )
-        if account  # always, by the filter; said for the type checker
-    }
-    unknown = [i for i in accounts if i not in known]
-    if unknown:
-        known.update(companies_for_accounts(accounts=accounts_read(client, unknown)))
-    engine.lookups.accounts_in.update(known)
-    engine.lookups.accounts_out.update({pk: account for account, pk in known.items()})
 
 
 # ---- one page ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from adminconfig.models import SalesforceConnection
 from tasks.models import TaskSyncRecord
 
 from . import outbox
+from .accounts import accounts_load
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .enqueue import RECONCILE, job_send_on_commit
@@ -115,6 +116,7 @@ def _scan(engine: Engine, client: SalesforceClient, tally: _Tally) -> set[str]:
         if number == 0:  # the query's first call: its pages show what was there by then
             read_at = client.call_started_by
         seen.update(r["Id"] for r in page)
+        accounts_load(engine, page, client)
         with lease_fence():
             _compare(engine, page, tally, read_at)
     return seen
@@ -143,6 +145,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
             found.update({r["Id"]: r for r in page})
         alive = [r for r in found.values() if not r.get("IsDeleted")]
         gone = [i for i in chunk if i not in found or found[i].get("IsDeleted")]
+        accounts_load(engine, alive, client)
         with lease_fence():
             # Tasks first, as a CSM's change takes them (a delete reaches the sync record
             # before the task).

@@ -3,7 +3,7 @@
 import pytest
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound
+from sync import inbound, outbound, reconcile
 from sync.accounts import accounts_refresh
 from sync.models import Conflict, OutboxEntry, SalesforceAccount
 from tasks import services as tasks
@@ -281,3 +281,27 @@ def test_a_company_linked_again_queues_its_synced_tasks_in_a_fixed_number_of_que
     assert set(queued.values_list("task_id", flat=True)) == set(
         Task.objects.filter(company=globex).values_list("pk", flat=True)
     )
+
+
+def test_a_reconcile_links_the_account_of_a_twin_handed_to_a_user_no_pull_reads(bidi, sf, alice):
+    """A Salesforce user hands a synced task to Dave (no Cockpit user: pulls read the mapped
+    owners' tasks only) and gives it an Account Cockpit never met. The daily reconcile reads
+    the twin by Id: it must link the Account to a company, as a pull does, not keep it as a
+    value Cockpit cannot show, which left the two sides apart for good (the model test's
+    seed 610180579)."""
+    globex = Company.objects.create(name="Globex")
+    task = tasks.task_create(owner=alice, name="Renewal call")
+    outbound.outbox_push_all()
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    dave = sf.query("SELECT Id FROM User WHERE Email = 'dave@example.com'")["records"][0]["Id"]
+    account = sf.Account.create({"Name": "Globex"})["id"]
+    sf.Task.update(salesforce_id, {"OwnerId": dave, "WhatId": account})
+    assert inbound.pull_run(force=True).ran  # reads Alice's and Bob's tasks: not this one
+
+    reconcile.reconcile_run(trigger="hand")
+
+    task.refresh_from_db()
+    globex.refresh_from_db()
+    assert task.company == globex
+    assert globex.salesforce_account_id == account
+    assert sf.Task.get(salesforce_id)["WhatId"] == account

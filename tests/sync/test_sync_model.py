@@ -117,3 +117,14 @@ def test_a_task_handed_back_while_salesforce_gave_it_to_a_user_without_cockpit(w
     machine.push(limit=2000, roll=99)
     machine.teardown()
     assert world.stats.checked["lost edits"] > 0
+
+
+def test_an_account_given_to_a_task_salesforce_handed_to_a_user_without_cockpit(world):
+    """A fresh seed's find (MODEL_SEED=610180579) as one fixed order: a Salesforce user hands
+    a synced task to Dave, then gives it the Globex Account; only the reconcile reads it."""
+    machine = build_machine(world)()
+    machine.start()
+    machine.salesforce_user_reassigns(pick=0, to="dave")
+    machine.salesforce_user_sets_account(pick=0, which="Globex")
+    machine.teardown()
+    assert world.stats.operations["sf_account"] == 1

@@ -21,7 +21,7 @@ from .outbox import companies_tasks_record
 from .usage import api_usage_record
 
 if TYPE_CHECKING:
-    from .twins import Engine
+    from .engine_config import Engine
 
 
 def companies_for_accounts(*, accounts: dict[str, str]) -> dict[str, int]:

@@ -31,7 +31,7 @@ class SyncConfig(AppConfig):
         register_sync_note(task_sync_note)
         from tasks.hooks import register_fields_changed
 
-        from .twins import agreement_touched
+        from .agreement import agreement_touched
 
         register_fields_changed(lambda task, fields: agreement_touched(task=task, fields=fields))
         from tasks.hooks import register_account_changed

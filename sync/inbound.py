@@ -23,9 +23,12 @@ from tasks.models import Company, Task, TaskSyncRecord
 
 from . import outbox, telemetry, usage
 from .accounts import accounts_load
+from .agreement import agreement_marked
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
 from .context import applying_inbound
+from .engine_config import Engine, engine_load
+from .external_ids import task_id_of
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format, sf_datetime_parse
 from .merge import SKIP
@@ -35,18 +38,10 @@ from .payload import COMPANY, OWNER, task_changes, task_values
 from .record_fields import STAMP_FIELDS, select_fields
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT
-from .twins import (
-    Engine,
-    MergeItem,
-    agreement_marked,
-    engine_load,
-    first_push_base,
-    stamp_settled,
-    task_id_of,
-    tombstones_for,
-    twins_deleted_in_salesforce,
-    twins_merge_many,
-)
+from .stamps import stamp_settled
+from .tombstones import tombstones_for, twins_deleted_in_salesforce
+from .twins import MergeItem, twins_merge_many
+from .uncertain import first_push_base
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +76,7 @@ class Interleaved(Protocol):
     def between(self, read_at: dt.datetime | None) -> None:
         """Apply the change events that are waiting (under this pull's lease). `read_at`:
         when the pull's query began reading at the latest (Salesforce's clock), so what it
-        reads holds every change committed well before (sync/twins.py, SETTLED_AFTER)."""
+        reads holds every change committed well before (sync/stamps.py, SETTLED_AFTER)."""
 
     def streamed(self) -> set[str]:
         """The records (Salesforce Ids) a change event was applied to since this pull began.

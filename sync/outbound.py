@@ -30,6 +30,7 @@ from tasks.bulk import rows_update
 from tasks.models import Task, TaskSyncRecord
 
 from . import telemetry
+from .agreement import agreement_marked
 from .client import (
     COLLECTION_LIMIT,
     COMPOSITE_COLLECTIONS,
@@ -45,7 +46,9 @@ from .client import (
     subrequest_error,
 )
 from .client_cache import client_for_connection
+from .engine_config import Engine, engine_load
 from .enqueue import PUSH, job_send
+from .external_ids import external_id
 from .failures import CONNECTION, NO_FAILURE, OTHER, OWNER_NOT_MAPPED, Failure
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .models import OutboxEntry, SyncEvent, Tombstone
@@ -68,23 +71,10 @@ from .outbox import (
 from .payload import OWNER, create_payload, owner_missing_reason, task_values
 from .selectors import outbound_connection, sync_settings
 from .sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, QueryPage, RecordAnswer
-from .twins import (
-    AGREED_FIELDS,
-    Engine,
-    MergeItem,
-    Outcome,
-    agreement_marked,
-    conditional_since,
-    engine_load,
-    external_id,
-    first_push_base,
-    stamp_awaited,
-    twin_agreed_after_push,
-    twins_deleted_in_salesforce,
-    twins_merge_many,
-    uncertain_add,
-    uncertain_since,
-)
+from .stamps import conditional_since, stamp_awaited
+from .tombstones import twins_deleted_in_salesforce
+from .twins import AGREED_FIELDS, MergeItem, Outcome, twin_agreed_after_push, twins_merge_many
+from .uncertain import first_push_base, uncertain_add, uncertain_since
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)

@@ -284,7 +284,7 @@ def tombstone_delete_queue(*, tombstone: Tombstone, salesforce_id: str) -> Outbo
 def company_tasks_record(*, company: Company) -> int:
     """A company's Account changes (or the company is deleted): every synced task of it has a
     new WhatId, so each is queued for a push (the merge sends the Account where Salesforce still
-    holds the one it agreed on; see twins._company_link_changes). Returns how many."""
+    holds the one it agreed on; see agreement._company_link_changes). Returns how many."""
     return companies_tasks_record(company_ids=[company.pk])
 
 

@@ -20,8 +20,10 @@ from adminconfig.hooks import ResyncPreview
 from adminconfig.models import SalesforceConnection
 from tasks.models import TaskSyncRecord
 
+from .agreement import MARKS
+from .engine_config import engine_load
 from .selectors import sync_settings
-from .twins import MARKS, MergeItem, engine_load, twins_merge_many
+from .twins import MergeItem, twins_merge_many
 
 CHUNK = 500
 

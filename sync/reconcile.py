@@ -28,6 +28,7 @@ from . import outbox
 from .accounts import accounts_load
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
+from .engine_config import Engine, engine_load
 from .enqueue import RECONCILE, job_send_on_commit
 from .exceptions import SyncOffError
 from .lease import LeaseLostError, lease_fence, lease_hold
@@ -35,7 +36,8 @@ from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .record_fields import STAMP_FIELDS, select_fields
 from .selectors import inbound_connection, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
-from .twins import Engine, MergeItem, engine_load, twins_deleted_in_salesforce, twins_merge_many
+from .tombstones import twins_deleted_in_salesforce
+from .twins import MergeItem, twins_merge_many
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)

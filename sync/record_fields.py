@@ -2,7 +2,7 @@
 one version after another, and the external id. The pull and reconcile read the same list, so
 a record either brings in comes out of the merge the same way."""
 
-from .twins import Engine
+from .engine_config import Engine
 
 STAMP_FIELDS = ("SystemModstamp", "LastModifiedDate", "LastModifiedById")
 BASE_FIELDS = ("Id", "IsDeleted", "OwnerId", "WhatId", "Status", "Priority", *STAMP_FIELDS)

@@ -38,11 +38,12 @@ from . import inbound, telemetry
 from .client import AuthError, SalesforceError
 from .client_cache import client_for_connection
 from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
+from .engine_config import engine_load
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
 from .selectors import inbound_connection, sync_settings
-from .twins import SETTLED_AFTER, engine_load
+from .stamps import SETTLED_AFTER
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def known_already(link: TaskSyncRecord, committed: dt.datetime) -> bool:
     """Whether Cockpit holds the twin's state as of a change committed then, or a newer one.
 
     Yes when a pull saw a later SystemModstamp; and when the version Cockpit holds was read
-    after its second had passed (`salesforce_modified_at`, a settled read: sync/twins.py,
+    after its second had passed (`salesforce_modified_at`, a settled read: sync/stamps.py,
     `stamp_settled`): every change committed in that second or before had reached that read.
     Salesforce stamps to the second, so an event of the very second a pull saw is older or
     newer only by such a read; without one the event is applied (it is then that version, or

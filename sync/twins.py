@@ -1,4 +1,4 @@
-"""A Cockpit task and its Salesforce twin: merge, link, and delete, for both directions.
+"""A Cockpit task and its Salesforce twin: merge and agree, for both directions.
 
 The pull and the push both end here once they hold Salesforce's values for a task: the merge
 (sync/merge.py) decides field by field, this module applies what comes in under a row lock,
@@ -8,7 +8,7 @@ from. No network here: callers read Salesforce before and write after.
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,69 +16,23 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks import services as task_services
 from tasks.bulk import rows_update
 from tasks.models import Company, Task, TaskSyncRecord
 
-from .context import applying_inbound
-from .mapping import FieldRule, MappingSpec, sf_datetime_parse
-from .mapping_specs import mapping_spec_load
-from .merge import COCKPIT, SKIP, Merge, SyncField, merge, same
+from .agreement import TOUCHED, agreement_marked, legacy_base_ck, mapping_changes
+from .engine_config import Engine
+from .merge import COCKPIT, SKIP, Merge, merge, same
 from .merge import Conflict as MergeConflict
-from .models import Conflict, SyncEvent, Tombstone
-from .payload import (
-    COMPANY,
-    OWNER,
-    Lookups,
-    Picklists,
-    field_labels,
-    lookups_load,
-    picklists_load,
-    salesforce_fields_of,
-    sync_fields,
-    task_changes,
-    task_values,
-)
+from .models import Conflict, SyncEvent
+from .payload import COMPANY, OWNER, salesforce_fields_of, task_changes, task_values
+from .stamps import modified_at, stamp_settled
+from .uncertain import stale_fields, uncertain_landed
 
 log = logging.getLogger(__name__)
 
-# A write whose answer never came can still land this long after it was sent.
-UNCERTAIN_FOR = dt.timedelta(minutes=15)
-UNCERTAIN_KEPT = 5
 LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
 DIRECTION = "direction"  # ... and of a newly mapped one-way field's first values
-EXTERNAL_PREFIX = "cockpit-"  # Cockpit_Task_Id__c holds "cockpit-<task id>"
-
-
-@dataclass
-class Engine:
-    """What one push cycle or pull knows about the configuration, loaded once."""
-
-    connection: SalesforceConnection
-    settings: SyncSettings
-    spec: MappingSpec
-    lookups: Lookups
-    fields: list[SyncField] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    picklists: Picklists = field(default_factory=picklists_load)
-
-    def __post_init__(self) -> None:
-        self.fields = sync_fields(self.spec, self.lookups)
-        self.labels = field_labels(self.spec)
-
-    @property
-    def field_names(self) -> list[str]:
-        return [f.salesforce for f in self.fields]
-
-
-def engine_load(connection: SalesforceConnection, settings: SyncSettings) -> Engine:
-    return Engine(
-        connection=connection,
-        settings=settings,
-        spec=mapping_spec_load(connection),
-        lookups=lookups_load(),
-    )
 
 
 @dataclass
@@ -96,315 +50,6 @@ class Outcome:
         if self.engine is not None:
             base_ck = agreement_marked(self.engine, base_sf, base_ck)
         return base_sf, base_ck
-
-
-# ---- which mapping an agreement was made under ----------------------------------------------
-# The agreed Cockpit values carry, under this key (no Salesforce field name starts with '@'),
-# what the mapping was when each field was agreed: for a mapped field its Cockpit field and
-# direction, for Status and Priority the Salesforce value Cockpit's agreed value translated to
-# and whether the agreed Salesforce value had a mapping. A mapping or default change is then
-# judged per task against the mapping its agreement was made under (issue 16): however many
-# saves come before the re-sync reaches a task, and whichever of push, pull or re-sync merges
-# it first. The company lookup is marked the same way: the Account the agreed company was
-# linked to, and whether the agreed WhatId was an Account no company had; a company linked to
-# another Account (by an admin, or by a pull that matched its name) is then a change of each
-# of its tasks' WhatId, whichever merge meets the task first.
-MARKS = "@mapping"
-# A base value no real value equals: an agreed WhatId that became readable since (its Account
-# is a company's now) is seen as changed in Salesforce.
-LINKED = "\u2063cockpit-linked\u2063"
-
-
-def _direction(rule: FieldRule) -> str:
-    return {(True, True): "both", (True, False): "out", (False, True): "in"}.get(
-        (rule.goes_out, rule.comes_in), "none"
-    )
-
-
-def agreement_marked(
-    engine: Engine, base_sf: dict[str, Any], base_ck: dict[str, Any]
-) -> dict[str, Any]:
-    """The agreed Cockpit values with the marks of the mapping (and company links) they are
-    agreed under."""
-    spec = engine.spec
-    marks: dict[str, Any] = {
-        rule.salesforce_field: {"from": rule.cockpit_field, "dir": _direction(rule)}
-        for rule in spec.fields
-    }
-    for _, picklist in spec.picklists:
-        name = picklist.salesforce_field
-        if base_ck.get(name) is None or name not in base_sf:
-            continue  # not agreed (a write on its way): nothing to mark
-        theirs = base_sf[name]
-        marks[name] = {
-            "out": picklist.out(base_ck[name]),
-            "unmapped": theirs is not None and picklist.back(theirs) is None,
-        }
-    if COMPANY in base_sf and COMPANY in base_ck:
-        lookups, theirs = engine.lookups, base_sf[COMPANY]
-        company = base_ck[COMPANY]
-        marks[COMPANY] = {
-            "out": lookups.accounts_out.get(company) if company else None,
-            "unmapped": bool(theirs) and theirs not in lookups.accounts_in,
-        }
-    return {**{k: v for k, v in base_ck.items() if k != MARKS}, MARKS: marks}
-
-
-def _mapping_changes(
-    engine: Engine,
-    base_sf: dict[str, Any],
-    base_ck: dict[str, Any],
-    ours: dict[str, Any],
-    theirs: dict[str, Any] | None,
-) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
-    """The agreement as the current mapping can use it, and the fields with none (README, "What
-    the sync guarantees", 11). Only what the new mapping translates differently from the old
-    one's agreement goes out; a value Salesforce chose is never rewritten by a mapping change."""
-    # A picklist that joined the sync after the twin's agreement (the task type, once mapped)
-    # has none: it meets Salesforce's value as a newly mapped field does, so a Type a
-    # Salesforce user chose is neither cleared by a task without a type nor overwritten.
-    unagreed = {
-        picklist.salesforce_field
-        for _, picklist in engine.spec.picklists
-        if picklist.salesforce_field not in base_sf
-    }
-    marks = base_ck.get(MARKS)
-    if marks is None:
-        # Agreed before marks were kept: as if under this one.
-        return base_sf, base_ck, frozenset(unagreed)
-    base_sf, base_ck = dict(base_sf), dict(base_ck)
-    by_name = {item.salesforce: item for item in engine.fields}
-    fresh: set[str] = set(unagreed)
-
-    def forget(name: str) -> None:
-        fresh.add(name)
-        base_sf.pop(name, None)
-        base_ck.pop(name, None)
-
-    for rule in engine.spec.fields:
-        name, mark = rule.salesforce_field, marks.get(rule.salesforce_field)
-        if name not in base_sf or (mark is not None and mark["from"] != rule.cockpit_field):
-            forget(name)  # newly mapped, or another Cockpit field behind it: no agreement yet
-        elif mark is not None and mark["dir"] != _direction(rule) and name in base_ck:
-            # A one-way field's agreement is only half a one (the side it ignored may have
-            # moved on): it still holds where the two values translate into each other.
-            item = by_name[name]
-            agreed, agreed_sf = base_ck[name], base_sf[name]
-            if not (same(item.out(agreed), agreed_sf) or same(item.back(agreed_sf), agreed)):
-                forget(name)
-    for _, picklist in engine.spec.picklists:
-        name, mark = picklist.salesforce_field, marks.get(picklist.salesforce_field)
-        if mark is None or name not in base_ck or name not in base_sf:
-            continue
-        agreed, agreed_sf = base_ck[name], base_sf[name]
-        readable = agreed_sf is not None and picklist.back(agreed_sf) is not None
-        if same(agreed_sf, mark["out"]) and readable:
-            # Salesforce holds Cockpit's own translation, and the new mapping still reads it:
-            # it follows a new translation (a changed mapping or default), unless a Salesforce
-            # user changed the field since (the merge then takes that edit, or keeps it when
-            # it has no mapping). A value the new mapping cannot read stays, as any other.
-            moved = theirs is not None and not same(theirs.get(name, agreed_sf), agreed_sf)
-            if not same(picklist.out(agreed), agreed_sf) and not moved:
-                del base_ck[name]  # Cockpit's value counts as changed: it goes out
-        elif mark["unmapped"] and agreed_sf is not None:
-            meaning = picklist.back(agreed_sf)
-            if meaning is not None and meaning != agreed:
-                forget(name)  # a value newly mapped to another Cockpit value: no agreement yet
-    _company_link_changes(engine, marks, base_sf, base_ck, theirs)
-    return base_sf, base_ck, frozenset(fresh)
-
-
-# ---- what a CSM changed since the agreement ---------------------------------------------------
-# A field a CSM changed and changed back before a push (a task handed to Bob and back to its
-# CSM) holds the agreed value again, and the merge would see no Cockpit change: a Salesforce
-# change made meanwhile (the task given to a user with no Cockpit account) would win without a
-# conflict, and a value Salesforce holds that Cockpit cannot express would stay although a CSM
-# chose the field's value since. The Cockpit fields a CSM's change wrote are kept beside the
-# agreement, under this key, until the next merge (README, "What the sync guarantees", 3).
-TOUCHED = "@touched"
-
-
-def agreement_touched(*, task: Task, fields: set[str]) -> None:
-    """A CSM's change wrote these Cockpit fields ('owner', 'status', 'custom:<key>') of a
-    task: the next merge counts them as changed by Cockpit even where the value is the agreed
-    one again. Called in the change's transaction, which holds the task's row lock, so no
-    merge (which locks the task first) runs between the change and this."""
-    record = TaskSyncRecord.objects.select_for_update().filter(task=task).first()
-    if record is None or not record.agreed_cockpit:
-        return  # no agreement yet: the first push sends every field
-    before = record.agreed_cockpit.get(TOUCHED) or []
-    touched = sorted({*before, *fields})
-    if touched != before:
-        record.agreed_cockpit = {**record.agreed_cockpit, TOUCHED: touched}
-        record.save(update_fields=["agreed_cockpit"])
-
-
-def _company_link_changes(
-    engine: Engine,
-    marks: dict[str, Any],
-    base_sf: dict[str, Any],
-    base_ck: dict[str, Any],
-    theirs: dict[str, Any] | None,
-) -> None:
-    """The agreed company's Account changed since the agreement (the agreement as the merge can
-    use it, changed in place). Where Salesforce held the Account Cockpit's company meant, the
-    company's new Account (or none) is a Cockpit change of the task's WhatId: it goes out, and
-    a Salesforce user's change of it meanwhile makes a conflict, settled by the policy and
-    recorded. Where Salesforce held an Account no company had (a push does not link
-    companies), and that Account is now another company's, Salesforce's choice is a Salesforce
-    change: it comes in (or meets Cockpit's own change as a conflict)."""
-    if COMPANY not in base_sf or COMPANY not in base_ck:
-        return
-    agreed, agreed_sf = base_ck[COMPANY], base_sf[COMPANY]
-    mark = marks.get(COMPANY)
-    if mark is None:
-        if agreed is None or agreed_sf is not None:
-            return  # agreed before links were marked, and nothing tells what it meant
-        # An empty WhatId agreed beside a company: that company had no Account then.
-        mark = {"out": None, "unmapped": False}
-    lookups = engine.lookups
-    if mark["unmapped"]:
-        meaning = lookups.accounts_in.get(agreed_sf) if agreed_sf else None
-        if meaning is not None and meaning != agreed and theirs is not None:
-            base_sf[COMPANY] = LINKED  # Salesforce's value counts as changed
-    elif same(agreed_sf, mark["out"]):
-        now = lookups.accounts_out.get(agreed) if agreed else None
-        if not same(now, agreed_sf):
-            del base_ck[COMPANY]  # Cockpit's value counts as changed: it goes out
-
-
-# ---- uncertain writes ---------------------------------------------------------------------
-
-
-def uncertain_add(writes: dict[int, tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    """Remember writes whose answer never came: task id → (values sent, Cockpit's values)."""
-    now = timezone.now()
-    for record in TaskSyncRecord.objects.filter(task_id__in=writes):
-        sent, cockpit = writes[record.task_id]
-        kept = _fresh(record.uncertain_writes, now)
-        kept.append({"at": now.isoformat(), "values": sent, "cockpit": cockpit})
-        record.uncertain_writes = kept[-UNCERTAIN_KEPT:]
-        record.save(update_fields=["uncertain_writes"])
-
-
-def _fresh(writes: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
-    return [w for w in writes or [] if dt.datetime.fromisoformat(w["at"]) > now - UNCERTAIN_FOR]
-
-
-def stale_fields(
-    record: TaskSyncRecord, theirs: dict[str, Any], fields: list[SyncField], ours: dict[str, Any]
-) -> frozenset[str]:
-    """Fields whose Salesforce value is what one of our unanswered writes sent, no longer what
-    Cockpit holds: the write arrived late, after a newer one. Salesforce's LastModifiedById
-    cannot tell (it names the last editor of any field), so the value itself does; a Salesforce
-    user who set that very value meanwhile is indistinguishable, and the merge records a
-    conflict for every such field, so the case is never silent."""
-    if not record.uncertain_writes or not theirs:
-        return frozenset()
-    agreed = record.agreed_values or {}
-    by_name = {item.salesforce: item for item in fields}
-    stale = set()
-    for write in _fresh(record.uncertain_writes, timezone.now()):
-        for name, value in write["values"].items():
-            item = by_name.get(name)
-            if item is None or name not in theirs or not same(theirs[name], value):
-                continue
-            if not same(value, agreed.get(name)) and not same(item.out(ours.get(name)), value):
-                stale.add(name)
-    return frozenset(stale)
-
-
-def _landed(write: dict[str, Any], theirs: dict[str, Any]) -> bool:
-    return all(same(theirs.get(k), v) for k, v in write["values"].items() if k in theirs)
-
-
-def uncertain_since(record: TaskSyncRecord) -> dt.datetime | None:
-    """When the newest write of this task whose answer never came was sent, if recently."""
-    fresh = _fresh(record.uncertain_writes, timezone.now())
-    return dt.datetime.fromisoformat(fresh[-1]["at"]) if fresh else None
-
-
-def _legacy_base_ck(
-    engine: Engine, base_sf: dict[str, Any], ours: dict[str, Any]
-) -> dict[str, Any]:
-    """Records agreed before Cockpit's side was kept: what Cockpit held then, as far as the
-    Salesforce values tell (an unmapped value stood beside Cockpit's current one)."""
-    base_ck = {}
-    for item in engine.fields:
-        if item.salesforce in base_sf:
-            value = item.back(base_sf[item.salesforce])
-            base_ck[item.salesforce] = ours.get(item.salesforce) if value is SKIP else value
-    return base_ck
-
-
-def _modified_at(theirs: dict[str, Any], *names: str) -> dt.datetime | None:
-    for name in names or ("LastModifiedDate", "SystemModstamp"):
-        if theirs.get(name):
-            return sf_datetime_parse(theirs[name])
-    return None
-
-
-# ---- conditional writes ---------------------------------------------------------------------
-# Salesforce's conditional headers validate weakly: If-Unmodified-Since compares an HTTP date,
-# to the second, with LastModifiedDate, so an edit saved in the same second as the version
-# Cockpit holds passes the check. A stamp is therefore kept only when the read that saw the
-# version began at least SETTLED_AFTER past it: its second was over (one second), and a
-# transaction still in flight when the version was read (a Salesforce record can become
-# visible after later stamps) had another second to commit. An edit saved after that read is
-# stamped later than the version, and a write conditional on it gets 412 instead.
-SETTLED_AFTER = dt.timedelta(seconds=2)
-
-
-def stamp_settled(theirs: dict[str, Any], read_at: dt.datetime | None) -> dt.datetime | None:
-    """The LastModifiedDate of the version a read saw, if a write may be conditional on it."""
-    modified = _modified_at(theirs, "LastModifiedDate")
-    if modified is None or read_at is None or read_at < modified + SETTLED_AFTER:
-        return None
-    return modified
-
-
-def conditional_since(engine: Engine, record: TaskSyncRecord) -> dt.datetime | None:
-    """The stamp a push of this linked task may write on with If-Unmodified-Since instead of
-    reading Salesforce first, or None when it must read: no settled stamp, a write whose answer
-    never came (its late arrival needs the read's values to be recognised), or an agreement
-    the current mapping judges differently (a mapping change meets Salesforce's values)."""
-    stamp = record.salesforce_modified_at
-    if stamp is None or not _agreement_writable(engine, record):
-        return None
-    return stamp
-
-
-# A twin Cockpit wrote itself has no settled stamp until a read 2 s past its second sees it: a
-# push cycle's verifying read (sync/outbound.py) does, in the call of the cycle after next at
-# the latest. Until then its next update may wait for that read instead of reading first.
-STAMP_AWAITED = dt.timedelta(seconds=4)
-
-
-def stamp_awaited(engine: Engine, record: TaskSyncRecord, now: dt.datetime) -> bool:
-    """Whether this twin's next update may wait for its stamp to settle: Cockpit wrote (or
-    read) it less than STAMP_AWAITED ago, and only the stamp keeps it from going
-    conditionally."""
-    return (
-        record.salesforce_modified_at is None
-        and record.last_synced_at is not None
-        and now - record.last_synced_at < STAMP_AWAITED
-        and _agreement_writable(engine, record)
-    )
-
-
-def _agreement_writable(engine: Engine, record: TaskSyncRecord) -> bool:
-    if _fresh(record.uncertain_writes, timezone.now()):
-        return False
-    base_sf, base_ck = record.agreed_values or {}, record.agreed_cockpit or {}
-    if MARKS not in base_ck or any(
-        name not in base_sf or name not in base_ck for name in engine.field_names
-    ):
-        return False
-    judged_sf, judged_ck, fresh = _mapping_changes(engine, base_sf, base_ck, {}, None)
-    return not (fresh or judged_sf != base_sf or judged_ck != base_ck)
-
-
-# ---- merge linked tasks ---------------------------------------------------------------------
 
 
 @dataclass
@@ -484,7 +129,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
                 outcome.changed_cockpit = True
             conflicts += _conflict_rows(engine, task, item.salesforce_id, result, events)
             events += _skip_events(engine, task.pk, item.salesforce_id, result)
-            seen = _modified_at(item.theirs or {}, "SystemModstamp")
+            seen = modified_at(item.theirs or {}, "SystemModstamp")
             newer = seen is not None and (
                 record.salesforce_seen_at is None or seen > record.salesforce_seen_at
             )
@@ -557,11 +202,11 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
     else:
         base_sf = record.agreed_values or None
         base_ck = record.agreed_cockpit or (
-            _legacy_base_ck(engine, base_sf, ours) if base_sf else {}
+            legacy_base_ck(engine, base_sf, ours) if base_sf else {}
         )
     fresh: frozenset[str] = frozenset()
     if item.base_override is None and base_sf is not None:
-        base_sf, base_ck, fresh = _mapping_changes(engine, base_sf, base_ck, ours, theirs)
+        base_sf, base_ck, fresh = mapping_changes(engine, base_sf, base_ck, ours, theirs)
     if item.drift and theirs is not None and base_sf is not None:
         base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
     stale = stale_fields(record, theirs or {}, engine.fields, ours)
@@ -569,8 +214,10 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
     touched = salesforce_fields_of(engine.spec, touched_by_csm)
     if theirs and record.uncertain_writes:
         # A write Salesforce now shows has landed: it cannot land again later.
-        record.uncertain_writes = [w for w in record.uncertain_writes if not _landed(w, theirs)]
-    modified = _modified_at(theirs or {})
+        record.uncertain_writes = [
+            w for w in record.uncertain_writes if not uncertain_landed(w, theirs)
+        ]
+    modified = modified_at(theirs or {})
     # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
     # conflict is recorded either way).
     changed_here = task.updated_at.replace(microsecond=0)
@@ -771,94 +418,3 @@ AGREED_FIELDS = [
     *TaskSyncRecord.ERROR_FIELDS,
     "last_synced_at",
 ]
-
-
-# ---- deletions ----------------------------------------------------------------------------
-
-
-def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> int:
-    """Salesforce deleted these records: their Cockpit tasks go too (a delete wins over an
-    edit made meanwhile in Cockpit), without an echo."""
-    linked = {
-        task_id: salesforce_id
-        for task_id, salesforce_id in TaskSyncRecord.objects.filter(
-            salesforce_id__in=salesforce_ids, desynced_at=None
-        ).values_list("task_id", "salesforce_id")
-        if salesforce_id  # always, by the filter; said for the type checker
-    }
-    if not linked:
-        return 0
-    names = dict(Task.objects.filter(pk__in=linked).values_list("pk", "name"))
-    with transaction.atomic():
-        with applying_inbound():
-            task_services.task_delete_many(task_ids=list(linked))
-        Tombstone.objects.bulk_create(
-            [
-                Tombstone(
-                    task_id=task_id,
-                    salesforce_id=salesforce_id,
-                    deleted_in=Tombstone.Side.SALESFORCE,
-                )
-                for task_id, salesforce_id in linked.items()
-            ],
-            ignore_conflicts=True,
-        )
-    SyncEvent.objects.bulk_create(
-        SyncEvent(
-            kind=SyncEvent.Kind.DELETED,
-            task_id=task_id,
-            salesforce_id=salesforce_id,
-            message=f"'{names.get(task_id, task_id)}' {reason}",
-        )
-        for task_id, salesforce_id in linked.items()
-    )
-    return len(linked)
-
-
-def external_id(task_id: int) -> str:
-    """The value of a Cockpit task's external id field in Salesforce."""
-    return f"{EXTERNAL_PREFIX}{task_id}"
-
-
-def task_id_of(external: str) -> int | None:
-    """The Cockpit task an external id value names, if it is one of ours."""
-    if not external.startswith(EXTERNAL_PREFIX):
-        return None
-    try:
-        return int(external.removeprefix(EXTERNAL_PREFIX))
-    except ValueError:
-        return None
-
-
-def first_push_base(record: TaskSyncRecord) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """What a first push whose answer never came sent (both sides' values), if Cockpit still
-    remembers it: the agreed base once its twin is found."""
-    creates = [w for w in record.uncertain_writes or [] if OWNER in w["values"]]
-    if not creates:
-        return None
-    return creates[-1]["values"] or {}, creates[-1].get("cockpit") or {}
-
-
-def tombstones_for(pairs: list[tuple[str, str]]) -> dict[str, Tombstone]:
-    """For Salesforce records (Id, external id) Cockpit has no link to: the tombstones of the
-    Cockpit tasks they are twins of, if those tasks are gone (deleted in Cockpit, or a late
-    first push of a task whose twin Salesforce deleted). Two queries for any number."""
-    by_salesforce = {
-        t.salesforce_id: t
-        for t in Tombstone.objects.filter(salesforce_id__in=[sf for sf, _ in pairs if sf])
-    }
-    task_ids = {t for t in (task_id_of(ext) for _, ext in pairs) if t is not None}
-    by_task = {t.task_id: t for t in Tombstone.objects.filter(pk__in=task_ids)} if task_ids else {}
-    found: dict[str, Tombstone] = {}
-    for salesforce_id, external in pairs:
-        tombstone = by_salesforce.get(salesforce_id)
-        if tombstone is not None and tombstone.deleted_in == Tombstone.Side.SALESFORCE:
-            continue  # the very record Salesforce deleted, undeleted there: a user's choice
-        if tombstone is None:
-            task_id = task_id_of(external)
-            tombstone = by_task.get(task_id) if task_id is not None else None
-            if tombstone is not None and tombstone.salesforce_id == salesforce_id:
-                continue
-        if tombstone is not None:
-            found[salesforce_id] = tombstone
-    return found

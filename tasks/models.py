@@ -225,7 +225,7 @@ class TaskSyncRecord(models.Model):
     # change event's commit time): a change event older than it is already known and skipped.
     salesforce_seen_at = models.DateTimeField(null=True, blank=True)
     # The LastModifiedDate of the Salesforce version `agreed_values` hold, kept only when Cockpit
-    # read that version after its second had passed (sync/twins.py, `stamp_settled`): a push
+    # read that version after its second had passed (sync/stamps.py, `stamp_settled`): a push
     # may then write conditionally on it (If-Unmodified-Since) without reading first. Empty
     # after Cockpit's own write and whenever the version is not known that well.
     salesforce_modified_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,76 @@
+"""Deletes that win and stick: Salesforce's deletes applied to Cockpit, and the tombstones that
+keep a deleted task's twin from coming back.
+"""
+
+from django.db import transaction
+
+from tasks import services as task_services
+from tasks.models import Task, TaskSyncRecord
+
+from .context import applying_inbound
+from .external_ids import task_id_of
+from .models import SyncEvent, Tombstone
+
+
+def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> int:
+    """Salesforce deleted these records: their Cockpit tasks go too (a delete wins over an
+    edit made meanwhile in Cockpit), without an echo."""
+    linked = {
+        task_id: salesforce_id
+        for task_id, salesforce_id in TaskSyncRecord.objects.filter(
+            salesforce_id__in=salesforce_ids, desynced_at=None
+        ).values_list("task_id", "salesforce_id")
+        if salesforce_id  # always, by the filter; said for the type checker
+    }
+    if not linked:
+        return 0
+    names = dict(Task.objects.filter(pk__in=linked).values_list("pk", "name"))
+    with transaction.atomic():
+        with applying_inbound():
+            task_services.task_delete_many(task_ids=list(linked))
+        Tombstone.objects.bulk_create(
+            [
+                Tombstone(
+                    task_id=task_id,
+                    salesforce_id=salesforce_id,
+                    deleted_in=Tombstone.Side.SALESFORCE,
+                )
+                for task_id, salesforce_id in linked.items()
+            ],
+            ignore_conflicts=True,
+        )
+    SyncEvent.objects.bulk_create(
+        SyncEvent(
+            kind=SyncEvent.Kind.DELETED,
+            task_id=task_id,
+            salesforce_id=salesforce_id,
+            message=f"'{names.get(task_id, task_id)}' {reason}",
+        )
+        for task_id, salesforce_id in linked.items()
+    )
+    return len(linked)
+
+
+def tombstones_for(pairs: list[tuple[str, str]]) -> dict[str, Tombstone]:
+    """For Salesforce records (Id, external id) Cockpit has no link to: the tombstones of the
+    Cockpit tasks they are twins of, if those tasks are gone (deleted in Cockpit, or a late
+    first push of a task whose twin Salesforce deleted). Two queries for any number."""
+    by_salesforce = {
+        t.salesforce_id: t
+        for t in Tombstone.objects.filter(salesforce_id__in=[sf for sf, _ in pairs if sf])
+    }
+    task_ids = {t for t in (task_id_of(ext) for _, ext in pairs) if t is not None}
+    by_task = {t.task_id: t for t in Tombstone.objects.filter(pk__in=task_ids)} if task_ids else {}
+    found: dict[str, Tombstone] = {}
+    for salesforce_id, external in pairs:
+        tombstone = by_salesforce.get(salesforce_id)
+        if tombstone is not None and tombstone.deleted_in == Tombstone.Side.SALESFORCE:
+            continue  # the very record Salesforce deleted, undeleted there: a user's choice
+        if tombstone is None:
+            task_id = task_id_of(external)
+            tombstone = by_task.get(task_id) if task_id is not None else None
+            if tombstone is not None and tombstone.salesforce_id == salesforce_id:
+                continue
+        if tombstone is not None:
+            found[salesforce_id] = tombstone
+    return found

@@ -42,7 +42,8 @@ def _run(emulator, alice) -> None:
         def __len__(self):
             return self.count
 
-    from sync import inbound, outbound
+    from sync import inbound
+    from sync.push import outbox_push_all
     from tasks import services as tasks
 
     inbound.pull_run(force=True)  # the first import (nothing to import)
@@ -52,7 +53,7 @@ def _run(emulator, alice) -> None:
     emulator.reset_request_log()
     with CountQueries() as queries:
         start = time.perf_counter()
-        result = outbound.outbox_push_all()
+        result = outbox_push_all()
         seconds = time.perf_counter() - start
     _report(
         "push (outbox → collections)",

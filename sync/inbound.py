@@ -391,7 +391,7 @@ def _link(
 ) -> MergeItem:
     base = first_push_base(record) or (dict.fromkeys(engine.field_names), {})
     # The agreement is what the lost push sent, as the push that finds its twin records it
-    # (outbound._own_creates_find): the merge below replaces it, but it merges nothing for a
+    # (push/creates.py::own_creates_find): the merge below replaces it, but it merges nothing for a
     # task its CSM desynced meanwhile, which syncs again from this base.
     TaskSyncRecord.objects.filter(pk=record.pk).update(
         salesforce_id=salesforce_id, agreed_values=base[0], agreed_cockpit=base[1]

@@ -1,7 +1,7 @@
 """The outbox: Cockpit task changes waiting to reach Salesforce, and their bookkeeping.
 
 Every change is written here in the task change's own transaction (DESIGN rule 9); the push
-cycle (sync/outbound.py) claims due entries and finishes them through the functions below. The
+cycle (sync/push/) claims due entries and finishes them through the functions below. The
 database, not the broker, is the queue: a lost message or a crashed worker leaves the row, and
 beat's sweep picks it up.
 """
@@ -40,7 +40,7 @@ DOORBELL = "push-doorbell"
 DOORBELL_STALE = dt.timedelta(seconds=5)
 # Group commit: a push cycle that claims changes begins at most once a CYCLE_SPACING, taking
 # everything queued by then, so a trickle costs at most one Composite call a second however
-# fast changes come (a backlog's full cycles follow one another: outbound.outbox_push_all).
+# fast changes come (a backlog's full cycles follow one another: push.outbox_push_all).
 PUSH_CYCLE = "push-cycle"  # its locked_until: when the last cycle began or claimed changes
 CYCLE_SPACING = dt.timedelta(seconds=1)
 

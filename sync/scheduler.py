@@ -1,24 +1,22 @@
 """Which of the engine's jobs runs under the engine lease, one after another.
 
 One worker at a time holds the engine lease (sync/lease.py) for one job: a push cycle
-(sync/outbound.py), a pull (sync/inbound.py), a reconcile (sync/reconcile.py), or the
+(sync/push/), a pull (sync/inbound.py), a reconcile (sync/reconcile.py), or the
 change-event listener's catch-up pull (sync/stream.py). The push, the pull and reconcile do
 not import one another: where one job gives way to another is decided here, and the Celery
 shells (sync/tasks.py) and the admin's buttons (sync/api.py) start their jobs through it.
 """
 
-from . import inbound, outbound
+from . import inbound, push
 from .inbound import PullResult
-from .outbound import PushResult
+from .push import PushResult
 
 
-def push_run(*, max_batches: int = 50, limit: int = outbound.CYCLE_LIMIT) -> PushResult:
+def push_run(*, max_batches: int = 50, limit: int = push.CYCLE_LIMIT) -> PushResult:
     """Push until nothing is due, in cycles of up to `limit` changes. A backlog takes many
     cycles, each holding the engine lease: a pull that falls due meanwhile runs between two of
     them instead of waiting for the whole backlog."""
-    return outbound.outbox_push_all(
-        max_batches=max_batches, limit=limit, between_cycles=pull_due_run
-    )
+    return push.outbox_push_all(max_batches=max_batches, limit=limit, between_cycles=pull_due_run)
 
 
 def pull_due_run() -> PullResult:

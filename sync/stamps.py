@@ -53,7 +53,7 @@ def conditional_since(engine: Engine, record: TaskSyncRecord) -> dt.datetime | N
 
 
 # A twin Cockpit wrote itself has no settled stamp until a read 2 s past its second sees it: a
-# push cycle's verifying read (sync/outbound.py) does, in the call of the cycle after next at
+# push cycle's verifying read (sync/push/reads.py) does, in the call of the cycle after next at
 # the latest. Until then its next update may wait for that read instead of reading first.
 STAMP_AWAITED = dt.timedelta(seconds=4)
 

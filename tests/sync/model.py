@@ -53,7 +53,7 @@ from adminconfig.models import (
     SalesforceConnection,
     UserMapping,
 )
-from sync import inbound, outbound, reconcile, resyncs
+from sync import inbound, reconcile, resyncs
 from sync.client import SalesforceError
 from sync.client_cache import clients_reset
 from sync.models import (
@@ -66,6 +66,7 @@ from sync.models import (
     SyncEvent,
     Tombstone,
 )
+from sync.push import outbox_push, outbox_push_all
 from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Company, Priority, Status, Task, TaskSyncRecord
@@ -391,7 +392,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             """Two synced tasks, one born on each side, for the steps to work on."""
             self.csm_creates()
             self.salesforce_user_creates()
-            outbound.outbox_push_all()
+            outbox_push_all()
             inbound.pull_run(force=True)
             self._links_followed()
 
@@ -814,7 +815,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             armed for exactly this cycle."""
             fault = self._fault(roll, PUSH_FAULTS)
             try:
-                outbound.outbox_push(limit=limit)
+                outbox_push(limit=limit)
             finally:
                 if fault:
                     world.emulator.clear_faults()
@@ -890,12 +891,12 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             self.csm_edits(pick, "details", "Low")
             self._arm("apply_late")
             try:
-                outbound.outbox_push()
+                outbox_push()
             finally:
                 world.emulator.clear_faults()
             self.csm_edits(pick, "details", "Low")
             self.time_passes()
-            outbound.outbox_push()
+            outbox_push()
             self._count("push")
 
         @rule()
@@ -983,7 +984,7 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                     next_attempt_at=timezone.now()
                 )
                 SalesforceConnection.objects.update(retry_at=None)
-                pushed = outbound.outbox_push_all()
+                pushed = outbox_push_all()
                 pulled = inbound.pull_run(force=True)
                 self._links_followed()
                 moved = pushed.pushed + pushed.deleted + pulled.created + pulled.updated

@@ -3,9 +3,10 @@
 import pytest
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound, reconcile
+from sync import inbound, reconcile
 from sync.accounts import accounts_refresh
 from sync.models import Conflict, OutboxEntry, SalesforceAccount
+from sync.push import outbox_push, outbox_push_all
 from tasks import services as tasks
 from tasks.models import Company, Task, TaskSyncRecord
 from tests.factories import AdminFactory
@@ -131,7 +132,7 @@ def test_a_name_two_accounts_share_asks_which_one_and_saves_nothing(admin_client
 
 def push():
     SalesforceConnection.objects.update(retry_at=None)
-    return outbound.outbox_push()
+    return outbox_push()
 
 
 def pull():
@@ -291,7 +292,7 @@ def test_a_reconcile_links_the_account_of_a_twin_handed_to_a_user_no_pull_reads(
     seed 610180579)."""
     globex = Company.objects.create(name="Globex")
     task = tasks.task_create(owner=alice, name="Renewal call")
-    outbound.outbox_push_all()
+    outbox_push_all()
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     dave = sf.query("SELECT Id FROM User WHERE Email = 'dave@example.com'")["records"][0]["Id"]
     account = sf.Account.create({"Name": "Globex"})["id"]

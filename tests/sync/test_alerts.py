@@ -138,9 +138,9 @@ def test_a_change_made_hours_ago_that_fails_now_is_mailed_as_a_new_failure(org, 
         tasks.task_create(owner=zed, name="Waited three hours")
     OutboxEntry.objects.update(updated_at=timezone.now() - dt.timedelta(hours=3))
 
-    from sync import outbound
+    from sync.push import outbox_push_all
 
-    outbound.outbox_push_all()
+    outbox_push_all()
     sync_tasks.alerts()
 
     assert [m.subject for m in mail.outbox] == ["Cockpit: 1 push to Salesforce failed"] * 2
@@ -151,10 +151,10 @@ def test_salesforce_refusing_every_push_is_mailed_before_the_retries_give_up(
     org, admins, committed
 ):
     from adminconfig import services as config
-    from sync import outbound
+    from sync import selectors
 
     config.connection_update(
-        connection=outbound.outbound_connection(), client_secret="revoked-secret"
+        connection=selectors.outbound_connection(), client_secret="revoked-secret"
     )
     with committed():
         tasks.task_create(owner=UserFactory(username="alice"), name="Waits for a secret")

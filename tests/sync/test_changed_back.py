@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound
+from sync import inbound
 from sync.mapping import FieldRule, MappingSpec, PicklistRule
 from sync.models import Conflict
 from sync.payload import salesforce_fields_of
+from sync.push import outbox_push
 from tasks import services as tasks
 from tasks.models import TaskSyncRecord
 from tests.factories import UserFactory
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 def push():
     SalesforceConnection.objects.update(retry_at=None)
-    return outbound.outbox_push()
+    return outbox_push()
 
 
 def pull():

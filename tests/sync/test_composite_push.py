@@ -12,8 +12,9 @@ import time_machine
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
-from sync import outbound
+from sync import client_cache
 from sync.models import OutboxEntry, SyncEvent
+from sync.push import outbox_push
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.sync.test_lease import OtherWorker, stalls_after
@@ -37,7 +38,7 @@ def a_cycle_of_every_kind(alice, committed):
     Returns (renamed, deleted's Salesforce Id, new)."""
     with committed(worker_runs=False):
         linked = [tasks.task_create(owner=alice, name=f"Linked {n}") for n in range(3)]
-    assert outbound.outbox_push().pushed == 3
+    assert outbox_push().pushed == 3
     ids = {r.task_id: r.salesforce_id for r in TaskSyncRecord.objects.all()}
     with committed(worker_runs=False):
         for task in linked[:2]:
@@ -51,7 +52,7 @@ def test_a_cycles_creates_updates_and_deletes_cost_one_call(org, alice, committe
     renamed, deleted, new = a_cycle_of_every_kind(alice, committed)
     org.reset_request_log()
 
-    result = outbound.outbox_push()
+    result = outbox_push()
 
     assert (result.pushed, result.deleted, result.errors) == (4, 1, [])
     log = org.request_log()
@@ -78,7 +79,7 @@ def test_with_bidirectional_sync_the_same_cycle_costs_one_read_and_one_write(
     bidi.reset_request_log()
 
     with time_machine.travel(timezone.now() + dt.timedelta(seconds=10), tick=True):
-        result = outbound.outbox_push()
+        result = outbox_push()
 
     assert (result.pushed, result.deleted, result.errors) == (4, 1, [])
     log = bidi.request_log()
@@ -99,7 +100,7 @@ def test_the_calls_in_flight_of_a_cycle_that_lost_its_lease_record_nothing(
     other = OtherWorker()
 
     with stalls_after(clock, "composite", lambda: None):
-        stopped = outbound.outbox_push()
+        stopped = outbox_push()
 
     assert stopped.pushed == 0
     assert "lease was lost" in stopped.errors[0]
@@ -113,7 +114,7 @@ def test_the_calls_in_flight_of_a_cycle_that_lost_its_lease_record_nothing(
     assert OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT).count() == 1_050
 
     other.take_over()
-    pushed = other.run(outbound.outbox_push)
+    pushed = other.run(outbox_push)
     other.let_go()
 
     assert (pushed.pushed, pushed.errors) == (1_050, [])
@@ -132,10 +133,10 @@ def test_an_outage_met_by_every_call_in_flight_pauses_the_connection_once(
     with committed(worker_runs=False):
         for n in range(1_050):
             tasks.task_create(owner=alice, name=f"Bulk {n}")
-    outbound.client_for_connection(SalesforceConnection.objects.get()).bearer()  # logged in
+    client_cache.client_for_connection(SalesforceConnection.objects.get()).bearer()  # logged in
     org.set_faults(error_rate=1.0, error_status=503)
 
-    result = outbound.outbox_push()
+    result = outbox_push()
 
     assert (result.pushed, result.retried) == (0, 1_050)
     connection = SalesforceConnection.objects.get()

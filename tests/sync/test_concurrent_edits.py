@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound, resolve
+from sync import inbound, resolve
 from sync.models import Conflict
+from sync.push import outbox_push
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.factories import AdminFactory, api_as
@@ -27,7 +28,7 @@ def pull():
 
 def push():
     SalesforceConnection.objects.update(retry_at=None)
-    return outbound.outbox_push()
+    return outbox_push()
 
 
 @pytest.fixture

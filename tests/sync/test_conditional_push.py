@@ -10,8 +10,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sync import inbound, outbound, reconcile
+from sync import inbound, reconcile
 from sync.models import Conflict, OutboxEntry
+from sync.push import outbox_push
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 
@@ -49,7 +50,7 @@ def test_twenty_sparse_edits_of_linked_tasks_cost_one_call_each(bidi, sf, alice_
 
     for n, (task, _) in enumerate(twins):
         tasks.task_update(task=Task.objects.get(pk=task.pk), name=f"Renewal {n} (moved)")
-        result = outbound.outbox_push()
+        result = outbox_push()
         assert result.pushed == 1, result.errors
 
     log = bidi.request_log()
@@ -76,7 +77,7 @@ def test_a_twin_edited_in_salesforce_since_is_refused_then_read_merged_and_writt
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renewal 0 (Cockpit)")
     bidi.reset_request_log()
 
-    result = outbound.outbox_push()
+    result = outbox_push()
     log = bidi.request_log()
 
     assert result.pushed == 1, result.errors
@@ -99,7 +100,7 @@ def test_a_salesforce_edit_of_the_same_field_since_is_refused_and_recorded_as_a_
     sf.Task.update(salesforce_id, {"Subject": "Renewal 0 (Salesforce)"})
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renewal 0 (Cockpit)")
 
-    outbound.outbox_push()
+    outbox_push()
 
     conflict = Conflict.objects.get(task_id=task.pk)
     assert (conflict.salesforce_field, conflict.salesforce_value) == (
@@ -128,7 +129,7 @@ def test_a_salesforce_edit_in_the_same_second_as_the_version_cockpit_read_is_not
     bidi.set_clock_offset(3610)  # the push comes well after that second
     tasks.task_update(task=record.task, name="Renewal (Cockpit)")
 
-    outbound.outbox_push()
+    outbox_push()
 
     conflict = Conflict.objects.get(task_id=record.task_id)
     assert conflict.salesforce_value == "Renewal (Salesforce, same second)"
@@ -141,13 +142,13 @@ def test_the_next_write_after_cockpits_own_reads_first(bidi, sf, alice_sf_id):
     # after go conditionally again).
     ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="First")
-    outbound.outbox_push()
+    outbox_push()
     assert TaskSyncRecord.objects.get(task=task).salesforce_modified_at is None
     bidi.set_clock_offset(30)
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Second")
     bidi.reset_request_log()
 
-    outbound.outbox_push()
+    outbox_push()
 
     log = bidi.request_log()
     assert (log["subrequests"], log["total"]) == ({}, 2)  # read, write
@@ -162,7 +163,7 @@ def test_a_conditional_write_of_a_twin_deleted_in_salesforce_deletes_the_task(
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Edited meanwhile in Cockpit")
     bidi.reset_request_log()
 
-    result = outbound.outbox_push()
+    result = outbox_push()
 
     assert result.deleted == 1
     assert not Task.objects.filter(pk=task.pk).exists()  # the delete wins
@@ -173,14 +174,14 @@ def test_a_conditional_write_of_a_twin_deleted_in_salesforce_deletes_the_task(
 def test_a_cycle_with_one_task_that_must_be_read_reads_them_all_in_two_calls(bidi, sf, alice_sf_id):
     (settled, _), (fresh, _) = settled_twins(bidi, sf, alice_sf_id, 2)
     tasks.task_update(task=Task.objects.get(pk=fresh.pk), name="Written by Cockpit")
-    outbound.outbox_push()  # its next write must read first: Cockpit has not read this version
+    outbox_push()  # its next write must read first: Cockpit has not read this version
     tasks.task_update(task=Task.objects.get(pk=settled.pk), name="Settled, edited")
     tasks.task_update(task=Task.objects.get(pk=fresh.pk), name="Written again")
     bidi.reset_request_log()
 
     # Long after Cockpit's write, with no read since: no verifying read is on its way.
     with time_machine.travel(timezone.now() + dt.timedelta(seconds=10), tick=True):
-        result = outbound.outbox_push()
+        result = outbox_push()
 
     assert result.pushed == 2, result.errors
     log = bidi.request_log()
@@ -190,13 +191,13 @@ def test_a_cycle_with_one_task_that_must_be_read_reads_them_all_in_two_calls(bid
 def test_a_drift_repair_settles_the_stamps_of_twins_cockpit_wrote_last(bidi, sf, alice_sf_id):
     ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Written by Cockpit")
-    outbound.outbox_push()
+    outbox_push()
     bidi.set_clock_offset(30)
     reconcile.reconcile_run(trigger="hand")
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Written again")
     bidi.reset_request_log()
 
-    outbound.outbox_push()
+    outbox_push()
 
     log = bidi.request_log()
     assert (log["subrequests"], log["total"]) == ({"PATCH sobjects/Task/{id}": 1}, 1)
@@ -221,7 +222,7 @@ def test_a_trickle_of_creates_and_renames_costs_one_call_a_cycle(bidi, sf, alice
             for task, name in renames:
                 tasks.task_update(task=Task.objects.get(pk=task.pk), name=name)
             tasks.task_create(owner=alice, name=create)
-            return outbound.outbox_push()
+            return outbox_push()
 
     one = cycle(0, [(first, "First, renamed")], "New 1")
     two = cycle(1, [(first, "First, renamed again"), (second, "Second, renamed")], "New 2")
@@ -250,7 +251,7 @@ def test_a_salesforce_edit_in_the_same_second_as_cockpits_own_write_is_not_lost(
     ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
     bidi.set_clock_offset(3600)
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Cockpit")
-    outbound.outbox_push()
+    outbox_push()
     stamp = sf.Task.get(salesforce_id)["LastModifiedDate"]
     bidi.set_clock_offset(0)  # stamps never go backwards: the edit shares the second
     sf.Task.update(salesforce_id, {field: "Salesforce, same second"})
@@ -260,8 +261,8 @@ def test_a_salesforce_edit_in_the_same_second_as_cockpits_own_write_is_not_lost(
     with time_machine.travel(timezone.now() + dt.timedelta(seconds=2), tick=True):
         tasks.task_update(task=Task.objects.get(pk=task.pk), name="Cockpit again")
         tasks.task_create(owner=alice, name="Another task")  # a call the read rides in
-        outbound.outbox_push()
-        outbound.outbox_push()
+        outbox_push()
+        outbox_push()
 
     twin = sf.Task.get(salesforce_id)
     if field == "Description":

@@ -7,8 +7,9 @@ import time_machine
 from django.utils import timezone
 
 from adminconfig import services as config
-from sync import inbound, outbound
+from sync import inbound, selectors
 from sync.models import Conflict, Lease, OutboxEntry, PullState, SyncEvent
+from sync.push import outbox_push_all
 from tasks import services as tasks
 from tasks.models import Company, Task, TaskSyncRecord
 from tests.factories import UserFactory, priority
@@ -154,7 +155,7 @@ def test_changes_to_different_fields_on_both_sides_are_merged(
         tasks.task_update(task=task, priority=priority("High"))  # not pushed yet
 
     result = pull()
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     task.refresh_from_db()
     assert (task.name, task.priority.value) == ("Merged subject", "High")
@@ -184,7 +185,7 @@ def test_the_same_field_changed_on_both_sides_follows_the_policy_and_is_recorded
 
     with committed():
         result = pull()
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     task.refresh_from_db()
     assert result.conflicts == 1
@@ -200,7 +201,7 @@ def test_the_same_field_changed_on_both_sides_follows_the_policy_and_is_recorded
 
 def test_the_account_becomes_the_company_and_the_owner_follows_the_user_mapping(bidi, sf, alice):
     bob = UserFactory(username="bob", email="bob@example.com")
-    config.users_match_by_email(connection=outbound.outbound_connection())
+    config.users_match_by_email(connection=selectors.outbound_connection())
     account = sf.Account.create({"Name": "Initech"})["id"]
     sf_id = sf_create(
         sf, Subject="Account task", OwnerId=sf_user(sf, "alice@example.com"), WhatId=account
@@ -280,7 +281,7 @@ def test_a_beat_tick_a_moment_early_still_pulls_on_time(bidi):
 def test_a_pull_records_the_orgs_api_usage_too(bidi):
     pull()
 
-    connection = outbound.outbound_connection()
+    connection = selectors.outbound_connection()
     assert connection.api_limit == 100_000
     assert connection.api_usage >= 1
 

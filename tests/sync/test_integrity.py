@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound, scheduler
+from sync import inbound, scheduler
 from sync.models import Conflict, OutboxEntry, PullState, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX
+from sync.push import outbox_push, outbox_push_all
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 from tests.factories import priority, status
@@ -38,7 +39,7 @@ def pull():
 def push(**kwargs):
     """A push cycle after the connection's outage pause (if any) has run out."""
     SalesforceConnection.objects.update(retry_at=None)
-    return outbound.outbox_push(**kwargs)
+    return outbox_push(**kwargs)
 
 
 def twin_count(bidi):
@@ -92,7 +93,7 @@ def test_a_mapping_re_sync_of_imported_tasks_makes_no_duplicates(
             mapping=mapping,
             editable=False,
         ).pk
-    outbound.outbox_push_all()
+    outbox_push_all()
     del run
     pull()
 
@@ -431,12 +432,12 @@ def test_edits_of_450_linked_tasks_cost_one_read_and_one_write(bidi, alice, sett
     # Writes of 200 records can take longer than this module's 1 s timeout on a busy machine.
     settings.SALESFORCE_TIMEOUT_SECONDS = 30.0
     created = [tasks.task_create(owner=alice, name=f"Linked {n}") for n in range(450)]
-    outbound.outbox_push_all()
+    outbox_push_all()
     for task in created:
         tasks.task_update(task=task, details="Edited")
     bidi.reset_request_log()
 
-    result = outbound.outbox_push_all()
+    result = outbox_push_all()
 
     assert result.pushed == 450
     log = bidi.request_log()

@@ -15,11 +15,12 @@ import time_machine
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, lease, outbound, outbox, reconcile
+from sync import inbound, lease, outbox, reconcile
 from sync.client import SalesforceError
 from sync.client_cache import client_for_connection
 from sync.failures import Failure
 from sync.models import Lease, OutboxEntry, PullState, StreamState, SyncEvent
+from sync.push import outbox_push
 from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -113,7 +114,7 @@ def test_a_push_cycle_whose_lease_was_taken_over_writes_nothing_when_it_resumes(
             tasks.task_update(task=Task.objects.get(pk=task.pk), name="Final")
 
     with stalls_after(clock, "composite/sobjects", meanwhile):
-        stopped = outbound.outbox_push()
+        stopped = outbox_push()
 
     assert stopped.pushed == 0
     assert "lease was lost" in stopped.errors[0]
@@ -123,7 +124,7 @@ def test_a_push_cycle_whose_lease_was_taken_over_writes_nothing_when_it_resumes(
     assert TaskSyncRecord.objects.get(task=task).salesforce_id is None
     assert not SyncEvent.objects.filter(kind=SyncEvent.Kind.PUSHED).exists()
 
-    pushed = other.run(outbound.outbox_push)
+    pushed = other.run(outbox_push)
     other.let_go()
 
     assert pushed.pushed == 1

@@ -6,8 +6,9 @@ import pytest
 
 from adminconfig import services as config
 from adminconfig.models import FieldMapping, PicklistMapping, ResyncRun, SalesforceConnection
-from sync import inbound, outbound, resyncs
+from sync import inbound, resyncs
 from sync.models import Conflict
+from sync.push import outbox_push
 from tasks import services as tasks
 from tasks.models import Status, Task, TaskSyncRecord
 from tests.factories import status
@@ -23,7 +24,7 @@ def pull():
 
 def push():
     SalesforceConnection.objects.update(retry_at=None)
-    return outbound.outbox_push()
+    return outbox_push()
 
 
 def synced(alice, **fields):

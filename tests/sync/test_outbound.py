@@ -11,11 +11,12 @@ from django.utils import timezone
 from adminconfig import services as config
 from adminconfig.models import SalesforceConnection
 from cockpit.selectors import sync_error_in_words
-from sync import outbound, outbox
+from sync import client_cache, outbox, selectors
 from sync.client_cache import clients_reset
 from sync.context import applying_inbound
 from sync.models import Lease, OutboxEntry, SyncEvent
 from sync.outages import OUTAGE_BACKOFF_MAX
+from sync.push import OUTAGE_MESSAGE, outbox_push_all
 from tasks import services as tasks
 from tasks.models import Company, TaskSyncRecord
 from tests.factories import TaskFactory, UserFactory, priority, status
@@ -126,7 +127,7 @@ def test_tasks_created_before_sync_was_switched_on_stay_until_pushed_by_hand(
     assert not TaskSyncRecord.objects.filter(task=old).exclude(salesforce_id=None).exists()
 
     outbox.task_push_request(task=old)
-    result = outbound.outbox_push_all()
+    result = outbox_push_all()
 
     assert result.pushed == 1
     assert sf_count(sfemu_clean, "Subject = 'From before, edited'") == 1
@@ -154,7 +155,7 @@ def test_450_tasks_go_out_in_three_collections_and_one_call(
             tasks.task_create(owner=alice, name=f"Bulk {n}")
     org.reset_request_log()
 
-    result = outbound.outbox_push_all()
+    result = outbox_push_all()
 
     assert result.pushed == 450
     # One cycle: three collections (200, 200, 50) in one Composite call.
@@ -178,19 +179,19 @@ def test_a_salesforce_outage_keeps_the_change_and_pushes_it_soon_after_recovery(
     assert entry.state == OutboxEntry.State.PENDING
     assert entry.attempts == 0  # the outage is the connection's: no attempt used up
     assert record.state == TaskSyncRecord.State.PENDING
-    assert record.last_error == outbound.OUTAGE_MESSAGE
+    assert record.last_error == OUTAGE_MESSAGE
     assert connection.outage_failures == 1
     assert timezone.now() < connection.retry_at <= timezone.now() + OUTAGE_BACKOFF_MAX
     retry = SyncEvent.objects.get(kind=SyncEvent.Kind.RETRY)
     assert "1 change(s) wait" in retry.message
 
     org.reset_request_log()
-    assert outbound.outbox_push_all().pushed == 0  # the connection's pause: not even a call
+    assert outbox_push_all().pushed == 0  # the connection's pause: not even a call
     assert org.api_calls() == 0
 
     org.clear_faults()
     with time_machine.travel(connection.retry_at + dt.timedelta(seconds=1)):
-        assert outbound.outbox_push_all().pushed == 1
+        assert outbox_push_all().pushed == 1
 
     record.refresh_from_db()
     connection.refresh_from_db()
@@ -211,7 +212,7 @@ def test_the_pause_after_an_outage_grows_but_stays_short(org, alice, committed):
         pauses.append(retry_at - clock)
         clock = retry_at + dt.timedelta(milliseconds=10)
         with time_machine.travel(clock, tick=False):
-            outbound.outbox_push_all()
+            outbox_push_all()
 
     assert pauses[1] > pauses[0]
     assert max(pauses) <= OUTAGE_BACKOFF_MAX
@@ -232,7 +233,7 @@ def test_a_batch_that_raises_counts_an_attempt_says_why_and_is_not_claimed_in_a_
     entry = OutboxEntry.objects.get(task_id=task.pk, state=OutboxEntry.State.PENDING)
     assert entry.attempts == 1
     assert entry.next_attempt_at > timezone.now() + dt.timedelta(seconds=20)
-    assert outbound.outbox_push_all().retried == 0  # delayed, not claimed again at once
+    assert outbox_push_all().retried == 0  # delayed, not claimed again at once
     connection = SalesforceConnection.objects.get()
     assert connection.state == SalesforceConnection.State.UNAUTHORIZED
     assert "enter it again" in connection.last_error
@@ -250,12 +251,12 @@ def test_a_locked_row_is_retried_and_the_others_in_the_batch_go_through(
         tasks.task_create(owner=alice, name="Free")
     org.set_faults(lock_next=1)
 
-    result = outbound.outbox_push_all()
+    result = outbox_push_all()
 
     assert (result.pushed, result.retried) == (1, 1)
     assert OutboxEntry.objects.get(task_id=first.pk).state == OutboxEntry.State.PENDING
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
-        assert outbound.outbox_push_all().pushed == 1
+        assert outbox_push_all().pushed == 1
     assert sf_count(org, "Subject IN ('Locked', 'Free')") == 2
 
 
@@ -286,7 +287,7 @@ def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
         task = tasks.task_create(owner=alice, name="Crash")
     # The worker claims and pushes, then dies before recording the outcome.
     claimed = outbox.outbox_claim()
-    client = outbound.client_for_connection(outbound.outbound_connection())
+    client = client_cache.client_for_connection(selectors.outbound_connection())
     client.collection_upsert(
         "Task",
         "Cockpit_Task_Id__c",
@@ -302,7 +303,7 @@ def test_a_push_lost_by_a_crashed_worker_is_pushed_again_without_a_duplicate(
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=11)):
         assert outbox.outbox_release_stale() == 1
-        assert outbound.outbox_push_all().pushed == 1
+        assert outbox_push_all().pushed == 1
 
     assert sf_count(org, "Subject = 'Crash'") == 1
     assert TaskSyncRecord.objects.get(task=task).state == TaskSyncRecord.State.SYNCED
@@ -320,7 +321,7 @@ def test_an_expired_session_is_renewed_without_losing_the_push(org, alice, commi
 def test_a_wrong_secret_marks_the_connection_unauthorized_and_keeps_the_change(
     org, alice, committed
 ):
-    connection = outbound.outbound_connection()
+    connection = selectors.outbound_connection()
     config.connection_update(connection=connection, client_secret="revoked-secret")
 
     task = create(committed, owner=alice, name="Unauthorized")
@@ -338,15 +339,15 @@ def test_pushing_slows_down_before_the_daily_api_limit(
     with django_capture_on_commit_callbacks(execute=False):
         later = tasks.task_create(owner=alice, name="Waits")
 
-    assert outbound.outbox_push_all().pushed == 0
-    connection = outbound.outbound_connection()
+    assert outbox_push_all().pushed == 0
+    connection = selectors.outbound_connection()
     assert (connection.api_usage, connection.api_limit) == (95_001, 100_000)
     assert connection.push_paused_until > timezone.now()
     assert OutboxEntry.objects.get(task_id=later.pk).state == OutboxEntry.State.PENDING
     assert SyncEvent.objects.filter(message__contains="pushing paused").exists()
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=16)):
         org.set_api_usage(10, 100_000)  # a new day at the org
-        assert outbound.outbox_push_all().pushed == 1
+        assert outbox_push_all().pushed == 1
 
 
 def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(org, alice, committed):
@@ -354,7 +355,7 @@ def test_a_mapping_change_re_pushes_every_synced_task_and_counts_progress(org, a
 
     for n in range(3):
         create(committed, owner=alice, name=f"Mapped {n}")
-    connection = outbound.outbound_connection()
+    connection = selectors.outbound_connection()
     row = PicklistMapping.objects.get(
         connection=connection, picklist="status", cockpit_value="Open"
     )
@@ -399,8 +400,8 @@ def test_pushing_stops_for_the_day_when_cockpits_own_budget_is_spent(
     with django_capture_on_commit_callbacks(execute=False):
         later = tasks.task_create(owner=alice, name="Tomorrow then")
 
-    assert outbound.outbox_push_all().pushed == 0
-    connection = outbound.outbound_connection()
+    assert outbox_push_all().pushed == 0
+    connection = selectors.outbound_connection()
     assert connection.cockpit_calls == 100
     assert connection.push_paused_until.date() == today + dt.timedelta(days=1)
     assert OutboxEntry.objects.get(task_id=later.pk).state == OutboxEntry.State.PENDING
@@ -424,7 +425,7 @@ def test_changes_to_linked_tasks_while_sync_is_off_reach_salesforce_when_it_is_b
     assert sf_task(org, TaskSyncRecord.objects.get(task=kept).salesforce_id)["Subject"] == "Kept"
     with committed():
         config.sync_settings_update(auto_sync=True)
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     kept_id = TaskSyncRecord.objects.get(task=kept).salesforce_id
     assert sf_task(org, kept_id)["Subject"] == "Kept, renamed while off"
@@ -459,7 +460,7 @@ def test_a_cycle_cut_short_by_a_dead_worker_is_pushed_as_soon_as_its_lease_runs_
     outbox.outbox_claim()
 
     with time_machine.travel(timezone.now() + dt.timedelta(seconds=61)):
-        result = outbound.outbox_push_all()
+        result = outbox_push_all()
 
     assert result.pushed == 1
     assert sf_count(org, "Subject = 'Cut short'") == 1
@@ -521,7 +522,7 @@ def test_a_failure_is_stored_with_its_kind_code_and_the_attempts_given_up_after(
     now = timezone.now()
     for attempt in range(outbox.MAX_ATTEMPTS):
         with time_machine.travel(now + dt.timedelta(hours=2 * attempt)):
-            outbound.outbox_push_all()
+            outbox_push_all()
 
     entry = OutboxEntry.objects.get(task_id=locked.pk)
     record = TaskSyncRecord.objects.get(task=locked)
@@ -549,7 +550,7 @@ def test_a_failure_is_stored_with_its_kind_code_and_the_attempts_given_up_after(
 
     outbox.entry_retry(entry=OutboxEntry.objects.get(task_id=locked.pk))
     with time_machine.travel(now + dt.timedelta(hours=2 * outbox.MAX_ATTEMPTS)):
-        outbound.outbox_push_all()
+        outbox_push_all()
     record.refresh_from_db()
     assert record.state == TaskSyncRecord.State.SYNCED
     assert (record.last_error, record.error_kind, record.error_code, record.gave_up_after) == (

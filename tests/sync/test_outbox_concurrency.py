@@ -9,8 +9,9 @@ from django.db import connection as db_connection
 from django.db import connections, transaction
 from django.utils import timezone
 
-from sync import outbound, outbox
+from sync import outbox
 from sync.models import OutboxEntry
+from sync.push import PushResult, outbox_push, outbox_push_all
 from tasks import services as tasks
 from tasks.models import Company, Task, TaskSyncRecord
 
@@ -78,7 +79,7 @@ def test_an_edit_whose_entry_a_worker_claims_before_it_commits_still_reaches_sal
 
     def worker() -> None:
         try:
-            outbound.outbox_push()
+            outbox_push()
         finally:
             worker_done.set()
             connections.close_all()
@@ -100,7 +101,7 @@ def test_an_edit_whose_entry_a_worker_claims_before_it_commits_still_reaches_sal
     for thread in threads:
         thread.join(timeout=60)
 
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     assert salesforce.Task.get(salesforce_id)["Subject"] == "Final"
@@ -127,16 +128,16 @@ def test_a_push_answered_with_a_retry_while_its_csm_edits_the_task_settles_clean
     if db_connection.vendor != "postgresql":
         pytest.skip("concurrent transactions need PostgreSQL; runs in CI's PostgreSQL pass")
     task = tasks.task_create(owner=alice, name="Draft")
-    outbound.outbox_push()
+    outbox_push()
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Second")
     # The write of "Second" is answered late, with a locked row (a retry).
     org.set_faults(latency_ms=3000, lock_next=1)
     editing, commit = threading.Event(), threading.Event()
-    results: list[outbound.PushResult] = []
+    results: list[PushResult] = []
 
     def worker() -> None:
         try:
-            results.append(outbound.outbox_push())
+            results.append(outbox_push())
         finally:
             connections.close_all()
 
@@ -170,7 +171,7 @@ def test_a_push_answered_with_a_retry_while_its_csm_edits_the_task_settles_clean
     assert [error.split(":")[0] for error in result.errors] == ["UNABLE_TO_LOCK_ROW"]
     org.clear_faults()
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=2)):
-        outbound.outbox_push_all()
+        outbox_push_all()
     salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
     assert org.simple_salesforce().Task.get(salesforce_id)["Subject"] == "Third"
 
@@ -187,7 +188,7 @@ def test_a_company_linked_while_a_worker_claims_its_tasks_entries_still_sends_th
         pytest.skip("concurrent transactions need PostgreSQL; runs in CI's PostgreSQL pass")
     globex = tasks.company_create(name="Globex")
     task = tasks.task_create(owner=alice, name="Kick-off", company=globex)
-    outbound.outbox_push_all()
+    outbox_push_all()
     salesforce = org.simple_salesforce()
     account = salesforce.Account.create({"Name": "Globex"})["id"]
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Kick-off call")  # pending
@@ -206,7 +207,7 @@ def test_a_company_linked_while_a_worker_claims_its_tasks_entries_still_sends_th
 
     def worker() -> None:
         try:
-            outbound.outbox_push()
+            outbox_push()
         finally:
             worker_done.set()
             connections.close_all()
@@ -220,7 +221,7 @@ def test_a_company_linked_while_a_worker_claims_its_tasks_entries_still_sends_th
     for thread in threads:
         thread.join(timeout=60)
 
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     twin = salesforce.Task.get(TaskSyncRecord.objects.get(task=task).salesforce_id)
     assert (twin["Subject"], twin["WhatId"]) == ("Kick-off call", account)

@@ -5,8 +5,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from adminconfig import services as config
-from sync import inbound, outbound
+from sync import inbound
 from sync.models import Conflict, ReconcileRun, SyncEvent
+from sync.push import outbox_push_all
 from sync.reconcile import reconcile_run
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -53,7 +54,7 @@ def test_a_cockpit_change_that_never_reached_the_outbox_goes_out(bidi, sf, alice
     Task.objects.filter(pk=task.pk).update(details="Written around the services")
 
     run = reconcile_run()
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     assert run.repaired_in_salesforce == 1
     assert sf.Task.get(salesforce_id)["Description"] == "Written around the services"

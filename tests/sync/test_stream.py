@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
-from sync import inbound, outbound, selectors
+from sync import inbound, selectors
 from sync.lease import ENGINE
 from sync.models import Lease, PullState, StreamState, SyncEvent
+from sync.push import outbox_push, outbox_push_all
 from sync.stream import Listener
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -69,9 +70,9 @@ def test_a_salesforce_delete_deletes_the_task(stream, sf, alice_sf_id):
 
 def test_the_echo_of_cockpits_own_push_changes_nothing(stream, bidi, alice):
     task = tasks.task_create(owner=alice, name="Made in Cockpit")
-    outbound.outbox_push_all()
+    outbox_push_all()
     tasks.task_update(task=task, details="Edited in Cockpit")
-    outbound.outbox_push_all()
+    outbox_push_all()
     SyncEvent.objects.all().delete()
 
     assert deliver(stream) >= 2  # the create's and the update's echoes
@@ -89,7 +90,7 @@ def test_an_edit_on_both_sides_is_merged_field_by_field(stream, sf, alice, alice
     sf.Task.update(salesforce_id, {"Subject": "Salesforce's subject"})
 
     deliver(stream)
-    outbound.outbox_push_all()
+    outbox_push_all()
 
     task.refresh_from_db()
     assert (task.name, task.details) == ("Salesforce's subject", "Cockpit's details")
@@ -374,7 +375,7 @@ def test_the_late_echo_of_cockpits_own_write_leaves_the_stamp_a_read_settled(
     tasks.task_update(task=task, name="Renewal (Cockpit)")
     bidi.set_clock_offset(10)
     inbound.pull_run(force=True)
-    outbound.outbox_push()
+    outbox_push()
     bidi.set_clock_offset(20)
     inbound.pull_run(force=True)
     assert TaskSyncRecord.objects.get(task=task).salesforce_modified_at is not None
@@ -384,7 +385,7 @@ def test_the_late_echo_of_cockpits_own_write_leaves_the_stamp_a_read_settled(
     assert TaskSyncRecord.objects.get(task=task).salesforce_modified_at is not None
     tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renewal (Cockpit, again)")
     bidi.reset_request_log()
-    outbound.outbox_push()
+    outbox_push()
     log = bidi.request_log()
     assert (log["total"], log["subrequests"]) == (1, {"PATCH sobjects/Task/{id}": 1})
     assert sf.Task.get(salesforce_id)["Subject"] == "Renewal (Cockpit, again)"

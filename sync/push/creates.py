@@ -1,0 +1,167 @@
+"""First pushes: upserts by the external id (a retry never duplicates), the link and the
+agreement they leave, and first pushes whose answer never came looked up."""
+
+from functools import partial
+from typing import Any
+
+from django.utils import timezone
+
+from tasks.bulk import rows_update
+from tasks.models import Task, TaskSyncRecord
+
+from ..agreement import agreement_marked
+from ..client import COLLECTION_LIMIT, RecordStatus, SalesforceClient, record_result
+from ..engine_config import Engine
+from ..external_ids import external_id
+from ..failures import OWNER_NOT_MAPPED, Failure
+from ..models import OutboxEntry, Tombstone
+from ..outbox import entries_done, entry_done, entry_fail, tombstone_delete_queue
+from ..payload import create_payload, owner_missing_reason, task_values
+from ..sf_types import TASK_SOBJECT, RecordAnswer
+from ..tombstones import twins_deleted_in_salesforce
+from ..twins import AGREED_FIELDS
+from ..uncertain import first_push_base
+from .answers import pushed_log, record_failure
+from .base import PushResult, Write, finishing, has_field
+
+
+def own_creates_find(
+    engine: Engine,
+    client: SalesforceClient,
+    entries: list[OutboxEntry],
+    records: dict[int, TaskSyncRecord],
+) -> dict[OutboxEntry, str]:
+    """First pushes whose answer never came: did Salesforce make the twin after all?
+
+    A live twin is linked and then written by Id. A twin Salesforce has deleted meanwhile
+    deletes the task (an upsert would quietly make a new twin). Entries not found are left out
+    and pushed as creates. Returns entry → Salesforce Id ('' when the task was deleted)."""
+    ext = engine.connection.external_id_field
+    if not has_field(engine.connection, ext):
+        return {}
+    by_external = {external_id(e.task_id): e for e in entries}
+    quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
+    soql = f"SELECT Id, IsDeleted, {ext} FROM {TASK_SOBJECT} WHERE {ext} IN ({quoted})"  # noqa: S608
+    rows: dict[OutboxEntry, dict[str, Any]] = {}
+    # Each page's call renews the lease first (client.call_guard): a long lookup keeps it.
+    for page in client.query_pages(soql, include_deleted=True):
+        for row in page:
+            entry = by_external.get(str(row.get(ext)))
+            if entry is not None and (entry not in rows or rows[entry]["IsDeleted"]):
+                rows[entry] = row  # a live twin wins over a deleted one
+    found: dict[OutboxEntry, str] = {}
+    with finishing(list(rows)):
+        for entry, row in rows.items():
+            base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
+            TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
+                salesforce_id=row["Id"],
+                agreed_values=base_sf,
+                agreed_cockpit=base_ck,
+                salesforce_modified_at=None,
+            )
+            if row["IsDeleted"]:
+                twins_deleted_in_salesforce(
+                    salesforce_ids=[row["Id"]],
+                    reason="was deleted in Salesforce before Cockpit learnt it had been "
+                    "created there: the delete wins, so it was deleted in Cockpit too",
+                )
+                entry_done(entry)
+                found[entry] = ""
+            else:
+                found[entry] = row["Id"]
+    return found
+
+
+def push_creates(
+    engine: Engine, entries: list[OutboxEntry], tasks: dict[int, Task], result: PushResult
+) -> list[Write]:
+    """First pushes: the collection writes that upsert (or create) their twins."""
+    connection = engine.connection
+    use_upsert = has_field(connection, connection.external_id_field)
+    sendable: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any]]] = []
+    for entry in entries:
+        task = tasks[entry.task_id]
+        ours = task_values(task, engine.spec)
+        payload, _ = create_payload(engine.fields, ours)
+        if payload is None:
+            entry_fail(entry, Failure(owner_missing_reason(task), OWNER_NOT_MAPPED))
+            result.failed += 1
+            continue
+        sendable.append((entry, payload, ours))
+    ext = connection.external_id_field
+    writes = []
+    for start in range(0, len(sendable), COLLECTION_LIMIT):
+        chunk = sendable[start : start + COLLECTION_LIMIT]
+        if use_upsert:
+            method, path = "PATCH", f"composite/sobjects/{TASK_SOBJECT}/{ext}"
+            body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
+        else:
+            # No external id field in the org: a retry after a lost answer may duplicate
+            # (Test connection warns about it).
+            method, path, body = "POST", "composite/sobjects", [p for _, p, _ in chunk]
+        writes.append(
+            Write(
+                method,
+                path,
+                body,
+                [e for e, _, _ in chunk],
+                partial(_creates_answered, engine, chunk, result=result),
+                {e.task_id: (p, ours) for e, p, ours in chunk},
+            )
+        )
+    return writes
+
+
+def _creates_answered(
+    engine: Engine,
+    chunk: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any]]],
+    answers: list[RecordAnswer],
+    result: PushResult,
+) -> None:
+    """Record a collection create's answers (under the lease fence); the link and the
+    agreement only for entries whose claims still hold. A claim taken back is pushed again by
+    the cycle that has it, and the upsert by external id finds the twin made here."""
+    created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]] = []
+    for (entry, payload, ours), answer in zip(chunk, answers, strict=True):
+        answered = record_result(answer)
+        if answered.status == RecordStatus.OK:
+            created.append((entry, payload, ours, answered.id))
+        else:
+            record_failure(entry, answered, result)
+    held = {e.pk for e in entries_done([e for e, _, _, _ in created])}
+    created = [c for c in created if c[0].pk in held]
+    if created:
+        _record_created(engine, created)
+        pushed_log([e for e, _, _, _ in created], result)
+
+
+def _record_created(
+    engine: Engine, created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]]
+) -> None:
+    now = timezone.now()
+    names = engine.field_names
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _, _, _ in created])
+    }
+    for entry, payload, ours, salesforce_id in created:
+        record = records.get(entry.task_id)
+        if record is None:
+            # Deleted in Cockpit while its first push was on the way: the new twin goes. (A
+            # task deleted after this read leaves a tombstone and a delete entry that finds
+            # the twin by its external id.)
+            tombstone = Tombstone.objects.filter(pk=entry.task_id).first()
+            if tombstone is not None:
+                tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+            continue
+        record.salesforce_id = salesforce_id
+        record.salesforce_modified_at = None  # a version Cockpit wrote and has not read
+        record.state, record.last_synced_at = TaskSyncRecord.State.SYNCED, now
+        record.error_clear()
+        # What both sides now hold: the base of the next three-way merge, and how the next
+        # pull recognises this push's echo (rule 7).
+        record.agreed_values = {n: payload.get(n) for n in names}
+        record.agreed_cockpit = agreement_marked(
+            engine, record.agreed_values, {n: ours.get(n) for n in names}
+        )
+    rows_update(list(records.values()), AGREED_FIELDS)

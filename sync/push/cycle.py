@@ -1,0 +1,223 @@
+"""The push cycle: claim what is due, prepare its writes (creates, updates, deletes), send
+them in the cycle's Composite calls, record the answers. outbox_push runs one cycle under the
+engine lease; outbox_push_all runs them until nothing is due."""
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from adminconfig.models import SalesforceConnection
+from tasks.models import Task, TaskSyncRecord
+
+from .. import telemetry
+from ..client import COMPOSITE_COLLECTIONS, COMPOSITE_LIMIT, SalesforceClient, SalesforceError
+from ..client_cache import client_for_connection
+from ..engine_config import Engine, engine_load
+from ..failures import Failure
+from ..lease import LeaseLostError, lease_hold
+from ..models import OutboxEntry
+from ..outages import outage_end, outage_waiting
+from ..outbox import entry_done, entry_to_pending, outbox_claim, outbox_release_orphans
+from ..selectors import outbound_connection, sync_settings
+from ..uncertain import uncertain_since
+from ..usage import api_usage_record
+from .answers import batch_crashed, batch_failed, outage_wait
+from .base import CYCLE_LIMIT, LEASE_WAIT, PushResult, Write, log, unfinished
+from .calls import writes_send
+from .creates import own_creates_find, push_creates
+from .deletes import push_deletes
+from .reads import verify_due, verify_write
+from .updates import push_read_merged, push_updates
+
+
+@telemetry.step("push")
+def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
+    """One push cycle: claim what is due and push it. One cycle runs at a time, and never
+    beside a pull (both keep a task's agreed values)."""
+    result = PushResult()
+    connection = outbound_connection()
+    if connection is None:
+        return result  # sync off: entries wait, nothing is lost
+    if connection.push_paused_until and connection.push_paused_until > timezone.now():
+        return result  # near the org's daily API limit: the sweep resumes later
+    if outage_waiting(connection):
+        return result  # Salesforce was unreachable: a push is booked for the end of the pause
+    with lease_hold(wait=LEASE_WAIT) as held:
+        if not held:
+            return result  # the sweep comes back for what is due
+        try:
+            _cycle(connection, limit, result)
+        except LeaseLostError as exc:
+            # Stalled past the lease (a slow call, a paused process) and another cycle took
+            # over: it has taken back this cycle's claims, and every write that would have
+            # finished them was refused. Nothing more is written here.
+            result.errors.append(f"Push cycle stopped: {exc}")
+    return result
+
+
+def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> None:
+    outbox_release_orphans()
+    entries = outbox_claim(limit=limit)
+    result.claimed = len(entries)
+    if not entries:
+        return
+    try:
+        client = client_for_connection(connection)
+    except SalesforceError as exc:  # the stored secret no longer decrypts
+        batch_failed(connection, entries, exc, result)
+        return
+    calls_before = client.calls
+    engine = engine_load(connection, sync_settings())
+    upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
+    deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
+    reached = True
+    writes: list[Write] = []
+    # First what must be read (or written conditionally) before the writes are known; then
+    # every collection write of the cycle, creates, updates and deletes together.
+    for batch, prepare in ((upserts, _push_upserts), (deletes, push_deletes)):
+        if not batch:
+            continue
+        if not reached:  # Salesforce is down: the rest waits too, without a call
+            outage_wait(unfinished(batch), result)
+            continue
+        try:
+            writes += prepare(engine, client, batch, result)
+        except SalesforceError as exc:
+            batch_failed(connection, unfinished(batch), exc, result)
+            reached = not exc.transient
+        except LeaseLostError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
+            # A bug or an answer Cockpit does not understand: without this the entries
+            # would stay claimed and be claimed again every cycle, with no trace.
+            log.exception("A push batch failed unexpectedly")
+            batch_crashed(unfinished(batch), exc, result)
+    if writes and not reached:
+        outage_wait(unfinished([e for w in writes for e in w.entries]), result)
+    elif writes:
+        if len(entries) < limit:
+            # Not a backlog's full cycle: the first call also re-reads twins Cockpit wrote a
+            # moment ago, so their next writes can be conditional (guarantee 13).
+            verify = verify_due(engine, exclude={e.task_id for w in writes for e in w.entries})
+            if verify is not None:
+                writes.insert(0, verify_write(client, verify))
+        reached = writes_send(connection, client, writes, result)
+        for write in writes:
+            if reached and write.refused:
+                reached = _refused_push(connection, engine, client, write, result)
+    result.api_calls = client.calls - calls_before
+    if reached and result.api_calls:
+        outage_end(connection=connection)
+    api_usage_record(connection, client.api_usage, calls=result.api_calls)
+
+
+def _refused_push(
+    connection: SalesforceConnection,
+    engine: Engine,
+    client: SalesforceClient,
+    write: "Write",
+    result: PushResult,
+) -> bool:
+    """Conditional writes Salesforce refused (412), edited there since Cockpit's agreement:
+    read, merged and written now. Returns whether Salesforce was reached."""
+    refused, tasks = write.refused or [], write.tasks or {}
+    entries = [e for e, _ in refused]
+    try:
+        again = push_read_merged(engine, client, refused, tasks, result)
+    except SalesforceError as exc:
+        batch_failed(connection, unfinished(entries), exc, result)
+        return not exc.transient
+    except LeaseLostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on every entry, as in _cycle
+        log.exception("A push batch failed unexpectedly")
+        batch_crashed(unfinished(entries), exc, result)
+        return True
+    return writes_send(connection, client, again, result) if again else True
+
+
+def outbox_push_all(
+    *,
+    max_batches: int = 50,
+    limit: int = CYCLE_LIMIT,
+    between_cycles: Callable[[], object] | None = None,
+) -> PushResult:
+    """Push until nothing is due (bounded, so one task run cannot hog a worker), in cycles of
+    up to `limit` changes. `between_cycles`: the job that may run between two cycles of a
+    backlog (sync/scheduler.py passes the pull, when due)."""
+    total = PushResult()
+    for _ in range(max_batches):
+        batch = outbox_push(limit=limit)
+        for name in ("pushed", "deleted", "retried", "failed", "api_calls"):
+            setattr(total, name, getattr(total, name) + getattr(batch, name))
+        total.errors += batch.errors
+        if batch.pushed + batch.deleted + batch.retried + batch.failed + batch.unchanged == 0:
+            break
+        if batch.claimed < limit:
+            # Not a backlog: changes made from now on ring the doorbell, and their cycle
+            # lingers for company (group commit) instead of going out a few at a time.
+            break
+        if between_cycles is not None:
+            between_cycles()
+    return total
+
+
+def _push_upserts(
+    engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
+) -> list["Write"]:
+    """Updates and first pushes: what must be read first is read (and a small cycle's
+    updates written conditionally); returns the collection writes that carry the rest."""
+    tasks = {
+        t.pk: t
+        for t in Task.objects.select_related(
+            "status", "priority", "owner", "company", "type"
+        ).filter(pk__in=[e.task_id for e in entries])
+    }
+    records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
+    linked: list[tuple[OutboxEntry, str]] = []
+    new: list[OutboxEntry] = []
+    grace = dt.timedelta(seconds=django_settings.SYNC_UNCERTAIN_GRACE_SECONDS)
+    now = timezone.now()
+    for entry in entries:
+        if entry.task_id not in tasks:  # deleted since: its delete entry takes over
+            entry_done(entry)
+            continue
+        if entry.task_id in records and records[entry.task_id].desynced_at:
+            entry_done(entry)  # its CSM stopped syncing it: nothing goes out
+            continue
+        sent_at = uncertain_since(records[entry.task_id]) if entry.task_id in records else None
+        if sent_at and sent_at + grace > now:
+            # A write of this task got no answer and may still be applied: writing again now
+            # could land before it and be overwritten by it. Wait for it first.
+            entry_to_pending(
+                entry,
+                failure=Failure.stored(entry),
+                delay=sent_at + grace - now,
+                count_attempt=False,
+            )
+            continue
+        salesforce_id = _sf_id(records.get(entry.task_id))
+        if salesforce_id:
+            linked.append((entry, salesforce_id))
+        else:
+            new.append(entry)
+    unsure = [e for e in new if records.get(e.task_id) and records[e.task_id].uncertain_writes]
+    if unsure:
+        found = own_creates_find(engine, client, unsure, records)
+        new = [e for e in new if e not in found]
+        linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
+    creates = push_creates(engine, new, tasks, result) if new else []
+    writes: list[Write] = []
+    if linked:
+        # The first call's subrequests: one for the verifying read, one a create collection.
+        room = COMPOSITE_LIMIT - 1 - min(len(creates), COMPOSITE_COLLECTIONS - 1)
+        writes += push_updates(
+            engine, client, linked, tasks, result, rides=bool(creates), room=room
+        )
+    return writes + creates
+
+
+def _sf_id(record: TaskSyncRecord | None) -> str:
+    return (record.salesforce_id or "") if record else ""

@@ -39,6 +39,10 @@ class SyncConfig(AppConfig):
         from .outbox import company_tasks_record
 
         register_account_changed(lambda company: company_tasks_record(company=company))
+        from .scheduler import catch_up_run
+        from .stream import stream_catch_up_register
+
+        stream_catch_up_register(catch_up_run)
         from . import (
             signals,  # noqa: F401 - connects the task signal handlers
             tasks,  # noqa: F401 - registers the jobs sync.enqueue queues by name

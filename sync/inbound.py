@@ -8,40 +8,27 @@ field against the values both sides last agreed on (rule 8); a push's own echo c
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from django.conf import settings as django_settings
-from django.contrib.auth.models import User
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
-from tasks import services as task_services
-from tasks.models import Company, Task, TaskSyncRecord
 
 from . import outbox, telemetry, usage
 from .accounts import accounts_load
-from .agreement import agreement_marked
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
-from .context import applying_inbound
 from .engine_config import Engine, engine_load
-from .external_ids import task_id_of
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format, sf_datetime_parse
-from .merge import SKIP
-from .models import OutboxEntry, PullState, SyncEvent
+from .models import PullState, SyncEvent
 from .outages import outage_end
-from .payload import COMPANY, OWNER, task_changes, task_values
-from .record_fields import STAMP_FIELDS, select_fields
+from .record_fields import select_fields
+from .records import PullResult, records_apply, tasks_of
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT
-from .stamps import stamp_settled
-from .tombstones import tombstones_for, twins_deleted_in_salesforce
-from .twins import MergeItem, twins_merge_many
-from .uncertain import first_push_base
+from .tombstones import twins_deleted_in_salesforce
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +40,6 @@ RECYCLE_BIN = dt.timedelta(days=15)
 # A pull interleaved with change events (the listener's catch-up) applies its pages this many
 # records at a time and lets the events waiting go first between two such chunks.
 INTERLEAVE_CHUNK = 200
-
-
-@dataclass
-class PullResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    skipped: int = 0
-    conflicts: int = 0
-    api_calls: int = 0
-    ran: bool = True
-    errors: list[str] = field(default_factory=list)
-    error_kinds: list[str] = field(default_factory=list)  # of the errors (sync/failures.py)
 
 
 class Interleaved(Protocol):
@@ -258,251 +231,9 @@ def _pull_deletions(
         streamed = interleaved.streamed()
         ids = [i for i in ids if i not in streamed]
     with lease_fence():
-        outbox.tasks_lock(_tasks_of(ids))
+        outbox.tasks_lock(tasks_of(ids))
         result.deleted += twins_deleted_in_salesforce(
             salesforce_ids=ids, reason="was deleted in Salesforce, so it was deleted in Cockpit"
         )
     covered = answer.get("latestDateCovered")
     return sf_datetime_parse(covered) if covered else now
-
-
-def records_apply(
-    engine: Engine,
-    page: list[dict[str, Any]],
-    result: PullResult,
-    client: SalesforceClient,
-    *,
-    read_at: dt.datetime | None = None,
-) -> None:
-    """Apply Salesforce records (a query's page, or what change events describe), whole or
-    not at all: under the lease fence, after the calls that look up their Accounts.
-    `read_at`: a query's, when its read began at the latest (Salesforce's clock)."""
-    accounts_load(engine, page, client)
-    with lease_fence():
-        _apply_page(engine, page, result, read_at)
-
-
-# ---- one page ------------------------------------------------------------------------------
-# A page of up to 2,000 changes is applied with a bounded number of queries: links, tombstones
-# and our own unlinked first pushes read once for the page, linked tasks merged together
-# (twins_merge_many), new tasks created together.
-
-
-def _apply_page(
-    engine: Engine, page: list[dict[str, Any]], result: PullResult, read_at: dt.datetime | None
-) -> None:
-    ext = engine.connection.external_id_field
-    deleted = [r["Id"] for r in page if r.get("IsDeleted")]
-    live = [r for r in page if not r.get("IsDeleted")]
-    # The page is one transaction (records_apply): its tasks are locked first, in the order a
-    # CSM's change takes them (outbox.tasks_lock), since a delete reaches the sync record
-    # before the task and a link writes the record before the merge locks the task.
-    linked, own = _page_links(ext, live)
-    outbox.tasks_lock([*linked.values(), *own, *_tasks_of(deleted)])
-    if deleted:
-        result.deleted += twins_deleted_in_salesforce(
-            salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
-        )
-        # Read again after the deletions: a twin deleted on this page may have been the link
-        # of a task whose other twin (a late first push) is also on it, and that one must now
-        # meet the task's tombstone, not be linked to it.
-        linked, own = _page_links(ext, live)
-    unlinked = [r for r in live if r["Id"] not in linked]
-    tombstones = tombstones_for([(r["Id"], str(r.get(ext) or "")) for r in unlinked])
-    items: list[MergeItem] = []
-    new: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for record in live:
-        salesforce_id = record["Id"]
-        theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
-        if salesforce_id in linked:
-            items.append(MergeItem(linked[salesforce_id], theirs, salesforce_id, read_at=read_at))
-            continue
-        tombstone = tombstones.get(salesforce_id)
-        if tombstone is not None:
-            # Deleted in Cockpit: the twin goes too, and never comes back as a new task.
-            outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
-            result.skipped += 1
-            continue
-        mine = own.pop(task_id_of(str(record.get(ext) or "")) or 0, None)
-        if mine is not None:
-            items.append(_link(engine, mine, theirs, salesforce_id))
-        else:
-            new.append((record, theirs))
-    _merge(engine, items, result)
-    if new:
-        _create_tasks(engine, new, result, read_at)
-
-
-def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
-    outcomes = twins_merge_many(engine=engine, items=items)
-    telemetry.records_pulled(items, outcomes)
-    # In task order: outbox entries are locked in task order (outbox.tasks_lock).
-    for _, outcome in sorted(outcomes.items()):
-        result.conflicts += len(outcome.merged.conflicts)
-        result.skipped += len(outcome.merged.skipped)
-        if outcome.changed_cockpit:
-            result.updated += 1
-        else:
-            result.unchanged += 1
-        if outcome.merged.to_salesforce:
-            # Cockpit's side goes out at the next push, which merges again before it writes.
-            with transaction.atomic():
-                outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
-
-
-def _page_links(
-    ext: str, live: list[dict[str, Any]]
-) -> tuple[dict[str | None, int], dict[int, TaskSyncRecord]]:
-    """A page's records already linked to tasks (Salesforce Id → task id), and the tasks of
-    ours whose lost first push made one of the others (by external id)."""
-    linked = dict(
-        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
-            "salesforce_id", "task_id"
-        )
-    )
-    externals = [str(r.get(ext) or "") for r in live if r["Id"] not in linked]
-    return linked, _own_unlinked(externals)
-
-
-def _tasks_of(salesforce_ids: list[str]) -> list[int]:
-    """The Cockpit tasks linked to these Salesforce records."""
-    if not salesforce_ids:
-        return []
-    return list(
-        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
-            "task_id", flat=True
-        )
-    )
-
-
-def _own_unlinked(external_ids: list[str]) -> dict[int, TaskSyncRecord]:
-    """Tasks of ours whose first push reached Salesforce but whose answer never came back."""
-    task_ids = [t for t in map(task_id_of, external_ids) if t is not None]
-    if not task_ids:
-        return {}
-    return {
-        r.task_id: r
-        for r in TaskSyncRecord.objects.filter(task_id__in=task_ids, salesforce_id=None)
-    }
-
-
-def _link(
-    engine: Engine, record: TaskSyncRecord, theirs: dict[str, Any], salesforce_id: str
-) -> MergeItem:
-    base = first_push_base(record) or (dict.fromkeys(engine.field_names), {})
-    # The agreement is what the lost push sent, as the push that finds its twin records it
-    # (push/creates.py::own_creates_find): the merge below replaces it, but it merges nothing for a
-    # task its CSM desynced meanwhile, which syncs again from this base.
-    TaskSyncRecord.objects.filter(pk=record.pk).update(
-        salesforce_id=salesforce_id, agreed_values=base[0], agreed_cockpit=base[1]
-    )
-    return MergeItem(record.task_id, theirs, salesforce_id, base_override=base)
-
-
-def imported_count_add(count: int) -> None:
-    """Count tasks created from Salesforce where the first import's progress reads them: one
-    row, not a scan of the log for "created from Salesforce" on every poll (issue 19). Pulls
-    never run before sync is first switched on, so the count is the first import's."""
-    PullState.objects.get_or_create(pk=1)
-    PullState.objects.filter(pk=1).update(imported=F("imported") + count)
-
-
-def _create_tasks(
-    engine: Engine,
-    new: list[tuple[dict[str, Any], dict[str, Any]]],
-    result: PullResult,
-    read_at: dt.datetime | None,
-) -> None:
-    """Salesforce tasks Cockpit does not have yet, created together."""
-    planned: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]] = []
-    rows = []
-    owner_ids = set()
-    for record, theirs in new:
-        values: dict[str, Any] = {}
-        skipped: list[tuple[str, Any]] = []
-        for item in engine.fields:
-            if not item.comes_in or item.salesforce not in theirs:
-                continue
-            value = item.back(theirs[item.salesforce])
-            if value is SKIP:
-                skipped.append((item.salesforce, theirs[item.salesforce]))
-            else:
-                values[item.salesforce] = value
-        if values.get(OWNER) is None:
-            result.skipped += 1
-            continue
-        owner_ids.add(values[OWNER])
-        planned.append((record, theirs, values, skipped))
-    if not planned:
-        return
-    users = {u.pk: u for u in User.objects.filter(pk__in=owner_ids)}
-    companies = {
-        c.pk: c
-        for c in Company.objects.filter(
-            pk__in={v[COMPANY] for _, _, v, _ in planned if v.get(COMPANY)}
-        )
-    }
-    for _, _, values, _ in planned:
-        owner = users[values.pop(OWNER)]
-        changes = task_changes(values, engine.spec, engine.picklists, users, companies)
-        name = changes.pop("name", "") or "(no subject)"
-        rows.append((owner, name, changes))
-    now = timezone.now()
-    with transaction.atomic(), applying_inbound():
-        made = task_services.tasks_create_from_salesforce(rows=rows)
-        links, events = [], []
-        for (record, theirs, _, skipped), task in zip(planned, made, strict=True):
-            if not isinstance(task, Task):
-                result.skipped += 1
-                events.append(
-                    SyncEvent(
-                        kind=SyncEvent.Kind.ERROR,
-                        salesforce_id=record["Id"],
-                        message=f"Salesforce task '{theirs.get('Subject', '')}' refused by "
-                        f"Cockpit: {'; '.join(task.messages)}",
-                    )
-                )
-                continue
-            ours = task_values(task, engine.spec)
-            links.append(
-                TaskSyncRecord(
-                    task=task,
-                    salesforce_id=record["Id"],
-                    state=TaskSyncRecord.State.SYNCED,
-                    last_synced_at=now,
-                    salesforce_seen_at=sf_datetime_parse(record["SystemModstamp"])
-                    if record.get("SystemModstamp")
-                    else None,
-                    salesforce_modified_at=stamp_settled(theirs, read_at),
-                    agreed_values={n: theirs.get(n) for n in engine.field_names},
-                    agreed_cockpit=agreement_marked(
-                        engine,
-                        {n: theirs.get(n) for n in engine.field_names},
-                        {n: ours.get(n) for n in engine.field_names},
-                    ),
-                )
-            )
-            result.created += 1
-            events.append(
-                SyncEvent(
-                    kind=SyncEvent.Kind.PULLED,
-                    task_id=task.pk,
-                    salesforce_id=record["Id"],
-                    message=f"'{task.name}' created from Salesforce",
-                )
-            )
-            events += [
-                SyncEvent(
-                    kind=SyncEvent.Kind.SKIPPED,
-                    task_id=task.pk,
-                    salesforce_id=record["Id"],
-                    message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the "
-                    f"Cockpit {engine.labels.get(name, name)} keeps its value.",
-                )
-                for name, value in skipped
-            ]
-        TaskSyncRecord.objects.bulk_create(links, batch_size=500)
-        SyncEvent.objects.bulk_create(events, batch_size=500)
-        if links:
-            imported_count_add(len(links))
-    telemetry.records_created(links)

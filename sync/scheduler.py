@@ -2,14 +2,16 @@
 
 One worker at a time holds the engine lease (sync/lease.py) for one job: a push cycle
 (sync/push/), a pull (sync/inbound.py), a reconcile (sync/reconcile.py), or the
-change-event listener's catch-up pull (sync/stream.py). The push, the pull and reconcile do
-not import one another: where one job gives way to another is decided here, and the Celery
-shells (sync/tasks.py) and the admin's buttons (sync/api.py) start their jobs through it.
+change-event listener's catch-up pull (sync/stream.py). The push, the pull, change events and
+reconcile do not import one another: where one job gives way to another is decided here, and
+the Celery shells (sync/tasks.py), the admin's buttons (sync/api.py) and the listener start
+their jobs through it.
 """
 
 from . import inbound, push
-from .inbound import PullResult
+from .inbound import Interleaved
 from .push import PushResult
+from .records import PullResult
 
 
 def push_run(*, max_batches: int = 50, limit: int = push.CYCLE_LIMIT) -> PushResult:
@@ -23,3 +25,9 @@ def pull_due_run() -> PullResult:
     """The pull, when the admin's interval has passed (beat's tick, and between push cycles;
     rarer while change events are live or the API budget is paused)."""
     return inbound.pull_run()
+
+
+def catch_up_run(*, interleaved: Interleaved) -> PullResult:
+    """The change-event listener's catch-up: a pull now, with the events that arrive meanwhile
+    applied between its chunks (`interleaved`, the listener), under the pull's lease."""
+    return inbound.pull_run(force=True, interleaved=interleaved)

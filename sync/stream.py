@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks.models import TaskSyncRecord
 
-from . import inbound, telemetry
+from . import telemetry
 from .client import AuthError, SalesforceError
 from .client_cache import client_for_connection
 from .cometd import ChangeEvent, CometdSession, ReplayUnavailableError, UnknownClientError
@@ -42,6 +42,7 @@ from .engine_config import engine_load
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
+from .records import PullResult, records_apply
 from .selectors import inbound_connection, sync_settings
 from .stamps import SETTLED_AFTER
 from .usage import api_usage_record
@@ -202,6 +203,25 @@ def known_already(link: TaskSyncRecord, committed: dt.datetime) -> bool:
     return settled is not None and committed < settled + dt.timedelta(seconds=1)
 
 
+# The catch-up pull is a pull: it is started through the scheduler (sync/scheduler.py,
+# catch_up_run), which SyncConfig.ready() hands in here, so that change events and the pull do
+# not import each other (pyproject.toml, the import contracts).
+_catch_up_run: Callable[..., PullResult] | None = None
+
+
+def stream_catch_up_register(run: Callable[..., PullResult]) -> None:
+    """Set what a listener's catch-up calls: `run(interleaved=listener)`, a forced pull with
+    the listener's events applied between its chunks."""
+    global _catch_up_run
+    _catch_up_run = run
+
+
+def _catch_up_start(listener: "Listener") -> PullResult:
+    if _catch_up_run is None:
+        raise RuntimeError("no catch-up pull registered (sync.apps.SyncConfig.ready)")
+    return _catch_up_run(interleaved=listener)
+
+
 class Listener:
     """One change-event listener. `step()` waits for events once and applies them."""
 
@@ -302,7 +322,7 @@ class Listener:
             self.pull_owed = ""
             self._streamed, self._stream_error, self._covered = set(), None, None
             try:
-                ran = inbound.pull_run(force=True, interleaved=self).ran
+                ran = _catch_up_start(self).ran
             finally:
                 self._streamed, self._covered = None, None
             error, self._stream_error = self._stream_error, None
@@ -361,9 +381,9 @@ class Listener:
         covered = self._covered if self._streamed is not None else None
         batch = events_to_records(events, engine.field_names, covered)
         if batch.records:
-            result = inbound.PullResult()
+            result = PullResult()
             records = list(batch.records.values())
-            inbound.records_apply(engine, records, result, client_for_connection(connection))
+            records_apply(engine, records, result, client_for_connection(connection))
             if self._streamed is not None:
                 self._streamed.update(batch.records)
         if batch.needs_pull:

@@ -117,7 +117,7 @@ def _refused_push(
     connection: SalesforceConnection,
     engine: Engine,
     client: SalesforceClient,
-    write: "Write",
+    write: Write,
     result: PushResult,
 ) -> bool:
     """Conditional writes Salesforce refused (412), edited there since Cockpit's agreement:
@@ -166,7 +166,7 @@ def outbox_push_all(
 
 def _push_upserts(
     engine: Engine, client: SalesforceClient, entries: list[OutboxEntry], result: PushResult
-) -> list["Write"]:
+) -> list[Write]:
     """Updates and first pushes: what must be read first is read (and a small cycle's
     updates written conditionally); returns the collection writes that carry the rest."""
     tasks = {
@@ -176,6 +176,29 @@ def _push_upserts(
         ).filter(pk__in=[e.task_id for e in entries])
     }
     records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
+    linked, new = _upserts_sort(entries, tasks, records)
+    unsure = [e for e in new if records.get(e.task_id) and records[e.task_id].uncertain_writes]
+    if unsure:
+        found = own_creates_find(engine, client, unsure, records)
+        new = [e for e in new if e not in found]
+        linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
+    creates = push_creates(engine, new, tasks, result) if new else []
+    writes: list[Write] = []
+    if linked:
+        # The first call's subrequests: one for the verifying read, one a create collection.
+        room = COMPOSITE_LIMIT - 1 - min(len(creates), COMPOSITE_COLLECTIONS - 1)
+        writes += push_updates(
+            engine, client, linked, tasks, result, rides=bool(creates), room=room
+        )
+    return writes + creates
+
+
+def _upserts_sort(
+    entries: list[OutboxEntry], tasks: dict[int, Task], records: dict[int, TaskSyncRecord]
+) -> tuple[list[tuple[OutboxEntry, str]], list[OutboxEntry]]:
+    """The updates (with their twins' Ids) and the first pushes among a cycle's upserts. The
+    rest finish here (task deleted, or no longer synced) or wait for a write of theirs that
+    got no answer and may still land."""
     linked: list[tuple[OutboxEntry, str]] = []
     new: list[OutboxEntry] = []
     grace = dt.timedelta(seconds=django_settings.SYNC_UNCERTAIN_GRACE_SECONDS)
@@ -203,20 +226,7 @@ def _push_upserts(
             linked.append((entry, salesforce_id))
         else:
             new.append(entry)
-    unsure = [e for e in new if records.get(e.task_id) and records[e.task_id].uncertain_writes]
-    if unsure:
-        found = own_creates_find(engine, client, unsure, records)
-        new = [e for e in new if e not in found]
-        linked += [(e, sf_id) for e, sf_id in found.items() if sf_id]
-    creates = push_creates(engine, new, tasks, result) if new else []
-    writes: list[Write] = []
-    if linked:
-        # The first call's subrequests: one for the verifying read, one a create collection.
-        room = COMPOSITE_LIMIT - 1 - min(len(creates), COMPOSITE_COLLECTIONS - 1)
-        writes += push_updates(
-            engine, client, linked, tasks, result, rides=bool(creates), room=room
-        )
-    return writes + creates
+    return linked, new
 
 
 def _sf_id(record: TaskSyncRecord | None) -> str:

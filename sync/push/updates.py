@@ -34,7 +34,7 @@ def push_updates(
     *,
     rides: bool,
     room: int,
-) -> list["Write"]:
+) -> list[Write]:
     """A cycle's updates of linked tasks: conditional writes for the cycle's first Composite
     call, or collection writes after a read; and the entries held for the next cycle."""
     plan = _conditional_plan(engine, linked, rides=rides, room=room)
@@ -51,6 +51,20 @@ def push_updates(
         sendable = _merge_for_push(engine, ready, None, tasks, result)
     if not sendable:
         return []
+    return [_conditional_write(engine, client, sendable, since, tasks, result)]
+
+
+def _conditional_write(
+    engine: Engine,
+    client: SalesforceClient,
+    sendable: list[tuple[OutboxEntry, str, Outcome]],
+    since: dict[int, dt.datetime],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> Write:
+    """A small cycle's updates as PATCHes in its first Composite call, each applied only if
+    the twin is still the version Cockpit agreed with (If-Unmodified-Since); the writes
+    Salesforce refuses (412) are kept in the Write's `refused`, for the cycle to read first."""
     prefix = client.data_path()
     subrequests: list[CompositeSubrequest] = [
         {
@@ -65,20 +79,18 @@ def push_updates(
         for _, salesforce_id, outcome in sendable
     ]
     refused: list[tuple[OutboxEntry, str]] = []
-    return [
-        Write(
-            "PATCH",
-            "sobjects",
-            [],
-            [e for e, _, _ in sendable],
-            partial(_conditional_recorded, engine, sendable, refused, result=result),
-            {o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable},
-            subrequests,
-            heavy=0,
-            refused=refused,
-            tasks=tasks,
-        )
-    ]
+    return Write(
+        "PATCH",
+        "sobjects",
+        [],
+        [e for e, _, _ in sendable],
+        partial(_conditional_recorded, engine, sendable, refused, result=result),
+        {o.task_id: (o.merged.to_salesforce, o.ours) for _, _, o in sendable},
+        subrequests,
+        heavy=0,
+        refused=refused,
+        tasks=tasks,
+    )
 
 
 def _conditional_plan(
@@ -194,7 +206,7 @@ def push_read_merged(
     linked: list[tuple[OutboxEntry, str]],
     tasks: dict[int, Task],
     result: PushResult,
-) -> list["Write"]:
+) -> list[Write]:
     """Updates after a read: Salesforce's current values merged in; returns the collection
     writes that carry them."""
     theirs_by_id: dict[str, dict[str, Any]] | None = None

@@ -204,6 +204,7 @@ class Stack:
         worker_args: tuple[str, ...] = (),
         database: Literal["sqlite", "env"] = "sqlite",
         env: Mapping[str, str] | None = None,
+        emulator_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.worker_args = worker_args  # added to the worker's command line
@@ -234,7 +235,9 @@ class Stack:
             ),
         )
         self.env.update(env or {})
-        self.emulator_process = EmulatorProcess(workdir / "sfemulator", seed="users")
+        self.emulator_process = EmulatorProcess(
+            workdir / "sfemulator", seed="users", extra_args=emulator_args
+        )
         self.emulator: SalesforceEmulator | None = None
         self.port = 0
         self.web: Service | None = None

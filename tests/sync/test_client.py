@@ -53,3 +53,12 @@ def test_one_call_that_must_log_in_again_gives_up_within_the_timeout(org, settin
         client.limits()  # 0.6 s refused, then a login and the request again: 1.8 s
 
     assert time.monotonic() - started < 1.5
+    # The request again that the client gave up on, when it was sent before the budget ran
+    # out, still reaches Salesforce and is answered there 0.6 s later: let it land here, or it
+    # lands in the next test's count of calls on the shared emulator (a cycle's one call
+    # counted as 2 in CI's PostgreSQL pass).
+    deadline = time.monotonic() + 2.0
+    while org.request_log()["by_endpoint"].get("GET limits", 0) < 4:
+        if time.monotonic() > deadline:
+            break  # it was never sent
+        time.sleep(0.1)

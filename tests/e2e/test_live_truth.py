@@ -20,8 +20,14 @@ from tests.orgs import emulator_sync_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Where to copy this test's screenshots for people to look at (none unless set).
+# Where to copy the browser tests' screenshots for people to look at (nowhere unless set).
 SCREENS = os.environ.get("COCKPIT_SCREENSHOTS_DIR", "")
+
+
+def copy_screens(artifacts: Path) -> None:
+    if SCREENS and Path(SCREENS).is_dir():
+        for shot in artifacts.glob("issue18-*.png"):
+            (Path(SCREENS) / shot.name).write_bytes(shot.read_bytes())
 
 
 def fits(page, name: str, artifacts: Path) -> None:
@@ -111,6 +117,4 @@ def test_salesforce_differences_and_creates_show_in_the_open_list(
     assert "Status in Salesforce: Deferred" in page.locator("#differences").inner_text()
     assert "Synced, with differences" in page.locator("#sync").inner_text()
     fits(page, "task-page", artifacts)
-    if SCREENS and Path(SCREENS).is_dir():
-        for shot in artifacts.glob("issue18-*.png"):
-            (Path(SCREENS) / shot.name).write_bytes(shot.read_bytes())
+    copy_screens(artifacts)

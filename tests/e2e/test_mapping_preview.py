@@ -6,8 +6,7 @@ import pytest
 
 from adminconfig import services as config
 from adminconfig.models import PicklistMapping, ResyncRun
-from tests.e2e.test_live_truth import fits
-from tests.e2e.test_small_things import copy_screens
+from tests.e2e.test_live_truth import copy_screens, fits
 from tests.e2e.test_sync_health_page import admin_log_in, sam  # noqa: F401
 from tests.factories import SyncRecordFactory
 from tests.orgs import emulator_connection

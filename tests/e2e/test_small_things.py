@@ -7,18 +7,12 @@ import pytest
 
 from adminconfig import services as config
 from sync.models import ReconcileRun
-from tests.e2e.test_live_truth import SCREENS, fits
+from tests.e2e.test_live_truth import copy_screens, fits
 from tests.e2e.test_sync_health_page import admin_log_in, log_in, sam  # noqa: F401
 from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory
 from tests.orgs import emulator_connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def copy_screens(artifacts: Path) -> None:
-    if SCREENS.is_dir():
-        for shot in artifacts.glob("issue18-*.png"):
-            (SCREENS / shot.name).write_bytes(shot.read_bytes())
 
 
 def test_a_csm_opening_sync_health_gets_a_page_that_says_why(page, live_server, artifacts):

@@ -4,9 +4,10 @@ Services raise Django's ValidationError (the admin and the pages show it on the 
 answers it as a 400 with a message per field, like a serializer error. A unique field that a
 concurrent request took between validation and INSERT surfaces as an IntegrityError: it is
 the client's 400 too, naming the field. A body over DATA_UPLOAD_MAX_MEMORY_SIZE (or with
-too many fields) is the client's 400 in JSON, not Django's HTML page. An action that needs the
-sync switched on, asked while it is off (sync.exceptions.SyncOffError), is a 409 Conflict with the
-reason as its detail. Every other error stays a 500: it is a bug.
+too many fields) is the client's 400 in JSON, not Django's HTML page. An action the sync cannot
+do now (sync.exceptions.SyncOffError: a switch is off, the task is desynced, a pull is running)
+is a 409 Conflict with the reason as its detail; views write no 409 of their own. Every other
+error stays a 500: it is a bug.
 
 Errors raised outside a DRF view (an unknown path, a middleware's refusal) go through
 Django's handlers; under /api/ those answer JSON too (`api_error_handler`, cockpit/urls.py).

@@ -16,8 +16,13 @@ from tasks.api import TaskSerializer
 from tasks.selectors import tasks_visible_to
 
 from . import inbound, outbox, reconcile, scheduler
+from .exceptions import SyncOffError
 from .models import Conflict, OutboxEntry, ReconcileRun, SyncEvent
-from .selectors import failed_pushes, sync_events, sync_status, task_is_desynced, task_names
+from .selectors import failed_pushes, sync_events, sync_status, task_names
+
+# What cannot be done now (sync off, a task desynced, a pull running): SyncOffError's reason.
+REFUSAL = inline_serializer("Refusal", {"detail": serializers.CharField()})
+PULL_NOT_RUN = "Bi-directional Sync is off, or a pull is running."
 
 PushResultSerializer = inline_serializer(
     "PushResult",
@@ -36,15 +41,11 @@ class TaskPushView(APIView):
     """'Sync to Salesforce' for one task: queues its push (also of a task that predates the
     sync) and answers 202 with the task, pending until the worker has pushed it."""
 
-    @extend_schema(request=None, responses={202: TaskSerializer})
+    @extend_schema(request=None, responses={202: TaskSerializer, 409: REFUSAL})
     def post(self, request: Request, pk: int) -> Response:
         task = get_object_or_404(tasks_visible_to(request.user), pk=pk)
-        if task_is_desynced(task):
-            return Response(
-                {"detail": "Syncing of this task is stopped: resync it first."},
-                status=status.HTTP_409_CONFLICT,
-            )
-        outbox.task_push_request(task=task)  # sync off: 409 (cockpit/exceptions.py)
+        # Sync off, or the task desynced: SyncOffError, a 409 (cockpit/exceptions.py).
+        outbox.task_push_request(task=task)
         task = tasks_visible_to(request.user).get(pk=pk)
         return Response(
             TaskSerializer(task, context={"request": request}).data,
@@ -82,28 +83,29 @@ class SyncPullView(APIView):
 
     @extend_schema(
         request=None,
-        responses=inline_serializer(
-            "PullResult",
-            {
-                "ran": serializers.BooleanField(),
-                "created": serializers.IntegerField(),
-                "updated": serializers.IntegerField(),
-                "unchanged": serializers.IntegerField(),
-                "deleted": serializers.IntegerField(),
-                "skipped": serializers.IntegerField(),
-                "conflicts": serializers.IntegerField(),
-                "api_calls": serializers.IntegerField(),
-                "errors": serializers.ListField(child=serializers.CharField()),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "PullResult",
+                {
+                    "ran": serializers.BooleanField(),
+                    "created": serializers.IntegerField(),
+                    "updated": serializers.IntegerField(),
+                    "unchanged": serializers.IntegerField(),
+                    "deleted": serializers.IntegerField(),
+                    "skipped": serializers.IntegerField(),
+                    "conflicts": serializers.IntegerField(),
+                    "api_calls": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+            409: REFUSAL,
+        },
     )
     def post(self, request: Request) -> Response:
         result = inbound.pull_run(force=True)
         if not result.ran:
-            return Response(
-                {**result.__dict__, "detail": "Bi-directional Sync is off, or a pull is running."},
-                status=status.HTTP_409_CONFLICT,
-            )
+            # A pull stopped half-way (its lease lost) says why after the usual reason.
+            raise SyncOffError(" ".join([PULL_NOT_RUN, *result.errors]))
         return Response(result.__dict__)
 
 
@@ -218,7 +220,7 @@ class ReconcileRunViewSet(
     serializer_class = ReconcileRunSerializer
     permission_classes = [IsSyncAdmin]
 
-    @extend_schema(request=None, responses={202: ReconcileRunSerializer, 409: None})
+    @extend_schema(request=None, responses={202: ReconcileRunSerializer, 409: REFUSAL})
     def create(self, request: Request) -> Response:
         run = reconcile.reconcile_start(trigger="hand")  # sync off: 409 (cockpit/exceptions.py)
         return Response(ReconcileRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -2,7 +2,8 @@
 
 
 class SyncOffError(Exception):
-    """What was asked needs the sync switched on (a CSM's Sync to Salesforce needs Auto Sync, a
-    drift repair both switches and a primary connection): nothing was queued, and the message
-    says which switch. The API answers 409 Conflict with it (cockpit/exceptions.py); a page
-    shows it."""
+    """What was asked cannot be done now: it needs the sync switched on (a CSM's Sync to
+    Salesforce needs Auto Sync, a drift repair both switches and a primary connection, a pull
+    Bi-directional Sync), on this task (a desynced one), or the engine free (a pull asked while
+    one runs). Nothing was queued or run, and the message says why. The API answers 409
+    Conflict with it, `{"detail": message}` (cockpit/exceptions.py); a page shows it."""

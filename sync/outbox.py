@@ -30,7 +30,7 @@ from .exceptions import SyncOffError
 from .failures import NO_FAILURE, Failure
 from .lease import ENGINE
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
-from .selectors import outbound_connection, sync_settings
+from .selectors import outbound_connection, sync_settings, task_is_desynced
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ MAX_ATTEMPTS = 10
 STALE_CLAIM = dt.timedelta(minutes=10)
 DOORBELL = "push-doorbell"
 DOORBELL_STALE = dt.timedelta(seconds=5)
+# A CSM's "Sync to Salesforce" of a task its CSM stopped syncing (the API's 409 detail).
+TASK_DESYNCED = "Syncing of this task is stopped: resync it first."
 # Group commit: a push cycle that claims changes begins at most once a CYCLE_SPACING, taking
 # everything queued by then, so a trickle costs at most one Composite call a second however
 # fast changes come (a backlog's full cycles follow one another: push.outbox_push_all).
@@ -237,6 +239,8 @@ def task_push_request(*, task: Task) -> OutboxEntry:
     due, so behind a backlog the request would send other CSMs' changes, hold a web worker on
     Salesforce for several round trips, and might not even reach this task. The page and the
     API show the task as pending until the worker has pushed it."""
+    if task_is_desynced(task):
+        raise SyncOffError(TASK_DESYNCED)
     with transaction.atomic():
         entry = task_change_record(task=task, force=True)
     if entry is None:

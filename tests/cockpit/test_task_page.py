@@ -17,6 +17,8 @@ from cockpit.selectors import (
     UNREACHABLE,
     error_in_words,
 )
+from sync import outbox
+from sync.exceptions import SyncOffError
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.models import CustomField, Task, TaskSyncRecord
 from tests.factories import (
@@ -494,6 +496,19 @@ def test_the_api_does_not_push_a_desynced_task(csm_api, csm, sync_on):
 
     assert response.status_code == 409
     assert "resync it first" in response.json()["detail"]
+    assert not OutboxEntry.objects.filter(task_id=task.pk).exists()
+
+
+def test_sync_to_salesforce_of_a_desynced_task_is_refused_by_the_service_with_its_reason(
+    csm, sync_on
+):
+    # The rule lives in the service, so no interface can queue the push of a desynced task;
+    # the API answers its reason as a 409 (test above), a page shows it.
+    task = TaskFactory(owner=csm)
+    SyncRecordFactory(task=task, desynced_at=timezone.now())
+
+    with pytest.raises(SyncOffError, match="Syncing of this task is stopped: resync it first"):
+        outbox.task_push_request(task=task)
     assert not OutboxEntry.objects.filter(task_id=task.pk).exists()
 
 

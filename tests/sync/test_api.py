@@ -130,3 +130,22 @@ def test_admins_retry_failed_pushes_from_the_outbox_admin(org, client, committed
     assert entry.state == OutboxEntry.State.FAILED  # zed still has no Salesforce user
     assert entry.attempts == 1
     assert client.get("/admin/sync/syncevent/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/tasks/{id}/sync/", "post"),
+        ("/api/v1/sync/pull/", "post"),
+        ("/api/v1/sync/reconcile-runs/", "post"),
+    ],
+)
+def test_the_schema_documents_each_409_as_a_refusal_with_its_reason(admin_api, path, method):
+    schema = admin_api.get("/api/schema/", {"format": "json"}).json()
+
+    answer = schema["paths"][path][method]["responses"]["409"]
+    reference = answer["content"]["application/json"]["schema"]["$ref"]
+    assert reference == "#/components/schemas/Refusal"
+    assert schema["components"]["schemas"]["Refusal"]["properties"] == {
+        "detail": {"type": "string"}
+    }

@@ -4,8 +4,9 @@ A kind is what an admin picks for a custom field (`CustomField.field_type` store
 what a mapping rule knows of a standard field (adminconfig/fields.py). Everything that depends
 on the kind asks its object here instead of switching on the name: the label the admin sees, the
 check of a value a task stores (`clean`), the field a page shows (`form_field`, `form_initial`,
-`from_form`), the Salesforce field types it may map to and its value on the wire there
-(`to_salesforce`, `from_salesforce`). Adding a kind is one class and one line in `FIELD_KINDS`.
+`from_form`) and the value the task page shows (`page_html`), the Salesforce field types it may
+map to and its value on the wire there (`to_salesforce`, `from_salesforce`). Adding a kind is one
+class and one line in `FIELD_KINDS`.
 
 Values a task stores are JSON: dates and datetimes as ISO text. A standard field's value is the
 model's own (a `date` for `due_date`, "" for empty text), hence the `custom` flag inbound.
@@ -19,6 +20,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format, localize
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString
 
 # Salesforce's widest number field holds 18 digits; JSON's 10**400 would be stored and then
 # fail every push of the task.
@@ -88,6 +92,11 @@ class FieldKind:
         """A cleaned form value (not empty) as the JSON the task services validate."""
         return value
 
+    def page_html(self, value: Any) -> SafeString:
+        """A stored value (not empty) as the task page shows it: HTML, the value escaped.
+        By default as a template prints it (`{{ value }}`)."""
+        return conditional_escape(localize(value))
+
     def to_salesforce(self, value: Any) -> Any:
         """A Cockpit value (not empty) as Salesforce JSON."""
         return value
@@ -136,6 +145,9 @@ class UrlKind(TextKind):
         value = super().clean(value, max_length=max_length)
         URLValidator(message="Enter a valid URL.")(value)
         return value
+
+    def page_html(self, value: Any) -> SafeString:
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', value, value)
 
     def form_field(self, *, label: str, required: bool, max_length: int) -> forms.Field:
         return forms.URLField(
@@ -190,6 +202,14 @@ class DateKind(FieldKind):
 
     def form_initial(self, value: Any) -> Any:
         return parse_date(value) if isinstance(value, str) else value
+
+    def page_html(self, value: Any) -> SafeString:
+        # Written as the due date is; a value stored before dates were checked, as it is.
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return super().page_html(value)
+        return conditional_escape(date_format(day, "l, j F Y"))
 
     def from_form(self, value: Any) -> Any:
         return value.isoformat() if isinstance(value, dt.date) else value
@@ -270,6 +290,9 @@ class BooleanKind(FieldKind):
         if isinstance(value, bool):
             return "true" if value else "false"
         return value
+
+    def page_html(self, value: Any) -> SafeString:
+        return conditional_escape("Yes" if value else "No")
 
 
 # In the order an admin is offered them.

@@ -1,12 +1,13 @@
 """Template filters and tags of the cockpit pages."""
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString
 
 from cockpit.selectors import rows_version, sync_error_in_words
+from tasks.field_kinds import FieldKind
 from tasks.models import Task, TaskSyncRecord
 
 register = template.Library()
@@ -29,9 +30,7 @@ def rows_version_of(tasks: Iterable[Task]) -> str:
 
 
 @register.filter
-def as_date(value: Any) -> dt.date | Any:
-    """A custom date field's stored ISO text as a date, so it is formatted like the due date."""
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return value
+def shown_as(value: Any, kind: FieldKind) -> SafeString:
+    """A custom field's stored value as its kind shows it (tasks/field_kinds.py): a new kind
+    needs no template edit."""
+    return kind.page_html(value)

@@ -20,6 +20,7 @@ from cockpit.selectors import (
 from sync import outbox
 from sync.exceptions import SyncOffError
 from sync.models import Conflict, OutboxEntry, SyncEvent
+from tasks.field_kinds import FIELD_KINDS, NumberKind
 from tasks.models import CustomField, Task, TaskSyncRecord
 from tests.factories import (
     CompanyFactory,
@@ -144,6 +145,56 @@ def test_the_task_page_shows_fields_company_custom_fields_and_the_salesforce_lin
     assert "Synced with Salesforce" in text
     assert f'href="/tasks/{task.pk}/edit/?next=' in text
     assert "Stop syncing this task" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored", "shown"),
+    [
+        ("text", "Dana <CFO>", "Dana &lt;CFO&gt;"),
+        ("number", 40, "40"),
+        ("number", 2.5, "2.5"),
+        ("date", "2026-12-01", "Tuesday, 1 December 2026"),
+        ("date", "not a date", "not a date"),  # stored before the check: shown as it is
+        ("datetime", "2026-12-01T09:30:00+00:00", "2026-12-01T09:30:00+00:00"),
+        ("boolean", True, "Yes"),
+        ("boolean", False, "No"),
+        ("email", "dana@example.com", "dana@example.com"),
+        (
+            "url",
+            "https://example.com/deck?a=1&b=2",
+            '<a href="https://example.com/deck?a=1&amp;b=2" rel="noopener noreferrer">'
+            "https://example.com/deck?a=1&amp;b=2</a>",
+        ),
+    ],
+)
+def test_the_task_page_shows_each_kind_of_custom_value_as_its_kind_says(
+    alice, csm, kind, stored, shown
+):
+    field = CustomFieldFactory(key="extra", label="Extra", field_type=kind)
+    task = TaskFactory(owner=csm)
+    Task.objects.filter(pk=task.pk).update(custom_fields={field.key: stored})
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert f"<dt>Extra</dt><dd>{shown}</dd>" in text
+
+
+def test_a_new_field_kind_is_shown_on_the_task_page_with_no_template_edit(alice, csm, monkeypatch):
+    class StarsKind(NumberKind):
+        name = "stars"
+        label = "Stars"
+
+        def page_html(self, value):
+            return "★" * value
+
+    monkeypatch.setitem(FIELD_KINDS, "stars", StarsKind())
+    field = CustomFieldFactory(key="rating", label="Rating", field_type="stars")
+    task = TaskFactory(owner=csm)
+    Task.objects.filter(pk=task.pk).update(custom_fields={field.key: 3})
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert "<dt>Rating</dt><dd>★★★</dd>" in text
 
 
 def test_the_list_links_each_row_to_its_task_page(alice, csm):

@@ -76,13 +76,8 @@ _ERROR_WORDS: list[tuple[re.Pattern[str], str]] = [
 _SALESFORCE_REFUSAL = re.compile(r"^([A-Z][A-Z_]+[A-Z]):\s*(.+)$", re.DOTALL)
 
 
-def error_in_words(error: str, *, kind: str = "", gave_up_after: int | None = None) -> str:
-    """A sync error as a sentence a CSM understands; '' for no error. `kind` and
-    `gave_up_after` are what the sync stored beside the text (sync/failures.py); a log message
-    has the text alone."""
-    text = reason_of((error or "").strip(), gave_up_after)
-    if not text:
-        return ""
+def _reason_in_words(text: str, kind: str) -> str:
+    """A stored reason (without the give-up) as a CSM reads it."""
     text = text.removeprefix("Will retry:").strip()
     words = OWNER_UNMATCHED if kind == OWNER_NOT_MAPPED else None
     words = words or next((w for pattern, w in _ERROR_WORDS if pattern.search(text)), None)
@@ -91,8 +86,31 @@ def error_in_words(error: str, *, kind: str = "", gave_up_after: int | None = No
         words = f"Salesforce refused the change: {refusal.group(2).strip()}" if refusal else text
     if len(words) > 300:
         words = words[:299] + "…"
+    return words
+
+
+def _given_up(words: str) -> str:
+    """Words of a reason Cockpit stopped retrying: no promise of a retry, ending a sentence."""
+    for promise in ("; Cockpit will retry later.", "; Cockpit will retry."):
+        words = words.replace(promise, ".")
+    return _sentence(words.replace(" Cockpit will retry.", ""))
+
+
+def _sentence(words: str) -> str:
+    """Words that end a sentence (Salesforce's messages often end without a stop)."""
+    return words if words.endswith((".", "!", "?", "…")) else words + "."
+
+
+def error_in_words(error: str, *, kind: str = "", gave_up_after: int | None = None) -> str:
+    """A sync error as a sentence a CSM understands; '' for no error. `kind` and
+    `gave_up_after` are what the sync stored beside the text (sync/failures.py); a log message
+    has the text alone."""
+    text = reason_of((error or "").strip(), gave_up_after)
+    if not text:
+        return ""
+    words = _reason_in_words(text, kind)
     if gave_up_after is not None:
-        words = words.replace("; Cockpit will retry.", ".").replace(" Cockpit will retry.", "")
+        words = _given_up(words)
         words += f" Cockpit gave up after {gave_up_after} attempts: use Retry to try again."
     return words
 
@@ -408,6 +426,12 @@ _PULLED = re.compile(r"^'.*' updated from Salesforce: (?P<fields>.+)$", re.S)
 _SKIPPED = re.compile(
     r"^Salesforce (?P<field>\S+) '(?P<value>.*)' has no Cockpit value mapped", re.S
 )
+# The push's log lines of a failed try (sync/outbox.py) and of a give-up (Failure.log_line).
+_RETRIED = re.compile(r"^Attempt (?P<attempt>\d+) failed, will retry: (?P<reason>.+)$", re.S)
+_GAVE_UP = re.compile(r"^Gave up after (?P<attempts>\d+) attempts: (?P<reason>.+)$", re.S)
+# Where a give-up the task still shows is retried: its owner's button, a sync admin's queue.
+RETRY_HERE = "Retry from “Retry sync to Salesforce” on this page."
+RETRY_FROM_QUEUE = "Retry from Failed pushes on the sync health page."
 _SETTLED = re.compile(
     r"^'.*': (?P<who>\S+) settled the (?P<field>\S+) conflict, keeping (?P<side>\S+) value "
     r"'(?P<value>.*)'\.$",
@@ -457,6 +481,12 @@ def _event_in_words(event: SyncEvent, words: _Words) -> TimelineItem | None:
         side = "Cockpit's" if found.group("side") == "Cockpit's" else "Salesforce's"
         title = f"Conflict settled: {words.field(found.group('field'))}"
         detail = f"{words.person(found.group('who'))} kept {side} value."
+    elif event.kind == SyncEvent.Kind.ERROR and (found := _GAVE_UP.match(message)):
+        title = _gave_up_title(int(found.group("attempts")))
+        detail = _given_up(_reason_in_words(found.group("reason"), ""))
+    elif event.kind == SyncEvent.Kind.RETRY and (found := _RETRIED.match(message)):
+        reason = _reason_in_words(found.group("reason"), "")
+        detail = f"Attempt {found.group('attempt')} failed: {_sentence(reason)}"
     elif event.kind in (SyncEvent.Kind.ERROR, SyncEvent.Kind.RETRY):
         detail = error_in_words(message)
     elif event.kind in (SyncEvent.Kind.DESYNCED, SyncEvent.Kind.RESYNCED):
@@ -464,9 +494,37 @@ def _event_in_words(event: SyncEvent, words: _Words) -> TimelineItem | None:
     return TimelineItem(event.created_at, event.kind, title, detail)
 
 
-def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
+def _gave_up_title(attempts: int) -> str:
+    return f"Gave up after {attempts} attempts"
+
+
+def _failed_push(entry: OutboxEntry, retry_hint: str) -> TimelineItem:
+    """A push that failed for good, from what the sync stored on its entry (the kind and the
+    attempts, never read back from the text)."""
+    if entry.gave_up_after is None:
+        words = sync_error_in_words(entry) or "Salesforce refused the change."
+        return TimelineItem(entry.updated_at, "error", "Push failed", words)
+    reason = _reason_in_words(reason_of(entry.last_error, entry.gave_up_after), entry.error_kind)
+    return TimelineItem(
+        entry.updated_at,
+        "error",
+        _gave_up_title(entry.gave_up_after),
+        f"{_given_up(reason)} {retry_hint}",
+    )
+
+
+def _logged_with(item: TimelineItem, failed: TimelineItem, hint: str) -> bool:
+    """Whether a log line is the failed push's own (written with it, in the same words)."""
+    return item.at >= failed.at and (item.title, f"{item.detail} {hint}") == (
+        failed.title,
+        failed.detail,
+    )
+
+
+def task_timeline(task: Task, *, limit: int = 50, read_only: bool = False) -> list[TimelineItem]:
     """What the sync did with this task, newest first, naming people and fields as a CSM
-    knows them: its log, each conflict once, failed pushes."""
+    knows them: its log, each conflict once, failed pushes. `read_only`: the page of a sync
+    admin who reads another CSM's task (they retry from their queue, not from the page)."""
     words = _Words()
     items: list[TimelineItem] = []
     for event in SyncEvent.objects.filter(task_id=task.pk).order_by("-created_at", "-id")[:limit]:
@@ -488,16 +546,14 @@ def task_timeline(task: Task, *, limit: int = 50) -> list[TimelineItem]:
         items.append(
             TimelineItem(conflict.created_at, "conflict", f"Changed on both sides: {label}", detail)
         )
+    hint = RETRY_FROM_QUEUE if read_only else RETRY_HERE
     failed = OutboxEntry.objects.filter(task_id=task.pk, state=OutboxEntry.State.FAILED)
     for entry in failed.order_by("-updated_at")[:limit]:
-        items.append(
-            TimelineItem(
-                entry.updated_at,
-                "error",
-                "Push failed",
-                sync_error_in_words(entry) or "Salesforce refused the change.",
-            )
-        )
+        item = _failed_push(entry, hint)
+        # The give-up's log line says the same a moment later: the page says it once, with
+        # where to retry.
+        items = [i for i in items if not _logged_with(i, item, hint)]
+        items.append(item)
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
 

@@ -431,7 +431,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "explained": task_sync_explained(task, differences),
             "differences": differences,
             "differences_by_field": {d.field: d for d in differences},
-            "timeline": task_timeline(task),
+            "timeline": task_timeline(task, read_only=read_only),
             "sync_on": primary is not None,
             "desynced": bool(record and record.desynced_at),
             "back": _next_url(request),

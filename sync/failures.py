@@ -58,6 +58,15 @@ class Failure:
         reason = reason_of(row.last_error, row.gave_up_after)
         return cls(reason, row.error_kind or OTHER, row.error_code, row.gave_up_after)
 
+    @property
+    def log_line(self) -> str:
+        """The failure as the sync's log (a SyncEvent) records it: a give-up leads with the
+        attempts, so the task page words it without reading them back out of a reason that
+        may hold any text (cockpit/selectors.py)."""
+        if self.gave_up_after is None:
+            return self.reason
+        return f"Gave up after {self.gave_up_after} attempts: {self.reason}"
+
     def gave_up(self, attempts: int) -> "Failure":
         return Failure(self.reason, self.kind, self.code, attempts)
 

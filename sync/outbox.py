@@ -544,7 +544,7 @@ def entry_fail(entry: OutboxEntry, failure: Failure) -> bool:
             kind=SyncEvent.Kind.ERROR,
             task_id=entry.task_id,
             salesforce_id=entry.salesforce_id,
-            message=failure.message,
+            message=failure.log_line,
         )
     telemetry.push_failed(entry, failure, final=True)
     return True

@@ -19,6 +19,7 @@ from cockpit.selectors import (
 )
 from sync import outbox
 from sync.exceptions import SyncOffError
+from sync.failures import Failure, kind_of
 from sync.models import Conflict, OutboxEntry, SyncEvent
 from tasks.field_kinds import FIELD_KINDS, NumberKind
 from tasks.models import CustomField, Task, TaskSyncRecord
@@ -78,7 +79,7 @@ def text_of(response) -> str:
         ),
         (
             "STRING_TOO_LONG: Subject too long (gave up after 10 attempts)",
-            "Salesforce refused the change: Subject too long Cockpit gave up after 10 attempts: "
+            "Salesforce refused the change: Subject too long. Cockpit gave up after 10 attempts: "
             "use Retry to try again.",
             10,
         ),
@@ -255,6 +256,77 @@ def test_a_pending_task_says_why_it_waits(alice, csm, sync_on, setup, headline, 
 
     assert headline in text
     assert words in text
+
+
+def _push_given_up(task: Task, reason: str) -> OutboxEntry:
+    """The last two tries of a push as the engine records them: one more retry, then it gives
+    up (outbox.MAX_ATTEMPTS) and the entry fails."""
+    failure = Failure(reason, kind_of(reason.split(":")[0]), reason.split(":")[0])
+    entry = OutboxEntryFactory(
+        task_id=task.pk,
+        state=OutboxEntry.State.IN_FLIGHT,
+        claimed_at=timezone.now(),
+        attempts=outbox.MAX_ATTEMPTS - 2,
+    )
+    outbox.entry_retry_later(entry, failure)
+    OutboxEntry.objects.filter(pk=entry.pk).update(
+        state=OutboxEntry.State.IN_FLIGHT, claimed_at=timezone.now()
+    )
+    entry.refresh_from_db()
+    outbox.entry_retry_later(entry, failure)
+    entry.refresh_from_db()
+    assert entry.state == OutboxEntry.State.FAILED
+    return entry
+
+
+def _history(response) -> str:
+    text = text_of(response)
+    return text[text.index('id="timeline-heading"') : text.index("<aside>")]
+
+
+def test_the_sync_history_says_in_a_sentence_that_cockpit_gave_up_and_where_to_retry(
+    alice, csm, sync_on
+):
+    task = TaskFactory(owner=csm)
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA")
+    _push_given_up(task, "FIELD_CUSTOM_VALIDATION_EXCEPTION: Pick a type")
+
+    history = _history(alice.get(f"/tasks/{task.pk}/"))
+
+    assert history.count("Gave up after 10 attempts") == 1  # the failure and its log line: one
+    assert (
+        '<strong>Gave up after 10 attempts</strong>\n          <span class="detail">'
+        "Salesforce refused the change: Pick a type. "
+        "Retry from “Retry sync to Salesforce” on this page.</span>"
+    ) in history
+    assert "Attempt 9 failed: Salesforce refused the change: Pick a type." in history
+    assert "(gave up after" not in history
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" not in history
+
+
+def test_a_give_up_since_retried_stays_in_the_history_without_the_retry_hint(alice, csm, sync_on):
+    task = TaskFactory(owner=csm)
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA")
+    entry = _push_given_up(task, "UNABLE_TO_LOCK_ROW: unable to obtain exclusive access")
+    OutboxEntry.objects.filter(pk=entry.pk).update(state=OutboxEntry.State.DONE)  # retried
+
+    history = _history(alice.get(f"/tasks/{task.pk}/"))
+
+    assert "<strong>Gave up after 10 attempts</strong>" in history
+    assert "The Salesforce record was busy with another update." in history
+    assert "Retry from" not in history
+    assert "(gave up after" not in history
+
+
+def test_a_sync_admin_reading_the_task_is_sent_to_the_failed_pushes(client, csm, sync_admin):
+    task = TaskFactory(owner=csm)
+    SyncRecordFactory(task=task, salesforce_id="00T000000000042AAA")
+    _push_given_up(task, "FIELD_CUSTOM_VALIDATION_EXCEPTION: Pick a type")
+    client.force_login(sync_admin)
+
+    history = _history(client.get(f"/tasks/{task.pk}/"))
+
+    assert "Pick a type. Retry from Failed pushes on the sync health page." in history
 
 
 def test_the_sync_history_lists_events_conflicts_and_failed_pushes(alice, csm):

@@ -8,6 +8,7 @@ field against the values both sides last agreed on (rule 8); a push's own echo c
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings as django_settings
@@ -25,7 +26,7 @@ from .mapping import sf_datetime_format, sf_datetime_parse
 from .models import PullState, SyncEvent
 from .outages import outage_end
 from .record_fields import select_fields
-from .records import PullResult, records_apply, tasks_of
+from .records import ApplyResult, records_apply, tasks_of
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT
 from .tombstones import twins_deleted_in_salesforce
@@ -40,6 +41,16 @@ RECYCLE_BIN = dt.timedelta(days=15)
 # A pull interleaved with change events (the listener's catch-up) applies its pages this many
 # records at a time and lets the events waiting go first between two such chunks.
 INTERLEAVE_CHUNK = 200
+
+
+@dataclass
+class PullResult(ApplyResult):
+    """What a pull did: what it applied, and whether it ran, the calls it made, its errors."""
+
+    api_calls: int = 0
+    ran: bool = True
+    errors: list[str] = field(default_factory=list)
+    error_kinds: list[str] = field(default_factory=list)  # of the errors (sync/failures.py)
 
 
 class Interleaved(Protocol):

@@ -9,7 +9,7 @@ neither imports the other.
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -40,8 +40,9 @@ from .uncertain import first_push_base
 
 
 @dataclass
-class PullResult:
-    """What a pull, or a batch of change events, did: records_apply adds to it."""
+class ApplyResult:
+    """What applying Salesforce records did, a pull's pages or a batch of change events:
+    records_apply adds to it (to the pull's own result too, sync/inbound.py's PullResult)."""
 
     created: int = 0
     updated: int = 0
@@ -49,16 +50,12 @@ class PullResult:
     deleted: int = 0
     skipped: int = 0
     conflicts: int = 0
-    api_calls: int = 0
-    ran: bool = True
-    errors: list[str] = field(default_factory=list)
-    error_kinds: list[str] = field(default_factory=list)  # of the errors (sync/failures.py)
 
 
 def records_apply(
     engine: Engine,
     page: list[dict[str, Any]],
-    result: PullResult,
+    result: ApplyResult,
     client: SalesforceClient,
     *,
     read_at: dt.datetime | None = None,
@@ -78,7 +75,7 @@ def records_apply(
 
 
 def _apply_page(
-    engine: Engine, page: list[dict[str, Any]], result: PullResult, read_at: dt.datetime | None
+    engine: Engine, page: list[dict[str, Any]], result: ApplyResult, read_at: dt.datetime | None
 ) -> None:
     ext = engine.connection.external_id_field
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
@@ -122,7 +119,7 @@ def _apply_page(
         _create_tasks(engine, new, result, read_at)
 
 
-def _merge(engine: Engine, items: list[MergeItem], result: PullResult) -> None:
+def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
     outcomes = twins_merge_many(engine=engine, items=items)
     telemetry.records_pulled(items, outcomes)
     # In task order: outbox entries are locked in task order (outbox.tasks_lock).
@@ -199,7 +196,7 @@ def imported_count_add(count: int) -> None:
 def _create_tasks(
     engine: Engine,
     new: list[tuple[dict[str, Any], dict[str, Any]]],
-    result: PullResult,
+    result: ApplyResult,
     read_at: dt.datetime | None,
 ) -> None:
     """Salesforce tasks Cockpit does not have yet, created together."""

@@ -9,9 +9,8 @@ their jobs through it.
 """
 
 from . import inbound, push
-from .inbound import Interleaved
+from .inbound import Interleaved, PullResult
 from .push import PushResult
-from .records import PullResult
 
 
 def push_run(*, max_batches: int = 50, limit: int = push.CYCLE_LIMIT) -> PushResult:

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings as django_settings
 from django.db.models import F
@@ -42,7 +42,7 @@ from .engine_config import engine_load
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
-from .records import PullResult, records_apply
+from .records import ApplyResult, records_apply
 from .selectors import inbound_connection, sync_settings
 from .stamps import SETTLED_AFTER
 from .usage import api_usage_record
@@ -206,17 +206,23 @@ def known_already(link: TaskSyncRecord, committed: dt.datetime) -> bool:
 # The catch-up pull is a pull: it is started through the scheduler (sync/scheduler.py,
 # catch_up_run), which SyncConfig.ready() hands in here, so that change events and the pull do
 # not import each other (pyproject.toml, the import contracts).
-_catch_up_run: Callable[..., PullResult] | None = None
+class CatchUp(Protocol):
+    """What the listener reads of its catch-up pull's result (the pull's PullResult)."""
+
+    ran: bool
 
 
-def stream_catch_up_register(run: Callable[..., PullResult]) -> None:
+_catch_up_run: Callable[..., CatchUp] | None = None
+
+
+def stream_catch_up_register(run: Callable[..., CatchUp]) -> None:
     """Set what a listener's catch-up calls: `run(interleaved=listener)`, a forced pull with
     the listener's events applied between its chunks."""
     global _catch_up_run
     _catch_up_run = run
 
 
-def _catch_up_start(listener: "Listener") -> PullResult:
+def _catch_up_start(listener: "Listener") -> CatchUp:
     if _catch_up_run is None:
         raise RuntimeError("no catch-up pull registered (sync.apps.SyncConfig.ready)")
     return _catch_up_run(interleaved=listener)
@@ -381,7 +387,7 @@ class Listener:
         covered = self._covered if self._streamed is not None else None
         batch = events_to_records(events, engine.field_names, covered)
         if batch.records:
-            result = PullResult()
+            result = ApplyResult()
             records = list(batch.records.values())
             records_apply(engine, records, result, client_for_connection(connection))
             if self._streamed is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -93,6 +94,24 @@ def _apply_page(
         # of a task whose other twin (a late first push) is also on it, and that one must now
         # meet the task's tombstone, not be linked to it.
         linked, own = _page_links(ext, live)
+    items, new = _records_sorted(engine, live, linked, own, result, read_at)
+    _merge(engine, items, result)
+    if new:
+        _create_tasks(engine, new, result, read_at)
+
+
+def _records_sorted(
+    engine: Engine,
+    live: list[dict[str, Any]],
+    linked: dict[str | None, int],
+    own: dict[int, TaskSyncRecord],
+    result: ApplyResult,
+    read_at: dt.datetime | None,
+) -> tuple[list[MergeItem], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """A page's live records, each where it goes: merged with its linked task (or with ours
+    whose first push made it, linked now), deleted again (its task was deleted in Cockpit),
+    or new, as (record, its mapped fields and stamps)."""
+    ext = engine.connection.external_id_field
     unlinked = [r for r in live if r["Id"] not in linked]
     tombstones = tombstones_for([(r["Id"], str(r.get(ext) or "")) for r in unlinked])
     items: list[MergeItem] = []
@@ -114,9 +133,7 @@ def _apply_page(
             items.append(_link(engine, mine, theirs, salesforce_id))
         else:
             new.append((record, theirs))
-    _merge(engine, items, result)
-    if new:
-        _create_tasks(engine, new, result, read_at)
+    return items, new
 
 
 def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
@@ -193,6 +210,16 @@ def imported_count_add(count: int) -> None:
     PullState.objects.filter(pk=1).update(imported=F("imported") + count)
 
 
+@dataclass
+class _NewTask:
+    """A Salesforce record Cockpit has no task for, with what the mapping brings in of it."""
+
+    record: dict[str, Any]
+    theirs: dict[str, Any]  # the mapped fields and stamps, by Salesforce name
+    values: dict[str, Any]  # Cockpit's values, by Salesforce name (Owner a user id)
+    skipped: list[tuple[str, Any]]  # Salesforce values with no Cockpit value mapped
+
+
 def _create_tasks(
     engine: Engine,
     new: list[tuple[dict[str, Any], dict[str, Any]]],
@@ -200,95 +227,131 @@ def _create_tasks(
     read_at: dt.datetime | None,
 ) -> None:
     """Salesforce tasks Cockpit does not have yet, created together."""
-    planned: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]] = []
-    rows = []
-    owner_ids = set()
-    for record, theirs in new:
-        values: dict[str, Any] = {}
-        skipped: list[tuple[str, Any]] = []
-        for item in engine.fields:
-            if not item.comes_in or item.salesforce not in theirs:
-                continue
-            value = item.back(theirs[item.salesforce])
-            if value is SKIP:
-                skipped.append((item.salesforce, theirs[item.salesforce]))
-            else:
-                values[item.salesforce] = value
-        if values.get(OWNER) is None:
-            result.skipped += 1
-            continue
-        owner_ids.add(values[OWNER])
-        planned.append((record, theirs, values, skipped))
+    planned = _tasks_planned(engine, new, result)
     if not planned:
         return
-    users = {u.pk: u for u in User.objects.filter(pk__in=owner_ids)}
-    companies = {
-        c.pk: c
-        for c in Company.objects.filter(
-            pk__in={v[COMPANY] for _, _, v, _ in planned if v.get(COMPANY)}
-        )
-    }
-    for _, _, values, _ in planned:
-        owner = users[values.pop(OWNER)]
-        changes = task_changes(values, engine.spec, engine.picklists, users, companies)
-        name = changes.pop("name", "") or "(no subject)"
-        rows.append((owner, name, changes))
+    rows = _task_rows(engine, planned)
     now = timezone.now()
     with transaction.atomic(), applying_inbound():
         made = task_services.tasks_create_from_salesforce(rows=rows)
-        links, events = [], []
-        for (record, theirs, _, skipped), task in zip(planned, made, strict=True):
+        links: list[TaskSyncRecord] = []
+        events: list[SyncEvent] = []
+        for plan, task in zip(planned, made, strict=True):
             if not isinstance(task, Task):
                 result.skipped += 1
-                events.append(
-                    SyncEvent(
-                        kind=SyncEvent.Kind.ERROR,
-                        salesforce_id=record["Id"],
-                        message=f"Salesforce task '{theirs.get('Subject', '')}' refused by "
-                        f"Cockpit: {'; '.join(task.messages)}",
-                    )
-                )
+                events.append(_refused_event(plan, task))
                 continue
-            ours = task_values(task, engine.spec)
-            links.append(
-                TaskSyncRecord(
-                    task=task,
-                    salesforce_id=record["Id"],
-                    state=TaskSyncRecord.State.SYNCED,
-                    last_synced_at=now,
-                    salesforce_seen_at=sf_datetime_parse(record["SystemModstamp"])
-                    if record.get("SystemModstamp")
-                    else None,
-                    salesforce_modified_at=stamp_settled(theirs, read_at),
-                    agreed_values={n: theirs.get(n) for n in engine.field_names},
-                    agreed_cockpit=agreement_marked(
-                        engine,
-                        {n: theirs.get(n) for n in engine.field_names},
-                        {n: ours.get(n) for n in engine.field_names},
-                    ),
-                )
-            )
+            links.append(_new_link(engine, plan, task, now, read_at))
             result.created += 1
-            events.append(
-                SyncEvent(
-                    kind=SyncEvent.Kind.PULLED,
-                    task_id=task.pk,
-                    salesforce_id=record["Id"],
-                    message=f"'{task.name}' created from Salesforce",
-                )
-            )
-            events += [
-                SyncEvent(
-                    kind=SyncEvent.Kind.SKIPPED,
-                    task_id=task.pk,
-                    salesforce_id=record["Id"],
-                    message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the "
-                    f"Cockpit {engine.labels.get(name, name)} keeps its value.",
-                )
-                for name, value in skipped
-            ]
+            events += _created_events(engine, plan, task)
         TaskSyncRecord.objects.bulk_create(links, batch_size=500)
         SyncEvent.objects.bulk_create(events, batch_size=500)
         if links:
             imported_count_add(len(links))
     telemetry.records_created(links)
+
+
+def _tasks_planned(
+    engine: Engine, new: list[tuple[dict[str, Any], dict[str, Any]]], result: ApplyResult
+) -> list[_NewTask]:
+    """The new records that become tasks: a record whose owner is no Cockpit user's is
+    skipped (counted), as a pull skips what it cannot show."""
+    planned = []
+    for record, theirs in new:
+        values, skipped = _values_in(engine, theirs)
+        if values.get(OWNER) is None:
+            result.skipped += 1
+            continue
+        planned.append(_NewTask(record, theirs, values, skipped))
+    return planned
+
+
+def _values_in(
+    engine: Engine, theirs: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """A record's incoming fields as Cockpit values, and the values no mapping can read."""
+    values: dict[str, Any] = {}
+    skipped: list[tuple[str, Any]] = []
+    for item in engine.fields:
+        if not item.comes_in or item.salesforce not in theirs:
+            continue
+        value = item.back(theirs[item.salesforce])
+        if value is SKIP:
+            skipped.append((item.salesforce, theirs[item.salesforce]))
+        else:
+            values[item.salesforce] = value
+    return values, skipped
+
+
+def _task_rows(
+    engine: Engine, planned: list[_NewTask]
+) -> list[tuple[User, str, task_services.TaskChanges]]:
+    """What tasks_create_from_salesforce makes of each plan (owner, name, other fields), the
+    owners and companies read once for all of them."""
+    users = {u.pk: u for u in User.objects.filter(pk__in={plan.values[OWNER] for plan in planned})}
+    company_ids = {plan.values[COMPANY] for plan in planned if plan.values.get(COMPANY)}
+    companies = {c.pk: c for c in Company.objects.filter(pk__in=company_ids)}
+    rows = []
+    for plan in planned:
+        values = {name: value for name, value in plan.values.items() if name != OWNER}
+        changes = task_changes(values, engine.spec, engine.picklists, users, companies)
+        name = changes.pop("name", "") or "(no subject)"
+        rows.append((users[plan.values[OWNER]], name, changes))
+    return rows
+
+
+def _new_link(
+    engine: Engine, plan: _NewTask, task: Task, now: dt.datetime, read_at: dt.datetime | None
+) -> TaskSyncRecord:
+    """The sync record of a task just made from its Salesforce twin: linked, synced, and the
+    twin's values agreed as both sides' (the merge's base from here on)."""
+    theirs, ours = plan.theirs, task_values(task, engine.spec)
+    stamp = plan.record.get("SystemModstamp")
+    return TaskSyncRecord(
+        task=task,
+        salesforce_id=plan.record["Id"],
+        state=TaskSyncRecord.State.SYNCED,
+        last_synced_at=now,
+        salesforce_seen_at=sf_datetime_parse(stamp) if stamp else None,
+        salesforce_modified_at=stamp_settled(theirs, read_at),
+        agreed_values={n: theirs.get(n) for n in engine.field_names},
+        agreed_cockpit=agreement_marked(
+            engine,
+            {n: theirs.get(n) for n in engine.field_names},
+            {n: ours.get(n) for n in engine.field_names},
+        ),
+    )
+
+
+def _created_events(engine: Engine, plan: _NewTask, task: Task) -> list[SyncEvent]:
+    """The log of a task made from Salesforce: that it was, and each value it did not take."""
+    salesforce_id = plan.record["Id"]
+    created = SyncEvent(
+        kind=SyncEvent.Kind.PULLED,
+        task_id=task.pk,
+        salesforce_id=salesforce_id,
+        message=f"'{task.name}' created from Salesforce",
+    )
+    return [
+        created,
+        *(
+            SyncEvent(
+                kind=SyncEvent.Kind.SKIPPED,
+                task_id=task.pk,
+                salesforce_id=salesforce_id,
+                message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the "
+                f"Cockpit {engine.labels.get(name, name)} keeps its value.",
+            )
+            for name, value in plan.skipped
+        ),
+    ]
+
+
+def _refused_event(plan: _NewTask, refusal: ValidationError) -> SyncEvent:
+    """A Salesforce task Cockpit's own rules refuse (a value a CSM could not save either)."""
+    return SyncEvent(
+        kind=SyncEvent.Kind.ERROR,
+        salesforce_id=plan.record["Id"],
+        message=f"Salesforce task '{plan.theirs.get('Subject', '')}' refused by "
+        f"Cockpit: {'; '.join(refusal.messages)}",
+    )

@@ -116,6 +116,7 @@ class Race:
         self.lags: list[float] = []
         self.unseen: dict[tuple[str, str], Write] = {}  # the newest write not yet seen across
         self.t0 = time.monotonic()  # the load's start, for times in the report
+        self.t0_wall = time.time()
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -457,6 +458,7 @@ class Race:
             threading.Thread(target=self.loop, args=(self.watch_step,), kwargs={"every": 1.0})
         )
         start = self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         for thread in threads:
             thread.daemon = True
             thread.start()
@@ -632,8 +634,24 @@ class Race:
         )
         for line in (duplicates + lost + undone + diverged)[:40]:
             print("  " + line)
+        for pk in sorted({int(line.split()[1]) for line in lost})[:4]:
+            self._task_log_print(pk)
         bad = duplicates or lost or undone or stuck or diverged
         return 1 if bad else 0
+
+    def _task_log_print(self, pk: int) -> None:
+        """What the sync logged for a task with a lost edit (its last 30 events), with times
+        on the report's clock: which push sent the older value, after which pull."""
+        rows = self.stack.sql(
+            "SELECT extract(epoch FROM created_at), kind, message FROM sync_syncevent "
+            f"WHERE task_id = {int(pk)} ORDER BY created_at DESC, id DESC LIMIT 30"
+            if self.stack.postgres_database
+            else "SELECT strftime('%s', created_at) + 0.0, kind, message FROM sync_syncevent "
+            f"WHERE task_id = {int(pk)} ORDER BY created_at DESC, id DESC LIMIT 30"
+        )
+        print(f"  the sync's log of task {pk} (newest last):")
+        for at, kind, message in reversed(rows):
+            print(f"    {float(at) - self.t0_wall:8.2f} s {kind}: {message[:160]}")
 
 
 def main() -> None:

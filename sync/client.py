@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 import requests
@@ -348,9 +348,16 @@ def instance_url_trusted(instance_url: str, login_url: str) -> bool:
     return False
 
 
-def _login_answer(body: Any, login_url: str) -> tuple[str, str]:
-    """(access_token, instance_url) from a 200 answer, or LoginAnswerError saying what was
-    wrong with it."""
+class LoginAnswer(NamedTuple):
+    access_token: str
+    instance_url: str
+    # The user Cockpit acts as (the identity URL's last part; "" when the answer names none):
+    # change events it committed are the echoes of its own writes.
+    user_id: str = ""
+
+
+def _login_answer(body: Any, login_url: str) -> LoginAnswer:
+    """What a 200 answer says, or LoginAnswerError saying what was wrong with it."""
     if not isinstance(body, dict):
         raise LoginAnswerError("Login answer malformed: not a JSON object.", code="MALFORMED")
     token, instance_url = body.get("access_token"), body.get("instance_url")
@@ -366,11 +373,16 @@ def _login_answer(body: Any, login_url: str) -> tuple[str, str]:
             "those in SYNC_TRUSTED_INSTANCE_HOSTS.",
             code="UNTRUSTED_INSTANCE_URL",
         )
-    return token, instance_url
+    identity = body.get("id")
+    user_id = identity.rstrip("/").rsplit("/", 1)[-1] if isinstance(identity, str) else ""
+    return LoginAnswer(token, instance_url, user_id if SALESFORCE_ID.match(user_id) else "")
+
+
+SALESFORCE_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
 @sensitive_variables("creds")
-def token_fetch(creds: Credentials, session: requests.Session) -> tuple[str, str]:
+def token_fetch(creds: Credentials, session: requests.Session) -> LoginAnswer:
     """OAuth 2.0 client credentials flow against the connection's login URL."""
     transaction_guard()
     url = creds.login_url.rstrip("/") + "/services/oauth2/token"
@@ -422,6 +434,7 @@ class SalesforceClient:
         # the Date header of the last answer and when it came, and a moment no later than the
         # start of the last call on Salesforce's clock.
         self._clock = _CallClock()
+        self.user_id = ""  # the user Cockpit acts as, once logged in (LoginAnswer)
 
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # Every REST answer carries Sforce-Limit-Info: api-usage=N/MAX. simple-salesforce only
@@ -447,10 +460,11 @@ class SalesforceClient:
         return self._clock.started_by
 
     def _login(self) -> Salesforce:
-        token, instance_url = token_fetch(self.creds, self.session)
+        answer = token_fetch(self.creds, self.session)
+        self.user_id = answer.user_id
         self._sf = Salesforce(
-            instance_url=instance_url,
-            session_id=token,
+            instance_url=answer.instance_url,
+            session_id=answer.access_token,
             session=self.session,
             version=self.creds.api_version,
         )

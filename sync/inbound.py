@@ -26,7 +26,7 @@ from .mapping import sf_datetime_format, sf_datetime_parse
 from .models import PullState, SyncEvent
 from .outages import outage_end
 from .record_fields import select_fields
-from .records import ApplyResult, records_apply, tasks_of
+from .records import ApplyResult, Passed, records_apply, tasks_of
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT
 from .tombstones import twins_deleted_in_salesforce
@@ -68,6 +68,10 @@ class Interleaved(Protocol):
         as a later event. What the pull read of them is that version, an older one (read
         before the event's commit), or a newer one whose event is on its way, so the pull
         leaves them alone; applied, an older copy would undo the event."""
+
+    def passed(self) -> Passed:
+        """Values the records held before the state this pull reads, from the change events
+        left to it (a Salesforce user's change and change back: the merge sees the end only)."""
 
 
 def pull_due() -> bool:
@@ -214,7 +218,9 @@ def _pull_changes(
                 chunk = page[start : start + INTERLEAVE_CHUNK]
                 rest = [r for r in chunk if r["Id"] not in streamed]
                 if rest:
-                    records_apply(engine, rest, result, client, read_at=read_at)
+                    records_apply(
+                        engine, rest, result, client, read_at=read_at, passed=interleaved.passed()
+                    )
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp

@@ -101,6 +101,7 @@ def merge(
     stale: frozenset[str] = frozenset(),
     fresh: frozenset[str] = frozenset(),
     touched: frozenset[str] = frozenset(),
+    passed: frozenset[str] = frozenset(),
 ) -> Merge:
     """Merge one task.
 
@@ -115,7 +116,10 @@ def merge(
     cannot be compared and Cockpit's value goes out as for an unknown base. `touched` names
     fields a CSM changed since the agreement, even where the value is the agreed one again
     (handed to Bob and back): Cockpit counts as changed there too where its value would
-    change Salesforce's.
+    change Salesforce's. `passed` names fields Salesforce held another value in since the
+    agreement, though `theirs` holds the agreed one again (change events the merge sees only
+    the last of: a Salesforce user's change and change back): where Cockpit changed them too,
+    both sides changed, and the policy decides with a conflict recorded.
     """
     result = Merge()
     for item in fields:
@@ -147,7 +151,11 @@ def merge(
         else:
             cockpit_changed = not same(item.out(our_value), their_value)
         cockpit_changed = cockpit_changed and item.goes_out
-        salesforce_changed = known and item.comes_in and not same(their_value, base_value)
+        salesforce_changed = (
+            known
+            and item.comes_in
+            and (not same(their_value, base_value) or (cockpit_changed and name in passed))
+        )
 
         if not cockpit_changed and not salesforce_changed:
             result.base_ck[name] = base_ck[name] if base_known_ck else our_value

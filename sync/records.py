@@ -53,6 +53,18 @@ class ApplyResult:
     conflicts: int = 0
 
 
+# Per Salesforce record, per field: values Salesforce held since the twins' agreement that the
+# merge sees only the end of (change events applied together, or left to a pull that reads the
+# last state): sync/merge.py, `passed`.
+Passed = dict[str, dict[str, list[Any]]]
+
+
+def passed_add(passed: Passed, salesforce_id: str, values: dict[str, Any]) -> None:
+    fields = passed.setdefault(salesforce_id, {})
+    for name, value in values.items():
+        fields.setdefault(name, []).append(value)
+
+
 def records_apply(
     engine: Engine,
     page: list[dict[str, Any]],
@@ -60,13 +72,15 @@ def records_apply(
     client: SalesforceClient,
     *,
     read_at: dt.datetime | None = None,
+    passed: Passed | None = None,
 ) -> None:
     """Apply Salesforce records (a query's page, or what change events describe), whole or
     not at all: under the lease fence, after the calls that look up their Accounts.
-    `read_at`: a query's, when its read began at the latest (Salesforce's clock)."""
+    `read_at`: a query's, when its read began at the latest (Salesforce's clock); `passed`:
+    values the records held before these, known from change events."""
     accounts_load(engine, page, client)
     with lease_fence():
-        _apply_page(engine, page, result, read_at)
+        _apply_page(engine, page, result, read_at, passed or {})
 
 
 # ---- one page ------------------------------------------------------------------------------
@@ -76,7 +90,11 @@ def records_apply(
 
 
 def _apply_page(
-    engine: Engine, page: list[dict[str, Any]], result: ApplyResult, read_at: dt.datetime | None
+    engine: Engine,
+    page: list[dict[str, Any]],
+    result: ApplyResult,
+    read_at: dt.datetime | None,
+    passed: Passed,
 ) -> None:
     ext = engine.connection.external_id_field
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
@@ -94,7 +112,7 @@ def _apply_page(
         # of a task whose other twin (a late first push) is also on it, and that one must now
         # meet the task's tombstone, not be linked to it.
         linked, own = _page_links(ext, live)
-    items, new = _records_sorted(engine, live, linked, own, result, read_at)
+    items, new = _records_sorted(engine, live, linked, own, result, read_at, passed)
     _merge(engine, items, result)
     if new:
         _create_tasks(engine, new, result, read_at)
@@ -107,6 +125,7 @@ def _records_sorted(
     own: dict[int, TaskSyncRecord],
     result: ApplyResult,
     read_at: dt.datetime | None,
+    passed: Passed,
 ) -> tuple[list[MergeItem], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """A page's live records, each where it goes: merged with its linked task (or with ours
     whose first push made it, linked now), deleted again (its task was deleted in Cockpit),
@@ -120,7 +139,15 @@ def _records_sorted(
         salesforce_id = record["Id"]
         theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
         if salesforce_id in linked:
-            items.append(MergeItem(linked[salesforce_id], theirs, salesforce_id, read_at=read_at))
+            items.append(
+                MergeItem(
+                    linked[salesforce_id],
+                    theirs,
+                    salesforce_id,
+                    read_at=read_at,
+                    passed=passed.get(salesforce_id, {}),
+                )
+            )
             continue
         tombstone = tombstones.get(salesforce_id)
         if tombstone is not None:

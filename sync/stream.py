@@ -42,7 +42,7 @@ from .engine_config import engine_load
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format
 from .models import StreamState
-from .records import ApplyResult, records_apply
+from .records import ApplyResult, Passed, passed_add, records_apply
 from .selectors import inbound_connection, sync_settings
 from .stamps import SETTLED_AFTER
 from .usage import api_usage_record
@@ -71,10 +71,14 @@ def _state_set(**changes: Any) -> None:
 
 @dataclass
 class Batch:
-    """Events turned into Salesforce records as a query would return them."""
+    """Events turned into Salesforce records as a query would return them, and what the
+    merge would not see in them: `passed` holds, per record and field, the values a change
+    of the batch replaced by a later one (a Salesforce user's change and change back comes
+    as two events and one record: the merge compares the last value only)."""
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs_pull: str = ""
+    passed: Passed = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +96,8 @@ class Covered:
     read_at: dt.datetime
     owners: Collection[str]
     left: set[str] = field(default_factory=set)  # records whose changes were left to the pull
+    # What the changes left to the pull set: the pull reads the last state only.
+    passed: Passed = field(default_factory=dict)
 
     def before(self, committed: dt.datetime) -> bool:
         return committed.replace(microsecond=0) + SETTLED_AFTER <= self.read_at
@@ -102,8 +108,10 @@ class Covered:
         link: TaskSyncRecord | None,
         committed: dt.datetime,
         batch: Batch,
+        changed: dict[str, Any],
     ) -> bool:
-        """Whether the stream applies this state of the record, or leaves it to the pull."""
+        """Whether the stream applies this state of the record, or leaves it to the pull
+        (which is told the values the change set, `changed`, and those the batch had)."""
         salesforce_id = record["Id"]
         owner = record.get("OwnerId")
         if owner is None and link is not None:
@@ -111,6 +119,10 @@ class Covered:
         if self.before(committed) and owner in self.owners:
             self.left.add(salesforce_id)
             batch.records.pop(salesforce_id, None)
+            for name, values in batch.passed.pop(salesforce_id, {}).items():
+                for value in values:
+                    passed_add(self.passed, salesforce_id, {name: value})
+            passed_add(self.passed, salesforce_id, changed)
             return False
         if salesforce_id in self.left:
             batch.needs_pull = "a change after the catch-up's read to a task it reads"
@@ -128,11 +140,19 @@ def _rest_value(value: Any) -> Any:
 
 
 def events_to_records(
-    events: list[ChangeEvent], field_names: list[str], covered: Covered | None = None
+    events: list[ChangeEvent],
+    field_names: list[str],
+    covered: Covered | None = None,
+    *,
+    own_user: str = "",
 ) -> Batch:
     """What the events say the twins now hold, in commit order; deletions as IsDeleted.
-    `covered`: what a catch-up pull running meanwhile reads anyway (left out of the batch)."""
+    `covered`: what a catch-up pull running meanwhile reads anyway (left out of the batch).
+    `own_user`: the user Cockpit writes as; the values its writes set are no Salesforce
+    user's (`Batch.passed` leaves them out)."""
     batch = Batch()
+    # Who set each field's value in the batch's record so far, per record.
+    setters: dict[str, dict[str, str]] = {}
     ids = {i for event in events for i in event.header.get("recordIds") or []}
     links = {
         r.salesforce_id: r
@@ -150,6 +170,9 @@ def events_to_records(
                 batch.needs_pull = f"Salesforce sent {change}: some changes came without values"
             continue
         fields = {name: _rest_value(value) for name, value in event.fields.items()}
+        changed = {n: v for n, v in fields.items() if n in field_names}
+        user = str(event.header.get("commitUser") or "")
+        theirs = changed if user != own_user else {}  # a Salesforce user's values
         stamps = {
             "SystemModstamp": sf_datetime_format(committed),
             "LastModifiedDate": fields.get("LastModifiedDate") or sf_datetime_format(committed),
@@ -176,13 +199,39 @@ def events_to_records(
                         "IsDeleted": False,
                         **{n: link.agreed_values.get(n) for n in field_names},
                     }
+                _replaced_pass(batch, setters, salesforce_id, changed, own_user)
                 record = {**known, **fields, **stamps}
             else:
                 continue
-            if covered is not None and not covered.takes(record, link, committed, batch):
+            if covered is not None and not covered.takes(record, link, committed, batch, theirs):
                 continue
+            if change == "DELETE":
+                setters.pop(salesforce_id, None)
+            else:
+                setters.setdefault(salesforce_id, {}).update(dict.fromkeys(changed, user))
             batch.records[salesforce_id] = record
     return batch
+
+
+def _replaced_pass(
+    batch: Batch,
+    setters: dict[str, dict[str, str]],
+    salesforce_id: str,
+    changed: dict[str, Any],
+    own_user: str,
+) -> None:
+    """A later change of a record the batch holds: the values it replaces, where a Salesforce
+    user's change of the batch set them, were Salesforce's for a moment (`Batch.passed`)."""
+    prior = batch.records.get(salesforce_id)
+    if prior is None or prior.get("IsDeleted"):
+        return
+    set_by = setters.get(salesforce_id, {})
+    replaced = {
+        name: prior.get(name)
+        for name, value in changed.items()
+        if prior.get(name) != value and set_by.get(name, own_user) != own_user
+    }
+    passed_add(batch.passed, salesforce_id, replaced)
 
 
 def known_already(link: TaskSyncRecord, committed: dt.datetime) -> bool:
@@ -366,6 +415,9 @@ class Listener:
     def streamed(self) -> set[str]:
         return self._streamed if self._streamed is not None else set()
 
+    def passed(self) -> Passed:
+        return self._covered.passed if self._covered is not None else {}
+
     @telemetry.step("stream")
     def _apply(self, connection: SalesforceConnection, events: list[ChangeEvent]) -> None:
         settings = sync_settings()
@@ -385,11 +437,12 @@ class Listener:
     ) -> None:
         engine = engine_load(connection, settings)
         covered = self._covered if self._streamed is not None else None
-        batch = events_to_records(events, engine.field_names, covered)
+        client = client_for_connection(connection)
+        batch = events_to_records(events, engine.field_names, covered, own_user=client.user_id)
         if batch.records:
             result = ApplyResult()
             records = list(batch.records.values())
-            records_apply(engine, records, result, client_for_connection(connection))
+            records_apply(engine, records, result, client, passed=batch.passed)
             if self._streamed is not None:
                 self._streamed.update(batch.records)
         if batch.needs_pull:

@@ -8,7 +8,7 @@ from. No network here: callers read Salesforce before and write after.
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -64,6 +64,9 @@ class MergeItem:
     # When a read of Salesforce saw `theirs`, at the latest (Salesforce's clock; None: not a
     # read, say a change event): whether the version can be written on conditionally.
     read_at: dt.datetime | None = None
+    # Values Salesforce held since the agreement that `theirs` does not show (field → values;
+    # sync/records.py, Passed): a change and change back is a change all the same.
+    passed: dict[str, list[Any]] = field(default_factory=dict)
 
 
 # A base value no real value equals: a field whose sides differ although the agreed values say
@@ -233,6 +236,7 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         stale=stale,
         fresh=fresh,
         touched=touched,
+        passed=_passed_fields(theirs, item.passed),
     )
     result.base_ck = agreement_marked(engine, result.base_sf, result.base_ck)
     for name in sorted(stale):
@@ -242,6 +246,17 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
     return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine)
+
+
+def _passed_fields(theirs: dict[str, Any] | None, passed: dict[str, list[Any]]) -> frozenset[str]:
+    """The fields Salesforce held another value in than it does now, since the agreement."""
+    if theirs is None:
+        return frozenset()
+    return frozenset(
+        name
+        for name, values in passed.items()
+        if any(not same(value, theirs.get(name)) for value in values)
+    )
 
 
 def _drift_marked(

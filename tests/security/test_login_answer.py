@@ -196,7 +196,7 @@ def test_salesforce_hosts_are_trusted(instance_url):
 def test_the_login_hosts_own_address_is_trusted(login_host, connection):
     login_host.token(login_host.url)
 
-    token, instance_url = token_fetch(
+    token, instance_url, _ = token_fetch(
         Credentials(
             login_url=login_host.url,
             client_id="cid",

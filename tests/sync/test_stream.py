@@ -9,7 +9,7 @@ from django.utils import timezone
 from adminconfig.models import SalesforceConnection
 from sync import inbound, selectors
 from sync.lease import ENGINE
-from sync.models import Lease, PullState, StreamState, SyncEvent
+from sync.models import Conflict, Lease, PullState, StreamState, SyncEvent
 from sync.push import outbox_push, outbox_push_all
 from sync.stream import Listener
 from tasks import services as tasks
@@ -389,3 +389,77 @@ def test_the_late_echo_of_cockpits_own_write_leaves_the_stamp_a_read_settled(
     log = bidi.request_log()
     assert (log["total"], log["subrequests"]) == (1, {"PATCH sobjects/Task/{id}": 1})
     assert sf.Task.get(salesforce_id)["Subject"] == "Renewal (Cockpit, again)"
+
+
+# ---- a Salesforce change and change back, seen only in its events -----------------------------
+# The merge compares Salesforce's value with the agreed one: a Salesforce user's change and
+# change back leaves the value agreed, and a CSM's change made meanwhile would go out over the
+# user's last edit without a conflict. Change events tell the story: each value they show is
+# a Salesforce change, even where the events are applied together or left to a pull.
+
+
+def test_a_change_and_change_back_in_one_batch_of_events_meets_a_csm_change_as_a_conflict(
+    stream, sf, alice_sf_id
+):
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Agreed"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, name="Renamed in Cockpit")
+    sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce for a moment"})
+    sf.Task.update(salesforce_id, {"Subject": "Agreed"})  # the Salesforce user's last edit
+
+    deliver(stream)  # both events, one batch
+    outbox_push_all()
+
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Subject")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == ("Renamed in Cockpit", "Agreed")
+    # Latest change wins: the Salesforce user's change back came after the CSM's rename.
+    assert conflict.winner == "salesforce"
+    assert Task.objects.get(pk=task.pk).name == "Agreed"
+    assert sf.Task.get(salesforce_id)["Subject"] == "Agreed"
+
+
+def test_the_echoes_of_cockpits_own_writes_in_one_batch_are_no_salesforce_change(
+    stream, sf, alice
+):
+    # Two pushes of one field, their echoes in one batch, and a CSM's third value: the value
+    # the second echo replaces was Cockpit's own (the events name the user Cockpit writes
+    # as), so the third value goes out as any CSM change does, with no conflict.
+    task = tasks.task_create(owner=alice, name="First")
+    outbox_push_all()
+    deliver(stream)
+    for name in ("Second", "Third"):
+        tasks.task_update(task=Task.objects.get(pk=task.pk), name=name)
+        outbox_push_all()
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Fourth")
+
+    assert deliver(stream) >= 2
+    outbox_push_all()
+
+    salesforce_id = TaskSyncRecord.objects.get(task=task).salesforce_id
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+    assert Task.objects.get(pk=task.pk).name == "Fourth"
+    assert sf.Task.get(salesforce_id)["Subject"] == "Fourth"
+
+
+def test_a_change_and_change_back_left_to_a_catch_up_meets_a_csm_change_as_a_conflict(
+    restart, bidi, sf
+):
+    last = restart.ids[-1]
+    task = TaskSyncRecord.objects.get(salesforce_id=last).task
+    tasks.task_update(task=task, details="Detailed in Cockpit")
+    sf.Task.update(last, {"Description": "Detailed in Salesforce for a moment"})
+    sf.Task.update(last, {"Description": None})  # back to what both sides agreed
+    bidi.set_clock_offset(3)  # the catch-up reads after the changes' second is over
+
+    _, listener = restart(lambda: None, lambda: None)
+    deliver(listener)
+    listener.stop()
+    bidi.set_clock_offset(0)
+    outbox_push_all()
+
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Description")
+    assert conflict.cockpit_value == "Detailed in Cockpit"
+    assert conflict.winner == "salesforce"
+    assert Task.objects.get(pk=task.pk).details == ""
+    assert not sf.Task.get(last)["Description"]

@@ -419,9 +419,7 @@ def test_a_change_and_change_back_in_one_batch_of_events_meets_a_csm_change_as_a
     assert sf.Task.get(salesforce_id)["Subject"] == "Agreed"
 
 
-def test_the_echoes_of_cockpits_own_writes_in_one_batch_are_no_salesforce_change(
-    stream, sf, alice
-):
+def test_the_echoes_of_cockpits_own_writes_in_one_batch_are_no_salesforce_change(stream, sf, alice):
     # Two pushes of one field, their echoes in one batch, and a CSM's third value: the value
     # the second echo replaces was Cockpit's own (the events name the user Cockpit writes
     # as), so the third value goes out as any CSM change does, with no conflict.

@@ -80,86 +80,115 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
     2,000). Tasks gone meanwhile, or desynced by their CSM, are left out of the answer."""
     if not items:
         return {}
-    outcomes: dict[int, Outcome] = {}
-    events: list[SyncEvent] = []
-    conflicts: list[Conflict] = []
     with transaction.atomic():
-        tasks = {
-            t.pk: t
-            for t in Task.objects.select_for_update(of=("self",))
-            .select_related("status", "priority", "owner", "company", "type")
-            .filter(pk__in=[i.task_id for i in items])
-        }
+        tasks = _tasks_locked([i.task_id for i in items])
         records = _records_locked(list(tasks))
-        to_apply: list[tuple[Task, dict[str, Any]]] = []
-        uncertain_before: dict[int, list[dict[str, Any]]] = {}
-        outcome: Outcome | None
-        for item in items:
-            task, record = tasks.get(item.task_id), records.get(item.task_id)
-            if task is None or record is None or record.desynced_at:
-                continue
-            uncertain_before[task.pk] = list(record.uncertain_writes or [])
-            outcome = _merge_one(engine, task, record, item)
-            outcomes[task.pk] = outcome
-            if outcome.merged.to_cockpit:
-                to_apply.append((task, outcome.merged.to_cockpit))
-        refused = _apply_to_cockpit(engine, to_apply)
-        changed: list[TaskSyncRecord] = []
+        merging = [
+            (item, tasks[item.task_id], records[item.task_id])
+            for item in items
+            if item.task_id in tasks
+            and item.task_id in records
+            and not records[item.task_id].desynced_at
+        ]
+        uncertain_before = {t.pk: list(r.uncertain_writes or []) for _, t, r in merging}
+        outcomes = {
+            task.pk: _merge_one(engine, task, record, item) for item, task, record in merging
+        }
+        refused = _apply_to_cockpit(
+            engine,
+            [
+                (t, outcomes[t.pk].merged.to_cockpit)
+                for _, t, _ in merging
+                if outcomes[t.pk].merged.to_cockpit
+            ],
+        )
         now = timezone.now()
-        for item in items:
-            outcome = outcomes.get(item.task_id)
-            if outcome is None:
-                continue
-            task, record = tasks[item.task_id], records[item.task_id]
-            result = outcome.merged
-            if task.pk in refused:
-                # Cockpit refuses the values (too long, say): it keeps its own, the refusal is
-                # logged once, and Salesforce's value counts as seen so it is not refused
-                # again every pull.
-                for name in result.to_cockpit:
-                    result.base_ck.pop(name, None)
-                result.to_cockpit.clear()
-                events.append(
-                    SyncEvent(
-                        kind=SyncEvent.Kind.ERROR,
-                        task_id=task.pk,
-                        salesforce_id=item.salesforce_id,
-                        message=f"Salesforce values refused by Cockpit: "
-                        f"{'; '.join(refused[task.pk].messages)}",
-                    )
-                )
-            elif result.to_cockpit:
-                outcome.changed_cockpit = True
-            conflicts += _conflict_rows(engine, task, item.salesforce_id, result, events)
-            events += _skip_events(engine, task.pk, item.salesforce_id, result)
-            seen = modified_at(item.theirs or {}, "SystemModstamp")
-            newer = seen is not None and (
-                record.salesforce_seen_at is None or seen > record.salesforce_seen_at
+        log = _MergeLog()
+        changed: list[TaskSyncRecord] = []
+        for item, task, record in merging:
+            outcome = outcomes[task.pk]
+            _cockpit_side_settle(outcome, refused.get(task.pk), log, task, item)
+            log.conflicts += _conflict_rows(
+                engine, task, item.salesforce_id, outcome.merged, log.events
             )
-            if newer:
-                record.salesforce_seen_at = seen
-            stamp_moved = False
-            if item.theirs is not None:
-                stamp = stamp_settled(item.theirs, item.read_at)
-                stamp_moved = stamp != record.salesforce_modified_at
-                record.salesforce_modified_at = stamp
+            log.events += _skip_events(engine, task.pk, item.salesforce_id, outcome.merged)
+            seen = _seen_kept(record, item)
             agreed = _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk])
-            if agreed or newer or stamp_moved:
+            if agreed or seen:
                 changed.append(record)
             if outcome.changed_cockpit:
-                events.append(
-                    SyncEvent(
-                        kind=SyncEvent.Kind.PULLED,
-                        task_id=task.pk,
-                        salesforce_id=item.salesforce_id,
-                        message=f"'{task.name}' updated from Salesforce: "
-                        + ", ".join(sorted(engine.labels.get(n, n) for n in result.to_cockpit)),
-                    )
-                )
+                log.events.append(_pulled_event(engine, task, item.salesforce_id, outcome.merged))
         rows_update(changed, RECORD_FIELDS)
-        Conflict.objects.bulk_create(conflicts)
-        SyncEvent.objects.bulk_create(events)
+        Conflict.objects.bulk_create(log.conflicts)
+        SyncEvent.objects.bulk_create(log.events)
     return outcomes
+
+
+@dataclass
+class _MergeLog:
+    """The rows a batch of merges writes together."""
+
+    events: list[SyncEvent] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+def _tasks_locked(task_ids: list[int]) -> dict[int, Task]:
+    return {
+        t.pk: t
+        for t in Task.objects.select_for_update(of=("self",))
+        .select_related("status", "priority", "owner", "company", "type")
+        .filter(pk__in=task_ids)
+    }
+
+
+def _cockpit_side_settle(
+    outcome: Outcome, refusal: ValidationError | None, log: _MergeLog, task: Task, item: MergeItem
+) -> None:
+    """Whether Salesforce's values reached the task. Cockpit may refuse them (too long, say):
+    it keeps its own, the refusal is logged once, and Salesforce's value counts as seen so it
+    is not refused again every pull."""
+    result = outcome.merged
+    if refusal is None:
+        outcome.changed_cockpit = bool(result.to_cockpit)
+        return
+    for name in result.to_cockpit:
+        result.base_ck.pop(name, None)
+    result.to_cockpit.clear()
+    log.events.append(
+        SyncEvent(
+            kind=SyncEvent.Kind.ERROR,
+            task_id=task.pk,
+            salesforce_id=item.salesforce_id,
+            message=f"Salesforce values refused by Cockpit: {'; '.join(refusal.messages)}",
+        )
+    )
+
+
+def _seen_kept(record: TaskSyncRecord, item: MergeItem) -> bool:
+    """Keep on the record the newest SystemModstamp seen and the version a conditional write
+    may rely on (sync/stamps.py); returns whether either moved."""
+    seen = modified_at(item.theirs or {}, "SystemModstamp")
+    newer = seen is not None and (
+        record.salesforce_seen_at is None or seen > record.salesforce_seen_at
+    )
+    if newer:
+        record.salesforce_seen_at = seen
+    if item.theirs is None:
+        return newer
+    stamp = stamp_settled(item.theirs, item.read_at)
+    stamp_moved = stamp != record.salesforce_modified_at
+    record.salesforce_modified_at = stamp
+    return newer or stamp_moved
+
+
+def _pulled_event(engine: Engine, task: Task, salesforce_id: str, result: Merge) -> SyncEvent:
+    return SyncEvent(
+        kind=SyncEvent.Kind.PULLED,
+        task_id=task.pk,
+        salesforce_id=salesforce_id,
+        message=f"'{task.name}' updated from Salesforce: "
+        + ", ".join(sorted(engine.labels.get(n, n) for n in result.to_cockpit)),
+    )
 
 
 RECORD_FIELDS = [

@@ -29,10 +29,11 @@ MARKS = "@mapping"
 LINKED = "\u2063cockpit-linked\u2063"
 
 
+_DIRECTIONS = {(True, True): "both", (True, False): "out", (False, True): "in"}
+
+
 def _direction(rule: FieldRule) -> str:
-    return {(True, True): "both", (True, False): "out", (False, True): "in"}.get(
-        (rule.goes_out, rule.comes_in), "none"
-    )
+    return _DIRECTIONS.get((rule.goes_out, rule.comes_in), "none")
 
 
 def agreement_marked(

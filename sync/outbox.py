@@ -425,8 +425,8 @@ def tasks_lock(task_ids: list[int]) -> None:
     takes them (the task, its sync record, then its outbox entry). A transaction that finishes
     outbox entries takes these first, so it and a CSM's change of the same task wait for one
     another in turn, never in a circle (a deadlock PostgreSQL would break by failing one)."""
-    if not task_ids:
-        return
+    if not task_ids or not db.features.has_select_for_update:
+        return  # SQLite has no row locks: it serialises writers, the lease fence's included
     ids = sorted(set(task_ids))
     list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
     list(

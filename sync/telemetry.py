@@ -227,10 +227,11 @@ def _via(default: str) -> str:
 
 def records_pushed(entries: Iterable[Entry], salesforce_ids: Mapping[int, str | None]) -> None:
     """Salesforce confirmed these writes: they arrived."""
+    lags = LAG.labels(TO_SALESFORCE, "push")
     for entry in entries:
         lag = _lag(entry.created_at)
         if lag is not None:
-            LAG.labels(TO_SALESFORCE, "push").observe(lag)
+            lags.observe(lag)
         salesforce_id = salesforce_ids.get(entry.task_id) or entry.salesforce_id or None
         outbound_log.info(
             "Task %s pushed to Salesforce %s, %.1f s after the change",

@@ -6,20 +6,19 @@ from typing import Any
 
 from django.utils import timezone
 
-from tasks.bulk import rows_update
+from tasks.bulk import rows_set
 from tasks.models import Task, TaskSyncRecord
 
 from ..agreement import agreement_marked
 from ..client import COLLECTION_LIMIT, RecordStatus, SalesforceClient, record_result
 from ..engine_config import Engine
 from ..external_ids import external_id
-from ..failures import OWNER_NOT_MAPPED, Failure
+from ..failures import NO_FAILURE, OWNER_NOT_MAPPED, Failure
 from ..models import OutboxEntry, Tombstone
 from ..outbox import entries_done, entry_done, entry_fail, tombstone_delete_queue
 from ..payload import create_payload, owner_missing_reason, task_values
 from ..sf_types import TASK_SOBJECT, RecordAnswer
 from ..tombstones import twins_deleted_in_salesforce
-from ..twins import AGREED_FIELDS
 from ..uncertain import first_push_base
 from .answers import pushed_log, record_failure
 from .base import PushResult, Write, finishing, has_field
@@ -138,15 +137,18 @@ def _creates_answered(
 def _record_created(
     engine: Engine, created: list[tuple[OutboxEntry, dict[str, Any], dict[str, Any], str]]
 ) -> None:
-    now = timezone.now()
+    """The links and agreements of confirmed first pushes: one UPDATE for the collection, by
+    task, of the columns that differ from task to task; the rest (synced now, no failure, a
+    version Cockpit wrote and has not read) written once for all."""
     names = engine.field_names
-    records = {
-        r.task_id: r
-        for r in TaskSyncRecord.objects.filter(task_id__in=[e.task_id for e, _, _, _ in created])
-    }
+    present = set(
+        TaskSyncRecord.objects.filter(
+            task_id__in=[e.task_id for e, _, _, _ in created]
+        ).values_list("task_id", flat=True)
+    )
+    rows = []
     for entry, payload, ours, salesforce_id in created:
-        record = records.get(entry.task_id)
-        if record is None:
+        if entry.task_id not in present:
             # Deleted in Cockpit while its first push was on the way: the new twin goes. (A
             # task deleted after this read leaves a tombstone and a delete entry that finds
             # the twin by its external id.)
@@ -154,14 +156,20 @@ def _record_created(
             if tombstone is not None:
                 tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
             continue
-        record.salesforce_id = salesforce_id
-        record.salesforce_modified_at = None  # a version Cockpit wrote and has not read
-        record.state, record.last_synced_at = TaskSyncRecord.State.SYNCED, now
-        record.error_clear()
         # What both sides now hold: the base of the next three-way merge, and how the next
         # pull recognises this push's echo (rule 7).
-        record.agreed_values = {n: payload.get(n) for n in names}
-        record.agreed_cockpit = agreement_marked(
-            engine, record.agreed_values, {n: ours.get(n) for n in names}
-        )
-    rows_update(list(records.values()), AGREED_FIELDS)
+        agreed = {n: payload.get(n) for n in names}
+        marked = agreement_marked(engine, agreed, {n: ours.get(n) for n in names})
+        rows.append((entry.task_id, salesforce_id, agreed, marked))
+    rows_set(
+        TaskSyncRecord,
+        key="task_id",
+        fields=["salesforce_id", "agreed_values", "agreed_cockpit"],
+        rows=rows,
+        same={
+            "salesforce_modified_at": None,
+            "state": TaskSyncRecord.State.SYNCED,
+            "last_synced_at": timezone.now(),
+            **NO_FAILURE,
+        },
+    )

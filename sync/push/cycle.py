@@ -169,13 +169,22 @@ def _push_upserts(
 ) -> list[Write]:
     """Updates and first pushes: what must be read first is read (and a small cycle's
     updates written conditionally); returns the collection writes that carry the rest."""
+    # The tasks' picklist rows, owners and companies are few, shared by many tasks: fetched
+    # once each (prefetch) instead of joined and built again for every task.
     tasks = {
         t.pk: t
-        for t in Task.objects.select_related(
+        for t in Task.objects.prefetch_related(
             "status", "priority", "owner", "company", "type"
         ).filter(pk__in=[e.task_id for e in entries])
     }
-    records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=tasks)}
+    # Only what sorting them and finding lost first pushes read (their agreements, JSON to
+    # decode, are read again where a merge needs them).
+    records = {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=tasks).only(
+            "task_id", "salesforce_id", "desynced_at", "uncertain_writes"
+        )
+    }
     linked, new = _upserts_sort(entries, tasks, records)
     unsure = [e for e in new if records.get(e.task_id) and records[e.task_id].uncertain_writes]
     if unsure:

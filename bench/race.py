@@ -17,8 +17,11 @@ the log (Jepsen's shape): duplicates (two twins for one task, a task with no twi
 lost), undone deletes (an acknowledged delete whose task lives on either side), entries stuck
 in the outbox, and the longest time an acknowledged edit took to be seen on the other side
 (sampled every second). An edit overwritten by the other side's write acknowledged within
-RACE_WINDOW seconds of it is counted apart: Salesforce's collections have no conditional
-writes, so two writes that close together have no order (README, "What no sync can promise").
+RACE_WINDOW seconds of it, or by Cockpit's push of the field landing within RACE_WINDOW of it
+(the sync log's time: a CSM's edit may wait for the engine, and a push that read first
+writes what it merged from a read a moment before), is counted apart: Salesforce's
+collections have no conditional writes, so two writes that close together have no order
+(README, "What no sync can promise"). For a lost edit the report prints the task's sync log.
 
 Settings (environment): RACE_SECONDS (600) and RACE_OPERATIONS (20,000): the load runs until
 both are reached, or RACE_MAX_SECONDS (3 × RACE_SECONDS); RACE_TASKS (20 a CSM at the start);
@@ -51,6 +54,8 @@ PRIORITY_OUT = {"Low": "Low", "Medium": "Normal", "High": "High"}
 PRIORITY_IN = {v: k for k, v in PRIORITY_OUT.items()}
 SF_STATUSES = [*STATUS_OUT.values(), "Deferred", "Waiting on someone else"]
 FIELDS = ("Subject", "Description", "ActivityDate", "Priority", "Status")
+# The Cockpit field each names, as the sync log's "pushed to Salesforce: …" lines list them.
+FIELD_LABELS = dict(zip(FIELDS, ("name", "details", "due_date", "priority", "status"), strict=True))
 CSM_PASSWORD = "race-Csm-passw0rd"
 SF_PASSWORD = "sfemu-Passw0rd"  # the emulator's seeded users' (sfemulator/seed.py)
 
@@ -553,6 +558,7 @@ class Race:
             if write.field != "delete":
                 last.setdefault((write.key, write.field), []).append(write)
         lost, concurrent, diverged, checked = [], 0, [], 0
+        pushes = self._pushes()
         for (key, name), writes in last.items():
             if key in deleted:
                 continue
@@ -586,7 +592,9 @@ class Race:
                 and abs(w.acked - newest.acked) <= window
                 and w.value == theirs
             ]
-            if rivals:
+            if rivals or (
+                newest.side == "sf" and self._pushed_near(pushes, pk, name, newest, window)
+            ):
                 concurrent += 1
                 continue
             history = "; ".join(
@@ -626,7 +634,10 @@ class Race:
             f"(p50 {lags[len(lags) // 2]:.1f} s, p95 {lags[int(len(lags) * 0.95)]:.1f} s; "
             f"{len(self.lags):,} seen, sampled every second; {unseen:,} overwritten or never seen)"
         )
-        print(f"overwritten by the other side's write within {window:.0f} s: {concurrent:,}")
+        print(
+            f"overwritten by the other side's write (or Cockpit's push of it) within "
+            f"{window:.0f} s: {concurrent:,}"
+        )
         print(
             f"duplicates: {len(duplicates)}  lost edits: {len(lost)}  undone deletes: "
             f"{len(undone)}  entries stuck: {sum(n for _, n in stuck)} {dict(stuck)}  "
@@ -638,6 +649,42 @@ class Race:
             self._task_log_print(pk)
         bad = duplicates or lost or undone or stuck or diverged
         return 1 if bad else 0
+
+    def _pushes(self) -> dict[int, list[tuple[float, str]]]:
+        """When Cockpit's pushes of each task landed (the sync log's, on the load's clock),
+        with the fields they wrote."""
+        epoch = (
+            "extract(epoch FROM created_at)"
+            if self.stack.postgres_database
+            else "strftime('%s', created_at) + 0.0"
+        )
+        rows = self.stack.sql(
+            f"SELECT task_id, {epoch}, message FROM sync_syncevent WHERE kind = 'pushed'"
+        )
+        pushes: dict[int, list[tuple[float, str]]] = {}
+        for task_id, at, message in rows:
+            pushes.setdefault(int(task_id), []).append((float(at) - self.t0_wall, message))
+        return pushes
+
+    def _pushed_near(
+        self,
+        pushes: dict[int, list[tuple[float, str]]],
+        pk: int,
+        name: str,
+        write: Write,
+        window: float,
+    ) -> bool:
+        """Whether Cockpit's push of this field landed within RACE_WINDOW of a Salesforce
+        write it overwrote: a push that read first writes the values it merged from a read
+        made a moment before (README, "What no sync can promise"), whenever the CSM's edit was
+        acknowledged (it may have waited for the engine)."""
+        label = FIELD_LABELS[name]
+        acked = write.acked - self.t0
+        for at, message in pushes.get(pk, []):
+            sent = message.rpartition("pushed to Salesforce: ")[2]
+            if abs(at - acked) <= window and label in sent.split(", "):
+                return True
+        return False
 
     def _task_log_print(self, pk: int) -> None:
         """What the sync logged for a task with a lost edit (its last 30 events), with times

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from bench.race import Log, Race
+from bench.race import Log, Race, Write
 
 
 @dataclass
@@ -139,3 +139,22 @@ def test_every_edit_the_race_logs_for_a_salesforce_user_changes_the_field_it_nam
 
     assert race.log.operations["sf_edit"] == len(sf.updates) > 300
     assert unchanged(sf.updates) == []
+
+
+def test_a_salesforce_edit_overwritten_by_cockpits_push_a_moment_later_counts_as_concurrent():
+    # The CSM's edit waited for the engine; the push that carried it read first and landed
+    # 0.3 s after a Salesforce user's edit of the same field: no order between the two
+    # (README, "What no sync can promise"). A push of another field, or one landing later,
+    # leaves the edit counted as lost.
+    race = Race.__new__(Race)
+    race.t0 = 1000.0
+    pushes = {7: [(10.3, "'Renewal' pushed to Salesforce: priority, status")]}
+    edit = Write(
+        started=1009.9, acked=1010.0, side="sf", key="sf:00T1", field="Priority", value="High"
+    )
+
+    assert race._pushed_near(pushes, 7, "Priority", edit, 2.0)
+    assert not race._pushed_near(pushes, 7, "Subject", edit, 2.0)
+    assert not race._pushed_near(pushes, 8, "Priority", edit, 2.0)
+    later = Write(1006.9, 1007.0, "sf", "sf:00T1", "Priority", "High")
+    assert not race._pushed_near(pushes, 7, "Priority", later, 2.0)

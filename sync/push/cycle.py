@@ -29,7 +29,7 @@ from .calls import writes_send
 from .creates import own_creates_find, push_creates
 from .deletes import push_deletes
 from .reads import verify_due, verify_write
-from .updates import push_read_merged, push_updates
+from .updates import entries_hold, push_read_merged, push_updates
 
 
 @telemetry.step("push")
@@ -125,7 +125,9 @@ def _refused_push(
     refused, tasks = write.refused or [], write.tasks or {}
     entries = [e for e, _ in refused]
     try:
-        again = push_read_merged(engine, client, refused, tasks, result)
+        # Conditional on what this read sees; refused again (a Salesforce user saving the
+        # task right now), the task waits for the next cycle.
+        again = push_read_merged(engine, client, refused, tasks, result, room=COMPOSITE_LIMIT)
     except SalesforceError as exc:
         batch_failed(connection, unfinished(entries), exc, result)
         return not exc.transient
@@ -135,7 +137,13 @@ def _refused_push(
         log.exception("A push batch failed unexpectedly")
         batch_crashed(unfinished(entries), exc, result)
         return True
-    return writes_send(connection, client, again, result) if again else True
+    if not again:
+        return True
+    reached = writes_send(connection, client, again, result)
+    refused_again = [e for w in again for e, _ in w.refused or []]
+    if refused_again:
+        entries_hold(refused_again)
+    return reached
 
 
 def outbox_push_all(

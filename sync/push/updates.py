@@ -17,7 +17,7 @@ from ..models import OutboxEntry
 from ..outbox import doorbell, entries_done, entry_done, entry_fail, entry_to_pending, tasks_synced
 from ..payload import OWNER, owner_missing_reason
 from ..sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, RecordAnswer
-from ..stamps import conditional_since, stamp_awaited
+from ..stamps import conditional_since, modified_at, stamp_awaited
 from ..tombstones import twins_deleted_in_salesforce
 from ..twins import MergeItem, Outcome, twin_agreed_after_push, twins_merge_many
 from .answers import pushed_log, record_failure
@@ -39,10 +39,10 @@ def push_updates(
     call, or collection writes after a read; and the entries held for the next cycle."""
     plan = _conditional_plan(engine, linked, rides=rides, room=room)
     if plan is None:
-        return push_read_merged(engine, client, linked, tasks, result)
+        return push_read_merged(engine, client, linked, tasks, result, room=room)
     ready, since, held = plan
     if held:
-        _hold(held)
+        entries_hold(held)
     if not ready:
         return []
     # Salesforce not read: the merge takes Cockpit's side only, as with Bi-directional Sync
@@ -129,7 +129,7 @@ def _conditional_plan(
     return ready, since, held
 
 
-def _hold(entries: list[OutboxEntry]) -> None:
+def entries_hold(entries: list[OutboxEntry]) -> None:
     """Back to pending for the next cycle, no attempt counted; the doorbell rings for it."""
     with finishing(entries):
         for entry in entries:
@@ -206,15 +206,28 @@ def push_read_merged(
     linked: list[tuple[OutboxEntry, str]],
     tasks: dict[int, Task],
     result: PushResult,
+    *,
+    room: int = 0,
 ) -> list[Write]:
-    """Updates after a read: Salesforce's current values merged in; returns the collection
-    writes that carry them."""
+    """Updates after a read: Salesforce's current values merged in; returns the writes that
+    carry them. Up to `room` of them (the subrequests left in the cycle's first Composite
+    call) go as PATCHes conditional on the version the read saw, so a Salesforce edit saved
+    after the read, in a later second, is refused (412) and merged instead of overwritten;
+    more go in collections, which have no conditions."""
     theirs_by_id: dict[str, dict[str, Any]] | None = None
     read_at: dt.datetime | None = None
     if engine.settings.bidirectional_sync:
         theirs_by_id, read_at = read_current(engine, client, [sf_id for _, sf_id in linked])
     with finishing([e for e, _ in linked]):
         sendable = _merge_for_push(engine, linked, theirs_by_id, tasks, result, read_at)
+    if theirs_by_id is not None and 0 < len(sendable) <= room:
+        stamps = {
+            outcome.task_id: modified_at(theirs_by_id[sf_id], "LastModifiedDate")
+            for _, sf_id, outcome in sendable
+        }
+        since = {task_id: stamp for task_id, stamp in stamps.items() if stamp is not None}
+        if len(since) == len(sendable):
+            return [_conditional_write(engine, client, sendable, since, tasks, result)]
     writes = []
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]

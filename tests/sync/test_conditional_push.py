@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from sync import inbound, reconcile
 from sync.models import Conflict, OutboxEntry
-from sync.push import outbox_push
+from sync.push import outbox_push, updates
+from sync.push.reads import read_current
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
 
@@ -85,7 +86,8 @@ def test_a_twin_edited_in_salesforce_since_is_refused_then_read_merged_and_writt
     )
     assert Task.objects.get(pk=task.pk).details == "Agenda sent (Salesforce)"
     assert log["by_status"].get("200", 0) >= 2  # the Composite call (412 inside), the read
-    assert log["subrequests"] == {"PATCH sobjects/Task/{id}": 1}
+    # The refused write, then after the read a write conditional on the version it saw.
+    assert log["subrequests"] == {"PATCH sobjects/Task/{id}": 2}
     assert log["total"] == 3  # refused write, read, write
 
 
@@ -148,7 +150,8 @@ def test_the_next_write_after_cockpits_own_reads_first(bidi, sf, alice_sf_id):
     outbox_push()
 
     log = bidi.request_log()
-    assert (log["subrequests"], log["total"]) == ({}, 2)  # read, write
+    # Read, then the write, conditional on the version the read saw.
+    assert (log["subrequests"], log["total"]) == ({"PATCH sobjects/Task/{id}": 1}, 2)
     assert sf.Task.get(salesforce_id)["Subject"] == "Second"
 
 
@@ -182,7 +185,8 @@ def test_a_cycle_with_one_task_that_must_be_read_reads_them_all_in_two_calls(bid
 
     assert result.pushed == 2, result.errors
     log = bidi.request_log()
-    assert (log["subrequests"], log["total"]) == ({}, 2)  # one read, one collection
+    # One read, then one Composite call of writes conditional on what it saw.
+    assert (log["subrequests"], log["total"]) == ({"PATCH sobjects/Task/{id}": 2}, 2)
 
 
 def test_a_drift_repair_settles_the_stamps_of_twins_cockpit_wrote_last(bidi, sf, alice_sf_id):
@@ -275,3 +279,75 @@ def test_a_salesforce_edit_in_the_same_second_as_cockpits_own_write_is_not_lost(
         # Latest change wins: Salesforce's clock is an hour ahead, so its edit is the latest.
         assert twin["Subject"] == "Salesforce, same second"
         assert Task.objects.get(pk=task.pk).name == "Salesforce, same second"
+
+
+def test_a_salesforce_edit_saved_between_a_push_s_read_and_its_write_is_merged_not_overwritten(
+    bidi, sf, alice_sf_id, monkeypatch
+):
+    # A push that reads first writes conditionally on the version its read saw: a Salesforce
+    # user's save in a later second than that version, after the read and before the write,
+    # is refused (412), read and merged: a conflict, not a silent overwrite. (Within the
+    # version's own second the check cannot tell: README, "What no sync can promise".)
+    ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="First")
+    outbox_push()  # Cockpit's own write: the next one reads first
+    bidi.set_clock_offset(30)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renamed in Cockpit")
+    reads = []
+
+    def read_then_a_salesforce_save(*args, **kwargs):
+        found = read_current(*args, **kwargs)
+        if not reads:
+            bidi.set_clock_offset(32)
+            sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce"})
+        reads.append(found)
+        return found
+
+    monkeypatch.setattr(updates, "read_current", read_then_a_salesforce_save)
+    result = outbox_push()
+
+    assert len(reads) == 2  # refused, then read again and merged
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Subject")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == (
+        "Renamed in Cockpit",
+        "Renamed in Salesforce",
+    )
+    assert conflict.winner == "salesforce"  # the later change (Salesforce's clock runs ahead)
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Salesforce"
+    assert Task.objects.get(pk=task.pk).name == "Renamed in Salesforce"
+    assert not result.errors
+
+
+def test_a_twin_saved_in_salesforce_after_every_read_waits_for_the_next_cycle(
+    bidi, sf, alice_sf_id, monkeypatch
+):
+    # Refused after its read as well: the cycle does not read a third time; the change goes
+    # back to the outbox, pending, and the next cycle merges it.
+    ((task, salesforce_id),) = settled_twins(bidi, sf, alice_sf_id, 1)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="First")
+    outbox_push()
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renamed in Cockpit")
+    saves = []
+
+    def read_then_a_salesforce_save(*args, **kwargs):
+        found = read_current(*args, **kwargs)
+        saves.append(len(saves))
+        bidi.set_clock_offset(30 + 2 * len(saves))
+        sf.Task.update(salesforce_id, {"Description": f"Salesforce's save {len(saves)}"})
+        return found
+
+    monkeypatch.setattr(updates, "read_current", read_then_a_salesforce_save)
+    result = outbox_push()
+
+    assert len(saves) == 2
+    assert not result.errors and result.pushed == 0
+    entry = OutboxEntry.objects.filter(task_id=task.pk).latest("pk")
+    assert (entry.state, entry.attempts) == (OutboxEntry.State.PENDING, 0)
+    assert sf.Task.get(salesforce_id)["Subject"] == "First"  # nothing written over
+
+    monkeypatch.setattr(updates, "read_current", read_current)
+    outbox_push()
+
+    twin = sf.Task.get(salesforce_id)
+    assert (twin["Subject"], twin["Description"]) == ("Renamed in Cockpit", "Salesforce's save 2")
+    assert Task.objects.get(pk=task.pk).details == "Salesforce's save 2"

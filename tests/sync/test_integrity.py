@@ -478,10 +478,12 @@ def test_a_lost_answer_to_a_cycles_composite_of_writes_leaves_one_twin_each_and_
             tasks.task_update(task=task, details="Edited")
         new = [tasks.task_create(owner=alice, name=f"New {n}") for n in range(3)]
         bidi.set_faults(lose_answer_next=1)
-        push()  # the read, then one Composite call (an update and a create collection): lost
+        # The read, then one Composite call (the updates, conditional on what the read saw,
+        # and a create collection): its answer lost.
+        push()
         bidi.clear_faults()
         assert bidi.request_log()["subrequests"] == {
-            "PATCH composite/sobjects": 1,
+            "PATCH sobjects/Task/{id}": 3,
             "PATCH composite/sobjects/Task/Cockpit_Task_Id__c": 1,
         }
         assert TaskSyncRecord.objects.exclude(uncertain_writes=[]).count() == 6

@@ -351,6 +351,9 @@ SYNC_UNCERTAIN_GRACE_SECONDS = env.float("SYNC_UNCERTAIN_GRACE_SECONDS", default
 # A push waits this long after the first change that rang for it, so a burst of changes
 # travels in one cycle of full collections (group commit).
 SYNC_PUSH_LINGER_MS = env.int("SYNC_PUSH_LINGER_MS", default=500)
+# A trickle's push cycle that made N Salesforce calls is followed N seconds after it began,
+# not one, so a trickle costs at most one call a second (sync/outbox.py, cycle_calls_paced).
+SYNC_PUSH_PACING = env.bool("SYNC_PUSH_PACING", default=True)
 
 # A connection's login URL must be https: the client secret is sent to it. Local development
 # against a plain-http server may allow http here; never in production.

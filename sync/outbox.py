@@ -79,6 +79,21 @@ def doorbell() -> bool:
     return bool(rang)
 
 
+def doorbell_due() -> bool:
+    """The push message arrived: whether its cycle may begin now. Not yet when the last
+    cycle's calls hold the next one back further than the message was rung for
+    (`cycle_calls_paced`: a change rang while that cycle ran): the message is sent again for
+    its time, and the doorbell's mark stays, so changes meanwhile ride on it."""
+    wait = cycle_wait()
+    if wait <= PACE_SLACK or not django_settings.SYNC_PUSH_PACING:
+        return True
+    job_send(PUSH, countdown=wait.total_seconds())
+    return False
+
+
+PACE_SLACK = dt.timedelta(milliseconds=100)  # a message a moment early is on time
+
+
 def doorbell_answer() -> None:
     """The push message arrived: changes from now on ring again, for a cycle a CYCLE_SPACING
     after this one (a change rung before this cycle claims is claimed by it, or waits)."""
@@ -89,6 +104,16 @@ def doorbell_answer() -> None:
 def _cycle_begun(moment: dt.datetime) -> None:
     if not Lease.objects.filter(name=PUSH_CYCLE).update(locked_until=moment):
         Lease.objects.get_or_create(name=PUSH_CYCLE, defaults={"locked_until": moment})
+
+
+def cycle_calls_paced(calls: int) -> None:
+    """A trickle's cycle made `calls` Salesforce calls (a read first and its write, say): the
+    next cycle begins that many CYCLE_SPACINGs after it began, so a trickle costs at most one
+    call a CYCLE_SPACING whatever its cycles need (changes wait a little longer instead)."""
+    if calls > 1 and django_settings.SYNC_PUSH_PACING:
+        Lease.objects.filter(name=PUSH_CYCLE, locked_until__isnull=False).update(
+            locked_until=F("locked_until") + (calls - 1) * CYCLE_SPACING
+        )
 
 
 def cycle_wait() -> dt.timedelta:

@@ -8,7 +8,7 @@ the Celery shells (sync/tasks.py), the admin's buttons (sync/api.py) and the lis
 their jobs through it.
 """
 
-from . import inbound, push
+from . import inbound, outbox, push
 from .inbound import Interleaved, PullResult
 from .push import PushResult
 
@@ -18,6 +18,15 @@ def push_run(*, max_batches: int = 50, limit: int = push.CYCLE_LIMIT) -> PushRes
     cycles, each holding the engine lease: a pull that falls due meanwhile runs between two of
     them instead of waiting for the whole backlog."""
     return push.outbox_push_all(max_batches=max_batches, limit=limit, between_cycles=pull_due_run)
+
+
+def push_rung() -> PushResult | None:
+    """The push message (the doorbell, sync/outbox.py) arrived: push now, or, when the last
+    cycle's calls hold the next one back, send the message again for its time (None)."""
+    if not outbox.doorbell_due():
+        return None
+    outbox.doorbell_answer()
+    return push_run()
 
 
 def pull_due_run() -> PullResult:

@@ -12,8 +12,7 @@ from . import reconcile as drift
 
 @shared_task(name=enqueue.PUSH, ignore_result=True)
 def push() -> None:
-    outbox.doorbell_answer()
-    scheduler.push_run()
+    scheduler.push_rung()
 
 
 @shared_task(name="sync.sweep", ignore_result=True)

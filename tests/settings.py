@@ -24,6 +24,10 @@ from cockpit.settings import *  # noqa: E402, F403
 # Celery messages the tests send stay in this process (tests/conftest.py's `worker` runs them):
 # none reaches a broker a real worker reads.
 CELERY_BROKER_URL = "memory://"
+# The in-process test worker (tests/conftest.py, Worker) runs a message at once, its countdown
+# ignored: a push paced after a cycle of two calls would send itself again for ever. The tests
+# of pacing switch it on; the whole-stack tests run it as production does.
+SYNC_PUSH_PACING = False
 
 # A fast hasher: the production one (PBKDF2, a million rounds) costs ~0.35 s a user, and the
 # suite makes hundreds. Production's hasher is checked in tests/cockpit/test_deploy_settings.py.

@@ -19,7 +19,13 @@ from ..failures import Failure
 from ..lease import LeaseLostError, lease_hold
 from ..models import OutboxEntry
 from ..outages import outage_end, outage_waiting
-from ..outbox import entry_done, entry_to_pending, outbox_claim, outbox_release_orphans
+from ..outbox import (
+    cycle_calls_paced,
+    entry_done,
+    entry_to_pending,
+    outbox_claim,
+    outbox_release_orphans,
+)
 from ..selectors import outbound_connection, sync_settings
 from ..uncertain import uncertain_since
 from ..usage import api_usage_record
@@ -165,7 +171,9 @@ def outbox_push_all(
             break
         if batch.claimed < limit:
             # Not a backlog: changes made from now on ring the doorbell, and their cycle
-            # lingers for company (group commit) instead of going out a few at a time.
+            # lingers for company (group commit) instead of going out a few at a time, and
+            # for as many seconds as this one made calls.
+            cycle_calls_paced(batch.api_calls)
             break
         if between_cycles is not None:
             between_cycles()

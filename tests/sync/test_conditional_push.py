@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sync import inbound, reconcile
+from sync import inbound, outbox, reconcile
 from sync.models import Conflict, OutboxEntry
-from sync.push import outbox_push, updates
+from sync.push import outbox_push, outbox_push_all, updates
 from sync.push.reads import read_current
 from tasks import services as tasks
 from tasks.models import Task, TaskSyncRecord
@@ -351,3 +351,23 @@ def test_a_twin_saved_in_salesforce_after_every_read_waits_for_the_next_cycle(
     twin = sf.Task.get(salesforce_id)
     assert (twin["Subject"], twin["Description"]) == ("Renamed in Cockpit", "Salesforce's save 2")
     assert Task.objects.get(pk=task.pk).details == "Salesforce's save 2"
+
+
+def test_a_trickles_cycle_that_made_two_calls_holds_the_next_one_two_seconds(
+    bidi, sf, alice_sf_id, settings
+):
+    settings.SYNC_PUSH_PACING = True
+    # At most one call a second however fast changes come: a cycle that had to read first
+    # (two calls) is followed two seconds after it began, not one.
+    ((task, _),) = settled_twins(bidi, sf, alice_sf_id, 1)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="First")
+    outbox.doorbell_answer()  # the worker took the push message: a cycle begins
+    assert outbox_push_all().api_calls == 1  # conditional: one call
+    assert outbox.cycle_wait() <= dt.timedelta(seconds=1)
+
+    bidi.set_clock_offset(30)
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Second")
+    outbox.doorbell_answer()
+    assert outbox_push_all().api_calls == 2  # Cockpit's own version: read, then write
+
+    assert dt.timedelta(seconds=1) < outbox.cycle_wait() <= dt.timedelta(seconds=2)

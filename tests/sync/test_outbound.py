@@ -478,6 +478,23 @@ def test_a_burst_of_changes_sends_one_push_message_until_the_worker_answers(org,
     assert worker.queued() == ["sync.push"] * 3
 
 
+def test_a_push_message_rung_before_the_last_cycles_calls_were_known_waits_for_its_turn(
+    org, alice, worker, settings
+):
+    settings.SYNC_PUSH_PACING = True
+    # The cycle began; a change rang for a cycle a second later; the cycle then made three
+    # calls (a read first, a write, a refused write's read): the next one waits three seconds.
+    outbox.doorbell_answer()
+    assert outbox.doorbell() is True
+    outbox.cycle_calls_paced(3)
+
+    assert outbox.doorbell_due() is False  # sent again for its time, nothing pushed
+    assert worker.queued() == ["sync.push", "sync.push"]
+    assert outbox.doorbell() is False  # the mark stays: changes meanwhile ride on it
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=3)):
+        assert outbox.doorbell_due() is True
+
+
 def test_the_doorbell_rings_once_per_transaction_and_after_a_rolled_back_one(
     alice, worker, monkeypatch, django_capture_on_commit_callbacks
 ):

@@ -16,7 +16,6 @@ gains the indexes of newer code.
 """
 
 import datetime as dt
-import gc
 import os
 import statistics
 import tempfile
@@ -45,6 +44,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
+    from cockpit.gc_tuning import gc_tune
+
     if connection.vendor == "postgresql" and not keep:
         # Emptied to the schema, not flushed: a flush also deletes the rows the migrations
         # made (statuses, priorities), which migrating again would not make a second time.
@@ -64,11 +65,10 @@ def main() -> None:
         f"{data['failed']:,} failed pushes; database {connection.vendor}; "
         f"seeded in {time.perf_counter() - started:.0f} s"
     )
-    # The requests run in the process that seeded the data: what seeding left alive is no
-    # server's, and a full garbage collection walking it added 150-250 ms to one request in
-    # ten (p95 of the 200-row API lists 218-313 ms, medians 58-74 ms, on PostgreSQL).
-    gc.collect()
-    gc.freeze()
+    # The requests run in the process that seeded the data, tuned as a web process is
+    # (cockpit/gc_tuning.py): what seeding left alive is no server's, and the collector's full
+    # collections walking it added 150-250 ms to one request in ten.
+    gc_tune()
     csm, staff = Client(), Client()
     csm.force_login(data["csm"])
     staff.force_login(data["staff"])

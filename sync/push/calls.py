@@ -46,30 +46,12 @@ def writes_send(
         heard.add(number)
         group = groups[number]
         if isinstance(answer, SalesforceError):
-            if answer.uncertain:
-                # Kept even by a holder that lost the lease: Salesforce may yet apply these
-                # writes, and whoever holds the lease now must recognise them when they land.
-                uncertain_add({k: v for w in group for k, v in w.sent.items()})
-            entries = unfinished([e for w in group for e in w.entries])
-            _call_failed(connection, entries, answer, result, outage)
-            continue
-        if isinstance(answer, Exception):
+            _writes_failed(connection, group, answer, result, outage)
+        elif isinstance(answer, Exception):
             log.error("A push call failed unexpectedly", exc_info=answer)
             batch_crashed(unfinished([e for w in group for e in w.entries]), answer, result)
-            continue
-        answered: list[tuple[Write, Any]] = []
-        for write, written in zip(group, answer, strict=True):
-            if write.verify is not None:
-                reads.append((write.verify, written, began))
-                continue
-            if isinstance(written, SalesforceError):
-                if written.uncertain:
-                    uncertain_add(write.sent)
-                _call_failed(connection, unfinished(write.entries), written, result, outage)
-                continue
-            answered.append((write, written))
-        if answered:
-            _answers_record(answered, result)
+        else:
+            reads += _group_answered(connection, group, answer, began, result, outage)
     # Salesforce is down: the calls not yet started wait too, without a call.
     unsent = [
         e for n, group in enumerate(groups) if n not in heard for w in group for e in w.entries
@@ -80,6 +62,47 @@ def writes_send(
     for verify, read, read_at in reads:
         verified(verify, read, read_at)
     return not outage
+
+
+def _group_answered(
+    connection: SalesforceConnection,
+    group: list[Write],
+    answer: list[Any],
+    began: dt.datetime | None,
+    result: PushResult,
+    outage: list[SalesforceError],
+) -> list[tuple[Verify, Any, dt.datetime | None]]:
+    """One call's answers, write by write: a collection that failed fails its own entries,
+    the others' answers are recorded together. Answers the verifying reads among them, which
+    wait until every call's writes are recorded."""
+    reads: list[tuple[Verify, Any, dt.datetime | None]] = []
+    answered: list[tuple[Write, Any]] = []
+    for write, written in zip(group, answer, strict=True):
+        if write.verify is not None:
+            reads.append((write.verify, written, began))
+        elif isinstance(written, SalesforceError):
+            _writes_failed(connection, [write], written, result, outage)
+        else:
+            answered.append((write, written))
+    if answered:
+        _answers_record(answered, result)
+    return reads
+
+
+def _writes_failed(
+    connection: SalesforceConnection,
+    writes: list[Write],
+    exc: SalesforceError,
+    result: PushResult,
+    outage: list[SalesforceError],
+) -> None:
+    """Writes whose call (or collection) failed: their entries fail as `_call_failed` says."""
+    if exc.uncertain:
+        # Kept even by a holder that lost the lease: Salesforce may yet apply these
+        # writes, and whoever holds the lease now must recognise them when they land.
+        uncertain_add({k: v for w in writes for k, v in w.sent.items()})
+    entries = unfinished([e for w in writes for e in w.entries])
+    _call_failed(connection, entries, exc, result, outage)
 
 
 def _answers_record(answered: list[tuple[Write, Any]], result: PushResult) -> None:
@@ -162,36 +185,13 @@ def _group_send(client: SalesforceClient, group: list[Write]) -> list[Any]:
 
 
 def _composite_send(client: SalesforceClient, group: list[Write]) -> list[Any]:
+    """The group's writes as one Composite call: each write's own subrequests, or its
+    collection as one subrequest; answers each write's answer as `_group_send` does."""
     prefix = client.data_path()
     subrequests: list[CompositeSubrequest] = []
     sizes = []
     for number, write in enumerate(group):
-        if write.subrequests is not None:
-            own = write.subrequests
-        elif write.method == "DELETE":
-            ids = ",".join(str(r["id"]) for r in write.records)
-            query = urlencode({"ids": ids, "allOrNone": "false"}, safe=",")
-            own = [
-                {
-                    "method": "DELETE",
-                    "url": f"{prefix}{write.path}?{query}",
-                    "referenceId": f"write{number}",
-                }
-            ]
-        else:
-            own = [
-                {
-                    "method": write.method,
-                    "url": prefix + write.path,
-                    "referenceId": f"write{number}",
-                    "body": {
-                        "allOrNone": False,
-                        "records": [
-                            {"attributes": {"type": TASK_SOBJECT}, **r} for r in write.records
-                        ],
-                    },
-                }
-            ]
+        own = _write_subrequests(prefix, number, write)
         subrequests += own
         sizes.append(len(own))
     answers = client.composite(subrequests)
@@ -206,3 +206,31 @@ def _composite_send(client: SalesforceClient, group: list[Write]) -> list[Any]:
         else:
             out.append(subrequest_error(mine[0]))
     return out
+
+
+def _write_subrequests(prefix: str, number: int, write: Write) -> list[CompositeSubrequest]:
+    """One write's part of a Composite call: its own subrequests, or its collection write as
+    one subrequest (a DELETE's Ids in its URL), named by its place in the call."""
+    if write.subrequests is not None:
+        return write.subrequests
+    if write.method == "DELETE":
+        ids = ",".join(str(r["id"]) for r in write.records)
+        query = urlencode({"ids": ids, "allOrNone": "false"}, safe=",")
+        return [
+            {
+                "method": "DELETE",
+                "url": f"{prefix}{write.path}?{query}",
+                "referenceId": f"write{number}",
+            }
+        ]
+    return [
+        {
+            "method": write.method,
+            "url": prefix + write.path,
+            "referenceId": f"write{number}",
+            "body": {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": TASK_SOBJECT}, **r} for r in write.records],
+            },
+        }
+    ]

@@ -64,6 +64,8 @@ def outbox_push(*, limit: int = CYCLE_LIMIT) -> PushResult:
 
 
 def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> None:
+    """One cycle under the lease: claim, prepare the writes, send them, record the calls
+    made (and the end of an outage, when Salesforce answered)."""
     outbox_release_orphans()
     entries = outbox_claim(limit=limit)
     result.claimed = len(entries)
@@ -76,47 +78,90 @@ def _cycle(connection: SalesforceConnection, limit: int, result: PushResult) -> 
         return
     calls_before = client.calls
     engine = engine_load(connection, sync_settings())
+    writes, reached = _writes_prepare(connection, engine, client, entries, result)
+    if writes and not reached:
+        outage_wait(unfinished([e for w in writes for e in w.entries]), result)
+    elif writes:
+        backlog = len(entries) >= limit
+        reached = _writes_push(connection, engine, client, writes, result, backlog=backlog)
+    result.api_calls = client.calls - calls_before
+    if reached and result.api_calls:
+        outage_end(connection=connection)
+    api_usage_record(connection, client.api_usage, calls=result.api_calls)
+
+
+def _writes_prepare(
+    connection: SalesforceConnection,
+    engine: Engine,
+    client: SalesforceClient,
+    entries: list[OutboxEntry],
+    result: PushResult,
+) -> tuple[list[Write], bool]:
+    """First what must be read (or written conditionally) before the writes are known; then
+    every collection write of the cycle, creates, updates and deletes together. Returns those
+    writes and whether Salesforce was reached."""
     upserts = [e for e in entries if e.operation == OutboxEntry.Operation.UPSERT]
     deletes = [e for e in entries if e.operation == OutboxEntry.Operation.DELETE]
     reached = True
     writes: list[Write] = []
-    # First what must be read (or written conditionally) before the writes are known; then
-    # every collection write of the cycle, creates, updates and deletes together.
     for batch, prepare in ((upserts, _push_upserts), (deletes, push_deletes)):
         if not batch:
             continue
         if not reached:  # Salesforce is down: the rest waits too, without a call
             outage_wait(unfinished(batch), result)
             continue
-        try:
-            writes += prepare(engine, client, batch, result)
-        except SalesforceError as exc:
-            batch_failed(connection, unfinished(batch), exc, result)
-            reached = not exc.transient
-        except LeaseLostError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
-            # A bug or an answer Cockpit does not understand: without this the entries
-            # would stay claimed and be claimed again every cycle, with no trace.
-            log.exception("A push batch failed unexpectedly")
-            batch_crashed(unfinished(batch), exc, result)
-    if writes and not reached:
-        outage_wait(unfinished([e for w in writes for e in w.entries]), result)
-    elif writes:
-        if len(entries) < limit:
-            # Not a backlog's full cycle: the first call also re-reads twins Cockpit wrote a
-            # moment ago, so their next writes can be conditional (guarantee 13).
-            verify = verify_due(engine, exclude={e.task_id for w in writes for e in w.entries})
-            if verify is not None:
-                writes.insert(0, verify_write(client, verify))
-        reached = writes_send(connection, client, writes, result)
-        for write in writes:
-            if reached and write.refused:
-                reached = _refused_push(connection, engine, client, write, result)
-    result.api_calls = client.calls - calls_before
-    if reached and result.api_calls:
-        outage_end(connection=connection)
-    api_usage_record(connection, client.api_usage, calls=result.api_calls)
+        prepared, reached = _batch_prepare(connection, engine, client, batch, prepare, result)
+        writes += prepared
+    return writes, reached
+
+
+def _batch_prepare(
+    connection: SalesforceConnection,
+    engine: Engine,
+    client: SalesforceClient,
+    batch: list[OutboxEntry],
+    prepare: Callable[[Engine, SalesforceClient, list[OutboxEntry], PushResult], list[Write]],
+    result: PushResult,
+) -> tuple[list[Write], bool]:
+    """The writes of one batch (the upserts, or the deletes); a batch that fails is failed
+    on its entries. Returns its writes and whether Salesforce was reached."""
+    try:
+        return prepare(engine, client, batch, result), True
+    except SalesforceError as exc:
+        batch_failed(connection, unfinished(batch), exc, result)
+        return [], not exc.transient
+    except LeaseLostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on every entry, never in a loop
+        # A bug or an answer Cockpit does not understand: without this the entries
+        # would stay claimed and be claimed again every cycle, with no trace.
+        log.exception("A push batch failed unexpectedly")
+        batch_crashed(unfinished(batch), exc, result)
+        return [], True
+
+
+def _writes_push(
+    connection: SalesforceConnection,
+    engine: Engine,
+    client: SalesforceClient,
+    writes: list[Write],
+    result: PushResult,
+    *,
+    backlog: bool,
+) -> bool:
+    """The cycle's writes sent, then those Salesforce refused (412) read, merged and written.
+    Returns whether Salesforce was reached."""
+    if not backlog:
+        # Not a backlog's full cycle: the first call also re-reads twins Cockpit wrote a
+        # moment ago, so their next writes can be conditional (guarantee 13).
+        verify = verify_due(engine, exclude={e.task_id for w in writes for e in w.entries})
+        if verify is not None:
+            writes.insert(0, verify_write(client, verify))
+    reached = writes_send(connection, client, writes, result)
+    for write in writes:
+        if reached and write.refused:
+            reached = _refused_push(connection, engine, client, write, result)
+    return reached
 
 
 def _refused_push(

@@ -38,6 +38,19 @@ def own_creates_find(
     ext = engine.connection.external_id_field
     if not has_field(engine.connection, ext):
         return {}
+    rows = _own_creates_rows(client, ext, entries)
+    found: dict[OutboxEntry, str] = {}
+    with finishing(list(rows)):
+        for entry, row in rows.items():
+            found[entry] = _own_create_link(entry, row, records[entry.task_id])
+    return found
+
+
+def _own_creates_rows(
+    client: SalesforceClient, ext: str, entries: list[OutboxEntry]
+) -> dict[OutboxEntry, dict[str, Any]]:
+    """The twins Salesforce holds (or has deleted) under the entries' external ids: entry →
+    its twin's row, a live twin rather than a deleted one."""
     by_external = {external_id(e.task_id): e for e in entries}
     quoted = ", ".join(f"'{key}'" for key in by_external)  # our own "cockpit-<int>" values
     soql = f"SELECT Id, IsDeleted, {ext} FROM {TASK_SOBJECT} WHERE {ext} IN ({quoted})"  # noqa: S608
@@ -48,27 +61,29 @@ def own_creates_find(
             entry = by_external.get(str(row.get(ext)))
             if entry is not None and (entry not in rows or rows[entry]["IsDeleted"]):
                 rows[entry] = row  # a live twin wins over a deleted one
-    found: dict[OutboxEntry, str] = {}
-    with finishing(list(rows)):
-        for entry, row in rows.items():
-            base_sf, base_ck = first_push_base(records[entry.task_id]) or ({}, {})
-            TaskSyncRecord.objects.filter(pk=records[entry.task_id].pk).update(
-                salesforce_id=row["Id"],
-                agreed_values=base_sf,
-                agreed_cockpit=base_ck,
-                salesforce_modified_at=None,
-            )
-            if row["IsDeleted"]:
-                twins_deleted_in_salesforce(
-                    salesforce_ids=[row["Id"]],
-                    reason="was deleted in Salesforce before Cockpit learnt it had been "
-                    "created there: the delete wins, so it was deleted in Cockpit too",
-                )
-                entry_done(entry)
-                found[entry] = ""
-            else:
-                found[entry] = row["Id"]
-    return found
+    return rows
+
+
+def _own_create_link(entry: OutboxEntry, row: dict[str, Any], record: TaskSyncRecord) -> str:
+    """The task linked to the twin its first push made, agreed on what that push sent; a
+    twin deleted since deletes the task. Returns the twin's Id ('' when the task was
+    deleted). Runs under `finishing`."""
+    base_sf, base_ck = first_push_base(record) or ({}, {})
+    TaskSyncRecord.objects.filter(pk=record.pk).update(
+        salesforce_id=row["Id"],
+        agreed_values=base_sf,
+        agreed_cockpit=base_ck,
+        salesforce_modified_at=None,
+    )
+    if not row["IsDeleted"]:
+        return str(row["Id"])
+    twins_deleted_in_salesforce(
+        salesforce_ids=[row["Id"]],
+        reason="was deleted in Salesforce before Cockpit learnt it had been "
+        "created there: the delete wins, so it was deleted in Cockpit too",
+    )
+    entry_done(entry)
+    return ""
 
 
 def push_creates(

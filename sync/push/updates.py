@@ -255,10 +255,7 @@ def _merge_for_push(
     """Merge Salesforce's current values in (under the lease fence: the merge writes what
     Salesforce changed into Cockpit) and settle the entries with nothing to send."""
     if theirs_by_id is not None:
-        gone = [(e, sf_id) for e, sf_id in linked if sf_id not in theirs_by_id]
-        if gone:
-            _deleted_in_salesforce([e for e, _ in gone], [sf_id for _, sf_id in gone], result)
-            linked = [(e, sf_id) for e, sf_id in linked if sf_id in theirs_by_id]
+        linked = _gone_settle(linked, theirs_by_id, result)
     outcomes = twins_merge_many(
         engine=engine,
         items=[
@@ -271,6 +268,31 @@ def _merge_for_push(
             for entry, salesforce_id in linked
         ],
     )
+    return _outcomes_sort(linked, outcomes, tasks, result)
+
+
+def _gone_settle(
+    linked: list[tuple[OutboxEntry, str]],
+    theirs_by_id: dict[str, dict[str, Any]],
+    result: PushResult,
+) -> list[tuple[OutboxEntry, str]]:
+    """The twins the read did not find are deleted in Salesforce: their deletes win. Returns
+    the rest."""
+    gone = [(e, sf_id) for e, sf_id in linked if sf_id not in theirs_by_id]
+    if not gone:
+        return linked
+    _deleted_in_salesforce([e for e, _ in gone], [sf_id for _, sf_id in gone], result)
+    return [(e, sf_id) for e, sf_id in linked if sf_id in theirs_by_id]
+
+
+def _outcomes_sort(
+    linked: list[tuple[OutboxEntry, str]],
+    outcomes: dict[int, Outcome],
+    tasks: dict[int, Task],
+    result: PushResult,
+) -> list[tuple[OutboxEntry, str, Outcome]]:
+    """The merges with something to send; the entries with nothing to send are settled, and
+    those whose owner has no Salesforce user fail."""
     sendable: list[tuple[OutboxEntry, str, Outcome]] = []
     settled: list[OutboxEntry] = []
     for entry, salesforce_id in linked:

@@ -128,6 +128,8 @@ def pull_run(*, force: bool = False, interleaved: Interleaved | None = None) -> 
 def _pull(
     connection: SalesforceConnection, settings: SyncSettings, interleaved: Interleaved | None
 ) -> PullResult:
+    """One pull under the lease: the changes since the watermark, then the deletions; a
+    failure is recorded where admins look, and only a pull that finished moves the marks."""
     state, _ = PullState.objects.get_or_create(pk=1)
     result = PullResult()
     started = timezone.now()
@@ -136,39 +138,69 @@ def _pull(
     try:
         client = client_for_connection(connection)
         calls_before = client.calls
-        if state.watermark:
-            # Salesforce stamps to the second, gives one stamp to a whole transaction and can
-            # show a record after records with later stamps: read again behind the newest
-            # change seen. A record read twice that nothing changed is a no-op.
-            since = state.watermark - dt.timedelta(
-                seconds=django_settings.SYNC_PULL_OVERLAP_SECONDS
-            )
-        else:
-            since = started - dt.timedelta(hours=settings.initial_import_hours)
+        since = _pull_since(state, settings, started)
         engine = engine_load(connection, settings)
         watermark = _pull_changes(engine, client, since, result, interleaved)
         deleted_until = _pull_deletions(settings, client, state, started, result, interleaved)
     except SalesforceError as exc:
-        result.errors.append(str(exc))
-        result.error_kinds.append(exc.failure.kind)
-        with lease_fence():
-            if isinstance(exc, AuthError):
-                SalesforceConnection.objects.filter(pk=connection.pk).update(
-                    state=SalesforceConnection.State.UNAUTHORIZED, last_error=str(exc)
-                )
-            SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=f"Pull failed: {exc}")
-            PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
+        _pull_failed(connection, exc, started, result)
         result.api_calls = client.calls - calls_before if client else 0
         return result
     except LeaseLostError:
         raise
     except Exception as exc:
-        # Shown where admins look, then raised for the worker's log; the engine lease is
-        # released on the way out (lease_hold), so the next pull or push is not blocked.
-        message = f"Pull failed unexpectedly ({type(exc).__name__}: {exc})"
-        SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=message)
-        PullState.objects.filter(pk=1).update(last_error=message, last_pull_at=started)
+        _pull_crashed(exc, started)
         raise
+    _pull_done(connection, client, calls_before, state, started, watermark, deleted_until)
+    result.api_calls = client.calls - calls_before
+    return result
+
+
+def _pull_since(state: PullState, settings: SyncSettings, started: dt.datetime) -> dt.datetime:
+    """Where this pull's read of changes begins."""
+    if not state.watermark:
+        return started - dt.timedelta(hours=settings.initial_import_hours)
+    # Salesforce stamps to the second, gives one stamp to a whole transaction and can show a
+    # record after records with later stamps: read again behind the newest change seen. A
+    # record read twice that nothing changed is a no-op.
+    return state.watermark - dt.timedelta(seconds=django_settings.SYNC_PULL_OVERLAP_SECONDS)
+
+
+def _pull_failed(
+    connection: SalesforceConnection, exc: SalesforceError, started: dt.datetime, result: PullResult
+) -> None:
+    """A pull Salesforce failed: recorded on the result, the event log and the pull state
+    (a refused login also on the connection), the marks left where they were."""
+    result.errors.append(str(exc))
+    result.error_kinds.append(exc.failure.kind)
+    with lease_fence():
+        if isinstance(exc, AuthError):
+            SalesforceConnection.objects.filter(pk=connection.pk).update(
+                state=SalesforceConnection.State.UNAUTHORIZED, last_error=str(exc)
+            )
+        SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=f"Pull failed: {exc}")
+        PullState.objects.filter(pk=1).update(last_error=str(exc), last_pull_at=started)
+
+
+def _pull_crashed(exc: Exception, started: dt.datetime) -> None:
+    """A pull that failed unexpectedly: shown where admins look; the caller raises it again
+    for the worker's log, and the engine lease is released on the way out (lease_hold), so
+    the next pull or push is not blocked."""
+    message = f"Pull failed unexpectedly ({type(exc).__name__}: {exc})"
+    SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, message=message)
+    PullState.objects.filter(pk=1).update(last_error=message, last_pull_at=started)
+
+
+def _pull_done(
+    connection: SalesforceConnection,
+    client: SalesforceClient,
+    calls_before: int,
+    state: PullState,
+    started: dt.datetime,
+    watermark: dt.datetime | None,
+    deleted_until: dt.datetime | None,
+) -> None:
+    """A pull that finished: the API calls it made counted, and its marks moved."""
     if client.calls > calls_before:
         # Salesforce answers: pushes waiting out an outage pause go at the push booked for
         # the end of the pause, or at the next sweep, whichever comes first.
@@ -179,8 +211,6 @@ def _pull(
         PullState.objects.filter(pk=1).update(
             watermark=newest, deleted_until=deleted_until, last_pull_at=started, last_error=""
         )
-    result.api_calls = client.calls - calls_before
-    return result
 
 
 def _pull_changes(

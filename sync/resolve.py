@@ -16,6 +16,7 @@ from tasks.models import Task, TaskSyncRecord
 from . import outbox
 from .failures import NO_FAILURE
 from .health import KIND, error_kind_title, failed_entries
+from .mapping import MappingSpec
 from .mapping_specs import mapping_spec_load
 from .merge import COCKPIT, SALESFORCE, SKIP
 from .models import Conflict, OutboxEntry, SyncEvent
@@ -87,44 +88,55 @@ def conflict_resolve(*, conflict: Conflict, keep: str, by: Any) -> Conflict:
     if connection is None:
         raise ValidationError("There is no primary Salesforce connection.")
     spec = mapping_spec_load(connection)
+    value = _kept_value(conflict, keep, spec)
+    with transaction.atomic():
+        _conflict_settle(conflict, keep, value, spec, by)
+    conflict.refresh_from_db()
+    return conflict
+
+
+def _kept_value(conflict: Conflict, keep: str, spec: MappingSpec) -> Any:
+    """The Cockpit value the kept side stands for; a ValidationError when there is none."""
     fields = {f.salesforce: f for f in sync_fields(spec, lookups_load())}
     item = fields.get(conflict.salesforce_field)
     if item is None:
         raise ValidationError(
             f"{conflict.salesforce_field} is no longer mapped: nothing to settle in Cockpit."
         )
-    if keep == SALESFORCE:
-        value = item.back(conflict.salesforce_value)
-        if value is SKIP:
-            raise ValidationError(
-                f"Salesforce's value '{conflict.salesforce_value}' has no Cockpit value mapped."
-            )
-    else:
-        value = conflict.cockpit_value
-    with transaction.atomic():
-        task = (
-            Task.objects.select_for_update(of=("self",))
-            .select_related("status", "priority", "owner", "company", "type")
-            .filter(pk=conflict.task_id)
-            .first()
+    if keep != SALESFORCE:
+        return conflict.cockpit_value
+    value = item.back(conflict.salesforce_value)
+    if value is SKIP:
+        raise ValidationError(
+            f"Salesforce's value '{conflict.salesforce_value}' has no Cockpit value mapped."
         )
-        if task is None:
-            raise ValidationError("The task was deleted.")
-        changes = task_changes({conflict.salesforce_field: value}, spec, picklists_load())
-        task_services.task_update(task=task, **changes)
-        Conflict.objects.filter(pk=conflict.pk).update(
-            resolution=keep, resolved_at=timezone.now(), resolved_by=by
-        )
-        side = "Cockpit's" if keep == COCKPIT else "Salesforce's"
-        SyncEvent.objects.create(
-            kind=SyncEvent.Kind.CONFLICT,
-            task_id=task.pk,
-            salesforce_id=conflict.salesforce_id,
-            message=f"'{task.name}': {by.get_username()} settled the {conflict.salesforce_field} "
-            f"conflict, keeping {side} value '{value}'.",
-        )
-    conflict.refresh_from_db()
-    return conflict
+    return value
+
+
+def _conflict_settle(conflict: Conflict, keep: str, value: Any, spec: MappingSpec, by: Any) -> None:
+    """The task takes the value under its row lock, the conflict is marked settled and the
+    log says who kept which side. Runs in the caller's transaction."""
+    task = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("status", "priority", "owner", "company", "type")
+        .filter(pk=conflict.task_id)
+        .first()
+    )
+    if task is None:
+        raise ValidationError("The task was deleted.")
+    changes = task_changes({conflict.salesforce_field: value}, spec, picklists_load())
+    task_services.task_update(task=task, **changes)
+    Conflict.objects.filter(pk=conflict.pk).update(
+        resolution=keep, resolved_at=timezone.now(), resolved_by=by
+    )
+    side = "Cockpit's" if keep == COCKPIT else "Salesforce's"
+    SyncEvent.objects.create(
+        kind=SyncEvent.Kind.CONFLICT,
+        task_id=task.pk,
+        salesforce_id=conflict.salesforce_id,
+        message=f"'{task.name}': {by.get_username()} settled the {conflict.salesforce_field} "
+        f"conflict, keeping {side} value '{value}'.",
+    )
 
 
 def push_pause_lift(*, connection: SalesforceConnection, by: Any) -> bool:

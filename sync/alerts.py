@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage, get_connection
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -70,26 +70,9 @@ def _pushes_failing(now: dt.datetime, since: dt.datetime | None) -> Alert | None
     lines = []
     if refused is not None:
         connection, waiting, _ = refused
-        lines.append(
-            f"Salesforce refuses Cockpit's calls ({connection.get_state_display()}): "
-            f"{connection.last_error}\n{waiting:,} "
-            f"{'changes wait and are' if waiting != 1 else 'change waits and is'} retried. "
-            "Check the connection (Test connection) in the admin.\n"
-        )
+        lines.append(_refused_lines(connection, waiting))
     if count:
-        newest = list(failed.order_by("-updated_at", "-id")[:NAMED_FAILURES])
-        names = task_names(e.task_id for e in newest)
-        more = count - len(newest)
-        lines.append(
-            f"{count:,} change{'s' if count != 1 else ''} could not be pushed to Salesforce "
-            f"since {_local(since)} and will not be tried again by themselves:\n\n"
-            + "\n".join(
-                f"- {names.get(e.task_id, f'task {e.task_id} (deleted)')}: {e.last_error}"
-                for e in newest
-            )
-            + (f"\n- and {more:,} more" if more > 0 else "")
-            + "\n"
-        )
+        lines.append(_failures_lines(failed, count, since))
     subject = (
         f"Cockpit: {count:,} push{'es' if count != 1 else ''} to Salesforce failed"
         if count
@@ -102,6 +85,33 @@ def _pushes_failing(now: dt.datetime, since: dt.datetime | None) -> Alert | None
         subject=subject,
         body="\n".join(lines)
         + f"\nRetry or skip them on the failed-records page: {_link('sync-failed')}\n",
+    )
+
+
+def _refused_lines(connection: SalesforceConnection, waiting: int) -> str:
+    """The mail's part on Salesforce refusing every call: why, and how many changes wait."""
+    return (
+        f"Salesforce refuses Cockpit's calls ({connection.get_state_display()}): "
+        f"{connection.last_error}\n{waiting:,} "
+        f"{'changes wait and are' if waiting != 1 else 'change waits and is'} retried. "
+        "Check the connection (Test connection) in the admin.\n"
+    )
+
+
+def _failures_lines(failed: QuerySet[OutboxEntry], count: int, since: dt.datetime) -> str:
+    """The mail's part on pushes failed for good: how many, the newest few by task."""
+    newest = list(failed.order_by("-updated_at", "-id")[:NAMED_FAILURES])
+    names = task_names(e.task_id for e in newest)
+    more = count - len(newest)
+    return (
+        f"{count:,} change{'s' if count != 1 else ''} could not be pushed to Salesforce "
+        f"since {_local(since)} and will not be tried again by themselves:\n\n"
+        + "\n".join(
+            f"- {names.get(e.task_id, f'task {e.task_id} (deleted)')}: {e.last_error}"
+            for e in newest
+        )
+        + (f"\n- and {more:,} more" if more > 0 else "")
+        + "\n"
     )
 
 

@@ -209,14 +209,7 @@ def twin_differences(tasks: Sequence[Task]) -> dict[int, list[TwinDifference]]:
     last saw and agreed it (TaskSyncRecord.agreed_values), is not what Cockpit shows. A Cockpit
     edit not pushed yet is no difference: the push is on its way. Reads the mapping once for
     all the tasks (a page of the list); the tasks' sync records come with them."""
-    linked: list[tuple[Task, TaskSyncRecord]] = []
-    for task in tasks:
-        try:
-            record = task.sync_record
-        except TaskSyncRecord.DoesNotExist:
-            continue
-        if record.salesforce_id and record.desynced_at is None and record.agreed_values:
-            linked.append((task, record))
+    linked = _twins_linked(tasks)
     connection = primary_connection() if linked else None
     if connection is None:
         return {}
@@ -230,25 +223,47 @@ def twin_differences(tasks: Sequence[Task]) -> dict[int, list[TwinDifference]]:
     fields: list[SyncField] = sync_fields(spec, lookups)
     found: dict[int, list[TwinDifference]] = {}
     for task, record in linked:
-        ours = task_values(task, spec)
-        agreed_cockpit = record.agreed_cockpit or {}
-        for field in fields:
-            if field.salesforce not in record.agreed_values:
-                continue
-            theirs = record.agreed_values[field.salesforce]
-            shown = field.back(theirs)
-            if shown is not SKIP and shown == ours.get(field.salesforce):
-                continue
-            if field.goes_out and ours.get(field.salesforce) != agreed_cockpit.get(
-                field.salesforce
-            ):
-                continue  # a Cockpit edit the next push sends
-            found.setdefault(task.pk, []).append(
-                TwinDifference(
-                    salesforce_field=field.salesforce,
-                    cockpit_field=_cockpit_field(spec, field.salesforce),
-                    salesforce_value=theirs,
-                    unmapped=shown is SKIP,
-                )
-            )
+        differences = _task_differences(task, record, spec, fields)
+        if differences:
+            found[task.pk] = differences
     return found
+
+
+def _twins_linked(tasks: Sequence[Task]) -> list[tuple[Task, TaskSyncRecord]]:
+    """The tasks with a synced twin and an agreement to compare with, and their records."""
+    linked: list[tuple[Task, TaskSyncRecord]] = []
+    for task in tasks:
+        try:
+            record = task.sync_record
+        except TaskSyncRecord.DoesNotExist:
+            continue
+        if record.salesforce_id and record.desynced_at is None and record.agreed_values:
+            linked.append((task, record))
+    return linked
+
+
+def _task_differences(
+    task: Task, record: TaskSyncRecord, spec: MappingSpec, fields: list[SyncField]
+) -> list[TwinDifference]:
+    """One task's differences from its twin's agreed values, as twin_differences says."""
+    ours = task_values(task, spec)
+    agreed_cockpit = record.agreed_cockpit or {}
+    differences: list[TwinDifference] = []
+    for field in fields:
+        if field.salesforce not in record.agreed_values:
+            continue
+        theirs = record.agreed_values[field.salesforce]
+        shown = field.back(theirs)
+        if shown is not SKIP and shown == ours.get(field.salesforce):
+            continue
+        if field.goes_out and ours.get(field.salesforce) != agreed_cockpit.get(field.salesforce):
+            continue  # a Cockpit edit the next push sends
+        differences.append(
+            TwinDifference(
+                salesforce_field=field.salesforce,
+                cockpit_field=_cockpit_field(spec, field.salesforce),
+                salesforce_value=theirs,
+                unmapped=shown is SKIP,
+            )
+        )
+    return differences

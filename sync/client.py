@@ -534,19 +534,7 @@ class SalesforceClient:
         transaction_guard()
         if len(calls) <= 1 or at_once <= 1:
             # Nothing to overlap: in the caller's thread.
-            for number, call in enumerate(calls):
-                if not go_on():
-                    return
-                if guard is not None:
-                    guard()  # outside the try: a lost lease stops the caller
-                unguarded = call_guard.set(None)
-                try:
-                    answer: T | Exception = call()
-                except Exception as exc:  # noqa: BLE001 - handed to the caller
-                    answer = exc
-                finally:
-                    call_guard.reset(unguarded)
-                yield number, answer, self.call_started_by
+            yield from self._in_turn(calls, guard, go_on)
             return
         try:
             self.bearer()  # logged in once here, not once in each thread
@@ -557,15 +545,39 @@ class SalesforceClient:
                     return
                 yield number, exc, None
             return
-        pool = ThreadPoolExecutor(max_workers=min(at_once, len(calls)))
+        yield from self._in_threads(calls, guard, at_once, go_on)
 
-        def run(call: Callable[[], T]) -> tuple[T | Exception, dt.datetime | None]:
+    def _in_turn(
+        self,
+        calls: Sequence[Callable[[], T]],
+        guard: Callable[[], None] | None,
+        go_on: Callable[[], bool],
+    ) -> Iterator[tuple[int, T | Exception, dt.datetime | None]]:
+        """`in_flight`'s calls one after another, in the caller's thread."""
+        for number, call in enumerate(calls):
+            if not go_on():
+                return
+            if guard is not None:
+                guard()  # outside the try: a lost lease stops the caller
+            unguarded = call_guard.set(None)
             try:
                 answer: T | Exception = call()
-            except Exception as exc:  # noqa: BLE001 - handed to the caller, never swallowed
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
                 answer = exc
-            return answer, self.call_started_by
+            finally:
+                call_guard.reset(unguarded)
+            yield number, answer, self.call_started_by
 
+    def _in_threads(
+        self,
+        calls: Sequence[Callable[[], T]],
+        guard: Callable[[], None] | None,
+        at_once: int,
+        go_on: Callable[[], bool],
+    ) -> Iterator[tuple[int, T | Exception, dt.datetime | None]]:
+        """`in_flight`'s calls in threads, up to `at_once` at a time, each started in the
+        caller's thread after the guard; a caller that stops early leaves the rest unstarted."""
+        pool = ThreadPoolExecutor(max_workers=min(at_once, len(calls)))
         pending: dict[Future[tuple[T | Exception, dt.datetime | None]], int] = {}
         waiting = iter(enumerate(calls))
         try:
@@ -576,7 +588,7 @@ class SalesforceClient:
                         break
                     if guard is not None:
                         guard()
-                    pending[pool.submit(run, item[1])] = item[0]
+                    pending[pool.submit(self._thread_answer, item[1])] = item[0]
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -585,6 +597,15 @@ class SalesforceClient:
                     yield pending.pop(future), answer, started_by
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _thread_answer(self, call: Callable[[], T]) -> tuple[T | Exception, dt.datetime | None]:
+        """One call in a thread of `_in_threads`: its answer or the exception it raised, and
+        when Salesforce saw it start (read in the same thread)."""
+        try:
+            answer: T | Exception = call()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, never swallowed
+            answer = exc
+        return answer, self.call_started_by
 
     def _call(self, deadline: float, fn_name: str, *args: Any, **kwargs: Any) -> Any:
         for attempt in (1, 2):

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
-from adminconfig.models import SalesforceConnection
+from adminconfig.models import SalesforceConnection, SyncSettings
 from tasks.models import Task
 
 from ..selectors import primary_connection, sync_figures, sync_settings
@@ -53,8 +53,15 @@ def getting_started() -> list[Step]:
     where to do it (the same steps `make run` prints)."""
     connection = primary_connection()
     settings = sync_settings()
-    steps = []
+    return [
+        _connection_step(connection),
+        _users_step(connection),
+        _switches_step(settings),
+        _import_step(),
+    ]
 
+
+def _connection_step(connection: SalesforceConnection | None) -> Step:
     if connection is None:
         state, detail = "todo", "Add a Salesforce connection and make it primary."
         url = reverse("admin:adminconfig_salesforceconnection_add")
@@ -67,8 +74,11 @@ def getting_started() -> list[Step]:
         else:
             state = "problem"
             detail = f"{connection.name}: {connection.get_state_display()}. {connection.last_error}"
-    steps.append(Step(1, STEP_TITLES[0], state, detail.strip(), url, "Open the connection"))
+    return Step(1, STEP_TITLES[0], state, detail.strip(), url, "Open the connection")
 
+
+def _users_step(connection: SalesforceConnection | None) -> Step:
+    """Done once some user is matched and no active owner of tasks is left without one."""
     blocking = users_blocking_pushes()
     mapped = sync_figures()["users_mapped"] > 0
     if blocking:
@@ -86,8 +96,10 @@ def getting_started() -> list[Step]:
         if connection
         else reverse("admin:adminconfig_usermapping_changelist")
     )
-    steps.append(Step(2, STEP_TITLES[1], state, detail, url, "Match users"))
+    return Step(2, STEP_TITLES[1], state, detail, url, "Match users")
 
+
+def _switches_step(settings: SyncSettings) -> Step:
     url = reverse("admin:adminconfig_syncsettings_changelist")
     if settings.auto_sync and settings.bidirectional_sync:
         state, detail = "done", "Cockpit pushes its changes and pulls Salesforce's."
@@ -97,8 +109,10 @@ def getting_started() -> list[Step]:
         detail += "once Bi-directional Sync is on too."
     else:
         state, detail = "todo", "Sync is off."
-    steps.append(Step(3, STEP_TITLES[2], state, detail, url, "Open Sync settings"))
+    return Step(3, STEP_TITLES[2], state, detail, url, "Open Sync settings")
 
+
+def _import_step() -> Step:
     imported = first_import()
     url = reverse("sync-health") + "#progress"
     if imported is None or imported.waiting_reason:
@@ -113,8 +127,7 @@ def getting_started() -> list[Step]:
         state = "done"
         plural = "s" if imported.done != 1 else ""
         detail = f"{imported.done:,} Salesforce task{plural} imported since sync was switched on."
-    steps.append(Step(4, STEP_TITLES[3], state, detail, url, "Watch it on Sync health"))
-    return steps
+    return Step(4, STEP_TITLES[3], state, detail, url, "Watch it on Sync health")
 
 
 def getting_started_done(steps: list[Step] | None = None) -> bool:

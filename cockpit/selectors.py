@@ -541,6 +541,11 @@ def task_timeline(task: Task, *, limit: int = 50, read_only: bool = False) -> li
                 f"A slow, older write of Cockpit's ({theirs}) reached Salesforce after a newer "
                 f"one; Cockpit's {ours} was written again."
             )
+        elif conflict.policy == "unseen":
+            detail = (
+                f"Salesforce changed it and back to {theirs} before Cockpit read it; Cockpit's "
+                f"{ours} was written over it, and Salesforce's change events told later."
+            )
         else:
             detail = f"Cockpit had {ours}, Salesforce had {theirs}; {kept} value was kept."
         items.append(

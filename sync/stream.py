@@ -45,6 +45,7 @@ from .models import StreamState
 from .records import ApplyResult, Passed, passed_add, records_apply
 from .selectors import inbound_connection, sync_settings
 from .stamps import SETTLED_AFTER
+from .unseen import Unseen, unseen_conflicts_record, unseen_in
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Batch:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs_pull: str = ""
     passed: Passed = field(default_factory=dict)
+    # Changes of events known already that a read's merge wrote over unseen (sync/unseen.py).
+    unseen: list[Unseen] = field(default_factory=list)
 
 
 @dataclass
@@ -157,7 +160,12 @@ def events_to_records(
     links = {
         r.salesforce_id: r
         for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids).only(
-            "salesforce_id", "salesforce_seen_at", "salesforce_modified_at", "agreed_values"
+            "task_id",
+            "salesforce_id",
+            "salesforce_seen_at",
+            "salesforce_modified_at",
+            "agreed_values",
+            "unseen_windows",
         )
     }
     for event in events:
@@ -180,8 +188,16 @@ def events_to_records(
         }
         for salesforce_id in event.header.get("recordIds") or []:
             link = links.get(salesforce_id)
-            if link is not None and known_already(link, committed):
-                continue  # a pull already applied this state of the twin, or a newer one
+            if link is not None:
+                # A pull already applied this state of the twin, or a newer one (known): the
+                # event is skipped; a change the pull's read could not see (changed and back)
+                # is recorded if Cockpit wrote over it (sync/unseen.py).
+                already = known_already(link, committed)
+                batch.unseen += unseen_in(
+                    link, changed, committed, set_by_salesforce=user != own_user, known=already
+                )
+                if already:
+                    continue
             record: dict[str, Any]
             if change == "DELETE":
                 record = {"Id": salesforce_id, "IsDeleted": True}
@@ -439,6 +455,9 @@ class Listener:
         covered = self._covered if self._streamed is not None else None
         client = client_for_connection(connection)
         batch = events_to_records(events, engine.field_names, covered, own_user=client.user_id)
+        if batch.unseen:
+            with lease_fence():
+                unseen_conflicts_record(engine, batch.unseen)
         if batch.records:
             result = ApplyResult()
             records = list(batch.records.values())

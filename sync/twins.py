@@ -28,6 +28,7 @@ from .models import Conflict, SyncEvent
 from .payload import COMPANY, OWNER, salesforce_fields_of, task_changes, task_values
 from .stamps import modified_at, stamp_settled
 from .uncertain import stale_fields, uncertain_landed
+from .unseen import unseen_windows_open
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,15 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
                 engine, task, item.salesforce_id, outcome.merged, log.events
             )
             log.events += _skip_events(engine, task.pk, item.salesforce_id, outcome.merged)
+            seen_before = record.salesforce_seen_at
             seen = _seen_kept(record, item)
+            if item.read_at is not None:  # a read: the versions it could not see into
+                seen = (
+                    unseen_windows_open(
+                        record, outcome.merged, outcome.ours, item.theirs, seen_before
+                    )
+                    or seen
+                )
             agreed = _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk])
             if agreed or seen:
                 changed.append(record)
@@ -198,6 +207,7 @@ RECORD_FIELDS = [
     "agreed_values",
     "agreed_cockpit",
     "uncertain_writes",
+    "unseen_windows",
     "state",
     *TaskSyncRecord.ERROR_FIELDS,
     "last_synced_at",

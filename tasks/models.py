@@ -229,6 +229,10 @@ class TaskSyncRecord(models.Model):
     # may then write conditionally on it (If-Unmodified-Since) without reading first. Empty
     # after Cockpit's own write and whenever the version is not known that well.
     salesforce_modified_at = models.DateTimeField(null=True, blank=True)
+    # Where a read showed a field at its agreed value and Cockpit's change went out over it:
+    # the field, both values and the Salesforce versions the read could not see into, until
+    # the change events of those versions are known (sync/unseen.py).
+    unseen_windows = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state"], name="tasksync_state")]

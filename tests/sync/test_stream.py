@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
+from cockpit.selectors import task_timeline as selectors_timeline
 from sync import inbound, selectors
 from sync.lease import ENGINE
 from sync.models import Conflict, Lease, PullState, StreamState, SyncEvent
@@ -461,3 +462,72 @@ def test_a_change_and_change_back_left_to_a_catch_up_meets_a_csm_change_as_a_con
     assert conflict.winner == "salesforce"
     assert Task.objects.get(pk=task.pk).details == ""
     assert not sf.Task.get(last)["Description"]
+
+
+# ---- a change and change back that a read saw the end of, its events coming after -------------
+# A worker killed holding the engine lease stalls the listener (up to the lease's 40 s); a
+# pull that takes the lease first reads the twin at its agreed value again and sends the CSM's
+# change over it. The events that tell of the Salesforce user's change and back then arrive
+# as known already (the pull read their end): the overwrite must not stay silent.
+
+
+@pytest.mark.parametrize("pushed", [True, False], ids=["events after the push", "before it"])
+def test_a_change_and_change_back_a_pull_read_past_is_a_conflict_when_its_events_come(
+    stream, bidi, sf, alice_sf_id, pushed
+):
+    # Before the push, the events are skipped as known (the pull read their end); after it,
+    # they are applied with its echo, which leaves the twin as Cockpit wrote it.
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Agreed"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, name="Renamed in Cockpit")
+    bidi.set_clock_offset(2)  # Salesforce's edits in a later second than the version seen
+    sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce for a moment"})
+    sf.Task.update(salesforce_id, {"Subject": "Agreed"})  # the Salesforce user's last edit
+    bidi.set_clock_offset(5)  # the pull reads after their second is over
+
+    inbound.pull_run(force=True)  # before the listener hears of them
+    assert not Conflict.objects.filter(task_id=task.pk).exists()  # the pull could not tell
+    if pushed:
+        outbox_push_all()
+    deliver(stream)  # the events
+    outbox_push_all()
+
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Subject")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == ("Renamed in Cockpit", "Agreed")
+    assert (conflict.winner, conflict.policy) == ("cockpit", "unseen")
+    logged = SyncEvent.objects.get(task_id=task.pk, kind=SyncEvent.Kind.CONFLICT).message
+    assert "'Renamed in Salesforce for a moment'" in logged
+    page = selectors_timeline(task)
+    assert any("changed it and back" in item.detail for item in page)
+    assert Task.objects.get(pk=task.pk).name == "Renamed in Cockpit"  # both sides equal
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    # Recorded once: the same events replayed (a listener restarted) add nothing.
+    StreamState.objects.update(replay_id=None)
+    again = Listener()
+    again.step()
+    deliver(again)
+    again.stop()
+    assert Conflict.objects.filter(task_id=task.pk).count() == 1
+
+
+def test_a_pull_read_past_no_salesforce_change_records_no_conflict_when_the_echo_comes(
+    stream, bidi, sf, alice_sf_id
+):
+    # The same read, when what Salesforce committed meanwhile was another field's change:
+    # the events name no value of the field Cockpit wrote, so nothing is recorded.
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Agreed"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, name="Renamed in Cockpit")
+    bidi.set_clock_offset(2)
+    sf.Task.update(salesforce_id, {"Description": "Detailed in Salesforce"})
+    bidi.set_clock_offset(5)
+
+    inbound.pull_run(force=True)
+    outbox_push_all()
+    deliver(stream)
+
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+    task.refresh_from_db()
+    assert (task.name, task.details) == ("Renamed in Cockpit", "Detailed in Salesforce")

@@ -142,6 +142,72 @@ def _rest_value(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Event:
+    """One change event, read once: what it changed, when, by whom."""
+
+    change: str
+    committed: dt.datetime
+    fields: dict[str, Any]  # every field it carries, in the REST API's forms
+    changed: dict[str, Any]  # the mapped fields among them
+    user: str
+    record_ids: list[str]
+
+    @property
+    def stamps(self) -> dict[str, Any]:
+        committed = sf_datetime_format(self.committed)
+        return {
+            "SystemModstamp": committed,
+            "LastModifiedDate": self.fields.get("LastModifiedDate") or committed,
+            "LastModifiedById": self.user,
+        }
+
+
+def _event_read(event: ChangeEvent, field_names: list[str]) -> _Event:
+    fields = {name: _rest_value(value) for name, value in event.fields.items()}
+    return _Event(
+        change=event.change_type,
+        committed=dt.datetime.fromtimestamp(
+            int(event.header.get("commitTimestamp") or 0) / 1000, tz=dt.UTC
+        ),
+        fields=fields,
+        changed={n: v for n, v in fields.items() if n in field_names},
+        user=str(event.header.get("commitUser") or ""),
+        record_ids=list(event.header.get("recordIds") or []),
+    )
+
+
+def _links_of(events: list[ChangeEvent]) -> dict[str | None, TaskSyncRecord]:
+    ids = {i for event in events for i in event.header.get("recordIds") or []}
+    return {
+        r.salesforce_id: r
+        for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids).only(
+            "task_id",
+            "salesforce_id",
+            "salesforce_seen_at",
+            "salesforce_modified_at",
+            "agreed_values",
+            "unseen_windows",
+        )
+    }
+
+
+@dataclass
+class _Reading:
+    """What turning one batch of events into records needs at hand."""
+
+    batch: Batch
+    field_names: list[str]
+    covered: Covered | None
+    own_user: str
+    # Who set each field's value in the batch's record so far, per record.
+    setters: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def pull_needed(self, event: _Event, why: str) -> None:
+        if self.covered is None or not self.covered.before(event.committed):
+            self.batch.needs_pull = why
+
+
 def events_to_records(
     events: list[ChangeEvent],
     field_names: list[str],
@@ -153,80 +219,79 @@ def events_to_records(
     `covered`: what a catch-up pull running meanwhile reads anyway (left out of the batch).
     `own_user`: the user Cockpit writes as; the values its writes set are no Salesforce
     user's (`Batch.passed` leaves them out)."""
-    batch = Batch()
-    # Who set each field's value in the batch's record so far, per record.
-    setters: dict[str, dict[str, str]] = {}
-    ids = {i for event in events for i in event.header.get("recordIds") or []}
-    links = {
-        r.salesforce_id: r
-        for r in TaskSyncRecord.objects.filter(salesforce_id__in=ids).only(
-            "task_id",
-            "salesforce_id",
-            "salesforce_seen_at",
-            "salesforce_modified_at",
-            "agreed_values",
-            "unseen_windows",
-        )
-    }
-    for event in events:
-        change = event.change_type
-        committed = dt.datetime.fromtimestamp(
-            int(event.header.get("commitTimestamp") or 0) / 1000, tz=dt.UTC
-        )
-        if change.startswith("GAP_"):
-            if covered is None or not covered.before(committed):
-                batch.needs_pull = f"Salesforce sent {change}: some changes came without values"
+    reading = _Reading(Batch(), field_names, covered, own_user)
+    links = _links_of(events)
+    for change_event in events:
+        event = _event_read(change_event, field_names)
+        if event.change.startswith("GAP_"):
+            reading.pull_needed(
+                event, f"Salesforce sent {event.change}: some changes came without values"
+            )
             continue
-        fields = {name: _rest_value(value) for name, value in event.fields.items()}
-        changed = {n: v for n, v in fields.items() if n in field_names}
-        user = str(event.header.get("commitUser") or "")
-        theirs = changed if user != own_user else {}  # a Salesforce user's values
-        stamps = {
-            "SystemModstamp": sf_datetime_format(committed),
-            "LastModifiedDate": fields.get("LastModifiedDate") or sf_datetime_format(committed),
-            "LastModifiedById": event.header.get("commitUser") or "",
+        for salesforce_id in event.record_ids:
+            _event_take(reading, event, salesforce_id, links.get(salesforce_id))
+    return reading.batch
+
+
+def _event_take(
+    reading: _Reading, event: _Event, salesforce_id: str, link: TaskSyncRecord | None
+) -> None:
+    """Lay one event over the batch's state of one record (or leave it, known already)."""
+    batch, own_user = reading.batch, reading.own_user
+    if link is not None:
+        # A pull already applied this state of the twin, or a newer one (known): the event
+        # is skipped; a change the pull's read could not see (changed and back) is recorded
+        # if Cockpit wrote over it (sync/unseen.py).
+        already = known_already(link, event.committed)
+        batch.unseen += unseen_in(
+            link,
+            event.changed,
+            event.committed,
+            set_by_salesforce=event.user != own_user,
+            known=already,
+        )
+        if already:
+            return
+    record = _event_record(reading, event, salesforce_id, link)
+    if record is None:
+        return
+    theirs = event.changed if event.user != own_user else {}  # a Salesforce user's values
+    covered = reading.covered
+    if covered is not None and not covered.takes(record, link, event.committed, batch, theirs):
+        return
+    if event.change == "DELETE":
+        reading.setters.pop(salesforce_id, None)
+    else:
+        reading.setters.setdefault(salesforce_id, {}).update(
+            dict.fromkeys(event.changed, event.user)
+        )
+    batch.records[salesforce_id] = record
+
+
+def _event_record(
+    reading: _Reading, event: _Event, salesforce_id: str, link: TaskSyncRecord | None
+) -> dict[str, Any] | None:
+    """The record as the event leaves it: an UPDATE laid over the batch's state of it, or
+    over the values both sides last agreed on; None when Cockpit holds no values of it."""
+    if event.change == "DELETE":
+        return {"Id": salesforce_id, "IsDeleted": True}
+    if event.change in ("CREATE", "UNDELETE"):
+        return {"Id": salesforce_id, "IsDeleted": False, **event.fields, **event.stamps}
+    if event.change != "UPDATE":
+        return None
+    batch = reading.batch
+    known = batch.records.get(salesforce_id)
+    if known is None or known.get("IsDeleted"):
+        if link is None or not link.agreed_values:
+            reading.pull_needed(event, "a change to a task Cockpit holds no values of")
+            return None
+        known = {
+            "Id": salesforce_id,
+            "IsDeleted": False,
+            **{n: link.agreed_values.get(n) for n in reading.field_names},
         }
-        for salesforce_id in event.header.get("recordIds") or []:
-            link = links.get(salesforce_id)
-            if link is not None:
-                # A pull already applied this state of the twin, or a newer one (known): the
-                # event is skipped; a change the pull's read could not see (changed and back)
-                # is recorded if Cockpit wrote over it (sync/unseen.py).
-                already = known_already(link, committed)
-                batch.unseen += unseen_in(
-                    link, changed, committed, set_by_salesforce=user != own_user, known=already
-                )
-                if already:
-                    continue
-            record: dict[str, Any]
-            if change == "DELETE":
-                record = {"Id": salesforce_id, "IsDeleted": True}
-            elif change in ("CREATE", "UNDELETE"):
-                record = {"Id": salesforce_id, "IsDeleted": False, **fields, **stamps}
-            elif change == "UPDATE":
-                known = batch.records.get(salesforce_id)
-                if known is None or known.get("IsDeleted"):
-                    if link is None or not link.agreed_values:
-                        if covered is None or not covered.before(committed):
-                            batch.needs_pull = "a change to a task Cockpit holds no values of"
-                        continue
-                    known = {
-                        "Id": salesforce_id,
-                        "IsDeleted": False,
-                        **{n: link.agreed_values.get(n) for n in field_names},
-                    }
-                _replaced_pass(batch, setters, salesforce_id, changed, own_user)
-                record = {**known, **fields, **stamps}
-            else:
-                continue
-            if covered is not None and not covered.takes(record, link, committed, batch, theirs):
-                continue
-            if change == "DELETE":
-                setters.pop(salesforce_id, None)
-            else:
-                setters.setdefault(salesforce_id, {}).update(dict.fromkeys(changed, user))
-            batch.records[salesforce_id] = record
-    return batch
+    _replaced_pass(batch, reading.setters, salesforce_id, event.changed, reading.own_user)
+    return {**known, **event.fields, **event.stamps}
 
 
 def _replaced_pass(

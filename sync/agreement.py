@@ -3,6 +3,7 @@
 touched since. Pure reads of the sync record, except `agreement_touched`.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.models import Task, TaskSyncRecord
@@ -10,7 +11,7 @@ from tasks.models import Task, TaskSyncRecord
 from .engine_config import Engine
 from .mapping import FieldRule
 from .merge import SKIP, same
-from .payload import COMPANY
+from .payload import COMPANY, salesforce_fields_of
 
 # ---- which mapping an agreement was made under ----------------------------------------------
 # The agreed Cockpit values carry, under this key (no Salesforce field name starts with '@'),
@@ -27,6 +28,74 @@ MARKS = "@mapping"
 # A base value no real value equals: an agreed WhatId that became readable since (its Account
 # is a company's now) is seen as changed in Salesforce.
 LINKED = "\u2063cockpit-linked\u2063"
+
+
+# A base value no real value equals: a field whose sides differ although the agreed values say
+# they agree (drift) is seen as changed on both sides, and the policy decides, with a conflict.
+DRIFT = "\u2063cockpit-drift\u2063"
+
+
+@dataclass
+class MergeBase:
+    """What a twin's merge starts from (sync/merge.py): the agreement as the current mapping
+    can use it, as Salesforce's values (`sf`; None: never compared) and Cockpit's (`ck`), the
+    fields with no agreement yet (`fresh`) and those a CSM changed since it (`touched`)."""
+
+    sf: dict[str, Any] | None
+    ck: dict[str, Any]
+    fresh: frozenset[str]
+    touched: frozenset[str]
+
+
+def merge_base(
+    engine: Engine,
+    record: TaskSyncRecord,
+    ours: dict[str, Any],
+    theirs: dict[str, Any] | None,
+    *,
+    override: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    drift: bool = False,
+) -> MergeBase:
+    """The agreement a merge of this twin starts from. `override`: a base of the caller's
+    (what a lost first push sent, when its twin is found), taken as it is; `drift`: a
+    reconcile's, where values that differ although both sides agreed clash."""
+    touched = salesforce_fields_of(engine.spec, (record.agreed_cockpit or {}).get(TOUCHED) or [])
+    base_sf: dict[str, Any] | None
+    fresh: frozenset[str] = frozenset()
+    if override is not None:
+        base_sf, base_ck = override
+    else:
+        base_sf = record.agreed_values or None
+        base_ck = record.agreed_cockpit or (
+            legacy_base_ck(engine, base_sf, ours) if base_sf else {}
+        )
+        if base_sf is not None:
+            base_sf, base_ck, fresh = mapping_changes(engine, base_sf, base_ck, ours, theirs)
+    if drift and theirs is not None and base_sf is not None:
+        base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
+    return MergeBase(base_sf, base_ck, fresh, touched)
+
+
+def _drift_marked(
+    engine: Engine,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    base_sf: dict[str, Any],
+    base_ck: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The base with drifted fields marked: both sides hold what they last agreed on, and yet
+    the values differ (a write lost without trace, a mapping changed under the record). A value
+    Salesforce has that Cockpit cannot map is no drift: it is kept beside Cockpit's by design."""
+    base_sf, base_ck = dict(base_sf), dict(base_ck)
+    for item in engine.fields:
+        name = item.salesforce
+        if name not in theirs or name not in base_sf or name not in base_ck:
+            continue
+        if item.back(theirs[name]) is SKIP or same(item.out(ours.get(name)), theirs[name]):
+            continue
+        if same(theirs[name], base_sf[name]) and same(ours.get(name), base_ck[name]):
+            base_sf[name] = base_ck[name] = DRIFT
+    return base_sf, base_ck
 
 
 _DIRECTIONS = {(True, True): "both", (True, False): "out", (False, True): "in"}

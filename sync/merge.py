@@ -101,7 +101,7 @@ def merge(
     stale: frozenset[str] = frozenset(),
     fresh: frozenset[str] = frozenset(),
     touched: frozenset[str] = frozenset(),
-    passed: frozenset[str] = frozenset(),
+    passed: dict[str, list[Any]] | None = None,
 ) -> Merge:
     """Merge one task.
 
@@ -118,10 +118,12 @@ def merge(
     (handed to Bob and back): Cockpit counts as changed there too where its value would
     change Salesforce's. `passed` names fields Salesforce held another value in since the
     agreement, though `theirs` holds the agreed one again (change events the merge sees only
-    the last of: a Salesforce user's change and change back): where Cockpit changed them too,
-    both sides changed, and the policy decides with a conflict recorded.
+    the last of: a Salesforce user's change and change back; field → the values it held):
+    where Cockpit changed them too, both sides changed, and the policy decides with a
+    conflict recorded.
     """
     result = Merge()
+    moved = _passed_fields(theirs, passed or {})
     for item in fields:
         name = item.salesforce
         our_value = ours.get(name)
@@ -154,7 +156,7 @@ def merge(
         salesforce_changed = (
             known
             and item.comes_in
-            and (not same(their_value, base_value) or (cockpit_changed and name in passed))
+            and (not same(their_value, base_value) or (cockpit_changed and name in moved))
         )
 
         if not cockpit_changed and not salesforce_changed:
@@ -173,6 +175,17 @@ def merge(
             else:
                 _send_ours(result, item, our_value, base_ck if base_known_ck else None)
     return result
+
+
+def _passed_fields(theirs: dict[str, Any] | None, passed: dict[str, list[Any]]) -> frozenset[str]:
+    """The fields Salesforce held another value in than it does now, since the agreement."""
+    if theirs is None:
+        return frozenset()
+    return frozenset(
+        name
+        for name, values in passed.items()
+        if any(not same(value, theirs.get(name)) for value in values)
+    )
 
 
 def _first_meeting(

@@ -22,6 +22,16 @@ def modified_at(theirs: dict[str, Any], *names: str) -> dt.datetime | None:
     return None
 
 
+def latest_side(theirs: dict[str, Any] | None, changed_here: dt.datetime) -> str:
+    """Which side changed the task last, for the "latest change wins" policy: Salesforce
+    stamps to the second, so within one second the tie goes to Salesforce (a conflict is
+    recorded either way)."""
+    modified = modified_at(theirs or {})
+    if modified and modified >= changed_here.replace(microsecond=0):
+        return "salesforce"
+    return "cockpit"
+
+
 # ---- conditional writes ---------------------------------------------------------------------
 # Salesforce's conditional headers validate weakly: If-Unmodified-Since compares an HTTP date,
 # to the second, with LastModifiedDate, so an edit saved in the same second as the version

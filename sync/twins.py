@@ -20,14 +20,14 @@ from tasks import services as task_services
 from tasks.bulk import rows_update
 from tasks.models import Company, Task, TaskSyncRecord
 
-from .agreement import TOUCHED, agreement_marked, legacy_base_ck, mapping_changes
+from .agreement import agreement_marked, merge_base
 from .engine_config import Engine
-from .merge import COCKPIT, SKIP, Merge, merge, same
+from .merge import COCKPIT, Merge, merge
 from .merge import Conflict as MergeConflict
 from .models import Conflict, SyncEvent
-from .payload import COMPANY, OWNER, salesforce_fields_of, task_changes, task_values
-from .stamps import modified_at, stamp_settled
-from .uncertain import stale_fields, uncertain_landed
+from .payload import COMPANY, OWNER, task_changes, task_values
+from .stamps import latest_side, modified_at, stamp_settled
+from .uncertain import uncertain_settle
 from .unseen import unseen_windows_open
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,6 @@ class MergeItem:
     # Values Salesforce held since the agreement that `theirs` does not show (field → values;
     # sync/records.py, Passed): a change and change back is a change all the same.
     passed: dict[str, list[Any]] = field(default_factory=dict)
-
-
-# A base value no real value equals: a field whose sides differ although the agreed values say
-# they agree (drift) is seen as changed on both sides, and the policy decides, with a conflict.
-DRIFT = "\u2063cockpit-drift\u2063"
 
 
 def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Outcome]:
@@ -234,48 +229,25 @@ def _records_locked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:
 
 
 def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeItem) -> Outcome:
-    """The three-way merge of one task, in memory; the record's uncertain writes that
-    Salesforce now shows are dropped from it."""
+    """The three-way merge of one task, in memory, in its steps: the agreement it starts from,
+    the late echoes of our own writes, which side changed last, the merge; the record's
+    uncertain writes that Salesforce now shows are dropped from it."""
     theirs = item.theirs
     ours = task_values(task, engine.spec)
-    base_sf: dict[str, Any] | None
-    if item.base_override is not None:
-        base_sf, base_ck = item.base_override
-    else:
-        base_sf = record.agreed_values or None
-        base_ck = record.agreed_cockpit or (
-            legacy_base_ck(engine, base_sf, ours) if base_sf else {}
-        )
-    fresh: frozenset[str] = frozenset()
-    if item.base_override is None and base_sf is not None:
-        base_sf, base_ck, fresh = mapping_changes(engine, base_sf, base_ck, ours, theirs)
-    if item.drift and theirs is not None and base_sf is not None:
-        base_sf, base_ck = _drift_marked(engine, ours, theirs, base_sf, base_ck)
-    stale = stale_fields(record, theirs or {}, engine.fields, ours)
-    touched_by_csm = (record.agreed_cockpit or {}).get(TOUCHED) or []
-    touched = salesforce_fields_of(engine.spec, touched_by_csm)
-    if theirs and record.uncertain_writes:
-        # A write Salesforce now shows has landed: it cannot land again later.
-        record.uncertain_writes = [
-            w for w in record.uncertain_writes if not uncertain_landed(w, theirs)
-        ]
-    modified = modified_at(theirs or {})
-    # Salesforce stamps to the second: within one second the tie goes to Salesforce (a
-    # conflict is recorded either way).
-    changed_here = task.updated_at.replace(microsecond=0)
-    latest = "salesforce" if modified and modified >= changed_here else "cockpit"
+    base = merge_base(engine, record, ours, theirs, override=item.base_override, drift=item.drift)
+    stale = uncertain_settle(record, theirs, engine.fields, ours)
     result = merge(
         engine.fields,
-        base_sf=base_sf,
-        base_ck=base_ck,
+        base_sf=base.sf,
+        base_ck=base.ck,
         ours=ours,
         theirs=theirs,
-        latest=latest,
+        latest=latest_side(theirs, task.updated_at),
         policy=engine.settings.conflict_policy,
         stale=stale,
-        fresh=fresh,
-        touched=touched,
-        passed=_passed_fields(theirs, item.passed),
+        fresh=base.fresh,
+        touched=base.touched,
+        passed=item.passed,
     )
     result.base_ck = agreement_marked(engine, result.base_sf, result.base_ck)
     for name in sorted(stale):
@@ -285,39 +257,6 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
     return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine)
-
-
-def _passed_fields(theirs: dict[str, Any] | None, passed: dict[str, list[Any]]) -> frozenset[str]:
-    """The fields Salesforce held another value in than it does now, since the agreement."""
-    if theirs is None:
-        return frozenset()
-    return frozenset(
-        name
-        for name, values in passed.items()
-        if any(not same(value, theirs.get(name)) for value in values)
-    )
-
-
-def _drift_marked(
-    engine: Engine,
-    ours: dict[str, Any],
-    theirs: dict[str, Any],
-    base_sf: dict[str, Any],
-    base_ck: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The base with drifted fields marked: both sides hold what they last agreed on, and yet
-    the values differ (a write lost without trace, a mapping changed under the record). A value
-    Salesforce has that Cockpit cannot map is no drift: it is kept beside Cockpit's by design."""
-    base_sf, base_ck = dict(base_sf), dict(base_ck)
-    for item in engine.fields:
-        name = item.salesforce
-        if name not in theirs or name not in base_sf or name not in base_ck:
-            continue
-        if item.back(theirs[name]) is SKIP or same(item.out(ours.get(name)), theirs[name]):
-            continue
-        if same(theirs[name], base_sf[name]) and same(ours.get(name), base_ck[name]):
-            base_sf[name] = base_ck[name] = DRIFT
-    return base_sf, base_ck
 
 
 def _agree(

@@ -33,6 +33,23 @@ def uncertain_fresh(writes: list[dict[str, Any]], now: dt.datetime) -> list[dict
     return [w for w in writes or [] if dt.datetime.fromisoformat(w["at"]) > now - UNCERTAIN_FOR]
 
 
+def uncertain_settle(
+    record: TaskSyncRecord,
+    theirs: dict[str, Any] | None,
+    fields: list[SyncField],
+    ours: dict[str, Any],
+) -> frozenset[str]:
+    """What a merge needs of the ledger: the fields whose Salesforce value is a late echo of
+    ours (`stale_fields`). The writes Salesforce now shows have landed, so they cannot land
+    again later: they leave the record's ledger (in memory; the merge saves the record)."""
+    stale = stale_fields(record, theirs or {}, fields, ours)
+    if theirs and record.uncertain_writes:
+        record.uncertain_writes = [
+            w for w in record.uncertain_writes if not uncertain_landed(w, theirs)
+        ]
+    return stale
+
+
 def stale_fields(
     record: TaskSyncRecord, theirs: dict[str, Any], fields: list[SyncField], ours: dict[str, Any]
 ) -> frozenset[str]:

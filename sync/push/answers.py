@@ -103,14 +103,7 @@ def pushed_log(
     the task's history says what the push changed; a first push (a create) sends them all."""
     if not entries:
         return
-    # Earlier pushes of these tasks that failed for good are settled by this one.
-    OutboxEntry.objects.filter(
-        task_id__in=[e.task_id for e in entries],
-        operation=OutboxEntry.Operation.UPSERT,
-        state=OutboxEntry.State.FAILED,
-    ).update(
-        state=OutboxEntry.State.DONE, **{**NO_FAILURE, "last_error": "settled by a later push"}
-    )
+    _failed_settled(entries)
     names: dict[int, str] = {}
     links: dict[int, str | None] = {}
     for pk, name, salesforce_id in Task.objects.filter(
@@ -136,3 +129,14 @@ def pushed_log(
         same={"kind": SyncEvent.Kind.PUSHED, "created_at": timezone.now()},
     )
     result.pushed += len(entries)
+
+
+def _failed_settled(entries: list[OutboxEntry]) -> None:
+    """Earlier pushes of these tasks that failed for good are settled by this one."""
+    OutboxEntry.objects.filter(
+        task_id__in=[e.task_id for e in entries],
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+    ).update(
+        state=OutboxEntry.State.DONE, **{**NO_FAILURE, "last_error": "settled by a later push"}
+    )

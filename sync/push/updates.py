@@ -228,6 +228,13 @@ def push_read_merged(
         since = {task_id: stamp for task_id, stamp in stamps.items() if stamp is not None}
         if len(since) == len(sendable):
             return [_conditional_write(engine, client, sendable, since, tasks, result)]
+    return _collection_updates(engine, sendable, result)
+
+
+def _collection_updates(
+    engine: Engine, sendable: list[tuple[OutboxEntry, str, Outcome]], result: PushResult
+) -> list[Write]:
+    """The merged updates as collection PATCHes of up to 200 records: no condition."""
     writes = []
     for start in range(0, len(sendable), COLLECTION_LIMIT):
         chunk = sendable[start : start + COLLECTION_LIMIT]

@@ -28,7 +28,7 @@ from .outages import outage_end
 from .record_fields import select_fields
 from .records import ApplyResult, Passed, records_apply, tasks_of
 from .selectors import inbound_connection, stream_live, sync_settings
-from .sf_types import TASK_SOBJECT
+from .sf_types import TASK_SOBJECT, SalesforceRecord
 from .tombstones import twins_deleted_in_salesforce
 
 log = logging.getLogger(__name__)
@@ -241,20 +241,33 @@ def _pull_changes(
         if interleaved is None:
             records_apply(engine, page, result, client, read_at=read_at)
         else:
-            accounts_load(engine, page, client)  # one call a page, not one a chunk
-            for start in range(0, len(page), INTERLEAVE_CHUNK):
-                interleaved.between(read_at)
-                streamed = interleaved.streamed()
-                chunk = page[start : start + INTERLEAVE_CHUNK]
-                rest = [r for r in chunk if r["Id"] not in streamed]
-                if rest:
-                    records_apply(
-                        engine, rest, result, client, read_at=read_at, passed=interleaved.passed()
-                    )
+            _page_interleaved(engine, client, page, result, read_at, interleaved)
         for record in page:
             stamp = sf_datetime_parse(record["SystemModstamp"])
             watermark = max(watermark, stamp) if watermark else stamp
     return watermark
+
+
+def _page_interleaved(
+    engine: Engine,
+    client: SalesforceClient,
+    page: list[SalesforceRecord],
+    result: PullResult,
+    read_at: dt.datetime | None,
+    interleaved: Interleaved,
+) -> None:
+    """A page applied in chunks, the interleaved work run before each; records a change
+    event applied meanwhile are left to it."""
+    accounts_load(engine, page, client)  # one call a page, not one a chunk
+    for start in range(0, len(page), INTERLEAVE_CHUNK):
+        interleaved.between(read_at)
+        streamed = interleaved.streamed()
+        chunk = page[start : start + INTERLEAVE_CHUNK]
+        rest = [r for r in chunk if r["Id"] not in streamed]
+        if rest:
+            records_apply(
+                engine, rest, result, client, read_at=read_at, passed=interleaved.passed()
+            )
 
 
 def _pull_deletions(

@@ -136,45 +136,89 @@ def merge(
         base_value = base_sf.get(name) if base_sf is not None else None
         their_value = base_value if theirs is None else theirs.get(name, base_value)
         result.base_sf[name] = their_value
-        base_known_ck = known and name in base_ck
-
-        if base_known_ck:
-            cockpit_changed = not same(our_value, base_ck[name])
-            if not cockpit_changed and name in touched:
-                # Changed and changed back before a push: a CSM's choice made after what
-                # Salesforce holds may have changed (a task handed back to its CSM while a
-                # Salesforce user gave it to someone else). Compared as for an unknown base,
-                # and kept unknown until a push confirms it, so a failed push retries it.
-                # Salesforce not read: it goes out (a conditional write, refused if the twin
-                # changed since, is then read and merged again; with Bi-directional Sync off,
-                # Cockpit's changes go out).
-                cockpit_changed = theirs is None or not same(item.out(our_value), their_value)
-                base_known_ck = False
-        else:
-            cockpit_changed = not same(item.out(our_value), their_value)
-        cockpit_changed = cockpit_changed and item.goes_out
+        agreed_ck = base_ck if known and name in base_ck else None
+        cockpit_changed, agreed_ck = _cockpit_changed(
+            item,
+            our_value,
+            their_value,
+            agreed_ck,
+            touched=name in touched,
+            read=theirs is not None,
+        )
         salesforce_changed = (
             known
             and item.comes_in
             and (not same(their_value, base_value) or (cockpit_changed and name in moved))
         )
-
-        if not cockpit_changed and not salesforce_changed:
-            result.base_ck[name] = base_ck[name] if base_known_ck else our_value
-        elif cockpit_changed and not salesforce_changed:
-            _send_ours(result, item, our_value, base_ck if base_known_ck else None)
-        elif salesforce_changed and not cockpit_changed:
-            _take_theirs(result, item, their_value, our_value)
-        elif same(item.out(our_value), their_value) or same(item.back(their_value), our_value):
-            result.base_ck[name] = our_value  # both changed, to values that mean the same
-        else:
-            winner = {"salesforce": SALESFORCE, "cockpit": COCKPIT}.get(policy, latest)
-            result.conflicts.append(Conflict(name, our_value, their_value, winner))
-            if winner == SALESFORCE:
-                _take_theirs(result, item, their_value, our_value)
-            else:
-                _send_ours(result, item, our_value, base_ck if base_known_ck else None)
+        _decide(
+            result,
+            item,
+            our_value,
+            their_value,
+            agreed_ck,
+            changed=(cockpit_changed, salesforce_changed),
+            winner={"salesforce": SALESFORCE, "cockpit": COCKPIT}.get(policy, latest),
+        )
     return result
+
+
+def _cockpit_changed(
+    item: SyncField,
+    our_value: Any,
+    their_value: Any,
+    agreed_ck: dict[str, Any] | None,
+    *,
+    touched: bool,
+    read: bool,
+) -> tuple[bool, dict[str, Any] | None]:
+    """Whether Cockpit changed the field since the agreement (`agreed_ck`: Cockpit's agreed
+    values where the field's is known), and the agreement the merge may keep for it."""
+    name = item.salesforce
+    if agreed_ck is None:
+        changed = not same(item.out(our_value), their_value)
+    else:
+        changed = not same(our_value, agreed_ck[name])
+        if not changed and touched:
+            # Changed and changed back before a push: a CSM's choice made after what
+            # Salesforce holds may have changed (a task handed back to its CSM while a
+            # Salesforce user gave it to someone else). Compared as for an unknown base, and
+            # kept unknown until a push confirms it, so a failed push retries it. Salesforce
+            # not read: it goes out (a conditional write, refused if the twin changed since,
+            # is then read and merged again; with Bi-directional Sync off, Cockpit's changes
+            # go out).
+            changed = not read or not same(item.out(our_value), their_value)
+            agreed_ck = None
+    return changed and item.goes_out, agreed_ck
+
+
+def _decide(
+    result: Merge,
+    item: SyncField,
+    our_value: Any,
+    their_value: Any,
+    agreed_ck: dict[str, Any] | None,
+    *,
+    changed: tuple[bool, bool],
+    winner: str,
+) -> None:
+    """One field's outcome: the side that changed it wins; both changed to values that mean
+    the same agree; both changed otherwise is a conflict, and `winner` (by the policy) wins."""
+    name = item.salesforce
+    cockpit_changed, salesforce_changed = changed
+    if not cockpit_changed and not salesforce_changed:
+        result.base_ck[name] = agreed_ck[name] if agreed_ck is not None else our_value
+    elif cockpit_changed and not salesforce_changed:
+        _send_ours(result, item, our_value, agreed_ck)
+    elif salesforce_changed and not cockpit_changed:
+        _take_theirs(result, item, their_value, our_value)
+    elif same(item.out(our_value), their_value) or same(item.back(their_value), our_value):
+        result.base_ck[name] = our_value  # both changed, to values that mean the same
+    else:
+        result.conflicts.append(Conflict(name, our_value, their_value, winner))
+        if winner == SALESFORCE:
+            _take_theirs(result, item, their_value, our_value)
+        else:
+            _send_ours(result, item, our_value, agreed_ck)
 
 
 def _passed_fields(theirs: dict[str, Any] | None, passed: dict[str, list[Any]]) -> frozenset[str]:

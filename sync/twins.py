@@ -98,31 +98,13 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
                 if outcomes[t.pk].merged.to_cockpit
             ],
         )
-        now = timezone.now()
-        log = _MergeLog()
-        changed: list[TaskSyncRecord] = []
+        log = _MergeLog(now=timezone.now())
         for item, task, record in merging:
             outcome = outcomes[task.pk]
             _cockpit_side_settle(outcome, refused.get(task.pk), log, task, item)
-            log.conflicts += _conflict_rows(
-                engine, task, item.salesforce_id, outcome.merged, log.events
-            )
-            log.events += _skip_events(engine, task.pk, item.salesforce_id, outcome.merged)
-            seen_before = record.salesforce_seen_at
-            seen = _seen_kept(record, item)
-            if item.read_at is not None:  # a read: the versions it could not see into
-                seen = (
-                    unseen_windows_open(
-                        record, outcome.merged, outcome.ours, item.theirs, seen_before
-                    )
-                    or seen
-                )
-            agreed = _agree(record, item.salesforce_id, outcome, now, uncertain_before[task.pk])
-            if agreed or seen:
-                changed.append(record)
-            if outcome.changed_cockpit:
-                log.events.append(_pulled_event(engine, task, item.salesforce_id, outcome.merged))
-        rows_update(changed, RECORD_FIELDS)
+            _outcome_logged(engine, task, item.salesforce_id, outcome, log)
+            _outcome_kept(record, item, outcome, log, uncertain_before[task.pk])
+        rows_update(log.records, RECORD_FIELDS)
         Conflict.objects.bulk_create(log.conflicts)
         SyncEvent.objects.bulk_create(log.events)
     return outcomes
@@ -132,8 +114,39 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
 class _MergeLog:
     """The rows a batch of merges writes together."""
 
+    now: dt.datetime
     events: list[SyncEvent] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    records: list[TaskSyncRecord] = field(default_factory=list)  # the changed sync records
+
+
+def _outcome_logged(
+    engine: Engine, task: Task, salesforce_id: str, outcome: Outcome, log: _MergeLog
+) -> None:
+    """A merge's conflicts, skipped values and what it brought in, for the task's sync log."""
+    log.conflicts += _conflict_rows(engine, task, salesforce_id, outcome.merged, log.events)
+    log.events += _skip_events(engine, task.pk, salesforce_id, outcome.merged)
+    if outcome.changed_cockpit:
+        log.events.append(_pulled_event(engine, task, salesforce_id, outcome.merged))
+
+
+def _outcome_kept(
+    record: TaskSyncRecord,
+    item: MergeItem,
+    outcome: Outcome,
+    log: _MergeLog,
+    uncertain_before: list[dict[str, Any]],
+) -> None:
+    """What the sync record keeps of a merge: the Salesforce version seen, the versions a
+    read could not see into (sync/unseen.py), the new agreement."""
+    seen_before = record.salesforce_seen_at
+    seen = _seen_kept(record, item)
+    if item.read_at is not None:
+        merged, ours = outcome.merged, outcome.ours
+        seen = unseen_windows_open(record, merged, ours, item.theirs, seen_before) or seen
+    agreed = _agree(record, item.salesforce_id, outcome, log.now, uncertain_before)
+    if agreed or seen:
+        log.records.append(record)
 
 
 def _tasks_locked(task_ids: list[int]) -> dict[int, Task]:
@@ -315,9 +328,9 @@ def _companies_for(ids: list[Any]) -> dict[int, Company]:
 def _conflict_rows(
     engine: Engine, task: Task, salesforce_id: str, result: Merge, events: list[SyncEvent]
 ) -> list[Conflict]:
+    """The merge's conflicts as rows, each with its line in the task's sync log."""
     rows = []
     for conflict in result.conflicts:
-        label = engine.labels.get(conflict.salesforce_field, conflict.salesforce_field)
         rows.append(
             Conflict(
                 task_id=task.pk,
@@ -333,35 +346,35 @@ def _conflict_rows(
                 else engine.settings.conflict_policy,
             )
         )
-        if conflict.late_write:
-            message = (
-                f"'{task.name}': a slow, older write of Cockpit's {label} "
-                f"('{conflict.salesforce_value}') reached Salesforce after a newer one; "
-                f"Cockpit's '{conflict.cockpit_value}' was written again. A Salesforce edit of "
-                f"the {label} made just before it would have been overwritten."
-            )
-        elif conflict.by_direction:
-            message = (
-                f"'{task.name}': {label}, newly mapped one way, differed "
-                f"('{conflict.cockpit_value}' in Cockpit, '{conflict.salesforce_value}' in "
-                f"Salesforce): {conflict.winner}, "
-                "the side it syncs from, wins."
-            )
-        else:
-            message = (
-                f"'{task.name}': {label} changed on both sides ('{conflict.cockpit_value}' in "
-                f"Cockpit, '{conflict.salesforce_value}' in Salesforce): {conflict.winner} wins "
-                f"({engine.settings.get_conflict_policy_display()})."
-            )
         events.append(
             SyncEvent(
                 kind=SyncEvent.Kind.CONFLICT,
                 task_id=task.pk,
                 salesforce_id=salesforce_id,
-                message=message,
+                message=_conflict_message(engine, task, conflict),
             )
         )
     return rows
+
+
+def _conflict_message(engine: Engine, task: Task, conflict: MergeConflict) -> str:
+    label = engine.labels.get(conflict.salesforce_field, conflict.salesforce_field)
+    ours, theirs = conflict.cockpit_value, conflict.salesforce_value
+    if conflict.late_write:
+        return (
+            f"'{task.name}': a slow, older write of Cockpit's {label} ('{theirs}') reached "
+            f"Salesforce after a newer one; Cockpit's '{ours}' was written again. A Salesforce "
+            f"edit of the {label} made just before it would have been overwritten."
+        )
+    if conflict.by_direction:
+        return (
+            f"'{task.name}': {label}, newly mapped one way, differed ('{ours}' in Cockpit, "
+            f"'{theirs}' in Salesforce): {conflict.winner}, the side it syncs from, wins."
+        )
+    return (
+        f"'{task.name}': {label} changed on both sides ('{ours}' in Cockpit, '{theirs}' in "
+        f"Salesforce): {conflict.winner} wins ({engine.settings.get_conflict_policy_display()})."
+    )
 
 
 def _skip_events(

@@ -157,25 +157,54 @@ def mapping_changes(
         # Agreed before marks were kept: as if under this one.
         return base_sf, base_ck, frozenset(unagreed)
     base_sf, base_ck = dict(base_sf), dict(base_ck)
+    fresh = {
+        *unagreed,
+        *_field_rule_changes(engine, marks, base_sf, base_ck),
+        *_picklist_changes(engine, marks, base_sf, base_ck, theirs),
+    }
+    _company_link_changes(engine, marks, base_sf, base_ck, theirs)
+    return base_sf, base_ck, frozenset(fresh)
+
+
+def _forgotten(name: str, base_sf: dict[str, Any], base_ck: dict[str, Any]) -> str:
+    """No agreement for this field any more (changed in place); returns its name."""
+    base_sf.pop(name, None)
+    base_ck.pop(name, None)
+    return name
+
+
+def _field_rule_changes(
+    engine: Engine, marks: dict[str, Any], base_sf: dict[str, Any], base_ck: dict[str, Any]
+) -> set[str]:
+    """The mapped fields whose agreement the current field rules cannot use (forgotten)."""
     by_name = {item.salesforce: item for item in engine.fields}
-    fresh: set[str] = set(unagreed)
-
-    def forget(name: str) -> None:
-        fresh.add(name)
-        base_sf.pop(name, None)
-        base_ck.pop(name, None)
-
+    fresh = set()
     for rule in engine.spec.fields:
         name, mark = rule.salesforce_field, marks.get(rule.salesforce_field)
         if name not in base_sf or (mark is not None and mark["from"] != rule.cockpit_field):
-            forget(name)  # newly mapped, or another Cockpit field behind it: no agreement yet
+            # Newly mapped, or another Cockpit field behind it: no agreement yet.
+            fresh.add(_forgotten(name, base_sf, base_ck))
         elif mark is not None and mark["dir"] != _direction(rule) and name in base_ck:
             # A one-way field's agreement is only half a one (the side it ignored may have
             # moved on): it still holds where the two values translate into each other.
             item = by_name[name]
             agreed, agreed_sf = base_ck[name], base_sf[name]
             if not (same(item.out(agreed), agreed_sf) or same(item.back(agreed_sf), agreed)):
-                forget(name)
+                fresh.add(_forgotten(name, base_sf, base_ck))
+    return fresh
+
+
+def _picklist_changes(
+    engine: Engine,
+    marks: dict[str, Any],
+    base_sf: dict[str, Any],
+    base_ck: dict[str, Any],
+    theirs: dict[str, Any] | None,
+) -> set[str]:
+    """Status and Priority under a changed value mapping or default: Cockpit's translation
+    that Salesforce still holds goes out anew; an unmapped value newly mapped to another
+    Cockpit value has no agreement yet (forgotten, returned)."""
+    fresh = set()
     for _, picklist in engine.spec.picklists:
         name, mark = picklist.salesforce_field, marks.get(picklist.salesforce_field)
         if mark is None or name not in base_ck or name not in base_sf:
@@ -193,9 +222,8 @@ def mapping_changes(
         elif mark["unmapped"] and agreed_sf is not None:
             meaning = picklist.back(agreed_sf)
             if meaning is not None and meaning != agreed:
-                forget(name)  # a value newly mapped to another Cockpit value: no agreement yet
-    _company_link_changes(engine, marks, base_sf, base_ck, theirs)
-    return base_sf, base_ck, frozenset(fresh)
+                fresh.add(_forgotten(name, base_sf, base_ck))
+    return fresh
 
 
 # ---- what a CSM changed since the agreement ---------------------------------------------------

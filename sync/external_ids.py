@@ -16,3 +16,10 @@ def task_id_of(external: str) -> int | None:
         return int(external.removeprefix(EXTERNAL_PREFIX))
     except ValueError:
         return None
+
+
+def task_ids_of(externals: dict[str, str]) -> dict[str, int]:
+    """Of these external id values (by any key: a Salesforce record's Id, say), those that name
+    a Cockpit task, as that task's id: a page's records read in one pass."""
+    found = {key: task_id_of(external) for key, external in externals.items()}
+    return {key: task_id for key, task_id in found.items() if task_id is not None}

@@ -25,8 +25,9 @@ from .lease import LeaseLostError, lease_fence, lease_hold
 from .mapping import sf_datetime_format, sf_datetime_parse
 from .models import PullState, SyncEvent
 from .outages import outage_end
+from .page_links import tasks_of
 from .record_fields import select_fields
-from .records import ApplyResult, Passed, records_apply, tasks_of
+from .records import ApplyResult, Passed, records_apply
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
 from .tombstones import twins_deleted_in_salesforce

@@ -27,15 +27,16 @@ from .agreement import agreement_marked
 from .client import SalesforceClient
 from .context import applying_inbound
 from .engine_config import Engine
-from .external_ids import task_id_of
+from .external_ids import task_ids_of
 from .lease import lease_fence
 from .mapping import sf_datetime_parse
 from .merge import SKIP
 from .models import OutboxEntry, PullState, SyncEvent
+from .page_links import PageLinks, page_links_locked
 from .payload import COMPANY, OWNER, task_changes, task_values
 from .record_fields import STAMP_FIELDS
 from .stamps import stamp_settled
-from .tombstones import tombstones_for, twins_deleted_in_salesforce
+from .tombstones import tombstoned_twins_delete
 from .twins import MergeItem, twins_merge_many
 from .uncertain import first_push_base
 
@@ -77,71 +78,45 @@ def records_apply(
     """Apply Salesforce records (a query's page, or what change events describe), whole or
     not at all: under the lease fence, after the calls that look up their Accounts.
     `read_at`: a query's, when its read began at the latest (Salesforce's clock); `passed`:
-    values the records held before these, known from change events."""
+    values the records held before these, known from change events.
+
+    A page of up to 2,000 changes is applied with a bounded number of queries: links,
+    tombstones and our own unlinked first pushes read once for the page, linked tasks merged
+    together (twins_merge_many), new tasks created together."""
     accounts_load(engine, page, client)
-    with lease_fence():
-        _apply_page(engine, page, result, read_at, passed or {})
-
-
-# ---- one page ------------------------------------------------------------------------------
-# A page of up to 2,000 changes is applied with a bounded number of queries: links, tombstones
-# and our own unlinked first pushes read once for the page, linked tasks merged together
-# (twins_merge_many), new tasks created together.
-
-
-def _apply_page(
-    engine: Engine,
-    page: list[dict[str, Any]],
-    result: ApplyResult,
-    read_at: dt.datetime | None,
-    passed: Passed,
-) -> None:
     ext = engine.connection.external_id_field
-    deleted = [r["Id"] for r in page if r.get("IsDeleted")]
-    live = [r for r in page if not r.get("IsDeleted")]
-    # The page is one transaction (records_apply): its tasks are locked first, in the order a
-    # CSM's change takes them (outbox.tasks_lock), since a delete reaches the sync record
-    # before the task and a link writes the record before the merge locks the task.
-    linked, own = _page_links(ext, live)
-    outbox.tasks_lock([*linked.values(), *own, *tasks_of(deleted)])
-    if deleted:
-        result.deleted += twins_deleted_in_salesforce(
-            salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
-        )
-        # Read again after the deletions: a twin deleted on this page may have been the link
-        # of a task whose other twin (a late first push) is also on it, and that one must now
-        # meet the task's tombstone, not be linked to it.
-        linked, own = _page_links(ext, live)
-    items, new = _records_sorted(engine, live, linked, own, result, read_at, passed)
-    _merge(engine, items, result)
-    if new:
-        _create_tasks(engine, new, result, read_at)
+    ours = task_ids_of({r["Id"]: str(r.get(ext) or "") for r in page})
+    with lease_fence():
+        links = page_links_locked(page=page, ours=ours)
+        result.deleted += links.deleted
+        tombstoned = tombstoned_twins_delete(unlinked=links.unlinked)
+        result.skipped += len(tombstoned)
+        items, new = _records_sorted(engine, links, tombstoned, read_at, passed or {})
+        _merge(engine, items, result)
+        if new:
+            _create_tasks(engine, new, result, read_at)
 
 
 def _records_sorted(
     engine: Engine,
-    live: list[dict[str, Any]],
-    linked: dict[str | None, int],
-    own: dict[int, TaskSyncRecord],
-    result: ApplyResult,
+    links: PageLinks,
+    tombstoned: set[str],
     read_at: dt.datetime | None,
     passed: Passed,
 ) -> tuple[list[MergeItem], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """A page's live records, each where it goes: merged with its linked task (or with ours
-    whose first push made it, linked now), deleted again (its task was deleted in Cockpit),
-    or new, as (record, its mapped fields and stamps)."""
-    ext = engine.connection.external_id_field
-    unlinked = [r for r in live if r["Id"] not in linked]
-    tombstones = tombstones_for([(r["Id"], str(r.get(ext) or "")) for r in unlinked])
+    whose first push made it, linked now), or new, as (record, its mapped fields and stamps).
+    A twin of a task deleted in Cockpit (`tombstoned`) goes nowhere."""
     items: list[MergeItem] = []
     new: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for record in live:
+    own = dict(links.own)
+    for record in links.live:
         salesforce_id = record["Id"]
         theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
-        if salesforce_id in linked:
+        if salesforce_id in links.linked:
             items.append(
                 MergeItem(
-                    linked[salesforce_id],
+                    links.linked[salesforce_id],
                     theirs,
                     salesforce_id,
                     read_at=read_at,
@@ -149,13 +124,9 @@ def _records_sorted(
                 )
             )
             continue
-        tombstone = tombstones.get(salesforce_id)
-        if tombstone is not None:
-            # Deleted in Cockpit: the twin goes too, and never comes back as a new task.
-            outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
-            result.skipped += 1
+        if salesforce_id in tombstoned:
             continue
-        mine = own.pop(task_id_of(str(record.get(ext) or "")) or 0, None)
+        mine = own.pop(links.ours.get(salesforce_id) or 0, None)
         if mine is not None:
             items.append(_link(engine, mine, theirs, salesforce_id))
         else:
@@ -178,42 +149,6 @@ def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
             # Cockpit's side goes out at the next push, which merges again before it writes.
             with transaction.atomic():
                 outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
-
-
-def _page_links(
-    ext: str, live: list[dict[str, Any]]
-) -> tuple[dict[str | None, int], dict[int, TaskSyncRecord]]:
-    """A page's records already linked to tasks (Salesforce Id → task id), and the tasks of
-    ours whose lost first push made one of the others (by external id)."""
-    linked = dict(
-        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
-            "salesforce_id", "task_id"
-        )
-    )
-    externals = [str(r.get(ext) or "") for r in live if r["Id"] not in linked]
-    return linked, _own_unlinked(externals)
-
-
-def tasks_of(salesforce_ids: list[str]) -> list[int]:
-    """The Cockpit tasks linked to these Salesforce records."""
-    if not salesforce_ids:
-        return []
-    return list(
-        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
-            "task_id", flat=True
-        )
-    )
-
-
-def _own_unlinked(external_ids: list[str]) -> dict[int, TaskSyncRecord]:
-    """Tasks of ours whose first push reached Salesforce but whose answer never came back."""
-    task_ids = [t for t in map(task_id_of, external_ids) if t is not None]
-    if not task_ids:
-        return {}
-    return {
-        r.task_id: r
-        for r in TaskSyncRecord.objects.filter(task_id__in=task_ids, salesforce_id=None)
-    }
 
 
 def _link(

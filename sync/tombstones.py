@@ -7,8 +7,8 @@ from django.db import transaction
 from tasks import services as task_services
 from tasks.models import Task, TaskSyncRecord
 
+from . import outbox
 from .context import applying_inbound
-from .external_ids import task_id_of
 from .models import SyncEvent, Tombstone
 
 
@@ -51,23 +51,33 @@ def twins_deleted_in_salesforce(*, salesforce_ids: list[str], reason: str) -> in
     return len(linked)
 
 
-def tombstones_for(pairs: list[tuple[str, str]]) -> dict[str, Tombstone]:
-    """For Salesforce records (Id, external id) Cockpit has no link to: the tombstones of the
-    Cockpit tasks they are twins of, if those tasks are gone (deleted in Cockpit, or a late
-    first push of a task whose twin Salesforce deleted). Two queries for any number."""
+def tombstoned_twins_delete(*, unlinked: list[tuple[str, int | None]]) -> set[str]:
+    """Of Salesforce records Cockpit has no link to (Id, the task their external id names), the
+    twins of tasks deleted in Cockpit: each one's delete is queued, and it never comes back as a
+    new task. Their Ids, in the order given."""
+    found = tombstones_for(unlinked)
+    for salesforce_id, tombstone in found.items():
+        outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
+    return set(found)
+
+
+def tombstones_for(pairs: list[tuple[str, int | None]]) -> dict[str, Tombstone]:
+    """For Salesforce records (Id, the task their external id names) Cockpit has no link to:
+    the tombstones of the Cockpit tasks they are twins of, if those tasks are gone (deleted in
+    Cockpit, or a late first push of a task whose twin Salesforce deleted). Two queries for any
+    number."""
     by_salesforce = {
         t.salesforce_id: t
         for t in Tombstone.objects.filter(salesforce_id__in=[sf for sf, _ in pairs if sf])
     }
-    task_ids = {t for t in (task_id_of(ext) for _, ext in pairs) if t is not None}
+    task_ids = {task_id for _, task_id in pairs if task_id is not None}
     by_task = {t.task_id: t for t in Tombstone.objects.filter(pk__in=task_ids)} if task_ids else {}
     found: dict[str, Tombstone] = {}
-    for salesforce_id, external in pairs:
+    for salesforce_id, task_id in pairs:
         tombstone = by_salesforce.get(salesforce_id)
         if tombstone is not None and tombstone.deleted_in == Tombstone.Side.SALESFORCE:
             continue  # the very record Salesforce deleted, undeleted there: a user's choice
         if tombstone is None:
-            task_id = task_id_of(external)
             tombstone = by_task.get(task_id) if task_id is not None else None
             if tombstone is not None and tombstone.salesforce_id == salesforce_id:
                 continue

@@ -1,0 +1,83 @@
+"""A page of Salesforce records and the Cockpit tasks it touches: the records already linked to
+tasks, and our own tasks whose first push made one of the others although its answer never came
+back (found by external id), read once the page's tasks are locked and Salesforce's deletions on
+it applied (sync/records.py applies the page in one transaction).
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tasks.models import TaskSyncRecord
+
+from . import outbox
+from .tombstones import twins_deleted_in_salesforce
+
+
+@dataclass
+class PageLinks:
+    """A page's live records and what Cockpit has of each."""
+
+    live: list[dict[str, Any]]
+    ours: dict[str, int]  # Salesforce Id → the Cockpit task its external id names
+    linked: dict[str | None, int]  # Salesforce Id → the task linked to it
+    own: dict[int, TaskSyncRecord]  # task id → its unlinked record: its first push made one
+    deleted: int = 0  # tasks deleted because Salesforce deleted their twins on the page
+
+    @property
+    def unlinked(self) -> list[tuple[str, int | None]]:
+        """The live records no task is linked to: (Id, the task their external id names)."""
+        return [(r["Id"], self.ours.get(r["Id"])) for r in self.live if r["Id"] not in self.linked]
+
+
+def page_links_locked(*, page: list[dict[str, Any]], ours: dict[str, int]) -> PageLinks:
+    """The links of a page's live records, with the page's tasks locked and the Cockpit twins
+    of the records Salesforce deleted (on the page with IsDeleted) deleted too.
+
+    The tasks are locked first, in the order a CSM's change takes them (outbox.tasks_lock),
+    since a delete reaches the sync record before the task and a link writes the record before
+    the merge locks the task. The links are read again after the deletions: a twin deleted on
+    this page may have been the link of a task whose other twin (a late first push) is also on
+    it, and that one must now meet the task's tombstone, not be linked to it."""
+    deleted = [r["Id"] for r in page if r.get("IsDeleted")]
+    live = [r for r in page if not r.get("IsDeleted")]
+    links = page_links_read(live, ours)
+    outbox.tasks_lock([*links.linked.values(), *links.own, *tasks_of(deleted)])
+    if not deleted:
+        return links
+    count = twins_deleted_in_salesforce(
+        salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
+    )
+    return replace(page_links_read(live, ours), deleted=count)
+
+
+def page_links_read(live: list[dict[str, Any]], ours: dict[str, int]) -> PageLinks:
+    """A page's records already linked to tasks, and the tasks of ours whose lost first push
+    made one of the others."""
+    linked = dict(
+        TaskSyncRecord.objects.filter(salesforce_id__in=[r["Id"] for r in live]).values_list(
+            "salesforce_id", "task_id"
+        )
+    )
+    mine = [ours[r["Id"]] for r in live if r["Id"] not in linked and r["Id"] in ours]
+    return PageLinks(live, ours, linked, _own_unlinked(mine))
+
+
+def tasks_of(salesforce_ids: list[str]) -> list[int]:
+    """The Cockpit tasks linked to these Salesforce records."""
+    if not salesforce_ids:
+        return []
+    return list(
+        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
+            "task_id", flat=True
+        )
+    )
+
+
+def _own_unlinked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:
+    """Tasks of ours whose first push reached Salesforce but whose answer never came back."""
+    if not task_ids:
+        return {}
+    return {
+        r.task_id: r
+        for r in TaskSyncRecord.objects.filter(task_id__in=task_ids, salesforce_id=None)
+    }

@@ -1,16 +1,15 @@
 """A page of Salesforce records and the Cockpit tasks it touches: the records already linked to
 tasks, and our own tasks whose first push made one of the others although its answer never came
-back (found by external id), read once the page's tasks are locked and Salesforce's deletions on
-it applied (sync/records.py applies the page in one transaction).
+back (found by external id). sync/records.py applies the page in one transaction: it locks these
+tasks first, and reads the links again after Salesforce's deletions.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from tasks.models import TaskSyncRecord
 
 from . import outbox
-from .tombstones import twins_deleted_in_salesforce
 
 
 @dataclass
@@ -21,7 +20,6 @@ class PageLinks:
     ours: dict[str, int]  # Salesforce Id → the Cockpit task its external id names
     linked: dict[str | None, int]  # Salesforce Id → the task linked to it
     own: dict[int, TaskSyncRecord]  # task id → its unlinked record: its first push made one
-    deleted: int = 0  # tasks deleted because Salesforce deleted their twins on the page
 
     @property
     def unlinked(self) -> list[tuple[str, int | None]]:
@@ -29,25 +27,18 @@ class PageLinks:
         return [(r["Id"], self.ours.get(r["Id"])) for r in self.live if r["Id"] not in self.linked]
 
 
-def page_links_locked(*, page: list[dict[str, Any]], ours: dict[str, int]) -> PageLinks:
-    """The links of a page's live records, with the page's tasks locked and the Cockpit twins
-    of the records Salesforce deleted (on the page with IsDeleted) deleted too.
+def page_links_locked(
+    *, live: list[dict[str, Any]], deleted: list[str], ours: dict[str, int]
+) -> PageLinks:
+    """The links of a page's live records, with the page's tasks locked: theirs, and those of
+    the records Salesforce deleted (`deleted`, their Ids).
 
     The tasks are locked first, in the order a CSM's change takes them (outbox.tasks_lock),
     since a delete reaches the sync record before the task and a link writes the record before
-    the merge locks the task. The links are read again after the deletions: a twin deleted on
-    this page may have been the link of a task whose other twin (a late first push) is also on
-    it, and that one must now meet the task's tombstone, not be linked to it."""
-    deleted = [r["Id"] for r in page if r.get("IsDeleted")]
-    live = [r for r in page if not r.get("IsDeleted")]
+    the merge locks the task."""
     links = page_links_read(live, ours)
     outbox.tasks_lock([*links.linked.values(), *links.own, *tasks_of(deleted)])
-    if not deleted:
-        return links
-    count = twins_deleted_in_salesforce(
-        salesforce_ids=deleted, reason="was deleted in Salesforce, so it was deleted in Cockpit"
-    )
-    return replace(page_links_read(live, ours), deleted=count)
+    return links
 
 
 def page_links_read(live: list[dict[str, Any]], ours: dict[str, int]) -> PageLinks:

@@ -24,9 +24,9 @@ from .external_ids import task_ids_of
 from .lease import lease_fence
 from .models import OutboxEntry
 from .new_tasks import new_tasks_create
-from .page_links import PageLinks, page_links_locked
+from .page_links import PageLinks, page_links_locked, page_links_read
 from .record_fields import STAMP_FIELDS
-from .tombstones import tombstoned_twins_delete
+from .tombstones import tombstoned_twins_delete, twins_deleted_in_salesforce
 from .twins import MergeItem, twins_merge_many
 from .uncertain import first_push_base
 
@@ -76,9 +76,19 @@ def records_apply(
     accounts_load(engine, page, client)
     ext = engine.connection.external_id_field
     ours = task_ids_of({r["Id"]: str(r.get(ext) or "") for r in page})
+    live = [r for r in page if not r.get("IsDeleted")]
+    deleted = [r["Id"] for r in page if r.get("IsDeleted")]
     with lease_fence():
-        links = page_links_locked(page=page, ours=ours)
-        result.deleted += links.deleted
+        links = page_links_locked(live=live, deleted=deleted, ours=ours)
+        if deleted:
+            result.deleted += twins_deleted_in_salesforce(
+                salesforce_ids=deleted,
+                reason="was deleted in Salesforce, so it was deleted in Cockpit",
+            )
+            # Read again after the deletions: a twin deleted on this page may have been the
+            # link of a task whose other twin (a late first push) is also on it, and that one
+            # must now meet the task's tombstone, not be linked to it.
+            links = page_links_read(live, ours)
         tombstoned = tombstoned_twins_delete(unlinked=links.unlinked)
         result.skipped += len(tombstoned)
         items, new = _records_sorted(engine, links, tombstoned, read_at, passed or {})

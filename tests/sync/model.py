@@ -585,6 +585,30 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
                 value = status
             self._salesforce_write(pick, what, value, "sf_edit")
 
+        @rule(
+            pick=st.integers(0, 99),
+            what=st.sampled_from(["Subject", "Priority", "Status"]),
+            status=st.sampled_from(SF_STATUSES),
+            priority=st.sampled_from(list(PRIORITY_OUT.values())),
+        )
+        def salesforce_user_changes_and_back(
+            self, pick: int, what: str, status: str, priority: str
+        ) -> None:
+            """A Salesforce user changes a field and sets it back at once: a read sees the
+            end only, the change events tell the story (a CSM's change meanwhile, overwriting
+            it, is then recorded as a conflict when they come)."""
+            item = self._pick(pick)
+            salesforce_id = self._salesforce_id(item) if item else None
+            if item is None or not salesforce_id:
+                return
+            try:
+                before = world.as_user("Task.get", salesforce_id)[what]
+            except sf_exc.SalesforceResourceNotFound:
+                return
+            value = {"Subject": self._next("sf-moment-"), "Priority": priority}.get(what, status)
+            self._salesforce_write(pick, what, value, "sf_change_back")
+            self._salesforce_write(pick, what, before, "sf_change_back")
+
         def _salesforce_write(self, pick: int, what: str, value: Any, operation: str) -> None:
             item = self._pick(pick)
             salesforce_id = self._salesforce_id(item) if item else None

@@ -822,7 +822,18 @@ def build_machine(world: SyncWorld, skip: frozenset[str] = frozenset()) -> type[
             for item in self.tasks:
                 task = self._cockpit_task(item) if not item.deleted else None
                 if task is not None and task.company_id in changed:
-                    self._record(item, "ck", "WhatId", links[task.company_id])
+                    account = links[task.company_id]
+                    # Linked again to the Account the twins agreed on (unlinked and linked back
+                    # before a push): no change of the WhatId to the sync, and a Salesforce
+                    # user's change of it meanwhile wins without a conflict. Only convergence
+                    # is checked for it.
+                    agreed = (
+                        TaskSyncRecord.objects.filter(task_id=task.pk)
+                        .values_list("agreed_values", flat=True)
+                        .first()
+                    )
+                    back = account is not None and (agreed or {}).get("WhatId") == account
+                    self._record(item, "ck", "WhatId", RACY if back else account)
 
         @enabled("switches")
         @rule(on=st.booleans())

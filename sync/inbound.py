@@ -16,21 +16,21 @@ from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection, SyncSettings
 
-from . import outbox, telemetry, usage
+from . import telemetry, usage
 from .accounts import accounts_load
 from .client import AuthError, SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
+from .deletions import twins_deleted_in_salesforce
 from .engine_config import Engine, engine_load
 from .lease import LeaseLostError, lease_fence, lease_hold
+from .locks import twins_lock
 from .mapping import sf_datetime_format, sf_datetime_parse
 from .models import PullState, SyncEvent
 from .outages import outage_end
-from .page_links import tasks_of
 from .record_fields import select_fields
 from .records import ApplyResult, Passed, records_apply
 from .selectors import inbound_connection, stream_live, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
-from .tombstones import twins_deleted_in_salesforce
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def _pull_deletions(
         streamed = interleaved.streamed()
         ids = [i for i in ids if i not in streamed]
     with lease_fence():
-        outbox.tasks_lock(tasks_of(ids))
+        twins_lock(salesforce_ids=ids)
         result.deleted += twins_deleted_in_salesforce(
             salesforce_ids=ids, reason="was deleted in Salesforce, so it was deleted in Cockpit"
         )

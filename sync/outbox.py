@@ -29,6 +29,7 @@ from .enqueue import PUSH, job_send
 from .exceptions import SyncOffError
 from .failures import NO_FAILURE, Failure
 from .lease import ENGINE
+from .locks import tasks_lock as tasks_lock  # re-exported until every caller imports locks
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings, task_is_desynced
 
@@ -443,23 +444,6 @@ def outbox_orphaned() -> bool:
 # lease finds its entries taken back (outbox_release_orphans, outbox_release_stale) or claimed
 # again by the cycle that took over (a later claimed_at: a new claim needs the old lease to
 # have run out), changes none of them, and records nothing about them.
-
-
-def tasks_lock(task_ids: list[int]) -> None:
-    """Lock these tasks' rows, then their sync records', in task order: the order a CSM's change
-    takes them (the task, its sync record, then its outbox entry). A transaction that finishes
-    outbox entries takes these first, so it and a CSM's change of the same task wait for one
-    another in turn, never in a circle (a deadlock PostgreSQL would break by failing one)."""
-    if not task_ids or not db.features.has_select_for_update:
-        return  # SQLite has no row locks: it serialises writers, the lease fence's included
-    ids = sorted(set(task_ids))
-    list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
-    list(
-        TaskSyncRecord.objects.select_for_update()
-        .filter(task_id__in=ids)
-        .order_by("task_id")
-        .values_list("pk")
-    )
 
 
 def _claims(entries: list[OutboxEntry]) -> QuerySet[OutboxEntry]:

@@ -1,15 +1,13 @@
 """A page of Salesforce records and the Cockpit tasks it touches: the records already linked to
 tasks, and our own tasks whose first push made one of the others although its answer never came
 back (found by external id). sync/records.py applies the page in one transaction: it locks these
-tasks first, and reads the links again after Salesforce's deletions.
+tasks first (locks.twins_lock), applies Salesforce's deletions, then reads the links here.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
 from tasks.models import TaskSyncRecord
-
-from . import outbox
 
 
 @dataclass
@@ -27,20 +25,6 @@ class PageLinks:
         return [(r["Id"], self.ours.get(r["Id"])) for r in self.live if r["Id"] not in self.linked]
 
 
-def page_links_locked(
-    *, live: list[dict[str, Any]], deleted: list[str], ours: dict[str, int]
-) -> PageLinks:
-    """The links of a page's live records, with the page's tasks locked: theirs, and those of
-    the records Salesforce deleted (`deleted`, their Ids).
-
-    The tasks are locked first, in the order a CSM's change takes them (outbox.tasks_lock),
-    since a delete reaches the sync record before the task and a link writes the record before
-    the merge locks the task."""
-    links = page_links_read(live, ours)
-    outbox.tasks_lock([*links.linked.values(), *links.own, *tasks_of(deleted)])
-    return links
-
-
 def page_links_read(live: list[dict[str, Any]], ours: dict[str, int]) -> PageLinks:
     """A page's records already linked to tasks, and the tasks of ours whose lost first push
     made one of the others."""
@@ -51,17 +35,6 @@ def page_links_read(live: list[dict[str, Any]], ours: dict[str, int]) -> PageLin
     )
     mine = [ours[r["Id"]] for r in live if r["Id"] not in linked and r["Id"] in ours]
     return PageLinks(live, ours, linked, _own_unlinked(mine))
-
-
-def tasks_of(salesforce_ids: list[str]) -> list[int]:
-    """The Cockpit tasks linked to these Salesforce records."""
-    if not salesforce_ids:
-        return []
-    return list(
-        TaskSyncRecord.objects.filter(salesforce_id__in=salesforce_ids).values_list(
-            "task_id", flat=True
-        )
-    )
 
 
 def _own_unlinked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:

@@ -28,15 +28,16 @@ from . import outbox
 from .accounts import accounts_load
 from .client import SalesforceClient, SalesforceError, soql_ids
 from .client_cache import client_for_connection
+from .deletions import twins_deleted_in_salesforce
 from .engine_config import Engine, engine_load
 from .enqueue import RECONCILE, job_send_on_commit
 from .exceptions import SyncOffError
 from .lease import LeaseLostError, lease_fence, lease_hold
+from .locks import twins_lock
 from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .record_fields import STAMP_FIELDS, select_fields
 from .selectors import inbound_connection, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
-from .tombstones import twins_deleted_in_salesforce
 from .twins import MergeItem, twins_merge_many
 from .usage import api_usage_record
 
@@ -151,13 +152,7 @@ def _missing(engine: Engine, client: SalesforceClient, seen: set[str], tally: _T
         with lease_fence():
             # Tasks first, as a CSM's change takes them (a delete reaches the sync record
             # before the task).
-            outbox.tasks_lock(
-                list(
-                    TaskSyncRecord.objects.filter(salesforce_id__in=chunk).values_list(
-                        "task_id", flat=True
-                    )
-                )
-            )
+            twins_lock(salesforce_ids=chunk)
             _compare(engine, alive, tally, read_at)
             tally.missing += twins_deleted_in_salesforce(
                 salesforce_ids=gone,

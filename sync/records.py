@@ -19,14 +19,16 @@ from tasks.models import TaskSyncRecord
 from . import outbox, telemetry
 from .accounts import accounts_load
 from .client import SalesforceClient
+from .deletions import twins_deleted_in_salesforce
 from .engine_config import Engine
 from .external_ids import task_ids_of
 from .lease import lease_fence
+from .locks import twins_lock
 from .models import OutboxEntry
 from .new_tasks import new_tasks_create
-from .page_links import PageLinks, page_links_locked, page_links_read
+from .page_links import PageLinks, page_links_read
 from .record_fields import STAMP_FIELDS
-from .tombstones import tombstoned_twins_delete, twins_deleted_in_salesforce
+from .tombstones import tombstoned_twins_delete
 from .twins import MergeItem, twins_merge_many
 from .uncertain import first_push_base
 
@@ -70,25 +72,26 @@ def records_apply(
     `read_at`: a query's, when its read began at the latest (Salesforce's clock); `passed`:
     values the records held before these, known from change events.
 
-    A page of up to 2,000 changes is applied with a bounded number of queries: links,
-    tombstones and our own unlinked first pushes read once for the page, linked tasks merged
-    together (twins_merge_many), new tasks created together."""
+    A page of up to 2,000 changes is applied with a bounded number of queries: its tasks
+    locked, links, tombstones and our own unlinked first pushes read once for the page,
+    linked tasks merged together (twins_merge_many), new tasks created together."""
     accounts_load(engine, page, client)
     ext = engine.connection.external_id_field
     ours = task_ids_of({r["Id"]: str(r.get(ext) or "") for r in page})
     live = [r for r in page if not r.get("IsDeleted")]
     deleted = [r["Id"] for r in page if r.get("IsDeleted")]
     with lease_fence():
-        links = page_links_locked(live=live, deleted=deleted, ours=ours)
+        # The page's tasks are locked before anything of them is read; the links are read
+        # after Salesforce's deletions: a twin deleted on this page may have been the link of
+        # a task whose other twin (a late first push) is also on it, and that one must meet
+        # the task's tombstone, not be linked to it.
+        twins_lock(salesforce_ids=[r["Id"] for r in page], ours=ours.values())
         if deleted:
             result.deleted += twins_deleted_in_salesforce(
                 salesforce_ids=deleted,
                 reason="was deleted in Salesforce, so it was deleted in Cockpit",
             )
-            # Read again after the deletions: a twin deleted on this page may have been the
-            # link of a task whose other twin (a late first push) is also on it, and that one
-            # must now meet the task's tombstone, not be linked to it.
-            links = page_links_read(live, ours)
+        links = page_links_read(live, ours)
         tombstoned = tombstoned_twins_delete(unlinked=links.unlinked)
         result.skipped += len(tombstoned)
         items, new = _records_sorted(engine, links, tombstoned, read_at, passed or {})
@@ -139,7 +142,7 @@ def _records_sorted(
 def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
     outcomes = twins_merge_many(engine=engine, items=items)
     telemetry.records_pulled(items, outcomes)
-    # In task order: outbox entries are locked in task order (outbox.tasks_lock).
+    # In task order: outbox entries are locked in task order (locks.tasks_lock).
     for _, outcome in sorted(outcomes.items()):
         result.conflicts += len(outcome.merged.conflicts)
         result.skipped += len(outcome.merged.skipped)

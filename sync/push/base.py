@@ -13,8 +13,8 @@ from tasks.models import Task
 from ..client import COLLECTION_LIMIT, COMPOSITE_COLLECTIONS, IN_FLIGHT
 from ..failures import CONNECTION, Failure
 from ..lease import lease_fence
+from ..locks import tasks_lock
 from ..models import OutboxEntry
-from ..outbox import tasks_lock
 from ..sf_types import CompositeSubrequest
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class PushResult:
 @contextmanager
 def finishing(entries: list[OutboxEntry]) -> Iterator[None]:
     """Where what a call's answer means is written: under the lease fence (a holder that lost
-    the lease writes none of it), with the entries' tasks locked first (outbox.tasks_lock)."""
+    the lease writes none of it), with the entries' tasks locked first (locks.tasks_lock)."""
     with lease_fence():
         tasks_lock([e.task_id for e in entries])
         yield

@@ -11,6 +11,7 @@ from tasks.models import Task, TaskSyncRecord
 
 from ..agreement import agreement_marked
 from ..client import COLLECTION_LIMIT, RecordStatus, SalesforceClient, record_result
+from ..deletions import twins_deleted_in_salesforce
 from ..engine_config import Engine
 from ..external_ids import external_id
 from ..failures import NO_FAILURE, OWNER_NOT_MAPPED, Failure
@@ -18,7 +19,6 @@ from ..models import OutboxEntry, Tombstone
 from ..outbox import entries_done, entry_done, entry_fail, tombstone_delete_queue
 from ..payload import create_payload, owner_missing_reason, task_values
 from ..sf_types import TASK_SOBJECT, RecordAnswer
-from ..tombstones import twins_deleted_in_salesforce
 from ..uncertain import first_push_base
 from .answers import pushed_log, record_failure
 from .base import PushResult, Write, finishing, has_field

@@ -15,8 +15,9 @@ from .. import telemetry
 from ..client import COLLECTION_LIMIT, COMPOSITE_COLLECTIONS, SalesforceClient, soql_ids
 from ..engine_config import Engine
 from ..lease import lease_fence
+from ..locks import tasks_lock
 from ..models import OutboxEntry
-from ..outbox import outbox_add, tasks_lock
+from ..outbox import outbox_add
 from ..sf_types import TASK_SOBJECT, CompositeSubrequest, QueryPage
 from ..twins import MergeItem, twins_merge_many
 from .base import READ_CHUNK, Write, log

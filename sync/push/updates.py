@@ -11,6 +11,7 @@ from django.utils import timezone
 from tasks.models import Task, TaskSyncRecord
 
 from ..client import COLLECTION_LIMIT, RecordStatus, SalesforceClient, record_result
+from ..deletions import twins_deleted_in_salesforce
 from ..engine_config import Engine
 from ..failures import OWNER_NOT_MAPPED, Failure
 from ..models import OutboxEntry
@@ -18,7 +19,6 @@ from ..outbox import doorbell, entries_done, entry_done, entry_fail, entry_to_pe
 from ..payload import OWNER, owner_missing_reason
 from ..sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, RecordAnswer
 from ..stamps import conditional_since, modified_at, stamp_awaited
-from ..tombstones import twins_deleted_in_salesforce
 from ..twins import MergeItem, Outcome, twin_agreed_after_push, twins_merge_many
 from .answers import pushed_log, record_failure
 from .base import PushResult, Write, finishing

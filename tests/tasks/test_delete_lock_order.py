@@ -53,7 +53,7 @@ def test_a_delete_meeting_the_engine_s_write_of_its_task_waits_instead_of_deadlo
     engine_has_task, errors = threading.Event(), []
 
     def engine() -> None:
-        # The engine's order (sync.outbox.tasks_lock): the task, then its sync record.
+        # The engine's order (sync.locks.tasks_lock): the task, then its sync record.
         try:
             with transaction.atomic():
                 list(Task.objects.select_for_update().filter(pk=task.pk))

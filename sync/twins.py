@@ -28,7 +28,7 @@ from .models import Conflict, SyncEvent
 from .payload import COMPANY, OWNER, task_changes, task_values
 from .stamps import latest_side, modified_at, stamp_settled
 from .uncertain import uncertain_settle
-from .unseen import unseen_windows_open
+from .unseen import unseen_landed, unseen_overwrites_record, unseen_windows_open
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
         rows_update(log.records, RECORD_FIELDS)
         Conflict.objects.bulk_create(log.conflicts)
         SyncEvent.objects.bulk_create(log.events)
+        unseen_overwrites_record(engine.labels, log.overwritten)
     return outcomes
 
 
@@ -118,6 +119,8 @@ class _MergeLog:
     events: list[SyncEvent] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     records: list[TaskSyncRecord] = field(default_factory=list)  # the changed sync records
+    # Windows whose hidden changes Cockpit's write, now agreed, went over (sync/unseen.py).
+    overwritten: list[tuple[TaskSyncRecord, list[dict[str, Any]]]] = field(default_factory=list)
 
 
 def _outcome_logged(
@@ -138,14 +141,18 @@ def _outcome_kept(
     uncertain_before: list[dict[str, Any]],
 ) -> None:
     """What the sync record keeps of a merge: the Salesforce version seen, the versions a
-    read could not see into (sync/unseen.py), the new agreement."""
+    read could not see into (sync/unseen.py), the new agreement, and the windows whose write
+    it shows landed (a read that finds what an unanswered write of Cockpit's sent)."""
     seen_before = record.salesforce_seen_at
     seen = _seen_kept(record, item)
     if item.read_at is not None:
         merged, ours = outcome.merged, outcome.ours
         seen = unseen_windows_open(record, merged, ours, item.theirs, seen_before) or seen
     agreed = _agree(record, item.salesforce_id, outcome, log.now, uncertain_before)
-    if agreed or seen:
+    landed, overwritten = unseen_landed(record, uncertain_before)
+    if overwritten:
+        log.overwritten.append((record, overwritten))
+    if agreed or seen or landed:
         log.records.append(record)
 
 
@@ -395,14 +402,17 @@ def _skip_events(
 
 
 def twin_agreed_after_push(
-    *, outcomes: list[tuple[Outcome, str]], now: dt.datetime | None = None
+    *, engine: Engine, outcomes: list[tuple[Outcome, str]], now: dt.datetime | None = None
 ) -> None:
-    """Record the agreement for merged tasks whose writes Salesforce confirmed."""
+    """Record the agreement for merged tasks whose writes Salesforce confirmed, and the
+    changes those writes went over that a read could not see (sync/unseen.py). The caller
+    holds the tasks' and sync records' row locks (push/base.py, finishing)."""
     now = now or timezone.now()
     records = {
         r.task_id: r
         for r in TaskSyncRecord.objects.filter(task_id__in=[o.task_id for o, _ in outcomes])
     }
+    landed, overwritten = [], []
     for outcome, salesforce_id in outcomes:
         record = records.get(outcome.task_id)
         if record is None:
@@ -412,7 +422,13 @@ def twin_agreed_after_push(
         record.salesforce_id, record.state = salesforce_id, TaskSyncRecord.State.SYNCED
         record.error_clear()
         record.last_synced_at = now
+        changed, windows = unseen_landed(record)
+        if changed:
+            landed.append(record)
+            overwritten.append((record, windows))
     rows_update(list(records.values()), AGREED_FIELDS)
+    rows_update(landed, ["unseen_windows"])
+    unseen_overwrites_record(engine.labels, overwritten)
 
 
 AGREED_FIELDS = [

@@ -8,13 +8,20 @@ dead worker's lease ran out), the listener skips them as known: the read holds t
 a value it saw unchanged, the Salesforce versions it could not see into (`unseen_windows` on
 the sync record: after the SystemModstamp Cockpit had seen, up to the one it read). A known
 event of such a window, committed by a Salesforce user, that set the field to another value is
-then recorded as the conflict it was: Cockpit's value won (it is written already), both values
-are named, and an admin can take Salesforce's from the sync health page. The edit stays
-overwritten, but never silently.
+then recorded as the conflict it was: Cockpit's value won, both values are named, and an admin
+can take Salesforce's from the sync health page. The edit stays overwritten, but never silently.
+
+The overwrite is Cockpit's write, so it counts only once that write has landed (`landed`: a
+push's write Salesforce confirmed, or a read that finds the value an unanswered write sent,
+unseen_landed). Events that come before it keep what they found on the window (`hidden`), and
+the conflict is recorded when the write lands. A write that does not land (the push gave up,
+the CSM stopped syncing the task first) went over nothing and records nothing, unless it lands
+later after all (a Retry, Sync again): then it went over the change. Once a window: its conflict
+closes it, so replayed events find nothing more.
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -57,6 +64,7 @@ def unseen_windows_open(
             "sent": merged.to_salesforce[name],  # as Salesforce holds it once written
             "after": seen_before.isoformat() if seen_before else None,
             "until": stamp.isoformat(),
+            "landed": False,  # Cockpit's write of `sent` (unseen_landed)
         }
         for name in merged.to_salesforce
         if name not in contested
@@ -95,7 +103,8 @@ def unseen_in(
     `set_by_salesforce`, committed by a user other than Cockpit's (Cockpit's own writes are
     echoes); `known`, skipped as known already. An event the listener applies while Cockpit's
     write has not been agreed yet tells the merge itself (the values it passed: sync/merge.py);
-    once the write is agreed, the merge sees no change of Salesforce's in it any more."""
+    once the write is agreed, the merge sees no change of Salesforce's in it any more. Whether
+    Cockpit's write went over a known event's change is unseen_conflicts_record's to judge."""
     if not set_by_salesforce or not link.unseen_windows:
         return []
     found = []
@@ -114,47 +123,155 @@ def unseen_in(
     return found
 
 
+@dataclass
+class _Told:
+    """What a batch of events' hidden changes write together."""
+
+    conflicts: list[Conflict] = field(default_factory=list)
+    events: list[SyncEvent] = field(default_factory=list)
+    records: dict[int, TaskSyncRecord] = field(default_factory=dict)  # windows changed
+
+
 def unseen_conflicts_record(engine: Engine, found: list[Unseen]) -> int:
     """Record each window's hidden change once, as a conflict Cockpit won, and close the
-    window; returns how many were recorded. The caller holds the lease (its fence)."""
+    window, where Cockpit's write of the window has landed; where it has not (yet), keep the
+    hidden values on the window (`hidden`) for unseen_landed to record when it lands: a write
+    the push gives up on, or of a task its CSM stopped syncing, went over nothing. Returns how
+    many were recorded. The caller holds the lease (its fence)."""
     if not found:
         return 0
     task_ids = sorted({u.task_id for u in found})
-    recorded = 0
+    told = _Told()
     with transaction.atomic():
         outbox.tasks_lock(task_ids)  # the order every writer of a task takes
         records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=task_ids)}
         names = dict(Task.objects.filter(pk__in=task_ids).values_list("pk", "name"))
-        conflicts, events, changed = [], [], []
         for hidden in _per_window(found):
-            first = hidden[0]
-            record = records.get(first.task_id)
-            if record is None or first.window not in (record.unseen_windows or []):
-                continue  # the task is gone, or the window was recorded already
-            record.unseen_windows.remove(first.window)
-            conflicts.append(_conflict(first))
-            events.append(_event(engine, names.get(first.task_id, ""), hidden))
-            changed.append(record)
-            recorded += 1
-        rows_update(list({r.pk: r for r in changed}.values()), ["unseen_windows"])
-        Conflict.objects.bulk_create(conflicts)
-        SyncEvent.objects.bulk_create(events)
-    return recorded
+            record = records.get(hidden[0].task_id)
+            if record is not None:  # else the task is gone
+                _window_told(engine.labels, names.get(record.task_id, ""), record, hidden, told)
+        rows_update(list(told.records.values()), ["unseen_windows"])
+        Conflict.objects.bulk_create(told.conflicts)
+        SyncEvent.objects.bulk_create(told.events)
+    return len(told.conflicts)
+
+
+def _window_told(
+    labels: dict[str, str],
+    task_name: str,
+    record: TaskSyncRecord,
+    hidden: list[Unseen],
+    told: _Told,
+) -> None:
+    """One window's hidden changes, on the record as it is under its lock: recorded if
+    Cockpit's write landed, else kept on the window."""
+    windows = list(record.unseen_windows or [])
+    at = next((i for i, w in enumerate(windows) if _key(w) == _key(hidden[0].window)), None)
+    if at is None:
+        return  # recorded already, or too old to keep
+    window = windows[at]
+    values = _distinct([*window.get("hidden", []), *(u.value for u in hidden)])
+    if _landed(record, window):
+        del windows[at]
+        told.conflicts.append(_conflict(record, window))
+        told.events.append(_event(labels, task_name, record, window, values))
+    elif values != window.get("hidden", []):
+        windows[at] = {**window, "hidden": values}
+    else:
+        return  # told already (a replay)
+    record.unseen_windows = windows
+    told.records[record.task_id] = record
+
+
+def unseen_landed(
+    record: TaskSyncRecord, unanswered: list[dict[str, Any]] | None = None
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Cockpit's write of a window landed once the record's agreement holds the value it sent:
+    mark the window (`landed`), so that a known event of it is recorded as it comes, and take
+    off the record the windows whose hidden changes events told before. `unanswered`, for a
+    merge's agreement: the writes of Cockpit's whose answer never came (sync/uncertain.py), as
+    the record held them before; only a value one of them sent landed by Cockpit's write (a
+    Salesforce user may have set it). None: the agreement is a write Salesforce confirmed.
+    Returns whether the windows changed (the record is not saved here) and the windows taken
+    off, for unseen_overwrites_record."""
+    kept, overwritten = [], []
+    for window in record.unseen_windows or []:
+        if _landed(record, window) or not _sent_agreed(record, window, unanswered):
+            kept.append(window)
+        elif window.get("hidden"):
+            overwritten.append(window)
+        else:
+            kept.append({**window, "landed": True})
+    if kept == (record.unseen_windows or []):
+        return False, []
+    record.unseen_windows = kept
+    return True, overwritten
+
+
+def unseen_overwrites_record(
+    labels: dict[str, str], overwritten: list[tuple[TaskSyncRecord, list[dict[str, Any]]]]
+) -> None:
+    """Record, once, the hidden changes of windows whose write landed (unseen_landed), as the
+    conflicts Cockpit won. The caller holds the records' row locks."""
+    overwritten = [(record, windows) for record, windows in overwritten if windows]
+    if not overwritten:
+        return
+    task_ids = [record.task_id for record, _ in overwritten]
+    names = dict(Task.objects.filter(pk__in=task_ids).values_list("pk", "name"))
+    Conflict.objects.bulk_create([_conflict(r, w) for r, ws in overwritten for w in ws])
+    SyncEvent.objects.bulk_create(
+        [
+            _event(labels, names.get(r.task_id, ""), r, w, w["hidden"])
+            for r, ws in overwritten
+            for w in ws
+        ]
+    )
+
+
+def _landed(record: TaskSyncRecord, window: dict[str, Any]) -> bool:
+    """Whether Cockpit's write of the window is known to have landed (unseen_landed marks it);
+    a window kept before windows were marked is judged by the agreement."""
+    if "landed" in window:
+        return bool(window["landed"])
+    return _sent_agreed(record, window, None)
+
+
+def _sent_agreed(
+    record: TaskSyncRecord, window: dict[str, Any], unanswered: list[dict[str, Any]] | None
+) -> bool:
+    """Whether the agreement holds the value the window sent (and, with `unanswered`, one of
+    those writes sent it)."""
+    name, sent = window["field"], window["sent"]
+    if not same((record.agreed_values or {}).get(name), sent):
+        return False
+    return unanswered is None or any(
+        name in w["values"] and same(w["values"][name], sent) for w in unanswered
+    )
+
+
+def _key(window: dict[str, Any]) -> tuple[str, str]:
+    return window["field"], window["until"]
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    kept: list[Any] = []
+    for value in values:
+        if value not in kept:
+            kept.append(value)
+    return kept
 
 
 def _per_window(found: list[Unseen]) -> list[list[Unseen]]:
-    windows: dict[tuple[int, str], list[Unseen]] = {}
+    windows: dict[tuple[int, str, str], list[Unseen]] = {}
     for unseen in found:
-        key = (unseen.task_id, repr(sorted(unseen.window.items())))
-        windows.setdefault(key, []).append(unseen)
+        windows.setdefault((unseen.task_id, *_key(unseen.window)), []).append(unseen)
     return list(windows.values())
 
 
-def _conflict(unseen: Unseen) -> Conflict:
-    window = unseen.window
+def _conflict(record: TaskSyncRecord, window: dict[str, Any]) -> Conflict:
     return Conflict(
-        task_id=unseen.task_id,
-        salesforce_id=unseen.salesforce_id,
+        task_id=record.task_id,
+        salesforce_id=str(record.salesforce_id),
         salesforce_field=window["field"],
         cockpit_value=window["cockpit"],
         salesforce_value=window["salesforce"],
@@ -163,14 +280,19 @@ def _conflict(unseen: Unseen) -> Conflict:
     )
 
 
-def _event(engine: Engine, task_name: str, hidden: list[Unseen]) -> SyncEvent:
-    window = hidden[0].window
-    label = engine.labels.get(window["field"], window["field"])
-    values = ", ".join(f"'{v}'" for v in dict.fromkeys(str(u.value) for u in hidden))
+def _event(
+    labels: dict[str, str],
+    task_name: str,
+    record: TaskSyncRecord,
+    window: dict[str, Any],
+    hidden: list[Any],
+) -> SyncEvent:
+    label = labels.get(window["field"], window["field"])
+    values = ", ".join(f"'{v}'" for v in dict.fromkeys(str(v) for v in hidden))
     return SyncEvent(
         kind=SyncEvent.Kind.CONFLICT,
-        task_id=hidden[0].task_id,
-        salesforce_id=hidden[0].salesforce_id,
+        task_id=record.task_id,
+        salesforce_id=str(record.salesforce_id),
         message=f"'{task_name}': {label} changed on both sides: in Salesforce to {values} and "
         f"back to '{window['salesforce']}' before Cockpit read it, so Cockpit's "
         f"'{window['cockpit']}' was written over it; Salesforce's change events told later. "

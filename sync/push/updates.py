@@ -342,7 +342,9 @@ def _updates_answered(
         else:
             record_failure(entry, answered, result)
     held = {e.pk for e in entries_done([e for e, _, _ in confirmed])}
-    twin_agreed_after_push(outcomes=[(o, s) for e, o, s in confirmed if e.pk in held])
+    twin_agreed_after_push(
+        engine=engine, outcomes=[(o, s) for e, o, s in confirmed if e.pk in held]
+    )
     pushed_log(
         [e for e, _, _ in confirmed if e.pk in held],
         result,

@@ -4,13 +4,14 @@ import datetime as dt
 import time
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from adminconfig.models import SalesforceConnection
 from cockpit.selectors import task_timeline as selectors_timeline
-from sync import inbound, selectors
+from sync import inbound, outbox, selectors
 from sync.lease import ENGINE
-from sync.models import Conflict, Lease, PullState, StreamState, SyncEvent
+from sync.models import Conflict, Lease, OutboxEntry, PullState, StreamState, SyncEvent
 from sync.push import outbox_push, outbox_push_all
 from sync.stream import Listener
 from tasks import services as tasks
@@ -531,3 +532,136 @@ def test_a_pull_read_past_no_salesforce_change_records_no_conflict_when_the_echo
     assert not Conflict.objects.filter(task_id=task.pk).exists()
     task.refresh_from_db()
     assert (task.name, task.details) == ("Renamed in Cockpit", "Detailed in Salesforce")
+
+
+# ---- ... and a write of Cockpit's value that has not landed (yet, or ever) ----------------------
+# The pull's merge decides to send the CSM's value over a change and back it could not see; the
+# overwrite is Cockpit's write, so it is recorded only once that write is agreed: never when
+# the push gives up or the CSM stops syncing the task first, and once when it lands late.
+
+
+def read_past(stream, bidi, sf, alice_sf_id):
+    """A twin Salesforce changed and changed back, read past by a pull (events not delivered),
+    whose merge keeps the CSM's rename to send: (task, its twin's Id)."""
+    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Agreed"})["id"]
+    deliver(stream)
+    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
+    tasks.task_update(task=task, name="Renamed in Cockpit")
+    bidi.set_clock_offset(2)  # Salesforce's edits in a later second than the version seen
+    sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce for a moment"})
+    sf.Task.update(salesforce_id, {"Subject": "Agreed"})
+    bidi.set_clock_offset(5)  # the pull reads after their second is over
+    inbound.pull_run(force=True)
+    assert TaskSyncRecord.objects.get(task=task).unseen_windows  # the window is open
+    return task, salesforce_id
+
+
+def written_over(task):
+    return SyncEvent.objects.filter(
+        task_id=task.pk, kind=SyncEvent.Kind.CONFLICT, message__contains="was written over it"
+    )
+
+
+def pushes_until_given_up(bidi):
+    """Push cycles, an attempt each, while Salesforce refuses every write (a locked row), until
+    the push gives up for good."""
+    bidi.set_faults(lock_next=outbox.MAX_ATTEMPTS)
+    now = timezone.now()
+    for attempt in range(outbox.MAX_ATTEMPTS):
+        with time_machine.travel(now + dt.timedelta(hours=2 * attempt)):
+            outbox_push_all()
+    bidi.clear_faults()
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["events after it", "events before it"])
+def test_a_read_past_change_records_no_conflict_when_the_push_of_cockpits_value_gives_up(
+    stream, bidi, sf, alice_sf_id, early
+):
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    if early:
+        deliver(stream)  # known already: Cockpit's value is not written yet
+
+    pushes_until_given_up(bidi)
+    deliver(stream)
+
+    assert OutboxEntry.objects.get(task_id=task.pk).state == OutboxEntry.State.FAILED
+    assert sf.Task.get(salesforce_id)["Subject"] == "Agreed"  # never written over
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+    assert not written_over(task).exists()
+    # A Salesforce user who then sets Cockpit's value herself writes over nothing either.
+    sf.Task.update(salesforce_id, {"Subject": "Renamed in Cockpit"})
+    deliver(stream)
+    inbound.pull_run(force=True)
+    assert TaskSyncRecord.objects.get(task=task).agreed_values["Subject"] == "Renamed in Cockpit"
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["events after it", "events before it"])
+def test_a_read_past_change_records_no_conflict_when_the_csm_desyncs_before_the_push(
+    stream, bidi, sf, alice_sf_id, early
+):
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    if early:
+        deliver(stream)
+
+    tasks.task_desync(task=Task.objects.get(pk=task.pk))
+    outbox_push_all()  # nothing goes out for a desynced task
+    deliver(stream)
+
+    assert sf.Task.get(salesforce_id)["Subject"] == "Agreed"
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+    assert not written_over(task).exists()
+    # Synced again, the CSM's value goes out over the change after all: recorded then, once.
+    tasks.task_resync(task=Task.objects.get(pk=task.pk))
+    outbox_push_all()
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    assert Conflict.objects.filter(task_id=task.pk, policy="unseen").count() == 1
+    assert "'Renamed in Salesforce for a moment'" in written_over(task).get().message
+
+
+def test_a_read_past_change_whose_events_come_before_cockpits_write_lands_is_recorded_once(
+    stream, bidi, sf, alice_sf_id
+):
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    bidi.set_faults(lock_next=1)
+    assert outbox_push_all().retried == 1  # refused once: not written yet
+
+    deliver(stream)  # the events, known already
+    assert not Conflict.objects.filter(task_id=task.pk).exists()  # nothing written over yet
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+        assert outbox_push_all().pushed == 1  # the retry lands: now it went over the change
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Subject")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == ("Renamed in Cockpit", "Agreed")
+    assert (conflict.winner, conflict.policy) == ("cockpit", "unseen")
+    assert "'Renamed in Salesforce for a moment'" in written_over(task).get().message
+    # Once: the same events replayed, and the next pull, add nothing.
+    StreamState.objects.update(replay_id=None)
+    again = Listener()
+    again.step()
+    deliver(again)
+    again.stop()
+    inbound.pull_run(force=True)
+    assert Conflict.objects.filter(task_id=task.pk).count() == 1
+    assert written_over(task).count() == 1
+    assert not TaskSyncRecord.objects.get(task=task).unseen_windows
+
+
+def test_a_read_past_change_is_recorded_when_a_read_finds_the_write_whose_answer_was_lost(
+    stream, bidi, sf, alice_sf_id
+):
+    # Cockpit's write lands but its answer never comes: no push confirms it. The push that
+    # reads the twin again finds Cockpit's value there, and that agreement records it.
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    bidi.set_faults(lose_answer_next=1)
+    outbox_push_all()
+    bidi.clear_faults()
+    deliver(stream)  # the events, and the echo of the write
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+        outbox_push_all()
+
+    assert Conflict.objects.filter(task_id=task.pk, policy="unseen").count() == 1
+    assert written_over(task).count() == 1

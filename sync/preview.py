@@ -22,8 +22,9 @@ from tasks.models import TaskSyncRecord
 
 from .agreement import MARKS
 from .engine_config import engine_load
+from .merge_items import MergeItem
 from .selectors import sync_settings
-from .twins import MergeItem, twins_merge_many
+from .twins import twins_merge_many
 
 CHUNK = 500
 

@@ -34,11 +34,12 @@ from .enqueue import RECONCILE, job_send_on_commit
 from .exceptions import SyncOffError
 from .lease import LeaseLostError, lease_fence, lease_hold
 from .locks import twins_lock
+from .merge_items import MergeItem
 from .models import OutboxEntry, ReconcileRun, SyncEvent
 from .record_fields import STAMP_FIELDS, select_fields
 from .selectors import inbound_connection, sync_settings
 from .sf_types import TASK_SOBJECT, SalesforceRecord
-from .twins import MergeItem, twins_merge_many
+from .twins import twins_merge_many
 from .usage import api_usage_record
 
 log = logging.getLogger(__name__)

@@ -24,12 +24,13 @@ from .engine_config import Engine
 from .external_ids import task_ids_of
 from .lease import lease_fence
 from .locks import twins_lock
+from .merge_items import MergeItem
 from .models import OutboxEntry
 from .new_tasks import new_tasks_create
 from .page_links import PageLinks, page_links_read
 from .record_fields import STAMP_FIELDS
 from .tombstones import tombstoned_twins_delete
-from .twins import MergeItem, twins_merge_many
+from .twins import twins_merge_many
 from .uncertain import first_push_base
 
 

@@ -1,73 +1,32 @@
 """A Cockpit task and its Salesforce twin: merge and agree, for both directions.
 
-The pull and the push both end here once they hold Salesforce's values for a task: the merge
-(sync/merge.py) decides field by field, this module applies what comes in under a row lock,
-records conflicts and skipped values, and keeps the agreed values that the next merge starts
-from. No network here: callers read Salesforce before and write after.
+The pull and the push both end here once they hold Salesforce's values for a task, and the
+merge runs in steps, each in its module: the tasks and their sync records locked (here), the
+agreement the merge starts from (sync/agreement.py), the late echoes of our own writes
+(sync/uncertain.py), the field-by-field decision (sync/merge.py), what comes in written into
+the tasks (sync/merge_apply.py), the sync log (sync/merge_log.py), and what the sync record
+keeps (sync/agreed.py). No network here: callers read Salesforce before and write after.
 """
 
-import datetime as dt
-import logging
-from dataclasses import dataclass, field
-from typing import Any
-
-from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from tasks import services as task_services
 from tasks.bulk import rows_update
-from tasks.models import Company, Task, TaskSyncRecord
+from tasks.models import Task, TaskSyncRecord
 
+from .agreed import RECORD_FIELDS, merge_kept
 from .agreement import agreement_marked, merge_base
 from .engine_config import Engine
-from .merge import COCKPIT, Merge, merge
+from .merge import COCKPIT, merge
 from .merge import Conflict as MergeConflict
+from .merge_apply import merged_values_apply
+from .merge_items import MergeItem, Outcome
+from .merge_log import MergeLog, merge_logged, merge_settled
 from .models import Conflict, SyncEvent
-from .payload import COMPANY, OWNER, task_changes, task_values
-from .stamps import latest_side, modified_at, stamp_settled
+from .payload import task_values
+from .stamps import latest_side
 from .uncertain import uncertain_settle
-from .unseen import unseen_landed, unseen_overwrites_record, unseen_windows_open
-
-log = logging.getLogger(__name__)
-
-LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
-DIRECTION = "direction"  # ... and of a newly mapped one-way field's first values
-
-
-@dataclass
-class Outcome:
-    """What merging one task did; `to_salesforce` is what still has to be written."""
-
-    task_id: int
-    merged: Merge
-    ours: dict[str, Any]
-    changed_cockpit: bool = False
-    engine: Engine | None = None  # the mapping the merge ran under, to mark the agreement
-
-    def agreed_after_push(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        base_sf, base_ck = self.merged.agreed_after_push(self.ours)
-        if self.engine is not None:
-            base_ck = agreement_marked(self.engine, base_sf, base_ck)
-        return base_sf, base_ck
-
-
-@dataclass
-class MergeItem:
-    """One linked task to merge with Salesforce's values (None: not read, Cockpit's side only)."""
-
-    task_id: int
-    theirs: dict[str, Any] | None
-    salesforce_id: str
-    base_override: tuple[dict[str, Any], dict[str, Any]] | None = None
-    drift: bool = False  # a reconcile: values that differ although both sides agreed clash
-    # When a read of Salesforce saw `theirs`, at the latest (Salesforce's clock; None: not a
-    # read, say a change event): whether the version can be written on conditionally.
-    read_at: dt.datetime | None = None
-    # Values Salesforce held since the agreement that `theirs` does not show (field → values;
-    # sync/records.py, Passed): a change and change back is a change all the same.
-    passed: dict[str, list[Any]] = field(default_factory=dict)
+from .unseen import unseen_overwrites_record
 
 
 def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Outcome]:
@@ -90,7 +49,7 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
         outcomes = {
             task.pk: _merge_one(engine, task, record, item) for item, task, record in merging
         }
-        refused = _apply_to_cockpit(
+        refused = merged_values_apply(
             engine,
             [
                 (t, outcomes[t.pk].merged.to_cockpit)
@@ -98,62 +57,17 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
                 if outcomes[t.pk].merged.to_cockpit
             ],
         )
-        log = _MergeLog(now=timezone.now())
+        log = MergeLog(now=timezone.now())
         for item, task, record in merging:
             outcome = outcomes[task.pk]
-            _cockpit_side_settle(outcome, refused.get(task.pk), log, task, item)
-            _outcome_logged(engine, task, item.salesforce_id, outcome, log)
-            _outcome_kept(record, item, outcome, log, uncertain_before[task.pk])
+            merge_settled(outcome, refused.get(task.pk), log, task, item)
+            merge_logged(engine, task, item.salesforce_id, outcome, log)
+            merge_kept(record, item, outcome, log, uncertain_before[task.pk])
         rows_update(log.records, RECORD_FIELDS)
         Conflict.objects.bulk_create(log.conflicts)
         SyncEvent.objects.bulk_create(log.events)
         unseen_overwrites_record(engine.labels, log.overwritten)
     return outcomes
-
-
-@dataclass
-class _MergeLog:
-    """The rows a batch of merges writes together."""
-
-    now: dt.datetime
-    events: list[SyncEvent] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    records: list[TaskSyncRecord] = field(default_factory=list)  # the changed sync records
-    # Windows whose hidden changes Cockpit's write, now agreed, went over (sync/unseen.py).
-    overwritten: list[tuple[TaskSyncRecord, list[dict[str, Any]]]] = field(default_factory=list)
-
-
-def _outcome_logged(
-    engine: Engine, task: Task, salesforce_id: str, outcome: Outcome, log: _MergeLog
-) -> None:
-    """A merge's conflicts, skipped values and what it brought in, for the task's sync log."""
-    log.conflicts += _conflict_rows(engine, task, salesforce_id, outcome.merged, log.events)
-    log.events += _skip_events(engine, task.pk, salesforce_id, outcome.merged)
-    if outcome.changed_cockpit:
-        log.events.append(_pulled_event(engine, task, salesforce_id, outcome.merged))
-
-
-def _outcome_kept(
-    record: TaskSyncRecord,
-    item: MergeItem,
-    outcome: Outcome,
-    log: _MergeLog,
-    uncertain_before: list[dict[str, Any]],
-) -> None:
-    """What the sync record keeps of a merge: the Salesforce version seen, the versions a
-    read could not see into (sync/unseen.py), the new agreement, and the windows whose write
-    it shows landed (a read that finds what an unanswered write of Cockpit's sent)."""
-    seen_before = record.salesforce_seen_at
-    seen = _seen_kept(record, item)
-    if item.read_at is not None:
-        merged, ours = outcome.merged, outcome.ours
-        seen = unseen_windows_open(record, merged, ours, item.theirs, seen_before) or seen
-    agreed = _agree(record, item.salesforce_id, outcome, log.now, uncertain_before)
-    landed, overwritten = unseen_landed(record, uncertain_before)
-    if overwritten:
-        log.overwritten.append((record, overwritten))
-    if agreed or seen or landed:
-        log.records.append(record)
 
 
 def _tasks_locked(task_ids: list[int]) -> dict[int, Task]:
@@ -163,70 +77,6 @@ def _tasks_locked(task_ids: list[int]) -> dict[int, Task]:
         .select_related("status", "priority", "owner", "company", "type")
         .filter(pk__in=task_ids)
     }
-
-
-def _cockpit_side_settle(
-    outcome: Outcome, refusal: ValidationError | None, log: _MergeLog, task: Task, item: MergeItem
-) -> None:
-    """Whether Salesforce's values reached the task. Cockpit may refuse them (too long, say):
-    it keeps its own, the refusal is logged once, and Salesforce's value counts as seen so it
-    is not refused again every pull."""
-    result = outcome.merged
-    if refusal is None:
-        outcome.changed_cockpit = bool(result.to_cockpit)
-        return
-    for name in result.to_cockpit:
-        result.base_ck.pop(name, None)
-    result.to_cockpit.clear()
-    log.events.append(
-        SyncEvent(
-            kind=SyncEvent.Kind.ERROR,
-            task_id=task.pk,
-            salesforce_id=item.salesforce_id,
-            message=f"Salesforce values refused by Cockpit: {'; '.join(refusal.messages)}",
-        )
-    )
-
-
-def _seen_kept(record: TaskSyncRecord, item: MergeItem) -> bool:
-    """Keep on the record the newest SystemModstamp seen and the version a conditional write
-    may rely on (sync/stamps.py); returns whether either moved."""
-    seen = modified_at(item.theirs or {}, "SystemModstamp")
-    newer = seen is not None and (
-        record.salesforce_seen_at is None or seen > record.salesforce_seen_at
-    )
-    if newer:
-        record.salesforce_seen_at = seen
-    if item.theirs is None:
-        return newer
-    stamp = stamp_settled(item.theirs, item.read_at)
-    stamp_moved = stamp != record.salesforce_modified_at
-    record.salesforce_modified_at = stamp
-    return newer or stamp_moved
-
-
-def _pulled_event(engine: Engine, task: Task, salesforce_id: str, result: Merge) -> SyncEvent:
-    return SyncEvent(
-        kind=SyncEvent.Kind.PULLED,
-        task_id=task.pk,
-        salesforce_id=salesforce_id,
-        message=f"'{task.name}' updated from Salesforce: "
-        + ", ".join(sorted(engine.labels.get(n, n) for n in result.to_cockpit)),
-    )
-
-
-RECORD_FIELDS = [
-    "salesforce_seen_at",
-    "salesforce_modified_at",
-    "salesforce_id",
-    "agreed_values",
-    "agreed_cockpit",
-    "uncertain_writes",
-    "unseen_windows",
-    "state",
-    *TaskSyncRecord.ERROR_FIELDS,
-    "last_synced_at",
-]
 
 
 def _records_locked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:
@@ -277,166 +127,3 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
     return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine)
-
-
-def _agree(
-    record: TaskSyncRecord,
-    salesforce_id: str,
-    outcome: Outcome,
-    now: dt.datetime,
-    uncertain_before: list[dict[str, Any]],
-) -> bool:
-    """Keep the merge's agreement on the record; returns whether the record changed."""
-    result = outcome.merged
-    agreed = (
-        record.salesforce_id != salesforce_id
-        or result.base_sf != record.agreed_values
-        or result.base_ck != record.agreed_cockpit
-    )
-    if agreed:
-        record.salesforce_id = salesforce_id
-        record.agreed_values, record.agreed_cockpit = result.base_sf, result.base_ck
-    if outcome.changed_cockpit or (agreed and not result.to_salesforce):
-        record.state = TaskSyncRecord.State.SYNCED
-        record.error_clear()
-        record.last_synced_at = now
-        return True
-    return agreed or record.uncertain_writes != uncertain_before
-
-
-def _apply_to_cockpit(
-    engine: Engine, to_apply: list[tuple[Task, dict[str, Any]]]
-) -> dict[int, ValidationError]:
-    """Write what the merges take from Salesforce into the tasks, all at once; returns the
-    refused tasks (they keep their values)."""
-    if not to_apply:
-        return {}
-    users = _users_for([values[OWNER] for _, values in to_apply if OWNER in values])
-    companies = _companies_for([values[COMPANY] for _, values in to_apply if values.get(COMPANY)])
-    changes = [
-        (task, task_changes(values, engine.spec, engine.picklists, users, companies))
-        for task, values in to_apply
-    ]
-    return task_services.tasks_update_from_salesforce(changes=changes)
-
-
-def _users_for(ids: list[Any]) -> dict[int, User]:
-    if not ids:
-        return {}
-    return {u.pk: u for u in User.objects.filter(pk__in=set(ids))}
-
-
-def _companies_for(ids: list[Any]) -> dict[int, Company]:
-    if not ids:
-        return {}
-    return {c.pk: c for c in Company.objects.filter(pk__in=set(ids))}
-
-
-def _conflict_rows(
-    engine: Engine, task: Task, salesforce_id: str, result: Merge, events: list[SyncEvent]
-) -> list[Conflict]:
-    """The merge's conflicts as rows, each with its line in the task's sync log."""
-    rows = []
-    for conflict in result.conflicts:
-        rows.append(
-            Conflict(
-                task_id=task.pk,
-                salesforce_id=salesforce_id,
-                salesforce_field=conflict.salesforce_field,
-                cockpit_value=conflict.cockpit_value,
-                salesforce_value=conflict.salesforce_value,
-                winner=conflict.winner,
-                policy=LATE_WRITE
-                if conflict.late_write
-                else DIRECTION
-                if conflict.by_direction
-                else engine.settings.conflict_policy,
-            )
-        )
-        events.append(
-            SyncEvent(
-                kind=SyncEvent.Kind.CONFLICT,
-                task_id=task.pk,
-                salesforce_id=salesforce_id,
-                message=_conflict_message(engine, task, conflict),
-            )
-        )
-    return rows
-
-
-def _conflict_message(engine: Engine, task: Task, conflict: MergeConflict) -> str:
-    label = engine.labels.get(conflict.salesforce_field, conflict.salesforce_field)
-    ours, theirs = conflict.cockpit_value, conflict.salesforce_value
-    if conflict.late_write:
-        return (
-            f"'{task.name}': a slow, older write of Cockpit's {label} ('{theirs}') reached "
-            f"Salesforce after a newer one; Cockpit's '{ours}' was written again. A Salesforce "
-            f"edit of the {label} made just before it would have been overwritten."
-        )
-    if conflict.by_direction:
-        return (
-            f"'{task.name}': {label}, newly mapped one way, differed ('{ours}' in Cockpit, "
-            f"'{theirs}' in Salesforce): {conflict.winner}, the side it syncs from, wins."
-        )
-    return (
-        f"'{task.name}': {label} changed on both sides ('{ours}' in Cockpit, '{theirs}' in "
-        f"Salesforce): {conflict.winner} wins ({engine.settings.get_conflict_policy_display()})."
-    )
-
-
-def _skip_events(
-    engine: Engine, task_id: int, salesforce_id: str, result: Merge
-) -> list[SyncEvent]:
-    # Logged once per record and value: the value becomes part of the agreed base, so the
-    # next pull does not see it as a change again.
-    return [
-        SyncEvent(
-            kind=SyncEvent.Kind.SKIPPED,
-            task_id=task_id,
-            salesforce_id=salesforce_id,
-            message=f"Salesforce {name} '{value}' has no Cockpit value mapped: the Cockpit "
-            f"{engine.labels.get(name, name)} keeps its value.",
-        )
-        for name, value in result.skipped
-    ]
-
-
-def twin_agreed_after_push(
-    *, engine: Engine, outcomes: list[tuple[Outcome, str]], now: dt.datetime | None = None
-) -> None:
-    """Record the agreement for merged tasks whose writes Salesforce confirmed, and the
-    changes those writes went over that a read could not see (sync/unseen.py). The caller
-    holds the tasks' and sync records' row locks (push/base.py, finishing)."""
-    now = now or timezone.now()
-    records = {
-        r.task_id: r
-        for r in TaskSyncRecord.objects.filter(task_id__in=[o.task_id for o, _ in outcomes])
-    }
-    landed, overwritten = [], []
-    for outcome, salesforce_id in outcomes:
-        record = records.get(outcome.task_id)
-        if record is None:
-            continue  # deleted meanwhile
-        record.agreed_values, record.agreed_cockpit = outcome.agreed_after_push()
-        record.salesforce_modified_at = None  # Cockpit's write made a version it has not read
-        record.salesforce_id, record.state = salesforce_id, TaskSyncRecord.State.SYNCED
-        record.error_clear()
-        record.last_synced_at = now
-        changed, windows = unseen_landed(record)
-        if changed:
-            landed.append(record)
-            overwritten.append((record, windows))
-    rows_update(list(records.values()), AGREED_FIELDS)
-    rows_update(landed, ["unseen_windows"])
-    unseen_overwrites_record(engine.labels, overwritten)
-
-
-AGREED_FIELDS = [
-    "salesforce_id",
-    "salesforce_modified_at",
-    "agreed_values",
-    "agreed_cockpit",
-    "state",
-    *TaskSyncRecord.ERROR_FIELDS,
-    "last_synced_at",
-]

@@ -16,10 +16,11 @@ from ..client import COLLECTION_LIMIT, COMPOSITE_COLLECTIONS, SalesforceClient, 
 from ..engine_config import Engine
 from ..lease import lease_fence
 from ..locks import tasks_lock
+from ..merge_items import MergeItem
 from ..models import OutboxEntry
 from ..outbox import outbox_add
 from ..sf_types import TASK_SOBJECT, CompositeSubrequest, QueryPage
-from ..twins import MergeItem, twins_merge_many
+from ..twins import twins_merge_many
 from .base import READ_CHUNK, Write, log
 
 # The verifying read a cycle's first call carries (verify_due): twins Cockpit wrote at least

@@ -10,16 +10,18 @@ from django.utils import timezone
 
 from tasks.models import Task, TaskSyncRecord
 
+from ..agreed import twin_agreed_after_push
 from ..client import COLLECTION_LIMIT, RecordStatus, SalesforceClient, record_result
 from ..deletions import twins_deleted_in_salesforce
 from ..engine_config import Engine
 from ..failures import OWNER_NOT_MAPPED, Failure
+from ..merge_items import MergeItem, Outcome
 from ..models import OutboxEntry
 from ..outbox import doorbell, entries_done, entry_done, entry_fail, entry_to_pending, tasks_synced
 from ..payload import OWNER, owner_missing_reason
 from ..sf_types import TASK_SOBJECT, CompositeAnswer, CompositeSubrequest, RecordAnswer
 from ..stamps import conditional_since, modified_at, stamp_awaited
-from ..twins import MergeItem, Outcome, twin_agreed_after_push, twins_merge_many
+from ..twins import twins_merge_many
 from .answers import pushed_log, record_failure
 from .base import PushResult, Write, finishing
 from .reads import read_current

@@ -478,16 +478,7 @@ def test_a_change_and_change_back_a_pull_read_past_is_a_conflict_when_its_events
 ):
     # Before the push, the events are skipped as known (the pull read their end); after it,
     # they are applied with its echo, which leaves the twin as Cockpit wrote it.
-    salesforce_id = sf.Task.create({"OwnerId": alice_sf_id, "Subject": "Agreed"})["id"]
-    deliver(stream)
-    task = TaskSyncRecord.objects.get(salesforce_id=salesforce_id).task
-    tasks.task_update(task=task, name="Renamed in Cockpit")
-    bidi.set_clock_offset(2)  # Salesforce's edits in a later second than the version seen
-    sf.Task.update(salesforce_id, {"Subject": "Renamed in Salesforce for a moment"})
-    sf.Task.update(salesforce_id, {"Subject": "Agreed"})  # the Salesforce user's last edit
-    bidi.set_clock_offset(5)  # the pull reads after their second is over
-
-    inbound.pull_run(force=True)  # before the listener hears of them
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)  # before the listener hears
     assert not Conflict.objects.filter(task_id=task.pk).exists()  # the pull could not tell
     if pushed:
         outbox_push_all()

@@ -118,7 +118,11 @@ def twin_agreed_after_push(
         record.salesforce_id, record.state = salesforce_id, TaskSyncRecord.State.SYNCED
         record.error_clear()
         record.last_synced_at = now
-        changed, windows = unseen_landed(record)
+        written = {
+            name: {"sent": value, "cockpit": outcome.ours.get(name)}
+            for name, value in outcome.merged.to_salesforce.items()
+        }
+        changed, windows = unseen_landed(record, written=written)
         if changed:
             landed.append(record)
             overwritten.append((record, windows))

@@ -12,9 +12,10 @@ then recorded as the conflict it was: Cockpit's value won, both values are named
 can take Salesforce's from the sync health page. The edit stays overwritten, but never silently.
 
 The overwrite is Cockpit's write, so it counts only once that write has landed (`landed`: a
-push's write Salesforce confirmed, or a read that finds the value an unanswered write sent,
-unseen_landed). Events that come before it keep what they found on the window (`hidden`), and
-the conflict is recorded when the write lands. A write that does not land (the push gave up,
+push's write of the field Salesforce confirmed, whatever value a CSM's later change gave it, or
+a read that finds the value an unanswered write sent, unseen_landed). Events that come before
+it keep what they found on the window (`hidden`), and the conflict is recorded when the write
+lands. A write that does not land (the push gave up,
 the CSM stopped syncing the task first) went over nothing and records nothing, unless it lands
 later after all (a Retry, Sync again): then it went over the change. Once a window: its conflict
 closes it, so replayed events find nothing more.
@@ -184,21 +185,38 @@ def _window_told(
 
 
 def unseen_landed(
-    record: TaskSyncRecord, unanswered: list[dict[str, Any]] | None = None
+    record: TaskSyncRecord,
+    unanswered: list[dict[str, Any]] | None = None,
+    *,
+    written: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[bool, list[dict[str, Any]]]:
-    """Cockpit's write of a window landed once the record's agreement holds the value it sent:
-    mark the window (`landed`), so that a known event of it is recorded as it comes, and take
-    off the record the windows whose hidden changes events told before. `unanswered`, for a
-    merge's agreement: the writes of Cockpit's whose answer never came (sync/uncertain.py), as
-    the record held them before; only a value one of them sent landed by Cockpit's write (a
-    Salesforce user may have set it). None: the agreement is a write Salesforce confirmed.
+    """Cockpit's write of a window's field landed: mark the window (`landed`), so that a known
+    event of it is recorded as it comes, and take off the record the windows whose hidden
+    changes events told before. Two ways to know it landed:
+    - `written`, a write Salesforce confirmed: the fields it wrote, each as {"sent": the value
+      written, "cockpit": Cockpit's value}. A window of such a field lands whatever the value
+      (a CSM's later change may have superseded the one the window was opened for: that write
+      went over the hidden change all the same, and the window names what it wrote).
+    - `unanswered`, for a merge's agreement: the writes of Cockpit's whose answer never came
+      (sync/uncertain.py), as the record held them before. The window lands where the
+      agreement holds the value it sent and one of those writes sent it (a Salesforce user may
+      have set it herself).
     Returns whether the windows changed (the record is not saved here) and the windows taken
     off, for unseen_overwrites_record."""
     kept, overwritten = [], []
     for window in record.unseen_windows or []:
-        if _landed(record, window) or not _sent_agreed(record, window, unanswered):
+        if _landed(record, window):
             kept.append(window)
-        elif window.get("hidden"):
+            continue
+        if written is not None:
+            if window["field"] not in written:
+                kept.append(window)
+                continue
+            window = {**window, **written[window["field"]]}
+        elif not _sent_agreed(record, window, unanswered):
+            kept.append(window)
+            continue
+        if window.get("hidden"):
             overwritten.append(window)
         else:
             kept.append({**window, "landed": True})

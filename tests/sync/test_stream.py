@@ -639,6 +639,33 @@ def test_a_read_past_change_whose_events_come_before_cockpits_write_lands_is_rec
     assert not TaskSyncRecord.objects.get(task=task).unseen_windows
 
 
+@pytest.mark.parametrize("early", [False, True], ids=["events after it", "events before it"])
+def test_a_read_past_change_is_recorded_when_a_csm_s_later_change_is_what_goes_out(
+    stream, bidi, sf, alice_sf_id, early
+):
+    # The CSM renames the task again before the push: the write that lands carries the newer
+    # name, and it goes over the hidden change all the same.
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    if early:
+        deliver(stream)  # known already: nothing written over yet
+        assert not Conflict.objects.filter(task_id=task.pk).exists()
+    tasks.task_update(task=Task.objects.get(pk=task.pk), name="Renamed twice in Cockpit")
+
+    outbox_push_all()
+    deliver(stream)
+
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed twice in Cockpit"
+    conflict = Conflict.objects.get(task_id=task.pk, salesforce_field="Subject")
+    assert (conflict.cockpit_value, conflict.salesforce_value) == (
+        "Renamed twice in Cockpit",
+        "Agreed",
+    )
+    assert (conflict.winner, conflict.policy) == ("cockpit", "unseen")
+    message = written_over(task).get().message
+    assert "'Renamed in Salesforce for a moment'" in message
+    assert "'Renamed twice in Cockpit' was written over it" in message
+
+
 def test_a_read_past_change_is_recorded_when_a_read_finds_the_write_whose_answer_was_lost(
     stream, bidi, sf, alice_sf_id
 ):

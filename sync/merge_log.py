@@ -17,8 +17,6 @@ from .merge_items import MergeItem, Outcome
 from .models import Conflict, SyncEvent
 
 LATE_WRITE = "late_write"  # the "policy" of a conflict with a late write of our own
-
-
 DIRECTION = "direction"  # ... and of a newly mapped one-way field's first values
 
 

@@ -14,7 +14,7 @@ from tasks.models import TaskSyncRecord
 from .engine_config import Engine
 from .merge_items import MergeItem, Outcome
 from .merge_log import MergeLog
-from .stamps import modified_at, stamp_settled
+from .stamps import Versions
 from .unseen import unseen_landed, unseen_overwrites_record, unseen_windows_open
 
 
@@ -29,11 +29,12 @@ def merge_kept(
     the versions a read could not see into (sync/unseen.py), and the windows whose write it
     shows landed (a read that finds what an unanswered write of Cockpit's sent)."""
     seen_before = record.salesforce_seen_at
-    seen = _seen_kept(record, item)
+    seen = _seen_kept(record, item, outcome.versions)
     agreed = _agree(record, item.salesforce_id, outcome, log.now, uncertain_before)
     if item.read_at is not None:
         merged, ours = outcome.merged, outcome.ours
-        seen = unseen_windows_open(record, merged, ours, item.theirs, seen_before) or seen
+        versions = (seen_before, outcome.versions.seen)
+        seen = unseen_windows_open(record, merged, ours, item.theirs, versions) or seen
     landed, overwritten = unseen_landed(record, uncertain_before)
     if overwritten:
         log.overwritten.append((record, overwritten))
@@ -41,10 +42,10 @@ def merge_kept(
         log.records.append(record)
 
 
-def _seen_kept(record: TaskSyncRecord, item: MergeItem) -> bool:
+def _seen_kept(record: TaskSyncRecord, item: MergeItem, versions: Versions) -> bool:
     """Keep on the record the newest SystemModstamp seen and the version a conditional write
     may rely on (sync/stamps.py); returns whether either moved."""
-    seen = modified_at(item.theirs or {}, "SystemModstamp")
+    seen = versions.seen
     newer = seen is not None and (
         record.salesforce_seen_at is None or seen > record.salesforce_seen_at
     )
@@ -52,7 +53,7 @@ def _seen_kept(record: TaskSyncRecord, item: MergeItem) -> bool:
         record.salesforce_seen_at = seen
     if item.theirs is None:
         return newer
-    stamp = stamp_settled(item.theirs, item.read_at)
+    stamp = versions.settled
     stamp_moved = stamp != record.salesforce_modified_at
     record.salesforce_modified_at = stamp
     return newer or stamp_moved

@@ -7,6 +7,7 @@ from typing import Any
 from .agreement import agreement_marked
 from .engine_config import Engine
 from .merge import Merge
+from .stamps import NOT_READ, Versions
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Outcome:
     ours: dict[str, Any]
     changed_cockpit: bool = False
     engine: Engine | None = None  # the mapping the merge ran under, to mark the agreement
+    versions: Versions = NOT_READ  # Salesforce's stamps of the version merged
 
     def agreed_after_push(self) -> tuple[dict[str, Any], dict[str, Any]]:
         base_sf, base_ck = self.merged.agreed_after_push(self.ours)

@@ -3,6 +3,7 @@ instead of reading first, and when a twin's stamp is settled enough to be kept.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -30,6 +31,34 @@ def latest_side(theirs: dict[str, Any] | None, changed_here: dt.datetime) -> str
     if modified and modified >= changed_here.replace(microsecond=0):
         return "salesforce"
     return "cockpit"
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Salesforce's stamps of the version a merge met, read once for all its steps: the side
+    changed last (`latest`, latest_side), the version's SystemModstamp (`seen`), and its
+    LastModifiedDate where a conditional write may rely on it (`settled`, stamp_settled)."""
+
+    latest: str
+    seen: dt.datetime | None
+    settled: dt.datetime | None
+
+
+NOT_READ = Versions("cockpit", None, None)  # Salesforce not read: Cockpit's side only
+
+
+def versions_of(
+    theirs: dict[str, Any] | None, read_at: dt.datetime | None, changed_here: dt.datetime
+) -> Versions:
+    """The stamps of `theirs` (None: not read), seen by a read that began at `read_at` (None:
+    not a read, say a change event), against the task's last change in Cockpit."""
+    if theirs is None:
+        return Versions(latest_side(None, changed_here), None, None)
+    return Versions(
+        latest_side(theirs, changed_here),
+        modified_at(theirs, "SystemModstamp"),
+        stamp_settled(theirs, read_at),
+    )
 
 
 # ---- conditional writes ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .merge_items import MergeItem, Outcome
 from .merge_log import MergeLog, merge_logged, merge_settled
 from .models import Conflict, SyncEvent
 from .payload import task_values
-from .stamps import latest_side
+from .stamps import versions_of
 from .uncertain import uncertain_settle
 from .unseen import unseen_overwrites_record
 
@@ -100,11 +100,12 @@ def _records_locked(task_ids: list[int]) -> dict[int, TaskSyncRecord]:
 
 def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeItem) -> Outcome:
     """The three-way merge of one task, in memory, in its steps: the agreement it starts from,
-    the late echoes of our own writes, which side changed last, the merge; the record's
+    Salesforce's stamps (read once), the late echoes of our own writes, the merge; the record's
     uncertain writes that Salesforce now shows are dropped from it."""
     theirs = item.theirs
     ours = task_values(task, engine.spec)
     base = merge_base(engine, record, ours, theirs, override=item.base_override, drift=item.drift)
+    versions = versions_of(theirs, item.read_at, task.updated_at)
     stale = uncertain_settle(record, theirs, engine.fields, ours)
     result = merge(
         engine.fields,
@@ -112,7 +113,7 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         base_ck=base.ck,
         ours=ours,
         theirs=theirs,
-        latest=latest_side(theirs, task.updated_at),
+        latest=versions.latest,
         policy=engine.settings.conflict_policy,
         stale=stale,
         fresh=base.fresh,
@@ -126,4 +127,4 @@ def _merge_one(engine: Engine, task: Task, record: TaskSyncRecord, item: MergeIt
         # gone, and nobody can tell, so the overwrite is recorded where admins see it.
         conflict = MergeConflict(name, ours.get(name), theirs[name], COCKPIT, late_write=True)  # type: ignore[index]
         result.conflicts.append(conflict)
-    return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine)
+    return Outcome(task_id=task.pk, merged=result, ours=ours, engine=engine, versions=versions)

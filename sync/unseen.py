@@ -35,7 +35,6 @@ from . import outbox
 from .engine_config import Engine
 from .merge import COCKPIT, Merge, same
 from .models import Conflict, SyncEvent
-from .stamps import modified_at
 
 UNSEEN = "unseen"  # the "policy" of such a conflict: no policy chose, the order of events did
 WINDOWS_KEPT = 5  # per task, the newest
@@ -48,12 +47,13 @@ def unseen_windows_open(
     merged: Merge,
     ours: dict[str, Any],
     theirs: dict[str, Any] | None,
-    seen_before: dt.datetime | None,
+    versions: tuple[dt.datetime | None, dt.datetime | None],
 ) -> bool:
     """Keep the windows of a read's merge on the record (not saved here); returns whether
-    they changed. None when Salesforce committed nothing since the version Cockpit had seen:
-    then there was nothing to miss."""
-    stamp = modified_at(theirs or {}, "SystemModstamp")
+    they changed. `versions`: the SystemModstamp Cockpit had seen before the read, and the
+    one of the version it merged. None when Salesforce committed nothing since the version
+    Cockpit had seen: then there was nothing to miss."""
+    seen_before, stamp = versions
     if theirs is None or stamp is None or (seen_before is not None and stamp <= seen_before):
         return False
     contested = {c.salesforce_field for c in merged.conflicts}  # recorded already

@@ -33,8 +33,8 @@ def merge_kept(
     agreed = _agree(record, item.salesforce_id, outcome, log.now, uncertain_before)
     if item.read_at is not None:
         merged, ours = outcome.merged, outcome.ours
-        versions = (seen_before, outcome.versions.seen)
-        seen = unseen_windows_open(record, merged, ours, item.theirs, versions) or seen
+        stamp = outcome.versions.seen
+        seen = unseen_windows_open(record, merged, ours, item.theirs, seen_before, stamp) or seen
     landed, overwritten = unseen_landed(record, uncertain_before)
     if overwritten:
         log.overwritten.append((record, overwritten))

@@ -29,7 +29,7 @@ from .enqueue import PUSH, job_send
 from .exceptions import SyncOffError
 from .failures import NO_FAILURE, Failure
 from .lease import ENGINE
-from .locks import tasks_lock as tasks_lock  # re-exported until every caller imports locks
+from .locks import tasks_lock
 from .models import Lease, OutboxEntry, SyncEvent, Tombstone
 from .selectors import outbound_connection, sync_settings, task_is_desynced
 

@@ -31,8 +31,8 @@ from django.utils import timezone
 from tasks.bulk import rows_update
 from tasks.models import Task, TaskSyncRecord
 
-from . import outbox
 from .engine_config import Engine
+from .locks import tasks_lock
 from .merge import COCKPIT, Merge, same
 from .models import Conflict, SyncEvent
 
@@ -47,13 +47,13 @@ def unseen_windows_open(
     merged: Merge,
     ours: dict[str, Any],
     theirs: dict[str, Any] | None,
-    versions: tuple[dt.datetime | None, dt.datetime | None],
+    seen_before: dt.datetime | None,
+    stamp: dt.datetime | None,
 ) -> bool:
     """Keep the windows of a read's merge on the record (not saved here); returns whether
-    they changed. `versions`: the SystemModstamp Cockpit had seen before the read, and the
-    one of the version it merged. None when Salesforce committed nothing since the version
+    they changed. `seen_before`: the SystemModstamp Cockpit had seen before the read; `stamp`:
+    the one of the version it merged. None when Salesforce committed nothing since the version
     Cockpit had seen: then there was nothing to miss."""
-    seen_before, stamp = versions
     if theirs is None or stamp is None or (seen_before is not None and stamp <= seen_before):
         return False
     contested = {c.salesforce_field for c in merged.conflicts}  # recorded already
@@ -144,7 +144,7 @@ def unseen_conflicts_record(engine: Engine, found: list[Unseen]) -> int:
     task_ids = sorted({u.task_id for u in found})
     told = _Told()
     with transaction.atomic():
-        outbox.tasks_lock(task_ids)  # the order every writer of a task takes
+        tasks_lock(task_ids)  # the order every writer of a task takes
         records = {r.task_id: r for r in TaskSyncRecord.objects.filter(task_id__in=task_ids)}
         names = dict(Task.objects.filter(pk__in=task_ids).values_list("pk", "name"))
         for hidden in _per_window(found):

@@ -14,8 +14,6 @@ from typing import Any
 
 from django.db import transaction
 
-from tasks.models import TaskSyncRecord
-
 from . import outbox, telemetry
 from .accounts import accounts_load
 from .client import SalesforceClient
@@ -27,11 +25,9 @@ from .locks import twins_lock
 from .merge_items import MergeItem
 from .models import OutboxEntry
 from .new_tasks import new_tasks_create
-from .page_links import PageLinks, page_links_read
-from .record_fields import STAMP_FIELDS
-from .tombstones import tombstoned_twins_delete
+from .page_links import page_sorted
+from .tombstones import untombstoned
 from .twins import twins_merge_many
-from .uncertain import first_push_base
 
 
 @dataclass
@@ -92,52 +88,14 @@ def records_apply(
                 salesforce_ids=deleted,
                 reason="was deleted in Salesforce, so it was deleted in Cockpit",
             )
-        links = page_links_read(live, ours)
-        tombstoned = tombstoned_twins_delete(unlinked=links.unlinked)
-        result.skipped += len(tombstoned)
-        items, new = _records_sorted(engine, links, tombstoned, read_at, passed or {})
-        _merge(engine, items, result)
+        sorted_ = page_sorted(engine, live, ours, read_at=read_at, passed=passed or {})
+        new = untombstoned(sorted_.unlinked)
+        result.skipped += len(sorted_.unlinked) - len(new)
+        _merge(engine, sorted_.merges, result)
         if new:
-            made = new_tasks_create(engine, new, read_at)
+            made = new_tasks_create(engine, [(u.record, u.theirs) for u in new], read_at)
             result.created += made.created
             result.skipped += made.skipped
-
-
-def _records_sorted(
-    engine: Engine,
-    links: PageLinks,
-    tombstoned: set[str],
-    read_at: dt.datetime | None,
-    passed: Passed,
-) -> tuple[list[MergeItem], list[tuple[dict[str, Any], dict[str, Any]]]]:
-    """A page's live records, each where it goes: merged with its linked task (or with ours
-    whose first push made it, linked now), or new, as (record, its mapped fields and stamps).
-    A twin of a task deleted in Cockpit (`tombstoned`) goes nowhere."""
-    items: list[MergeItem] = []
-    new: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    own = dict(links.own)
-    for record in links.live:
-        salesforce_id = record["Id"]
-        theirs = {name: record.get(name) for name in (*engine.field_names, *STAMP_FIELDS)}
-        if salesforce_id in links.linked:
-            items.append(
-                MergeItem(
-                    links.linked[salesforce_id],
-                    theirs,
-                    salesforce_id,
-                    read_at=read_at,
-                    passed=passed.get(salesforce_id, {}),
-                )
-            )
-            continue
-        if salesforce_id in tombstoned:
-            continue
-        mine = own.pop(links.ours.get(salesforce_id) or 0, None)
-        if mine is not None:
-            items.append(_link(engine, mine, theirs, salesforce_id))
-        else:
-            new.append((record, theirs))
-    return items, new
 
 
 def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
@@ -155,16 +113,3 @@ def _merge(engine: Engine, items: list[MergeItem], result: ApplyResult) -> None:
             # Cockpit's side goes out at the next push, which merges again before it writes.
             with transaction.atomic():
                 outbox.outbox_add(task_id=outcome.task_id, operation=OutboxEntry.Operation.UPSERT)
-
-
-def _link(
-    engine: Engine, record: TaskSyncRecord, theirs: dict[str, Any], salesforce_id: str
-) -> MergeItem:
-    base = first_push_base(record) or (dict.fromkeys(engine.field_names), {})
-    # The agreement is what the lost push sent, as the push that finds its twin records it
-    # (push/creates.py::own_creates_find): the merge below replaces it, but it merges nothing
-    # for a task its CSM desynced meanwhile, which syncs again from this base.
-    TaskSyncRecord.objects.filter(pk=record.pk).update(
-        salesforce_id=salesforce_id, agreed_values=base[0], agreed_cockpit=base[1]
-    )
-    return MergeItem(record.task_id, theirs, salesforce_id, base_override=base)

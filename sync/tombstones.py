@@ -2,18 +2,23 @@
 deleted in Cockpit, or by Salesforce's delete of its twin: sync/deletions.py).
 """
 
+from typing import TYPE_CHECKING
+
 from . import outbox
 from .models import Tombstone
 
+if TYPE_CHECKING:
+    from .page_links import Unlinked
 
-def tombstoned_twins_delete(*, unlinked: list[tuple[str, int | None]]) -> set[str]:
-    """Of Salesforce records Cockpit has no link to (Id, the task their external id names), the
-    twins of tasks deleted in Cockpit: each one's delete is queued, and it never comes back as a
-    new task. Their Ids, in the order given."""
-    found = tombstones_for(unlinked)
+
+def untombstoned(unlinked: "list[Unlinked]") -> "list[Unlinked]":
+    """Of a page's records Cockpit has no task linked to, those that may become tasks: the
+    twins of tasks deleted in Cockpit are left out, each one's delete queued, so a deleted task
+    never comes back as a new one."""
+    found = tombstones_for([(u.record["Id"], u.named) for u in unlinked])
     for salesforce_id, tombstone in found.items():
         outbox.tombstone_delete_queue(tombstone=tombstone, salesforce_id=salesforce_id)
-    return set(found)
+    return [u for u in unlinked if u.record["Id"] not in found]
 
 
 def tombstones_for(pairs: list[tuple[str, int | None]]) -> dict[str, Tombstone]:

@@ -45,6 +45,8 @@ def twins_merge_many(*, engine: Engine, items: list[MergeItem]) -> dict[int, Out
             and item.task_id in records
             and not records[item.task_id].desynced_at
         ]
+        # The ledger as it was, entries too old to be taken for late echoes included: a read
+        # that finds what one of them sent still tells that Cockpit's write landed (unseen.py).
         uncertain_before = {t.pk: list(r.uncertain_writes or []) for _, t, r in merging}
         outcomes = {
             task.pk: _merge_one(engine, task, record, item) for item, task, record in merging

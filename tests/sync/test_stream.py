@@ -683,3 +683,26 @@ def test_a_read_past_change_is_recorded_when_a_read_finds_the_write_whose_answer
 
     assert Conflict.objects.filter(task_id=task.pk, policy="unseen").count() == 1
     assert written_over(task).count() == 1
+
+
+def test_a_read_past_change_is_recorded_when_a_lost_write_is_found_after_the_ledger_forgot_it(
+    stream, bidi, sf, alice_sf_id
+):
+    # The write whose answer was lost is found by a read only after the uncertain-writes
+    # ledger stopped taking its value for a late echo (sync/uncertain.py, 15 minutes): it
+    # landed all the same, and the events that come after record the change it went over.
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    bidi.set_faults(lose_answer_next=1)
+    outbox_push_all()
+    bidi.clear_faults()
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    assert not Conflict.objects.filter(task_id=task.pk).exists()
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=20)):
+        outbox_push_all()  # the retry reads the twin: Cockpit's value is there
+        assert not Conflict.objects.filter(task_id=task.pk).exists()
+        deliver(stream)  # the events, the change and back, and the write's echo
+
+    assert Conflict.objects.filter(task_id=task.pk, policy="unseen").count() == 1
+    assert "'Renamed in Salesforce for a moment'" in written_over(task).get().message
+    assert Task.objects.get(pk=task.pk).name == "Renamed in Cockpit"

@@ -671,12 +671,8 @@ def test_a_read_past_change_is_recorded_when_a_read_finds_the_write_whose_answer
 ):
     # Cockpit's write lands but its answer never comes: no push confirms it. The push that
     # reads the twin again finds Cockpit's value there, and that agreement records it.
-    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
-    bidi.set_faults(lose_answer_next=1)
-    outbox_push_all()
-    bidi.clear_faults()
+    task = _read_past_written_answer_lost(stream, bidi, sf, alice_sf_id)
     deliver(stream)  # the events, and the echo of the write
-    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
         outbox_push_all()
@@ -691,11 +687,7 @@ def test_a_read_past_change_is_recorded_when_a_lost_write_is_found_after_the_led
     # The write whose answer was lost is found by a read only after the uncertain-writes
     # ledger stopped taking its value for a late echo (sync/uncertain.py, 15 minutes): it
     # landed all the same, and the events that come after record the change it went over.
-    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
-    bidi.set_faults(lose_answer_next=1)
-    outbox_push_all()
-    bidi.clear_faults()
-    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    task = _read_past_written_answer_lost(stream, bidi, sf, alice_sf_id)
     assert not Conflict.objects.filter(task_id=task.pk).exists()
 
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=20)):
@@ -706,3 +698,14 @@ def test_a_read_past_change_is_recorded_when_a_lost_write_is_found_after_the_led
     assert Conflict.objects.filter(task_id=task.pk, policy="unseen").count() == 1
     assert "'Renamed in Salesforce for a moment'" in written_over(task).get().message
     assert Task.objects.get(pk=task.pk).name == "Renamed in Cockpit"
+
+
+def _read_past_written_answer_lost(stream, bidi, sf, alice_sf_id):
+    """A read past a Salesforce change and back (read_past), then Cockpit's write of the CSM's
+    rename lands in Salesforce but its answer is lost."""
+    task, salesforce_id = read_past(stream, bidi, sf, alice_sf_id)
+    bidi.set_faults(lose_answer_next=1)
+    outbox_push_all()
+    bidi.clear_faults()
+    assert sf.Task.get(salesforce_id)["Subject"] == "Renamed in Cockpit"
+    return task

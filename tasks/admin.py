@@ -79,10 +79,29 @@ class UserProfileAdmin(admin.ModelAdmin):
 
 
 class TaskSyncRecordInline(admin.StackedInline):
+    """The task's sync state, to read: the engine alone writes the record. Its agreements,
+    uncertain-writes ledger and unseen windows are the engine's working memory, not settings;
+    an edit here could make every push fail, so none is shown as a form field."""
+
     model = TaskSyncRecord
     can_delete = False
-    readonly_fields = ["salesforce_id", "state", "last_synced_at", "last_error", "agreed_values"]
     extra = 0
+    readonly_fields = (
+        "salesforce_id",
+        "state",
+        "last_synced_at",
+        "last_error",
+        "gave_up_after",
+        "desynced_at",
+        "salesforce_seen_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class TaskAdminForm(forms.ModelForm):

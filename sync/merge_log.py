@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from tasks.custom_fields import refusal_text
 from tasks.models import Task, TaskSyncRecord
 
 from .engine_config import Engine
@@ -50,7 +51,7 @@ def merge_settled(
             kind=SyncEvent.Kind.ERROR,
             task_id=task.pk,
             salesforce_id=item.salesforce_id,
-            message=f"Salesforce values refused by Cockpit: {'; '.join(refusal.messages)}",
+            message=f"Salesforce values refused by Cockpit: {refusal_text(refusal)}",
         )
     )
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tasks import services as task_services
+from tasks.custom_fields import refusal_text
 from tasks.models import Company, Task, TaskSyncRecord
 
 from . import telemetry
@@ -180,7 +181,7 @@ def _refused_event(plan: _NewTask, refusal: ValidationError) -> SyncEvent:
         kind=SyncEvent.Kind.ERROR,
         salesforce_id=plan.record["Id"],
         message=f"Salesforce task '{plan.theirs.get('Subject', '')}' refused by "
-        f"Cockpit: {'; '.join(refusal.messages)}",
+        f"Cockpit: {refusal_text(refusal)}",
     )
 
 

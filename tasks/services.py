@@ -279,7 +279,10 @@ def _draft_update(task: Task, data: TaskChanges, definitions: dict[str, Any]) ->
     custom = None
     if "custom_fields" in data:
         custom = custom_fields_clean(
-            data["custom_fields"], existing=task.custom_fields, definitions=definitions
+            data["custom_fields"],
+            existing=task.custom_fields,
+            definitions=definitions,
+            required_if_given=True,
         )
     _apply(task, data)
     if custom is not None:
@@ -315,7 +318,7 @@ def tasks_create_from_salesforce(
         try:
             _apply(task, rest)
             task.custom_fields = custom_fields_clean(
-                rest.get("custom_fields"), definitions=definitions
+                rest.get("custom_fields"), definitions=definitions, required_if_given=True
             )
             _set_completion(task, was_closed=False)
             task.clean_fields(exclude=list(RELATIONS))

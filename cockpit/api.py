@@ -40,7 +40,7 @@ from sync.api import (
 from tasks.api import CompanyViewSet, TaskViewSet
 
 from .lockout import lockout_response
-from .throttling import LoginIPThrottle, LoginUsernameThrottle
+from .throttling import LoginIPThrottle, LoginThrottle, LoginUsernameThrottle
 
 
 class TokenSerializer(serializers.Serializer):
@@ -52,13 +52,14 @@ class TokenView(ObtainAuthToken):
     """POST username and password for a token; DELETE revokes the caller's token.
 
     A token lasts API_TOKEN_LIFETIME_DAYS (default 30) from when it was issued; asking
-    again returns the same token until then, a new one after. Attempts are throttled per
-    client IP and per username (429 with Retry-After); failed ones are logged, without
-    the password, by cockpit.signals.
+    again returns the same token until then, a new one after. Failed attempts are throttled
+    per client IP and per username (429 with Retry-After; a right password is not counted);
+    they are logged, without the password, by cockpit.signals.
     """
 
     # api_settings hands out the classes its setting names (the stubs say names).
     parser_classes = cast(Sequence[type[BaseParser]], api_settings.DEFAULT_PARSER_CLASSES)
+    login_throttles: list[LoginThrottle]
 
     def get_permissions(self) -> list[BasePermission]:
         if self.request.method == "DELETE":
@@ -67,7 +68,9 @@ class TokenView(ObtainAuthToken):
 
     def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method == "POST":
-            return [LoginIPThrottle(), LoginUsernameThrottle()]
+            # Kept: a right password gives its counted attempt back (LoginThrottle.refund).
+            self.login_throttles = [LoginIPThrottle(), LoginUsernameThrottle()]
+            return list(self.login_throttles)
         return super().get_throttles()
 
     @extend_schema(responses=TokenSerializer)
@@ -81,6 +84,8 @@ class TokenView(ObtainAuthToken):
         if not valid:
             raise ValidationError(serializer.errors)
         token = user_token_issue(user=serializer.validated_data["user"])
+        for throttle in self.login_throttles:
+            throttle.refund()
         return Response(
             TokenSerializer({"token": token.key, "expires_at": token_expires_at(token)}).data
         )

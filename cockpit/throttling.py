@@ -1,4 +1,4 @@
-"""Throttles of the API: anonymous requests per IP, and token requests per IP and per username.
+"""Throttles of the API: anonymous requests per IP, failed token requests per IP and username.
 
 DRF checks throttles after permissions, so a request without (valid) credentials would get
 its 401 without ever being counted; the anonymous rate is therefore checked during
@@ -41,8 +41,26 @@ def anonymous_throttle_check(request: Request) -> None:
         raise Throttled(wait=throttle.wait())
 
 
-class LoginIPThrottle(SettingsRateThrottle):
-    """Password attempts at auth/token/, per client IP."""
+class LoginThrottle(SettingsRateThrottle):
+    """Counts the password attempts at auth/token/ that fail.
+
+    An attempt is counted when it comes (so many at once are each counted before any answers)
+    and given back once its password proved right (`refund`): an integration script that
+    fetches a token every run never throttles itself or its user, while guesses still count.
+    """
+
+    def refund(self) -> None:
+        key = getattr(self, "key", None)
+        if key is None:  # no rate, or no username to count under: nothing was counted
+            return
+        history = self.cache.get(key, [])
+        if self.now in history:
+            history.remove(self.now)
+            self.cache.set(key, history, self.duration)
+
+
+class LoginIPThrottle(LoginThrottle):
+    """Failed password attempts at auth/token/, per client IP."""
 
     scope = "login"
 
@@ -50,8 +68,8 @@ class LoginIPThrottle(SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class LoginUsernameThrottle(SettingsRateThrottle):
-    """Password attempts at auth/token/, per username, from whatever IPs they come."""
+class LoginUsernameThrottle(LoginThrottle):
+    """Failed password attempts at auth/token/, per username, from whatever IPs they come."""
 
     scope = "login_username"
 

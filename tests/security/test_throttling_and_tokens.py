@@ -62,6 +62,34 @@ def test_guessing_one_username_from_many_addresses_is_throttled_per_username(csm
     assert attempt("bob", "guess", ip="198.51.100.99") == 400
 
 
+def test_right_passwords_are_not_counted_by_the_throttles(csm):
+    # An integration script that fetches a token every run, from one address: 25 runs in a
+    # minute are over both rates (10 a minute per address, 20 an hour per username), yet only
+    # failures count. Before, every right password counted too and locked the script out.
+    answers = [attempt("alice", PASSWORD) for _ in range(25)]
+
+    assert answers == [200] * 25
+
+
+def test_wrong_passwords_still_lock_out_after_right_ones(csm):
+    for _ in range(25):
+        attempt("alice", PASSWORD)
+
+    answers = [attempt("alice", f"guess-{n}") for n in range(6)]
+
+    assert answers == [400, 400, 400, 400, 429, 429]  # LOGIN_FAILURE_LIMIT, as documented
+
+
+def test_wrong_passwords_from_many_addresses_are_throttled_after_right_ones(csm):
+    for _ in range(25):
+        attempt("alice", PASSWORD)
+
+    answers = [attempt("alice", "guess", ip=f"198.51.100.{n}") for n in range(30)]
+
+    assert answers.count(400) == 20
+    assert answers[-1] == 429
+
+
 def test_the_rates_come_from_settings(csm, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -156,8 +156,10 @@ def user_update(
     time_zone = changes.pop("time_zone", None)
     password = changes.pop("password", None)
     changing_own = bool(password) and by is not None and by.pk == user.pk
-    if changing_own and not (current_password and user.check_password(current_password)):
+    if changing_own and not current_password:
         raise ValidationError({"current_password": "Enter your current password."})
+    if changing_own and not user.check_password(current_password):
+        raise ValidationError({"current_password": "Your current password is wrong."})
     for field in ("username", "email", "first_name", "last_name", "is_staff", "is_active"):
         if field in changes:
             setattr(user, field, changes[field])

@@ -4,6 +4,7 @@ errors (STRING_TOO_LONG, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, JSON_PARSER_ER
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from sfemulator.errors import SalesforceError, json_parser_error
@@ -42,6 +43,7 @@ def coerce(item: Field, value: Any) -> Any:
                 f"Cannot deserialize instance of date from {_json_kind(value)} value {value} "
                 "or request may be missing a required field"
             )
+        _date_in_range(item, parsed_date, value)
         return format_date(parsed_date)
     if item.type == "datetime":
         parsed = parse_datetime(value) if isinstance(value, str) else None
@@ -50,8 +52,24 @@ def coerce(item: Field, value: Any) -> Any:
                 f"Cannot deserialize instance of datetime from {_json_kind(value)} value "
                 f"{value} or request may be missing a required field"
             )
+        _date_in_range(item, parsed.date(), value)
         return format_datetime(parsed)
     raise AssertionError(f"unhandled field type {item.type}")
+
+
+# Salesforce's date and datetime fields hold 1700-01-01 to 4000-12-31 (UTC); it parses a date
+# outside them and refuses the record: FIELD_INTEGRITY_EXCEPTION naming the field.
+EARLIEST_DATE = date(1700, 1, 1)
+LATEST_DATE = date(4000, 12, 31)
+
+
+def _date_in_range(item: Field, day: date, value: str) -> None:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise field_error(
+            "FIELD_INTEGRITY_EXCEPTION",
+            f"{item.name}: invalid date, outside {EARLIEST_DATE} to {LATEST_DATE}: {value}",
+            item,
+        )
 
 
 def _json_kind(value: Any) -> str:

@@ -4,6 +4,7 @@ import datetime as dt
 import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -17,6 +18,20 @@ DETAILS_MAX_LENGTH = 32_000
 salesforce_id_validator = RegexValidator(
     r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$", "Enter a 15- or 18-character Salesforce Id."
 )
+
+
+# Salesforce's date and datetime fields hold 1700-01-01 to 4000-12-31: a due date outside
+# them could never reach the task's twin (its push would fail for good).
+SALESFORCE_EARLIEST_DATE = dt.date(1700, 1, 1)
+SALESFORCE_LATEST_DATE = dt.date(4000, 12, 31)
+
+
+def salesforce_date_validator(value: dt.date) -> None:
+    if not SALESFORCE_EARLIEST_DATE <= value <= SALESFORCE_LATEST_DATE:
+        raise ValidationError(
+            "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates.",
+            code="date_out_of_range",
+        )
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
@@ -143,7 +158,7 @@ class Task(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     status = models.ForeignKey(Status, on_delete=models.PROTECT, related_name="tasks")
     priority = models.ForeignKey(Priority, on_delete=models.PROTECT, related_name="tasks")
-    due_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True, validators=[salesforce_date_validator])
     details = models.TextField(
         blank=True,
         max_length=DETAILS_MAX_LENGTH,

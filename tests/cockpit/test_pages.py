@@ -449,6 +449,8 @@ def test_the_owner_is_always_the_signed_in_csm(alice, csm, other_csm):
         ("name", "", "This field is required."),
         ("details", "x" * 32_001, "Ensure this value has at most 32000 characters"),
         ("due_date", "31/12/2026", "Enter a valid date."),
+        ("due_date", "0001-01-01", "Enter a date from 1700-01-01 to 4000-12-31"),
+        ("due_date", "9999-12-31", "Enter a date from 1700-01-01 to 4000-12-31"),
         ("status", "999", "Select a valid choice."),
     ],
 )

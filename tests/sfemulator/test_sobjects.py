@@ -11,7 +11,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from sfemulator.errors import SalesforceError
 from sfemulator.ids import case_safe_suffix
+from sfemulator.schema import Field
+from sfemulator.values import coerce
 
 # Salesforce keeps datetimes to the second.
 SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$")
@@ -142,6 +145,59 @@ def test_it_refuses_a_malformed_date(sf):
         sf.Task.create({"Subject": "x", "ActivityDate": "29/11/2026"})
 
     assert _error_code(raised) == "JSON_PARSER_ERROR"
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1699-12-31", "4001-01-01", "9999-12-31"])
+def test_it_refuses_a_date_salesforce_cannot_hold(sf, day):
+    task_id = sf.Task.create({"Subject": "x", "ActivityDate": "2026-11-29"})["id"]
+
+    with pytest.raises(SalesforceMalformedRequest) as created:
+        sf.Task.create({"Subject": "x", "ActivityDate": day})
+    with pytest.raises(SalesforceMalformedRequest) as updated:
+        sf.Task.update(task_id, {"ActivityDate": day})
+
+    for raised in (created, updated):
+        assert raised.value.status == 400
+        assert _error_code(raised) == "FIELD_INTEGRITY_EXCEPTION"
+        assert raised.value.content[0]["fields"] == ["ActivityDate"]
+        assert "ActivityDate" in raised.value.content[0]["message"]
+    assert sf.Task.get(task_id)["ActivityDate"] == "2026-11-29"
+
+
+def test_it_refuses_a_custom_date_salesforce_cannot_hold(sf):
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.Task.create({"Subject": "x", "Follow_Up_Date__c": "0001-01-01"})
+
+    assert _error_code(raised) == "FIELD_INTEGRITY_EXCEPTION"
+    assert raised.value.content[0]["fields"] == ["Follow_Up_Date__c"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "refused"),
+    [
+        ("1699-12-31T23:59:59Z", True),
+        ("1700-01-01T00:00:00Z", False),
+        ("4000-12-31T00:00:00Z", False),
+        ("9999-12-31T10:00:00Z", True),
+    ],
+)
+def test_a_datetime_field_holds_the_same_range(moment, refused):
+    # No writable datetime field in the emulator's objects: the rule, checked where it lives.
+    field = Field("Reminder__c", "Reminder", "datetime", custom=True)
+
+    if refused:
+        with pytest.raises(SalesforceError) as raised:
+            coerce(field, moment)
+        assert raised.value.error_code == "FIELD_INTEGRITY_EXCEPTION"
+    else:
+        assert coerce(field, moment).startswith(moment[:10])
+
+
+@pytest.mark.parametrize("day", ["1700-01-01", "4000-12-31"])
+def test_it_accepts_the_first_and_last_dates_salesforce_holds(sf, day):
+    task_id = sf.Task.create({"Subject": "x", "ActivityDate": day})["id"]
+
+    assert sf.Task.get(task_id)["ActivityDate"] == day
 
 
 def test_it_requires_required_fields(sf):

@@ -317,6 +317,28 @@ def test_an_impossible_due_date_is_refused_with_the_format_to_use(csm_api):
     }
 
 
+RANGE_MESSAGE = "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates."
+
+
+@pytest.mark.parametrize("due", ["0001-01-01", "1699-12-31", "4001-01-01", "9999-12-31"])
+def test_a_due_date_salesforce_cannot_hold_is_refused_on_create_and_update(csm_api, csm, due):
+    task = TaskFactory(owner=csm, due_date=dt.date(2026, 5, 1))
+
+    created = csm_api.post(URL, {"name": "x", "due_date": due}, format="json")
+    changed = csm_api.patch(f"{URL}{task.pk}/", {"due_date": due}, format="json")
+
+    assert (created.status_code, changed.status_code) == (400, 400)
+    assert created.json() == changed.json() == {"due_date": [RANGE_MESSAGE]}
+    assert Task.objects.count() == 1
+    task.refresh_from_db()
+    assert task.due_date == dt.date(2026, 5, 1)
+
+
+@pytest.mark.parametrize("due", ["1700-01-01", "4000-12-31"])
+def test_the_first_and_last_dates_salesforce_holds_are_accepted(csm_api, due):
+    assert csm_api.post(URL, {"name": "x", "due_date": due}, format="json").status_code == 201
+
+
 def test_custom_fields_sent_as_a_list_get_a_message_that_shows_an_object(csm_api):
     answer = csm_api.post("/api/v1/tasks/", {"name": "x", "custom_fields": [1]}, format="json")
 

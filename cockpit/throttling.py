@@ -49,6 +49,8 @@ class LoginThrottle(SettingsRateThrottle):
     fetches a token every run never throttles itself or its user, while guesses still count.
     """
 
+    duration: int  # set by SimpleRateThrottle.__init__ from the rate (untyped in the stubs)
+
     def refund(self) -> None:
         key = getattr(self, "key", None)
         if key is None:  # no rate, or no username to count under: nothing was counted

@@ -180,7 +180,8 @@ class TaskSerializer(serializers.ModelSerializer):
                 f"not {'a list' if isinstance(value, list) else 'a ' + type(value).__name__}."
             )
         # A ValidationError keyed by custom field key nests under custom_fields in the 400.
-        existing = self.instance.custom_fields if self.instance else None
+        # A PUT replaces the values: what it leaves out is not kept (services.task_replace).
+        existing = self.instance.custom_fields if self.instance and self.partial else None
         return custom_fields_clean(value, existing=existing)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -208,8 +209,9 @@ class TaskSerializer(serializers.ModelSerializer):
                 if custom_keys:
                     errors["custom_fields"] = {k: exc.message_dict[k] for k in custom_keys}
                 raise serializers.ValidationError(errors) from None
-        # Required custom fields must be present on create even when custom_fields is omitted.
-        if self.instance is None and "custom_fields" not in attrs:
+        # Required custom fields must be present on create and PUT even when custom_fields is
+        # omitted.
+        if not self.partial and "custom_fields" not in attrs:
             try:
                 custom_fields_clean({})
             except DjangoValidationError as exc:
@@ -382,19 +384,25 @@ class TaskViewSet(viewsets.ModelViewSet):
         }
     )
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """PATCH changes the fields it sends, PUT sets every field; either writes only what
-        differs from the stored task. With `If-Match: <ETag of a GET>`, a task written since
-        (a pull from Salesforce, another client) answers 412 and nothing is saved."""
+        """PATCH changes the fields it sends, PUT sets every field (one left out takes the value
+        a create gives it); either writes only what differs from the stored task. With
+        `If-Match: <ETag of a GET>`, a task written since (a pull from Salesforce, another
+        client) answers 412 and nothing is saved."""
         task = self.get_object()
-        serializer = self.get_serializer(task, data=request.data, partial=kwargs.get("partial"))
+        partial = bool(kwargs.get("partial"))
+        serializer = self.get_serializer(task, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         if_match = request.headers.get("If-Match")
+        expected = {"etag": if_match} if if_match else None
         try:
-            task = services.task_update(
-                task=task,
-                expected={"etag": if_match} if if_match else None,
-                **serializer.validated_data,
-            )
+            if partial:
+                task = services.task_update(
+                    task=task, expected=expected, **serializer.validated_data
+                )
+            else:
+                data = dict(serializer.validated_data)
+                owner = data.pop("owner", request.user)
+                task = services.task_replace(task=task, owner=owner, expected=expected, **data)
         except services.TaskChangedError as exc:
             return Response({"detail": exc.messages[0]}, status=status.HTTP_412_PRECONDITION_FAILED)
         return Response(self.get_serializer(task).data, headers={"ETag": services.task_etag(task)})

@@ -219,6 +219,41 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     return task
 
 
+def task_replace(
+    *, task: Task, owner: User, expected: Mapping[str, Any] | None = None, **changes: Any
+) -> Task:
+    """Set every field of a task (the API's PUT), as task_update does the given ones.
+
+    A writable field left out takes the value task_create gives it: no details, no due date,
+    the default status and priority, no company, no type, no custom field values, `owner` as
+    owner. Fields the caller may not change keep their values: the read-only ones, fields an
+    admin locked to Salesforce while the task is synced, custom fields an admin deactivated.
+    """
+    locked = hooks.locked_fields(task)
+    defaults: TaskChanges = {
+        "status": status_default(),
+        "priority": priority_default(),
+        "due_date": None,
+        "details": "",
+        "owner": owner,
+        "company": None,
+        "type": None,
+    }
+    full: dict[str, Any] = {k: v for k, v in defaults.items() if k not in locked}
+    full.update(changes)
+    # None clears a custom field in task_update; one given or locked keeps what it has.
+    given_custom = changes.get("custom_fields") or {}
+    full["custom_fields"] = {
+        **{
+            key: None
+            for key in custom_field_definitions()
+            if key not in given_custom and f"custom:{key}" not in locked
+        },
+        **given_custom,
+    }
+    return task_update(task=task, expected=expected, **full)
+
+
 def _stale_check(
     current: Task,
     meant: Mapping[str, Any],

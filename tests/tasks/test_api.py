@@ -13,6 +13,7 @@ from tests.factories import (
     UserFactory,
     priority,
     status,
+    task_type,
 )
 
 pytestmark = pytest.mark.django_db
@@ -378,6 +379,92 @@ def test_a_put_of_what_a_get_returned_keeps_working(csm_api, csm):
 
     assert answer.status_code == 200, answer.json()
     assert answer.json()["name"] == "Renamed"
+
+
+def _a_task_with_every_field(owner):
+    CustomFieldFactory(key="seats", field_type=CustomField.FieldType.NUMBER)
+    return TaskFactory(
+        owner=owner,
+        name="Full",
+        details="Notes",
+        due_date=dt.date(2026, 5, 1),
+        status=status("In Progress"),
+        priority=priority("High"),
+        type=task_type("Meeting"),
+        company=CompanyFactory(),
+        custom_fields={"seats": 40},
+    )
+
+
+def test_a_put_sets_every_field_and_what_it_leaves_out_takes_the_create_default(csm_api, csm):
+    task = _a_task_with_every_field(csm)
+
+    answer = csm_api.put(f"{URL}{task.pk}/", {"name": "only name"}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    made = csm_api.post(URL, {"name": "only name"}, format="json").json()
+    fields = ["name", "status", "priority", "due_date", "details", "owner", "company", "type"]
+    assert {f: body[f] for f in [*fields, "custom_fields"]} == {
+        f: made[f] for f in [*fields, "custom_fields"]
+    }
+    assert body["details"] == "" and body["due_date"] is None and body["custom_fields"] == {}
+    assert (body["company"], body["type"]) == (None, None)
+
+
+def test_a_put_replaces_the_custom_field_values(csm_api, csm):
+    task = _a_task_with_every_field(csm)
+    CustomFieldFactory(key="tier", field_type=CustomField.FieldType.TEXT)
+    csm_api.patch(f"{URL}{task.pk}/", {"custom_fields": {"tier": "gold"}}, format="json")
+
+    answer = csm_api.put(
+        f"{URL}{task.pk}/", {"name": "x", "custom_fields": {"tier": "silver"}}, format="json"
+    )
+
+    assert answer.json()["custom_fields"] == {"tier": "silver"}
+
+
+def test_a_put_without_a_required_custom_field_is_refused_naming_it(csm_api, csm):
+    task = _a_task_with_every_field(csm)
+    CustomField.objects.filter(key="seats").update(required=True)
+
+    answer = csm_api.put(f"{URL}{task.pk}/", {"name": "only name"}, format="json")
+
+    assert answer.status_code == 400
+    assert answer.json() == {"custom_fields": {"seats": ["This field is required."]}}
+    task.refresh_from_db()
+    assert task.name == "Full"
+
+
+def test_a_patch_changes_only_the_fields_it_sends(csm_api, csm):
+    task = _a_task_with_every_field(csm)
+
+    body = csm_api.patch(f"{URL}{task.pk}/", {"name": "only name"}, format="json").json()
+
+    assert body["name"] == "only name"
+    assert (body["details"], body["due_date"], body["status"], body["priority"]) == (
+        "Notes",
+        "2026-05-01",
+        "In Progress",
+        "High",
+    )
+    assert body["type"] == "Meeting" and body["company"] == task.company_id
+    assert body["custom_fields"] == {"seats": 40}
+
+
+def test_a_put_with_an_old_etag_is_refused_and_with_the_current_one_saved(csm_api, csm):
+    task = TaskFactory(owner=csm, details="Notes")
+    etag = csm_api.get(f"{URL}{task.pk}/")["ETag"]
+    csm_api.patch(f"{URL}{task.pk}/", {"name": "Renamed elsewhere"}, format="json")
+    current = csm_api.get(f"{URL}{task.pk}/")["ETag"]
+
+    stale = csm_api.put(f"{URL}{task.pk}/", {"name": "Mine"}, format="json", HTTP_IF_MATCH=etag)
+    fresh = csm_api.put(f"{URL}{task.pk}/", {"name": "Mine"}, format="json", HTTP_IF_MATCH=current)
+
+    assert stale.status_code == 412
+    assert fresh.status_code == 200
+    assert fresh.json()["details"] == ""
+    assert fresh["ETag"] != current
 
 
 # ---- lists at scale (issue 19) ----------------------------------------------------------------

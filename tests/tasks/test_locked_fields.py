@@ -171,3 +171,18 @@ def test_the_api_nests_a_locked_custom_fields_error_under_custom_fields(locked_m
 
     assert response.status_code == 400
     assert response.json() == {"custom_fields": {"renewal": [LOCKED]}}
+
+
+def test_a_put_keeps_the_locked_fields_it_leaves_out(locked_mappings, csm):
+    task = synced_task(
+        csm, due_date=dt.date(2027, 3, 1), details="Notes", custom_fields={"renewal": "2027-01-01"}
+    )
+    client = APIClient()
+    client.force_authenticate(csm)
+
+    answer = client.put(f"/api/v1/tasks/{task.pk}/", {"name": "Owned by Salesforce"}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["due_date"] == "2027-03-01"  # locked: kept
+    assert answer.json()["custom_fields"] == {"renewal": "2027-01-01"}  # locked: kept
+    assert answer.json()["details"] == ""  # not locked: replaced

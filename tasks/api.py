@@ -400,9 +400,9 @@ class TaskViewSet(viewsets.ModelViewSet):
                     task=task, expected=expected, **serializer.validated_data
                 )
             else:
-                data = dict(serializer.validated_data)
-                owner = data.pop("owner", request.user)
-                task = services.task_replace(task=task, owner=owner, expected=expected, **data)
+                task = services.task_replace(
+                    task=task, expected=expected, **serializer.validated_data
+                )
         except services.TaskChangedError as exc:
             return Response({"detail": exc.messages[0]}, status=status.HTTP_412_PRECONDITION_FAILED)
         return Response(self.get_serializer(task).data, headers={"ETag": services.task_etag(task)})

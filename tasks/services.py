@@ -219,15 +219,15 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
     return task
 
 
-def task_replace(
-    *, task: Task, owner: User, expected: Mapping[str, Any] | None = None, **changes: Any
-) -> Task:
+def task_replace(*, task: Task, expected: Mapping[str, Any] | None = None, **changes: Any) -> Task:
     """Set every field of a task (the API's PUT), as task_update does the given ones.
 
     A writable field left out takes the value task_create gives it: no details, no due date,
-    the default status and priority, no company, no type, no custom field values, `owner` as
-    owner. Fields the caller may not change keep their values: the read-only ones, fields an
-    admin locked to Salesforce while the task is synced, custom fields an admin deactivated.
+    the default status and priority, no company, no type, no custom field values. Fields the
+    caller may not change keep their values: the read-only ones, fields an admin locked to
+    Salesforce while the task is synced, custom fields an admin deactivated. The owner left
+    out stays the owner: a task always has one, and a PUT that forgot it must not hand the
+    task to whoever sent it (staff may PUT any CSM's task).
     """
     locked = hooks.locked_fields(task)
     defaults: TaskChanges = {
@@ -235,7 +235,6 @@ def task_replace(
         "priority": priority_default(),
         "due_date": None,
         "details": "",
-        "owner": owner,
         "company": None,
         "type": None,
     }

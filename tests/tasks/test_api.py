@@ -412,6 +412,17 @@ def test_a_put_sets_every_field_and_what_it_leaves_out_takes_the_create_default(
     assert (body["company"], body["type"]) == (None, None)
 
 
+def test_a_put_that_leaves_out_the_owner_keeps_the_task_with_its_owner(admin_api, csm):
+    task = _a_task_with_every_field(csm)
+
+    answer = admin_api.put(f"{URL}{task.pk}/", {"name": "Renamed by an admin"}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["owner"] == csm.pk
+    task.refresh_from_db()
+    assert (task.name, task.owner) == ("Renamed by an admin", csm)
+
+
 def test_a_put_replaces_the_custom_field_values(csm_api, csm):
     task = _a_task_with_every_field(csm)
     CustomFieldFactory(key="tier", field_type=CustomField.FieldType.TEXT)

@@ -7,9 +7,10 @@ import pytest
 
 from adminconfig import services as config
 from sync.models import ReconcileRun
+from tasks.selectors import user_today
 from tests.e2e.test_live_truth import copy_screens, fits
 from tests.e2e.test_sync_health_page import admin_log_in, log_in, sam  # noqa: F401
-from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory
+from tests.factories import OutboxEntryFactory, TaskFactory, UserFactory, task_type
 from tests.orgs import emulator_connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -133,3 +134,29 @@ def test_sync_health_shows_30_days_beside_the_24_hours_readable_on_a_phone(
     today = days.locator("rect").last.bounding_box()
     assert today["x"] > 0 and today["x"] + today["width"] <= 390
     copy_screens(artifacts)
+
+
+def test_a_long_unbroken_task_name_fits_a_phone_and_a_type_stays_whole(
+    page, live_server, artifacts
+):
+    # QA: a 250-character name without a space made the task page 4,990 px wide on a 390 px
+    # phone and the list 2,827 px; "Meeting" broke as "Meetin g" in the list's Type column.
+    alice = UserFactory(username="alice")
+    name = "Renewal" + "x" * 243
+    today = user_today(alice)
+    task = TaskFactory(owner=alice, name=name, due_date=today, type=task_type("Meeting"))
+    TaskFactory(owner=alice, name="Kick-off", due_date=today, type=task_type("Meeting"))
+
+    log_in(page, live_server, "alice", path=f"/tasks/{task.pk}/")
+    page.get_by_role("heading", name=name).wait_for()
+    fits(page, "long-name-task-page", artifacts)
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("link", name="Kick-off", exact=True).wait_for()
+    fits(page, "long-name-list", artifacts)
+
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('td[data-label="Type"]')].map(td => {
+            const range = document.createRange(); range.selectNodeContents(td);
+            return range.getClientRects().length; })"""
+    )
+    assert lines and set(lines) == {1}, lines

@@ -87,12 +87,17 @@ def field_mapping_problem(
     salesforce_name: str,
     goes_out: bool,
     comes_in: bool,
+    external_id_field: str,
 ) -> tuple[str, str] | None:
     """(form field, message) when this mapping must be refused, else None."""
     if cockpit is None:
         return "cockpit_field", f"Unknown Cockpit task field '{cockpit_name}'."
     if cockpit.kind in REFUSED_COCKPIT_KINDS:
         return "cockpit_field", f"{cockpit.label}: {REFUSED_COCKPIT_KINDS[cockpit.kind]}"
+    if is_external_id_field(salesforce_name, external_id_field):
+        # Mapped, a Cockpit value would pick which Salesforce record a first push upserts
+        # onto: a CSM could type another task's "cockpit-<id>" and take over its twin.
+        return "salesforce_field", external_id_refusal(salesforce_name)
     if salesforce is None:
         return "salesforce_field", (
             f"Salesforce Task has no field '{salesforce_name}' (refresh the describe if it is new)."
@@ -124,6 +129,19 @@ def field_mapping_problem(
                 f"{cockpit.max_length}; values would be cut."
             )
     return None
+
+
+def is_external_id_field(salesforce_name: str, external_id_field: str) -> bool:
+    """Whether a Salesforce field is the connection's external id field (Salesforce's API
+    names are case-insensitive)."""
+    return bool(external_id_field) and salesforce_name.lower() == external_id_field.lower()
+
+
+def external_id_refusal(salesforce_name: str) -> str:
+    return (
+        f"{salesforce_name} is the connection's external id field, the key Cockpit matches "
+        "twins by; it cannot be mapped."
+    )
 
 
 def picklist_values(describe: dict[str, Any], field: str) -> list[str]:

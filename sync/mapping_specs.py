@@ -1,6 +1,6 @@
 """Loads the admin's mapping configuration into the pure MappingSpec the engine uses."""
 
-from adminconfig.fields import cockpit_fields
+from adminconfig.fields import cockpit_fields, is_external_id_field
 from adminconfig.models import FieldMapping, PicklistMapping, SalesforceConnection
 from cockpit.page_rows import page_table
 from cockpit.request_memo import memoized
@@ -26,6 +26,11 @@ def mapping_spec_load(connection: SalesforceConnection) -> MappingSpec:
     for mapping in field_mappings_of(connection):
         cockpit = known.get(mapping.cockpit_field)
         if cockpit is None:  # a custom field deleted since: nothing to sync
+            continue
+        if is_external_id_field(mapping.salesforce_field, connection.external_id_field):
+            # The admin refuses this mapping; one saved before that rule (or behind its back)
+            # syncs nothing: the external id is always Cockpit's own "cockpit-<task id>",
+            # never a value a CSM typed that could point a push at another task's twin.
             continue
         rules.append(
             FieldRule(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .. import hooks
 from ..crypto import secret_encrypt
-from ..models import PicklistMapping, SalesforceConnection, SyncSettings
+from ..models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
 from .mappings import mappings_create_defaults, resync_start
 from .sync_settings import sync_settings_get
 
@@ -96,8 +96,8 @@ def _stored(connection: SalesforceConnection, fields: tuple[str, ...]) -> dict[s
 def connection_org_values_check(*, connection: SalesforceConnection) -> None:
     """Refuse an external id field that is not a Salesforce API name, and, once the org's Task
     describe is known (Test connection reads it), a changed external id field that the
-    describe does not mark as an external id, or a changed default Status/Priority that is not
-    a value of the org's picklist."""
+    describe does not mark as an external id or that a field mapping of the connection already
+    maps, or a changed default Status/Priority that is not a value of the org's picklist."""
     from ..fields import describe_field, picklist_values
 
     errors: dict[str, str] = {}
@@ -118,6 +118,19 @@ def connection_org_values_check(*, connection: SalesforceConnection) -> None:
             errors["external_id_field"] = (
                 f"The org's Task has no external id field {connection.external_id_field}; "
                 f"its external id fields: {', '.join(marked) or 'none'}."
+            )
+    if connection.pk is not None and "external_id_field" in changed and not errors:
+        mapped = FieldMapping.objects.filter(
+            connection_id=connection.pk,
+            salesforce_field__iexact=connection.external_id_field,
+        ).first()
+        if mapped is not None:
+            # The external id is the key Cockpit matches twins by: a mapped value would let
+            # a task's field pick which Salesforce record its first push upserts onto.
+            errors["external_id_field"] = (
+                f"{mapped.salesforce_field} is mapped from the Cockpit field "
+                f"{mapped.cockpit_field}; the external id field is the key Cockpit matches "
+                "twins by, so it cannot be mapped: remove that field mapping first."
             )
     for name, picklist in (("default_status", "Status"), ("default_priority", "Priority")):
         if describe and name in changed:

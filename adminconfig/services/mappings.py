@@ -89,6 +89,7 @@ def field_mapping_check(
         salesforce_name=salesforce_field,
         goes_out=direction in (FieldMapping.Direction.BOTH, FieldMapping.Direction.TO_SALESFORCE),
         comes_in=direction in (FieldMapping.Direction.BOTH, FieldMapping.Direction.FROM_SALESFORCE),
+        external_id_field=connection.external_id_field,
     )
     if problem:
         raise ValidationError({problem[0]: problem[1]})

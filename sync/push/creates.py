@@ -108,7 +108,8 @@ def push_creates(
         chunk = sendable[start : start + COLLECTION_LIMIT]
         if use_upsert:
             method, path = "PATCH", f"composite/sobjects/{TASK_SOBJECT}/{ext}"
-            body = [{ext: external_id(e.task_id), **p} for e, p, _ in chunk]
+            # Our own external id last, so nothing in the payload can replace it.
+            body = [{**p, ext: external_id(e.task_id)} for e, p, _ in chunk]
         else:
             # No external id field in the org: a retry after a lost answer may duplicate
             # (Test connection warns about it).

@@ -63,3 +63,14 @@ def connection(db):
     SalesforceConnection.objects.filter(pk=conn.pk).update(task_describe=TASK_DESCRIBE)
     conn.refresh_from_db()
     return conn
+
+
+# The same, with the external id fields an org marks (the connection's is Cockpit_Task_Id__c).
+TASK_DESCRIBE_WITH_EXTERNAL_IDS = {
+    **TASK_DESCRIBE,
+    "fields": [
+        *TASK_DESCRIBE["fields"],
+        sf_field("Cockpit_Task_Id__c", "string", 255, externalId=True),
+        sf_field("Legacy_Id__c", "string", 80, externalId=True),
+    ],
+}

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from adminconfig.models import FieldMapping, PicklistMapping, SalesforceConnection, SyncSettings
-from tests.adminconfig.conftest import TASK_DESCRIBE
-from tests.factories import AdminFactory, UserFactory
+from tests.adminconfig.conftest import TASK_DESCRIBE, TASK_DESCRIBE_WITH_EXTERNAL_IDS
+from tests.factories import AdminFactory, CustomFieldFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 SECRET = "admin-form-secret-987"
@@ -289,3 +289,66 @@ def test_the_admin_index_lists_the_sync_configuration_in_order(admin_client):
     ]
     assert positions == sorted(positions)
     assert TASK_DESCRIBE  # the describe fixture module stays imported for the forms above
+
+
+def test_a_field_mapping_onto_the_external_id_field_is_refused_in_the_admin_form(
+    admin_client, described
+):
+    SalesforceConnection.objects.filter(pk=described.pk).update(
+        task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
+    )
+    CustomFieldFactory(key="ref", max_length=80)
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(
+            described,
+            field_rows=[
+                {
+                    "connection": str(described.pk),
+                    "cockpit_field": "custom:ref",
+                    "salesforce_field": "Cockpit_Task_Id__c",
+                    "direction": "both",
+                    "editable": "on",
+                }
+            ],
+        ),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    assert response.context["inline_admin_formsets"][0].formset.errors[-1] == {
+        "salesforce_field": [
+            "Cockpit_Task_Id__c is the connection's external id field, the key Cockpit "
+            "matches twins by; it cannot be mapped."
+        ]
+    }
+    assert not FieldMapping.objects.filter(cockpit_field="custom:ref").exists()
+
+
+def test_the_external_id_field_cannot_become_a_mapped_field_in_the_admin_form(
+    admin_client, described
+):
+    SalesforceConnection.objects.filter(pk=described.pk).update(
+        task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
+    )
+    CustomFieldFactory(key="ref", max_length=80)
+    FieldMapping.objects.create(
+        connection=described, cockpit_field="custom:ref", salesforce_field="Legacy_Id__c"
+    )
+    data = {
+        **CONNECTION_FIELDS,
+        "external_id_field": "Legacy_Id__c",
+        **current_formsets(described),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert (
+        "Legacy_Id__c is mapped from the Cockpit field custom:ref"
+        in (errors["external_id_field"][0])
+    )
+    assert SalesforceConnection.objects.get().external_id_field == "Cockpit_Task_Id__c"
+

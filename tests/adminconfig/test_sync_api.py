@@ -12,7 +12,14 @@ from adminconfig.models import (
     SyncSettings,
 )
 from tasks.models import TaskSyncRecord
-from tests.factories import AdminFactory, SyncAdminFactory, TaskFactory, UserFactory
+from tests.adminconfig.conftest import TASK_DESCRIBE_WITH_EXTERNAL_IDS
+from tests.factories import (
+    AdminFactory,
+    CustomFieldFactory,
+    SyncAdminFactory,
+    TaskFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 SECRET = "very-secret-client-secret-42"
@@ -313,3 +320,62 @@ def test_users_show_and_set_their_salesforce_user(admin_api, csm):
     )
     assert taken.status_code == 400
     assert "already mapped" in taken.json()["salesforce_user_id"][0]
+
+
+@pytest.mark.parametrize("salesforce_field", ["Cockpit_Task_Id__c", "COCKPIT_TASK_ID__C"])
+def test_a_field_mapping_onto_the_external_id_field_is_refused_through_the_api(
+    admin_api, salesforce_field
+):
+    connection_id = describe_connection(admin_api)
+    SalesforceConnection.objects.filter(pk=connection_id).update(
+        task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
+    )
+    CustomFieldFactory(key="ref", max_length=80)
+
+    response = admin_api.post(
+        "/api/v1/sync/field-mappings/",
+        {
+            "connection": connection_id,
+            "cockpit_field": "custom:ref",
+            "salesforce_field": salesforce_field,
+            "direction": "both",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "salesforce_field": [
+            f"{salesforce_field} is the connection's external id field, the key Cockpit "
+            "matches twins by; it cannot be mapped."
+        ]
+    }
+    assert not FieldMapping.objects.filter(cockpit_field="custom:ref").exists()
+
+
+def test_the_external_id_field_cannot_become_a_field_a_mapping_uses(admin_api):
+    connection_id = describe_connection(admin_api)
+    SalesforceConnection.objects.filter(pk=connection_id).update(
+        task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
+    )
+    CustomFieldFactory(key="ref", max_length=80)
+    mapped = admin_api.post(
+        "/api/v1/sync/field-mappings/",
+        {"cockpit_field": "custom:ref", "salesforce_field": "Legacy_Id__c"},
+        format="json",
+    )
+
+    response = admin_api.patch(
+        f"/api/v1/sync/connections/{connection_id}/",
+        {"external_id_field": "Legacy_Id__c"},
+        format="json",
+    )
+
+    assert mapped.status_code == 201, mapped.json()
+    assert response.status_code == 400
+    assert (
+        "Legacy_Id__c is mapped from the Cockpit field custom:ref"
+        in (response.json()["external_id_field"][0])
+    )
+    assert SalesforceConnection.objects.get().external_id_field == "Cockpit_Task_Id__c"
+

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adminconfig import services as config
-from adminconfig.models import SalesforceConnection
+from adminconfig.models import FieldMapping, SalesforceConnection
 from cockpit.selectors import sync_error_in_words
 from sync import client_cache, outbox, selectors
 from sync.client_cache import clients_reset
@@ -19,7 +19,7 @@ from sync.outages import OUTAGE_BACKOFF_MAX
 from sync.push import OUTAGE_MESSAGE, outbox_push_all
 from tasks import services as tasks
 from tasks.models import Company, TaskSyncRecord
-from tests.factories import TaskFactory, UserFactory, priority, status
+from tests.factories import CustomFieldFactory, TaskFactory, UserFactory, priority, status
 from tests.orgs import emulator_connect
 
 pytestmark = pytest.mark.django_db
@@ -576,3 +576,41 @@ def test_a_failure_is_stored_with_its_kind_code_and_the_attempts_given_up_after(
         "",
         None,
     )
+
+
+# Salesforce's names ignore case: either spelling is the external id field.
+@pytest.mark.parametrize("external_id_field", ["Cockpit_Task_Id__c", "cockpit_task_id__c"])
+def test_a_mapping_onto_the_external_id_field_never_points_a_push_at_another_twin(
+    org, alice, committed, external_id_field
+):
+    # Refused by the admin and the API since; forced here as one saved before that rule.
+    CustomFieldFactory(key="ref", max_length=80)
+    connection = SalesforceConnection.objects.get(is_primary=True)
+    FieldMapping.objects.create(
+        connection=connection,
+        cockpit_field="custom:ref",
+        salesforce_field=external_id_field,
+        direction=FieldMapping.Direction.BOTH,
+    )
+    victim = create(committed, owner=alice, name="Alice's renewal")
+    victim_id = TaskSyncRecord.objects.get(task=victim).salesforce_id
+
+    intruder = create(
+        committed,
+        owner=alice,
+        name="Bob's takeover",
+        custom_fields={"ref": f"cockpit-{victim.pk}"},
+    )
+    with committed():
+        tasks.task_update(
+            task=intruder, name="Bob's takeover, again", custom_fields={"ref": "cockpit-1"}
+        )
+
+    intruder_id = TaskSyncRecord.objects.get(task=intruder).salesforce_id
+    assert intruder_id != victim_id
+    assert sf_task(org, intruder_id)["Cockpit_Task_Id__c"] == f"cockpit-{intruder.pk}"
+    assert sf_task(org, intruder_id)["Subject"] == "Bob's takeover, again"
+    untouched = sf_task(org, victim_id)
+    assert untouched["Cockpit_Task_Id__c"] == f"cockpit-{victim.pk}"
+    assert untouched["Subject"] == "Alice's renewal"
+    assert sf_count(org) == 2

@@ -156,34 +156,45 @@ def picklist_problems(
     cockpit_values: list[str],
     salesforce_values: list[str] | None,
     picklist_label: str,
-) -> list[tuple[int, str]]:
-    """Problems of a whole picklist mapping as (row index, message).
+) -> list[tuple[int, str, str]]:
+    """Problems of a whole picklist mapping as (row index, form field, message).
 
     Rules: each Cockpit value once; every Salesforce value known to the describe (when it is
     available); no Salesforce value under two Cockpit values (inbound would be ambiguous).
     """
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, str, str]] = []
     owner_of: dict[str, str] = {}
     seen_cockpit: set[str] = set()
     for index, (cockpit_value, sf_values) in enumerate(rows):
         if cockpit_value not in cockpit_values:
             allowed = ", ".join(cockpit_values)
             problems.append(
-                (index, f"Unknown Cockpit {picklist_label} '{cockpit_value}'. Allowed: {allowed}.")
+                (
+                    index,
+                    "cockpit_value",
+                    f"Unknown Cockpit {picklist_label} '{cockpit_value}'. Allowed: {allowed}.",
+                )
             )
         if cockpit_value in seen_cockpit:
-            problems.append((index, f"Cockpit {picklist_label} '{cockpit_value}' is mapped twice."))
+            problems.append(
+                (
+                    index,
+                    "cockpit_value",
+                    f"Cockpit {picklist_label} '{cockpit_value}' is mapped twice.",
+                )
+            )
         seen_cockpit.add(cockpit_value)
         if not sf_values:
-            problems.append((index, "List at least one Salesforce value."))
+            problems.append((index, "salesforce_values", "List at least one Salesforce value."))
         if len(set(sf_values)) != len(sf_values):
-            problems.append((index, "A Salesforce value is listed twice."))
+            problems.append((index, "salesforce_values", "A Salesforce value is listed twice."))
         for value in sf_values:
             if salesforce_values is not None and value not in salesforce_values:
                 allowed = ", ".join(salesforce_values)
                 problems.append(
                     (
                         index,
+                        "salesforce_values",
                         f"Salesforce {picklist_label} has no value '{value}'. Allowed: {allowed}.",
                     )
                 )
@@ -191,6 +202,7 @@ def picklist_problems(
                 problems.append(
                     (
                         index,
+                        "salesforce_values",
                         f"Salesforce {picklist_label} '{value}' is already mapped to "
                         f"'{owner_of[value]}'; a Salesforce value maps back to one Cockpit value.",
                     )

@@ -289,16 +289,23 @@ class PicklistMappingFormSet(forms.BaseInlineFormSet):
         super().clean()
         if not (self.instance and self.instance.pk):
             return
-        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-        rows = [
-            (f.cleaned_data["cockpit_value"], f.cleaned_data["salesforce_values"])
-            for f in kept
-            if f.cleaned_data.get("cockpit_value")
+        # A row whose own fields failed (Salesforce values emptied) already shows its error
+        # and has nothing to check against the others; the rows and `kept` stay index-aligned.
+        kept = [
+            f
+            for f in self.forms
+            if f.cleaned_data
+            and not f.cleaned_data.get("DELETE")
+            and f.cleaned_data.get("cockpit_value")
+            and "salesforce_values" in f.cleaned_data
         ]
-        for index, message in services.picklist_rows_check(
+        rows = [
+            (f.cleaned_data["cockpit_value"], f.cleaned_data["salesforce_values"]) for f in kept
+        ]
+        for index, field, message in services.picklist_rows_check(
             connection=self.instance, picklist=self.picklist, rows=rows
         ):
-            kept[index].add_error("salesforce_values", message)
+            kept[index].add_error(field, message)
 
 
 class StatusMappingFormSet(PicklistMappingFormSet):

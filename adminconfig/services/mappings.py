@@ -191,8 +191,9 @@ def _picklist_context(connection: SalesforceConnection, picklist: str) -> dict[s
 
 def picklist_rows_check(
     *, connection: SalesforceConnection, picklist: str, rows: list[tuple[str, list[str]]]
-) -> list[tuple[int, str]]:
-    """Problems of the whole proposed mapping of one picklist, as (row index, message)."""
+) -> list[tuple[int, str, str]]:
+    """Problems of the whole proposed mapping of one picklist, as (row index, form field,
+    message)."""
     return picklist_problems(rows=rows, **_picklist_context(connection, picklist))
 
 
@@ -211,13 +212,14 @@ def picklist_mapping_save(
         others = others.exclude(pk=mapping.pk)
     rows = [(o.cockpit_value, list(o.salesforce_values)) for o in others]
     rows.append((cockpit_value, list(salesforce_values)))
-    messages = [
-        m
-        for i, m in picklist_rows_check(connection=connection, picklist=picklist, rows=rows)
-        if i == len(rows) - 1
-    ]
+    messages: dict[str, list[str]] = {}
+    for i, field, message in picklist_rows_check(
+        connection=connection, picklist=picklist, rows=rows
+    ):
+        if i == len(rows) - 1:
+            messages.setdefault(field, []).append(message)
     if messages:
-        raise ValidationError({"salesforce_values": messages})
+        raise ValidationError(messages)
     mapping = mapping or PicklistMapping()
     mapping.connection = connection
     mapping.picklist = picklist

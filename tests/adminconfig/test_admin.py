@@ -352,3 +352,20 @@ def test_the_external_id_field_cannot_become_a_mapped_field_in_the_admin_form(
     )
     assert SalesforceConnection.objects.get().external_id_field == "Cockpit_Task_Id__c"
 
+
+@pytest.mark.parametrize("values", ["", " , "])
+def test_emptied_salesforce_values_are_a_row_error_in_the_admin(admin_client, described, values):
+    data = {
+        **CONNECTION_FIELDS,
+        **current_formsets(described, status_rows={0: {"salesforce_values": values}}),
+    }
+
+    response = admin_client.post(change_url(described), data)
+
+    assert response.status_code == 200
+    status_formset = response.context["inline_admin_formsets"][1].formset
+    assert status_formset.errors[0] == {"salesforce_values": ["This field is required."]}
+    assert PicklistMapping.objects.get(
+        picklist="status", cockpit_value="Open"
+    ).salesforce_values == ["Not Started"]
+

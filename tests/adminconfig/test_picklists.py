@@ -27,17 +27,25 @@ def test_a_cockpit_value_maps_to_several_salesforce_values_in_order(connection):
 
 
 @pytest.mark.parametrize(
-    ("picklist", "cockpit_value", "values", "fragment"),
+    ("picklist", "cockpit_value", "values", "field", "fragment"),
     [
-        ("status", "Open", ["Started"], "has no value 'Started'. Allowed: Not Started"),
-        ("status", "Open", ["Completed"], "already mapped to 'Complete'"),
-        ("priority", "Low", ["Normal"], "already mapped to 'Medium'"),
-        ("status", "Open", [], "at least one"),
-        ("status", "Open", ["Not Started", "Not Started"], "listed twice"),
-        ("status", "Blocked", ["Deferred"], "Unknown Cockpit status 'Blocked'"),
+        (
+            "status",
+            "Open",
+            ["Started"],
+            "salesforce_values",
+            "has no value 'Started'. Allowed: Not Started",
+        ),
+        ("status", "Open", ["Completed"], "salesforce_values", "already mapped to 'Complete'"),
+        ("priority", "Low", ["Normal"], "salesforce_values", "already mapped to 'Medium'"),
+        ("status", "Open", [], "salesforce_values", "at least one"),
+        ("status", "Open", ["Not Started", "Not Started"], "salesforce_values", "listed twice"),
+        ("status", "Blocked", ["Deferred"], "cockpit_value", "Unknown Cockpit status 'Blocked'"),
     ],
 )
-def test_bad_picklist_mappings_are_refused(connection, picklist, cockpit_value, values, fragment):
+def test_bad_picklist_mappings_are_refused(
+    connection, picklist, cockpit_value, values, field, fragment
+):
     existing = PicklistMapping.objects.filter(
         connection=connection, picklist=picklist, cockpit_value=cockpit_value
     ).first()
@@ -52,7 +60,7 @@ def test_bad_picklist_mappings_are_refused(connection, picklist, cockpit_value, 
             mapping=existing,
         )
 
-    assert fragment in " ".join(exc.value.message_dict["salesforce_values"])
+    assert fragment in " ".join(exc.value.message_dict[field])
     if existing:
         existing.refresh_from_db()
         assert existing.salesforce_values == before

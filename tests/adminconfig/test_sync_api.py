@@ -379,3 +379,25 @@ def test_the_external_id_field_cannot_become_a_field_a_mapping_uses(admin_api):
     )
     assert SalesforceConnection.objects.get().external_id_field == "Cockpit_Task_Id__c"
 
+
+def test_picklist_mapping_errors_about_the_cockpit_value_are_filed_under_it(admin_api):
+    describe_connection(admin_api)
+    open_row = PicklistMapping.objects.get(picklist="status", cockpit_value="Open")
+
+    unknown = admin_api.patch(
+        f"/api/v1/sync/picklist-mappings/{open_row.pk}/",
+        {"cockpit_value": "Nonexistent"},
+        format="json",
+    )
+    twice = admin_api.post(
+        "/api/v1/sync/picklist-mappings/",
+        {"picklist": "status", "cockpit_value": "Open", "salesforce_values": ["Deferred"]},
+        format="json",
+    )
+
+    assert unknown.status_code == 400
+    assert list(unknown.json()) == ["cockpit_value"]
+    assert "Unknown Cockpit status 'Nonexistent'" in unknown.json()["cockpit_value"][0]
+    assert twice.status_code == 400
+    assert twice.json() == {"cockpit_value": ["Cockpit status 'Open' is mapped twice."]}
+

@@ -207,7 +207,11 @@ class SyncSettingsSerializer(serializers.ModelSerializer):
         current = self.instance
         auto = attrs.get("auto_sync", current.auto_sync if current else False)
         bidi = attrs.get("bidirectional_sync", current.bidirectional_sync if current else False)
-        services.sync_settings_check(auto_sync=auto, bidirectional_sync=bidi)
+        services.sync_settings_check(
+            auto_sync=auto,
+            bidirectional_sync=bidi,
+            auto_sync_was=current.auto_sync if current else False,
+        )
         return attrs
 
 

@@ -351,6 +351,7 @@ class SyncSettingsForm(forms.ModelForm):
             services.sync_settings_check(
                 auto_sync=data.get("auto_sync", False),
                 bidirectional_sync=data.get("bidirectional_sync", False),
+                auto_sync_was=self.instance.auto_sync,
             )
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():

@@ -369,3 +369,29 @@ def test_emptied_salesforce_values_are_a_row_error_in_the_admin(admin_client, de
         picklist="status", cockpit_value="Open"
     ).salesforce_values == ["Not Started"]
 
+
+def test_switching_auto_sync_off_under_bidirectional_sync_says_what_to_do_in_the_admin(
+    admin_client,
+):
+    SyncSettings.objects.update_or_create(
+        pk=1, defaults={"auto_sync": True, "bidirectional_sync": True}
+    )
+    change = admin_client.get("/admin/adminconfig/syncsettings/", follow=True)
+
+    response = admin_client.post(
+        change.redirect_chain[-1][0],
+        {
+            "bidirectional_sync": "on",
+            "conflict_policy": "latest",
+            "pull_interval_seconds": "60",
+            "initial_import_hours": "24",
+            "deletion_window_days": "15",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["bidirectional_sync"] == [
+        "Bi-directional Sync needs Auto Sync: switch Bi-directional Sync off too, or keep "
+        "Auto Sync on."
+    ]
+    assert SyncSettings.objects.get().auto_sync is True

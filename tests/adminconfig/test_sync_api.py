@@ -401,3 +401,19 @@ def test_picklist_mapping_errors_about_the_cockpit_value_are_filed_under_it(admi
     assert twice.status_code == 400
     assert twice.json() == {"cockpit_value": ["Cockpit status 'Open' is mapped twice."]}
 
+
+def test_switching_auto_sync_off_under_bidirectional_sync_says_what_to_do(admin_api):
+    SyncSettings.objects.update_or_create(
+        pk=1, defaults={"auto_sync": True, "bidirectional_sync": True}
+    )
+
+    response = admin_api.patch("/api/v1/sync/settings/", {"auto_sync": False}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "bidirectional_sync": [
+            "Bi-directional Sync needs Auto Sync: switch Bi-directional Sync off too, or keep "
+            "Auto Sync on."
+        ]
+    }
+    assert SyncSettings.objects.get().auto_sync is True

@@ -487,7 +487,13 @@ def task_bulk(request: SignedInRequest) -> HttpResponse:
     ids, action = form.cleaned_data["task"], form.cleaned_data["action"]
     if action == "complete":
         done = task_complete_many(owner=request.user, task_ids=ids)
-        messages.success(request, f"Completed {_plural(len(done))}.")
+        _bulk_said(
+            request,
+            ("Completed", "not completed"),
+            len(done),
+            len(ids),
+            "complete already, deleted",
+        )
     elif action == "sync":
         queued, left = task_push_many(owner=request.user, task_ids=ids)
         if queued:
@@ -504,8 +510,21 @@ def task_bulk(request: SignedInRequest) -> HttpResponse:
         return render(request, "cockpit/task_bulk_delete.html", {"tasks": tasks, "next": back})
     else:
         deleted = task_delete_owned(owner=request.user, task_ids=ids)
-        messages.success(request, f"Deleted {_plural(deleted)}.")
+        _bulk_said(request, ("Deleted", "not deleted"), deleted, len(ids), "deleted")
     return redirect(back)
+
+
+def _bulk_said(
+    request: HttpRequest, words: tuple[str, str], done: int, chosen: int, why: str
+) -> None:
+    """What a bulk action did, and, when it did not do all that was asked, why in words: the
+    rest were `why` meanwhile (another tab, Salesforce), or are no longer the CSM's."""
+    if done:
+        messages.success(request, f"{words[0]} {_plural(done)}.")
+    if done < chosen:
+        messages.warning(
+            request, f"{_plural(chosen - done)} {words[1]}: {why} meanwhile, or no longer yours."
+        )
 
 
 @login_required

@@ -479,8 +479,24 @@ def test_bulk_complete_completes_only_the_csms_own_selected_tasks(alice, csm, ot
     assert response["Location"] == "/?view=open"
     closed = set(Task.objects.filter(status__is_closed=True).values_list("pk", flat=True))
     assert closed == {one.pk, two.pk}
-    assert "Completed 2 tasks." in text_of(alice.get("/?view=open"))
+    text = text_of(alice.get("/?view=open"))
+    assert "Completed 2 tasks." in text
+    assert "1 task not completed: complete already, deleted meanwhile, or no longer yours." in text
     assert untouched.pk not in closed
+
+
+def test_a_bulk_action_on_no_task_of_one_s_own_says_so_and_not_that_it_succeeded(alice, other_csm):
+    theirs = TaskFactory(owner=other_csm)
+
+    text = text_of(
+        alice.post(
+            "/tasks/bulk/", {"action": "complete", "task": [theirs.pk], "next": "/"}, follow=True
+        )
+    )
+
+    assert "Completed 0 tasks." not in text
+    assert "1 task not completed" in text
+    assert not Task.objects.get(pk=theirs.pk).status.is_closed
 
 
 def test_bulk_delete_asks_first_then_deletes_only_own_tasks(alice, csm, other_csm):
@@ -500,6 +516,7 @@ def test_bulk_delete_asks_first_then_deletes_only_own_tasks(alice, csm, other_cs
     )
 
     assert "Deleted 2 tasks." in text_of(response)
+    assert "1 task not deleted: deleted meanwhile, or no longer yours." in text_of(response)
     assert list(Task.objects.values_list("pk", flat=True)) == [theirs.pk]
 
 

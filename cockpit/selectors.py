@@ -514,11 +514,12 @@ def _failed_push(entry: OutboxEntry, retry_hint: str) -> TimelineItem:
 
 
 def _logged_with(item: TimelineItem, failed: TimelineItem, hint: str) -> bool:
-    """Whether a log line is the failed push's own (written with it, in the same words)."""
-    return item.at >= failed.at and (item.title, f"{item.detail} {hint}") == (
-        failed.title,
-        failed.detail,
-    )
+    """Whether a log line is the failed push's own (written with it, in the same words): a
+    give-up's line says what the failed push says, less where to retry; a refusal's line
+    says it word for word under the log's own title."""
+    if item.at < failed.at or item.kind != "error":
+        return False
+    return item.detail in (failed.detail, failed.detail.removesuffix(f" {hint}"))
 
 
 def task_timeline(task: Task, *, limit: int = 50, read_only: bool = False) -> list[TimelineItem]:

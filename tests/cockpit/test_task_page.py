@@ -365,6 +365,24 @@ def test_the_sync_history_lists_events_conflicts_and_failed_pushes(alice, csm):
     assert "Not this" not in text
 
 
+def test_a_push_that_failed_for_good_is_said_once_on_the_task_page(alice, csm):
+    task = TaskFactory(owner=csm, name="Call Acme")
+    entry = OutboxEntryFactory(
+        task_id=task.pk,
+        operation=OutboxEntry.Operation.UPSERT,
+        state=OutboxEntry.State.FAILED,
+        last_error="FIELD_CUSTOM_VALIDATION_EXCEPTION: Pick a type",
+        next_attempt_at=timezone.now(),
+    )
+    # The log line the engine writes with it (sync/outbox.py, entry_fail), a moment later.
+    SyncEvent.objects.create(kind=SyncEvent.Kind.ERROR, task_id=task.pk, message=entry.last_error)
+
+    text = text_of(alice.get(f"/tasks/{task.pk}/"))
+
+    assert text.count("Salesforce refused the change: Pick a type") == 1
+    assert "Push failed" in text
+
+
 def test_another_csms_task_page_is_a_404(alice, other_csm):
     task = TaskFactory(owner=other_csm)
 

@@ -371,7 +371,12 @@ class TaskViewSet(viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         owner = data.pop("owner", request.user)
         task = services.task_create(owner=owner, **data)
-        return Response(self.get_serializer(task).data, status=status.HTTP_201_CREATED)
+        # As a GET of it would answer: a client may PATCH with If-Match straight away.
+        return Response(
+            self.get_serializer(task).data,
+            status=status.HTTP_201_CREATED,
+            headers={"ETag": services.task_etag(task)},
+        )
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         task = self.get_object()

@@ -412,6 +412,16 @@ def test_a_put_sets_every_field_and_what_it_leaves_out_takes_the_create_default(
     assert (body["company"], body["type"]) == (None, None)
 
 
+def test_a_create_answers_the_etag_a_get_would_so_a_patch_can_follow_with_if_match(csm_api):
+    made = csm_api.post(URL, {"name": "Kick-off call"}, format="json")
+
+    assert made.status_code == 201
+    url = f"{URL}{made.json()['id']}/"
+    assert made["ETag"] == csm_api.get(url)["ETag"]
+    renamed = csm_api.patch(url, {"name": "Kick-off"}, format="json", HTTP_IF_MATCH=made["ETag"])
+    assert renamed.status_code == 200, renamed.json()
+
+
 def test_a_put_that_leaves_out_the_owner_keeps_the_task_with_its_owner(admin_api, csm):
     task = _a_task_with_every_field(csm)
 

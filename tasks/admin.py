@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from . import services
+from . import hooks, services
 from .custom_fields import custom_fields_clean
 from .models import (
     Company,
@@ -120,6 +120,11 @@ class TaskAdminForm(forms.ModelForm):
             # fields, and a pulled change of another field survives (issue 16).
             for field in self.fields.values():
                 field.show_hidden_initial = True
+            # Fields an admin locked to Salesforce on a synced task: shown, not editable (the
+            # save would refuse a change anyway, as the API and the pages do).
+            for name in hooks.locked_fields(self.instance) & set(self.fields):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = services.LOCKED_MESSAGE
 
     def clean(self) -> dict[str, Any]:
         super().clean()

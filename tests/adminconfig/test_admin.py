@@ -96,6 +96,33 @@ def described(connection):
     return connection
 
 
+def field_row_post(admin_client, connection, cockpit_field, salesforce_field):
+    """The connection page saved with one more two-way field mapping row."""
+    row = {
+        "connection": str(connection.pk),
+        "cockpit_field": cockpit_field,
+        "salesforce_field": salesforce_field,
+        "direction": "both",
+        "editable": "on",
+    }
+    data = {**CONNECTION_FIELDS, **current_formsets(connection, field_rows=[row])}
+    return admin_client.post(change_url(connection), data)
+
+
+def settings_post(admin_client, **fields):
+    """The sync settings page saved with these fields over the defaults (a checkbox left out
+    is off)."""
+    change = admin_client.get("/admin/adminconfig/syncsettings/", follow=True)
+    data = {
+        "conflict_policy": "latest",
+        "pull_interval_seconds": "60",
+        "initial_import_hours": "24",
+        "deletion_window_days": "15",
+        **fields,
+    }
+    return admin_client.post(change.redirect_chain[-1][0], data)
+
+
 def test_adding_a_connection_needs_the_secret_and_never_shows_it_again(admin_client):
     missing = admin_client.post("/admin/adminconfig/salesforceconnection/add/", CONNECTION_FIELDS)
     assert missing.status_code == 200
@@ -117,23 +144,7 @@ def test_adding_a_connection_needs_the_secret_and_never_shows_it_again(admin_cli
 
 
 def test_a_field_mapping_of_a_lookup_is_refused_in_the_admin_form(admin_client, described):
-    data = {
-        **CONNECTION_FIELDS,
-        **current_formsets(
-            described,
-            field_rows=[
-                {
-                    "connection": str(described.pk),
-                    "cockpit_field": "name",
-                    "salesforce_field": "WhatId",
-                    "direction": "both",
-                    "editable": "on",
-                }
-            ],
-        ),
-    }
-
-    response = admin_client.post(change_url(described), data)
+    response = field_row_post(admin_client, described, "name", "WhatId")
 
     assert response.status_code == 200
     assert "Lookups cannot be mapped" in response.content.decode()
@@ -141,22 +152,7 @@ def test_a_field_mapping_of_a_lookup_is_refused_in_the_admin_form(admin_client, 
 
 
 def test_a_salesforce_field_mapped_twice_is_refused_in_the_admin_form(admin_client, described):
-    data = {
-        **CONNECTION_FIELDS,
-        **current_formsets(
-            described,
-            field_rows=[
-                {
-                    "connection": str(described.pk),
-                    "cockpit_field": "custom:x",
-                    "salesforce_field": "Subject",
-                    "direction": "both",
-                }
-            ],
-        ),
-    }
-
-    response = admin_client.post(change_url(described), data)
+    response = field_row_post(admin_client, described, "custom:x", "Subject")
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -209,18 +205,7 @@ def test_the_admin_shows_which_salesforce_values_will_not_sync(admin_client, des
 
 
 def test_bidirectional_without_auto_sync_is_a_form_error(admin_client):
-    url = "/admin/adminconfig/syncsettings/"
-    change = admin_client.get(url, follow=True)
-    response = admin_client.post(
-        change.redirect_chain[-1][0],
-        {
-            "bidirectional_sync": "on",
-            "conflict_policy": "latest",
-            "pull_interval_seconds": "60",
-            "initial_import_hours": "24",
-            "deletion_window_days": "15",
-        },
-    )
+    response = settings_post(admin_client, bidirectional_sync="on")
 
     assert response.status_code == 200
     assert "needs Auto Sync" in response.content.decode()
@@ -228,17 +213,7 @@ def test_bidirectional_without_auto_sync_is_a_form_error(admin_client):
 
 
 def test_a_pull_interval_under_ten_seconds_is_a_form_error(admin_client):
-    change = admin_client.get("/admin/adminconfig/syncsettings/", follow=True)
-    response = admin_client.post(
-        change.redirect_chain[-1][0],
-        {
-            "auto_sync": "on",
-            "conflict_policy": "latest",
-            "pull_interval_seconds": "5",
-            "initial_import_hours": "24",
-            "deletion_window_days": "15",
-        },
-    )
+    response = settings_post(admin_client, auto_sync="on", pull_interval_seconds="5")
 
     assert response.status_code == 200
     assert "greater than or equal to 10" in response.content.decode()
@@ -298,23 +273,7 @@ def test_a_field_mapping_onto_the_external_id_field_is_refused_in_the_admin_form
         task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
     )
     CustomFieldFactory(key="ref", max_length=80)
-    data = {
-        **CONNECTION_FIELDS,
-        **current_formsets(
-            described,
-            field_rows=[
-                {
-                    "connection": str(described.pk),
-                    "cockpit_field": "custom:ref",
-                    "salesforce_field": "Cockpit_Task_Id__c",
-                    "direction": "both",
-                    "editable": "on",
-                }
-            ],
-        ),
-    }
-
-    response = admin_client.post(change_url(described), data)
+    response = field_row_post(admin_client, described, "custom:ref", "Cockpit_Task_Id__c")
 
     assert response.status_code == 200
     assert response.context["inline_admin_formsets"][0].formset.errors[-1] == {
@@ -376,18 +335,8 @@ def test_switching_auto_sync_off_under_bidirectional_sync_says_what_to_do_in_the
     SyncSettings.objects.update_or_create(
         pk=1, defaults={"auto_sync": True, "bidirectional_sync": True}
     )
-    change = admin_client.get("/admin/adminconfig/syncsettings/", follow=True)
 
-    response = admin_client.post(
-        change.redirect_chain[-1][0],
-        {
-            "bidirectional_sync": "on",
-            "conflict_policy": "latest",
-            "pull_interval_seconds": "60",
-            "initial_import_hours": "24",
-            "deletion_window_days": "15",
-        },
-    )
+    response = settings_post(admin_client, bidirectional_sync="on")
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["bidirectional_sync"] == [

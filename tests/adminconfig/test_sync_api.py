@@ -322,15 +322,22 @@ def test_users_show_and_set_their_salesforce_user(admin_api, csm):
     assert "already mapped" in taken.json()["salesforce_user_id"][0]
 
 
-@pytest.mark.parametrize("salesforce_field", ["Cockpit_Task_Id__c", "COCKPIT_TASK_ID__C"])
-def test_a_field_mapping_onto_the_external_id_field_is_refused_through_the_api(
-    admin_api, salesforce_field
-):
+def _ref_and_external_ids(admin_api):
+    """A connection whose org marks Cockpit_Task_Id__c and Legacy_Id__c as external ids, and
+    a custom text field `ref` to map; returns the connection's id."""
     connection_id = describe_connection(admin_api)
     SalesforceConnection.objects.filter(pk=connection_id).update(
         task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
     )
     CustomFieldFactory(key="ref", max_length=80)
+    return connection_id
+
+
+@pytest.mark.parametrize("salesforce_field", ["Cockpit_Task_Id__c", "COCKPIT_TASK_ID__C"])
+def test_a_field_mapping_onto_the_external_id_field_is_refused_through_the_api(
+    admin_api, salesforce_field
+):
+    connection_id = _ref_and_external_ids(admin_api)
 
     response = admin_api.post(
         "/api/v1/sync/field-mappings/",
@@ -354,11 +361,7 @@ def test_a_field_mapping_onto_the_external_id_field_is_refused_through_the_api(
 
 
 def test_the_external_id_field_cannot_become_a_field_a_mapping_uses(admin_api):
-    connection_id = describe_connection(admin_api)
-    SalesforceConnection.objects.filter(pk=connection_id).update(
-        task_describe=TASK_DESCRIBE_WITH_EXTERNAL_IDS
-    )
-    CustomFieldFactory(key="ref", max_length=80)
+    connection_id = _ref_and_external_ids(admin_api)
     mapped = admin_api.post(
         "/api/v1/sync/field-mappings/",
         {"cockpit_field": "custom:ref", "salesforce_field": "Legacy_Id__c"},

@@ -35,6 +35,7 @@ redis://127.0.0.1:6379/6).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -81,7 +82,19 @@ class Log:
     writes: list[Write] = field(default_factory=list)
     operations: Counter = field(default_factory=Counter)
     refused: Counter = field(default_factory=Counter)
+    # Per kind of refusal, the first answers' bodies: what the report says they were.
+    refusals: dict[str, Counter] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse(self, kind: str, answer: Any) -> None:
+        """An operation the API refused: counted, and its reason kept (the answer's JSON)."""
+        with self.lock:
+            self.refused[kind] += 1
+            try:
+                reason = json.dumps(answer.json(), sort_keys=True)[:160]
+            except ValueError:
+                reason = answer.text[:160]
+            self.refusals.setdefault(kind, Counter())[reason] += 1
 
     def add(self, write: Write | None, operation: str) -> None:
         with self.lock:
@@ -187,7 +200,7 @@ class Race:
         started = time.monotonic()
         answer = self.csms[owner].request("POST", "tasks/", {"name": name})
         if answer.status_code != 201:
-            self.log.refused[f"csm create {answer.status_code}"] += 1
+            self.log.refuse(f"csm create {answer.status_code}", answer)
             return
         task = answer.json()
         key = f"ck:{task['id']}"
@@ -236,7 +249,7 @@ class Race:
             with self.tasks_lock:  # deleted from Salesforce meanwhile
                 self.tasks.pop(key, None)
         else:
-            self.log.refused[f"csm edit {answer.status_code}"] += 1
+            self.log.refuse(f"csm edit {answer.status_code}", answer)
 
     def csm_edit(self, shown: dict[str, Any]) -> tuple[dict[str, Any], str, Any]:
         """One field of the task as the CSM sees it (`shown`, the API's answer), changed to
@@ -622,6 +635,9 @@ class Race:
                 "  not acknowledged: "
                 + ", ".join(f"{k} {v:,}" for k, v in self.log.refused.items())
             )
+            for kind, reasons in self.log.refusals.items():
+                for reason, count in reasons.most_common(3):
+                    print(f"    {kind}: {count:,} × {reason}")
         print(f"kills: {sum(self.kills.values()):,} ({dict(self.kills)})")
         print(
             f"compared: {len(cockpit):,} Cockpit tasks, {len(remote):,} Salesforce tasks, "

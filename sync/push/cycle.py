@@ -137,25 +137,14 @@ def _batch_prepare(
         # would stay claimed and be claimed again every cycle, with no trace.
         log.exception("A push batch failed unexpectedly")
         left = unfinished(batch)
-        if len(left) > 1:
-            return _halves_prepare(connection, engine, client, left, prepare, result)
-        batch_crashed(left, exc, result)
-        return [], True
-
-
-def _halves_prepare(
-    connection: SalesforceConnection,
-    engine: Engine,
-    client: SalesforceClient,
-    batch: list[OutboxEntry],
-    prepare: Callable[[Engine, SalesforceClient, list[OutboxEntry], PushResult], list[Write]],
-    result: PushResult,
-) -> tuple[list[Write], bool]:
-    """A batch that failed unexpectedly, prepared again in halves, down to single entries:
-    one task's data that breaks the push (a bug meeting a record nobody foresaw) fails that
-    task alone, and every other change of the cycle still goes out. A few more reads, only
-    when something broke: about two a halving for each entry that breaks."""
-    first, second = batch[: len(batch) // 2], batch[len(batch) // 2 :]
+        if len(left) < 2:
+            batch_crashed(left, exc, result)
+            return [], True
+    # Prepared again in halves, down to single entries: one task's data that breaks the push
+    # (a bug meeting a record nobody foresaw) fails that task alone, and every other change
+    # of the cycle still goes out. A few more reads, only when something broke: about two a
+    # halving for each entry that breaks.
+    first, second = left[: len(left) // 2], left[len(left) // 2 :]
     writes, reached = _batch_prepare(connection, engine, client, first, prepare, result)
     if not reached:  # Salesforce is down: the other half waits too, without a call
         outage_wait(unfinished(second), result)

@@ -9,6 +9,6 @@ fi
 .venv/bin/ruff check . || exit 1
 .venv/bin/ruff format --check . || exit 1
 .venv/bin/mypy || exit 1
-# Paths or options given: that pytest run alone. Otherwise the whole suite, in two lanes.
+# Paths or options given: that pytest run alone. Otherwise the whole suite, in three lanes.
 if [ "$#" -gt 0 ]; then exec .venv/bin/pytest "$@"; fi
 exec bash tests/suite.sh

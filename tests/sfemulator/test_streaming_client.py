@@ -49,9 +49,10 @@ class EmulatorAuthenticator(AuthenticatorBase):
 @pytest.fixture
 def emu(sfemu_clean: SalesforceEmulator) -> SalesforceEmulator:
     # aiocometd gives a request the server's advised timeout plus 20%: 500 ms left 100 ms for
-    # a long poll's answer to come back, which a loaded machine exceeded (CI: TimeoutError).
-    # Events end a long poll at once, so a longer one costs these tests nothing.
-    sfemu_clean.set_streaming(timeout_ms=5000)
+    # a long poll's answer to come back, which a loaded machine exceeded (CI: TimeoutError);
+    # 2.5 s leaves 500 ms. Events end a long poll at once, but closing a client waits for its
+    # held connect to time out: each client costs the test one whole long poll.
+    sfemu_clean.set_streaming(timeout_ms=2500)
     return sfemu_clean
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def stream(bidi):
     """A listener that has subscribed (and caught up with one pull), polling briefly."""
-    bidi.set_streaming(timeout_ms=300)
+    bidi.set_streaming(timeout_ms=100)
     listener = Listener()
     listener.step()
     yield listener
@@ -208,7 +208,7 @@ def test_while_the_stream_is_live_pulls_become_the_safety_net(stream, bidi, sett
 def test_a_catch_up_pull_that_cannot_run_yet_is_owed_and_the_stream_not_called_live(
     bidi, sf, alice_sf_id, monkeypatch
 ):
-    bidi.set_streaming(timeout_ms=300)
+    bidi.set_streaming(timeout_ms=100)
     monkeypatch.setattr(inbound, "LEASE_WAIT", 0.2)
     # A worker died holding the engine lease; it runs out later.
     Lease.objects.update_or_create(

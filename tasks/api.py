@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -410,6 +411,8 @@ class TaskViewSet(viewsets.ModelViewSet):
                 )
         except services.TaskChangedError as exc:
             return Response({"detail": exc.messages[0]}, status=status.HTTP_412_PRECONDITION_FAILED)
+        except services.TaskGoneError as exc:
+            raise NotFound(exc.messages[0]) from exc
         return Response(self.get_serializer(task).data, headers={"ETag": services.task_etag(task)})
 
     @extend_schema(

@@ -116,6 +116,11 @@ class TaskChangedError(ValidationError):
     """The task is no longer the version the caller read (an API client's If-Match)."""
 
 
+class TaskGoneError(ValidationError):
+    """The task was deleted (by a CSM, or by Salesforce through a pull) after the caller read
+    it: nothing was saved. The pages show it on the form; the API answers 404."""
+
+
 def task_etag(task: Task) -> str:
     """The task's version as an HTTP entity tag: every write of the row moves updated_at."""
     return f'"{task.pk}-{int(task.updated_at.timestamp() * 1_000_000)}"'
@@ -176,7 +181,7 @@ def task_update(*, task: Task, expected: Mapping[str, Any] | None = None, **chan
         .first()
     )
     if current is None:
-        raise ValidationError("This task was deleted meanwhile: nothing was saved.")
+        raise TaskGoneError("This task was deleted meanwhile: nothing was saved.")
     etag = (expected or {}).get("etag")
     if etag not in (None, "*") and etag != task_etag(current):
         raise TaskChangedError(

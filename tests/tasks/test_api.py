@@ -572,3 +572,32 @@ def test_the_staff_list_costs_the_same_few_queries_for_few_or_many_rows(
     world(12)
     with django_assert_max_num_queries(len(few)):
         assert admin_api.get(f"{URL}?{query}").status_code == 200
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_change_of_a_task_deleted_between_its_lookup_and_its_save_answers_404(
+    csm_api, csm, monkeypatch, method
+):
+    """A pull applying Salesforce's delete (or another tab's) between the view finding the
+    task and the service locking it: the client is told the task is gone, as for any other
+    deleted task, and nothing comes back."""
+    from tasks.api import TaskViewSet
+
+    task = TaskFactory(owner=csm, name="Short-lived")
+    body = csm_api.get(f"{URL}{task.pk}/").json()
+    found = TaskViewSet.get_object
+
+    def found_then_deleted_meanwhile(view):
+        got = found(view)
+        Task.objects.filter(pk=got.pk).delete()
+        return got
+
+    monkeypatch.setattr(TaskViewSet, "get_object", found_then_deleted_meanwhile)
+
+    answer = getattr(csm_api, method)(
+        f"{URL}{task.pk}/", {**body, "name": "Too late"}, format="json"
+    )
+
+    assert answer.status_code == 404, answer.json()
+    assert answer.json() == {"detail": "This task was deleted meanwhile: nothing was saved."}
+    assert not Task.objects.filter(pk=task.pk).exists()

@@ -1,6 +1,7 @@
 """Writes of admin configuration; callers use `from adminconfig import services`."""
 
 from .connections import (
+    connection_ca_bundle_check,
     connection_create,
     connection_make_primary,
     connection_org_values_check,
@@ -49,6 +50,7 @@ __all__ = [
     "connection_salesforce_picklist",
     "connection_save",
     "connection_unmapped_cockpit_values",
+    "connection_ca_bundle_check",
     "connection_secret_check",
     "connection_test",
     "connection_update",

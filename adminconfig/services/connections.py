@@ -1,6 +1,8 @@
 """Salesforce connections: create, change, make primary, test."""
 
+import os
 import re
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,6 +69,29 @@ def connection_secret_check(
         raise ValidationError(
             {"client_secret": f"Enter the client secret again to change the {names}."}
         )
+
+
+def connection_ca_bundle_check(path: str) -> None:
+    """Refuse a CA bundle Cockpit could not use: a relative path (it would depend on the
+    directory each process starts in), no readable file there, or a file with no PEM
+    certificate in it. Empty is fine: the system's trusted CAs. Told at the save, not as a
+    library's error at the first Test connection or push."""
+    if not path:
+        return
+    if not os.path.isabs(path):
+        raise ValidationError(
+            {"ca_bundle": "Enter the absolute path of the CA certificate file on the Cockpit "
+                          "server, e.g. /etc/ssl/private/salesforce-ca.pem."}
+        )  # fmt: skip
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ValidationError({"ca_bundle": "No readable file at this path on the Cockpit server."})
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError, OSError):
+        raise ValidationError(
+            {"ca_bundle": "This file holds no PEM CA certificate: export the CA as PEM "
+                          "(-----BEGIN CERTIFICATE-----)."}
+        ) from None  # fmt: skip
 
 
 # What the default Status/Priority change: the Salesforce value of every Cockpit value that has

@@ -2,6 +2,7 @@ import pytest
 
 from adminconfig import services
 from adminconfig.models import SalesforceConnection
+from sfemulator.certs import ensure_certificates
 
 
 def sf_field(name, type_, length=0, updateable=True, picklist=(), label=None, **extra):
@@ -74,3 +75,16 @@ TASK_DESCRIBE_WITH_EXTERNAL_IDS = {
         sf_field("Legacy_Id__c", "string", 80, externalId=True),
     ],
 }
+
+
+@pytest.fixture
+def ca_bundles(tmp_path):
+    """A real CA certificate file, and three paths Cockpit could not use (→ the error's words)."""
+    ensure_certificates(tmp_path / "certs", "127.0.0.1")
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    return str(tmp_path / "certs" / "ca.pem"), {
+        "certs/ca.pem": "absolute path",
+        str(tmp_path / "missing.pem"): "No readable file",
+        str(not_pem): "no PEM CA certificate",
+    }

@@ -344,3 +344,23 @@ def test_switching_auto_sync_off_under_bidirectional_sync_says_what_to_do_in_the
         "Auto Sync on."
     ]
     assert SyncSettings.objects.get().auto_sync is True
+
+
+def test_a_ca_bundle_cockpit_could_not_use_is_a_form_error(admin_client, ca_bundles):
+    usable, unusable = ca_bundles
+    for path, message in unusable.items():
+        response = admin_client.post(
+            "/admin/adminconfig/salesforceconnection/add/",
+            {**CONNECTION_FIELDS, "client_secret": SECRET, "ca_bundle": path},
+        )
+        assert response.status_code == 200, path
+        assert message in response.content.decode(), path
+        assert not SalesforceConnection.objects.exists()
+
+    saved = admin_client.post(
+        "/admin/adminconfig/salesforceconnection/add/",
+        {**CONNECTION_FIELDS, "client_secret": SECRET, "ca_bundle": usable},
+    )
+
+    assert saved.status_code == 302
+    assert SalesforceConnection.objects.get().ca_bundle == usable

@@ -37,7 +37,7 @@ def create_connection(client, **extra):
         "login_url": "https://127.0.0.1:8443",
         "client_id": "cockpit",
         "client_secret": SECRET,
-        "ca_bundle": "/tmp/ca.pem",
+        "ca_bundle": "",
         "is_primary": True,
         **extra,
     }
@@ -420,3 +420,17 @@ def test_switching_auto_sync_off_under_bidirectional_sync_says_what_to_do(admin_
         ]
     }
     assert SyncSettings.objects.get().auto_sync is True
+
+
+def test_a_ca_bundle_cockpit_could_not_use_is_a_400_naming_the_field(admin_api, ca_bundles):
+    usable, unusable = ca_bundles
+    for path, message in unusable.items():
+        refused = create_connection(admin_api, ca_bundle=path)
+        assert refused.status_code == 400, path
+        assert message in refused.json()["ca_bundle"][0], refused.json()
+    assert not SalesforceConnection.objects.exists()
+
+    created = create_connection(admin_api, ca_bundle=usable)
+
+    assert created.status_code == 201, created.json()
+    assert created.json()["ca_bundle"] == usable

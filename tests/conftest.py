@@ -188,3 +188,18 @@ def _migration_data(request):
 
     import_module("tasks.migrations.0002_default_picklists").create_defaults(apps, None)
     import_module("adminconfig.migrations.0002_sync_admin_group").create_group(apps, None)
+
+
+@pytest.fixture(scope="session")
+def _kept() -> Iterator[Any]:
+    """The one whole stack tests/e2e keeps between its tests (`start_stack(keep=True)`,
+    tests/e2e/stack.py's Kept). Here, not in tests/e2e, so a test that runs a whole benchmark
+    (tests/bench) stops it first: over Redis, both stacks' workers would read one broker
+    and take each other's messages."""
+    from tests.e2e.stack import Kept
+
+    kept = Kept()
+    try:
+        yield kept
+    finally:
+        kept.stop()

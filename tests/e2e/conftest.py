@@ -3,12 +3,11 @@
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack, Synced, sync_configure
+from tests.e2e.stack import Kept, Stack, Synced, sync_configure
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
@@ -60,58 +59,6 @@ def artifacts() -> Path:
 
 
 # ---- whole stacks (tests/e2e/stack.py) ---------------------------------------------------
-
-StackKey = tuple[tuple[tuple[str, str], ...], int, tuple[str, ...]]
-
-
-@dataclass
-class Kept:
-    """The one stack a test asked to keep (`start_stack(keep=True)`), by the arguments it was
-    started with. At most one: a stack started with other arguments stops it first, so no
-    idle stack takes CPU from the tests that follow."""
-
-    key: StackKey | None = None
-    synced: Synced | None = None
-
-    def take(self, key: StackKey) -> Synced | None:
-        """The kept stack if it was started with `key` and is as a passing test leaves it;
-        else stops whatever is kept."""
-        synced, self.synced = self.synced, None
-        if synced is None:
-            return None
-        if self.key == key and _reusable(synced):
-            self.synced = synced
-            return synced
-        synced.stack.stop()
-        return None
-
-    def stop(self) -> None:
-        synced, self.synced = self.synced, None
-        if synced is not None:
-            synced.stack.stop()
-
-
-@pytest.fixture(scope="session")
-def _kept() -> Iterator[Kept]:
-    kept = Kept()
-    try:
-        yield kept
-    finally:
-        kept.stop()
-
-
-def _reusable(synced: Synced) -> bool:
-    """Every process the stack started still running (a test that killed the worker started a
-    new one); then back to no listener and no fault planned."""
-    stack = synced.stack
-    services = (stack.web, stack.worker, stack.beat)
-    if not all(s is not None and s.running for s in services) or not stack.emulator_process.running:
-        return False
-    if stack.stream is not None:
-        stack.stream.stop()
-    assert stack.emulator is not None
-    stack.emulator.clear_faults()
-    return True
 
 
 @pytest.fixture

@@ -651,3 +651,49 @@ def sync_configure(stack: Stack, *, pull_interval_seconds: int = 10) -> Synced:
         sf=emulator.simple_salesforce(),
         latencies={},
     )
+
+
+# ---- the one stack tests keep between them (tests/conftest.py's `_kept`) ----------------
+
+StackKey = tuple[tuple[tuple[str, str], ...], int, tuple[str, ...]]
+
+
+@dataclass
+class Kept:
+    """The one stack a test asked to keep (`start_stack(keep=True)`), by the arguments it was
+    started with. At most one: a stack started with other arguments stops it first, so no
+    idle stack takes CPU from the tests that follow."""
+
+    key: StackKey | None = None
+    synced: Synced | None = None
+
+    def take(self, key: StackKey) -> Synced | None:
+        """The kept stack if it was started with `key` and is as a passing test leaves it;
+        else stops whatever is kept."""
+        synced, self.synced = self.synced, None
+        if synced is None:
+            return None
+        if self.key == key and _reusable(synced):
+            self.synced = synced
+            return synced
+        synced.stack.stop()
+        return None
+
+    def stop(self) -> None:
+        synced, self.synced = self.synced, None
+        if synced is not None:
+            synced.stack.stop()
+
+
+def _reusable(synced: Synced) -> bool:
+    """Every process the stack started still running (a test that killed the worker started a
+    new one); then back to no listener and no fault planned."""
+    stack = synced.stack
+    services = (stack.web, stack.worker, stack.beat)
+    if not all(s is not None and s.running for s in services) or not stack.emulator_process.running:
+        return False
+    if stack.stream is not None:
+        stack.stream.stop()
+    assert stack.emulator is not None
+    stack.emulator.clear_faults()
+    return True

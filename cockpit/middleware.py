@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from tasks.selectors import user_time_zone
 
+from .error_views import API_PREFIX
 from .request_memo import reads_memoized
 
 
@@ -55,3 +56,24 @@ class RefuseNullBytesMiddleware:
                 return JsonResponse({"detail": message}, status=400)
             return HttpResponseBadRequest(message)
         return self.get_response(request)
+
+
+class ApiJsonNotFoundMiddleware:
+    """An unknown path under /api/ answers JSON under DEBUG too (`make run`).
+
+    Without DEBUG, Django's handler404 (cockpit/error_views.py) already answers JSON there;
+    under DEBUG, Django answers its own technical HTML page instead and never calls it. An
+    integrator trying the API on the demo reads the same JSON 404 as in production."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith(API_PREFIX)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return JsonResponse({"detail": "Not found."}, status=404)
+        return response

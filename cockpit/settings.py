@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cockpit.middleware.RefuseNullBytesMiddleware",
+    "cockpit.middleware.ApiJsonNotFoundMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cockpit.middleware.ReadsOncePerRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -298,7 +298,12 @@ def test_a_body_over_the_upload_limit_is_a_json_400(csm, settings):
     assert "too large" in response.json()["detail"]
 
 
-def test_an_unknown_api_path_is_a_json_404(csm):
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug (make run)"])
+def test_an_unknown_api_path_is_a_json_404(csm, settings, debug):
+    # Under DEBUG Django answers an unknown path with its own HTML page (handler404 is not
+    # used): an integrator trying the API on `make run` gets JSON all the same.
+    settings.DEBUG = debug
+
     response = client_for(csm).get("/api/v1/no-such-thing/")
 
     assert response.status_code == 404
@@ -306,7 +311,9 @@ def test_an_unknown_api_path_is_a_json_404(csm):
     assert response.json() == {"detail": "Not found."}
 
 
-def test_pages_keep_their_html_errors(client, csm):
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug (make run)"])
+def test_pages_keep_their_html_errors(client, csm, settings, debug):
+    settings.DEBUG = debug
     client.force_login(csm)
 
     response = client.get("/no-such-page/")

@@ -4,6 +4,7 @@ may read them. Files are created 0600 from the start, never widened and tightene
 and directories 0700; ones left wider by an older version are tightened at start-up."""
 
 import os
+import secrets
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -36,6 +37,26 @@ def private_write(path: Path, text: str) -> None:
     os.fchmod(fd, PRIVATE_FILE)  # O_CREAT keeps the mode of a file that already existed
     with os.fdopen(fd, "w") as file:
         file.write(text)
+
+
+def private_text_once(path: Path, text: str) -> str:
+    """The text of the private file `path`, written with `text` first if no process has.
+
+    Processes that start together on a fresh var/ (a web, a worker and beat, each reading
+    its settings) all get the first one's text: the file is written whole under another name
+    and linked into place, which only one can do, so no one reads it half-written or
+    writes over another's (two development keys: secrets encrypted by the web that the
+    worker could not decrypt; an empty one: a worker with no key at all)."""
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        private_write(draft, text)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process's text is there, whole
+        finally:
+            draft.unlink()
+    return path.read_text()
 
 
 def sqlite_database_private(name: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from cockpit.files import private_dir, private_write, sqlite_database_private
+from cockpit.files import private_dir, private_text_once, sqlite_database_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = private_dir(Path(environ.Env().str("COCKPIT_VAR_DIR", default=str(BASE_DIR / "var"))))
@@ -31,9 +31,10 @@ def _secret_key() -> str:
         )
     # A development key that survives restarts, so sessions and signed values stay valid.
     key_file = VAR_DIR / "dev_secret_key"
-    if not key_file.exists():
-        private_write(key_file, secrets.token_urlsafe(50))
-    return key_file.read_text().strip()
+    key = private_text_once(key_file, secrets.token_urlsafe(50)).strip()
+    if not key:  # left empty by an older version's write, cut short
+        raise ImproperlyConfigured(f"{key_file} is empty: delete it, and a new key is made.")
+    return key
 
 
 SECRET_KEY = _secret_key()

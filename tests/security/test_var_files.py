@@ -1,10 +1,15 @@
 """Finding 5 of issue 9: Cockpit's files under var/ are the running account's alone."""
 
+import multiprocessing
 import os
+import secrets
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from cockpit.files import private_text_once
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,3 +122,34 @@ def test_make_creates_var_sfemulator_0700_and_the_emulator_keeps_its_state_0600(
     assert mode(tmp_path / "var" / "sfemulator") == 0o700
     assert mode(tmp_path / "var" / "sfemulator" / "credentials.env") == 0o600
     assert mode(tmp_path / "var" / "sfemulator" / "state.sqlite3") == 0o600
+
+
+def _take_key(path: Path, barrier: Any, answers: Any) -> None:
+    barrier.wait()  # every process at the starting line at once, as a stack's start does
+    answers.put(private_text_once(path, secrets.token_urlsafe(50)))
+
+
+def test_processes_starting_together_on_a_fresh_var_all_read_one_whole_development_key(
+    tmp_path,
+):
+    """A web, a worker and beat started at once on a fresh var/ each read the development
+    key as their settings load: one created it while another read it half-written (a
+    worker with an empty SECRET_KEY failed every push; tests/e2e caught it), or two wrote
+    their own (secrets the web encrypted that the worker could not decrypt)."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(40):
+        path = tmp_path / f"dev_secret_key_{attempt}"
+        barrier, answers = context.Barrier(6), context.Queue()
+        processes = [
+            context.Process(target=_take_key, args=(path, barrier, answers)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        keys = {answers.get(timeout=30) for _ in processes}
+        for process in processes:
+            process.join(timeout=30)
+
+        assert len(keys) == 1 and "" not in keys, (attempt, keys)
+        assert keys == {path.read_text()}
+        assert mode(path) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no draft left

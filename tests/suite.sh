@@ -54,17 +54,16 @@ lane FAILURES "the failure tests (${FAILURES[*]})" "$(mktemp "${TMPDIR:-/tmp}/co
   -p no:cacheprovider "$@" "${FAILURES[@]}"
 echo "== pytest: the whole-stack tests in two lanes in the background (output below at the end)"
 lane "" "the rest" "" "$@" --ignore=tests/e2e --ignore=tests/bench
-trap 'for pid in "${!NAME[@]}"; do kill -INT -- "-$pid" 2>/dev/null; done' INT TERM
+then_pid=""
+trap 'for pid in "${!NAME[@]}" $then_pid; do kill -INT -- "-$pid" 2>/dev/null; done' INT TERM
 
 failed=0
 running=${#NAME[@]}
-then_pid=""
-declare -A DONE=()
 while [ "$running" -gt 0 ]; do
   finished=""
   wait -n -p finished
   status=$?
-  if [ -z "$finished" ]; then continue; fi  # a trap cut the wait
+  if [ -z "${finished:-}" ]; then continue; fi  # a trap cut the wait (and unset it)
   if [ "$finished" = "$then_pid" ]; then
     echo "== $SUITE_THEN: $([ "$status" -eq 0 ] && echo passed || echo "FAILED ($status)")"
     [ "$status" -eq 0 ] || failed=1
@@ -72,7 +71,6 @@ while [ "$running" -gt 0 ]; do
     continue
   fi
   running=$((running - 1))
-  DONE[$finished]=$status
   printf "\n"; echo "== pytest ${NAME[$finished]}: $([ "$status" -eq 0 ] && echo passed || echo "FAILED ($status)") after $((SECONDS - started)) s"
   [ "$status" -eq 0 ] || failed=1
   if [ "$running" -eq 1 ] && [ -n "${SUITE_THEN:-}" ]; then

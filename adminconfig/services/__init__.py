@@ -43,6 +43,7 @@ from .users import (
 __all__ = [
     "PRIVILEGE_FIELDS",
     "MatchResult",
+    "connection_ca_bundle_check",
     "connection_create",
     "connection_make_primary",
     "connection_org_values_check",
@@ -50,7 +51,6 @@ __all__ = [
     "connection_salesforce_picklist",
     "connection_save",
     "connection_unmapped_cockpit_values",
-    "connection_ca_bundle_check",
     "connection_secret_check",
     "connection_test",
     "connection_update",

@@ -182,6 +182,21 @@ class NumberKind(FieldKind):
         return value
 
 
+# Salesforce's date and datetime fields hold 1700-01-01 to 4000-12-31: a value outside them
+# (the due date, or a custom date or date-time) could never reach the task's twin (its push
+# would fail for good).
+SALESFORCE_EARLIEST_DATE = dt.date(1700, 1, 1)
+SALESFORCE_LATEST_DATE = dt.date(4000, 12, 31)
+
+
+def salesforce_date_validator(value: dt.date) -> None:
+    if not SALESFORCE_EARLIEST_DATE <= value <= SALESFORCE_LATEST_DATE:
+        raise ValidationError(
+            "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates.",
+            code="date_out_of_range",
+        )
+
+
 class DateKind(FieldKind):
     name = "date"
     label = "Date"
@@ -195,6 +210,7 @@ class DateKind(FieldKind):
             parsed = None
         if parsed is None:
             raise ValidationError("Enter a date as YYYY-MM-DD.")
+        salesforce_date_validator(parsed)
         return parsed.isoformat()
 
     def form_field(self, *, label: str, required: bool, max_length: int) -> forms.Field:
@@ -236,7 +252,14 @@ class DateTimeKind(FieldKind):
             parsed = None
         if parsed is None or parsed.tzinfo is None:
             raise ValidationError("Enter a date and time with a UTC offset, in ISO 8601.")
-        return parsed.astimezone(dt.UTC).isoformat()
+        try:
+            utc = parsed.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC time
+            raise ValidationError(
+                "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates."
+            ) from None
+        salesforce_date_validator(utc.date())
+        return utc.isoformat()
 
     def form_field(self, *, label: str, required: bool, max_length: int) -> forms.Field:
         return forms.DateTimeField(

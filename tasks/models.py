@@ -4,12 +4,16 @@ import datetime as dt
 import zoneinfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from .field_kinds import FIELD_KINDS, FieldKind, field_kind
+from .field_kinds import (
+    FIELD_KINDS,
+    FieldKind,
+    field_kind,
+    salesforce_date_validator,
+)
 
 NAME_MAX_LENGTH = 255
 # Salesforce's Task.Description holds at most 32,000 characters.
@@ -18,20 +22,6 @@ DETAILS_MAX_LENGTH = 32_000
 salesforce_id_validator = RegexValidator(
     r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$", "Enter a 15- or 18-character Salesforce Id."
 )
-
-
-# Salesforce's date and datetime fields hold 1700-01-01 to 4000-12-31: a due date outside
-# them could never reach the task's twin (its push would fail for good).
-SALESFORCE_EARLIEST_DATE = dt.date(1700, 1, 1)
-SALESFORCE_LATEST_DATE = dt.date(4000, 12, 31)
-
-
-def salesforce_date_validator(value: dt.date) -> None:
-    if not SALESFORCE_EARLIEST_DATE <= value <= SALESFORCE_LATEST_DATE:
-        raise ValidationError(
-            "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates.",
-            code="date_out_of_range",
-        )
 
 
 def time_zone_choices() -> list[tuple[str, str]]:

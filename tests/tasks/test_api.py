@@ -601,3 +601,15 @@ def test_a_change_of_a_task_deleted_between_its_lookup_and_its_save_answers_404(
     assert answer.status_code == 404, answer.json()
     assert answer.json() == {"detail": "This task was deleted meanwhile: nothing was saved."}
     assert not Task.objects.filter(pk=task.pk).exists()
+
+
+def test_a_custom_date_salesforce_cannot_hold_is_a_400_naming_the_field(csm_api, csm):
+    CustomFieldFactory(key="renewal", label="Renewal", field_type=CustomField.FieldType.DATE)
+
+    answer = csm_api.post(
+        URL, {"name": "Renewal call", "custom_fields": {"renewal": "0001-01-01"}}, format="json"
+    )
+
+    assert answer.status_code == 400, answer.json()
+    assert "Salesforce holds no other dates" in str(answer.json()["custom_fields"])
+    assert not Task.objects.filter(name="Renewal call").exists()

@@ -48,6 +48,13 @@ OK, REFUSED = "ok", "refused"
         ("date", "2027-01-15", OK, "2027-01-15"),
         ("date", "2027-02-30", REFUSED, "Enter a date as YYYY-MM-DD."),
         ("date", "15/01/2027", REFUSED, "Enter a date as YYYY-MM-DD."),
+        # Salesforce's date fields hold 1700-01-01 to 4000-12-31, as for the due date.
+        ("date", "1700-01-01", OK, "1700-01-01"),
+        ("date", "1699-12-31", REFUSED, "Salesforce holds no other dates."),
+        ("date", "4001-01-01", REFUSED, "Salesforce holds no other dates."),
+        ("datetime", "4000-12-31T23:59:59+00:00", OK, "4000-12-31T23:59:59+00:00"),
+        ("datetime", "4000-12-31T23:00:00-05:00", REFUSED, "Salesforce holds no other dates."),
+        ("datetime", "0001-01-01T00:00:00+01:00", REFUSED, "Salesforce holds no other dates."),
         ("datetime", "2026-12-01T09:30:00+09:00", OK, "2026-12-01T00:30:00+00:00"),
         (
             "datetime",

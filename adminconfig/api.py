@@ -285,8 +285,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is None and not attrs.get("client_secret"):
             raise serializers.ValidationError({"client_secret": "This field is required."})
-        if attrs.get("ca_bundle"):
-            services.connection_ca_bundle_check(attrs["ca_bundle"])
+        services.connection_ca_bundle_check(attrs.get("ca_bundle", ""))
         return attrs
 
 

@@ -78,11 +78,10 @@ class ConnectionForm(forms.ModelForm):
                 client_id=data["client_id"],
                 client_secret=data["client_secret"],
             )
-        if data.get("ca_bundle"):
-            try:
-                services.connection_ca_bundle_check(data["ca_bundle"])
-            except ValidationError as exc:
-                self.add_error(None, exc)
+        try:
+            services.connection_ca_bundle_check(data.get("ca_bundle", ""))
+        except ValidationError as exc:
+            self.add_error(None, exc)
         return data
 
     def validate_constraints(self, exclude: Any = None) -> None:

@@ -187,14 +187,12 @@ class NumberKind(FieldKind):
 # would fail for good).
 SALESFORCE_EARLIEST_DATE = dt.date(1700, 1, 1)
 SALESFORCE_LATEST_DATE = dt.date(4000, 12, 31)
+DATE_RANGE_MESSAGE = "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates."
 
 
 def salesforce_date_validator(value: dt.date) -> None:
     if not SALESFORCE_EARLIEST_DATE <= value <= SALESFORCE_LATEST_DATE:
-        raise ValidationError(
-            "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates.",
-            code="date_out_of_range",
-        )
+        raise ValidationError(DATE_RANGE_MESSAGE, code="date_out_of_range")
 
 
 class DateKind(FieldKind):
@@ -255,9 +253,7 @@ class DateTimeKind(FieldKind):
         try:
             utc = parsed.astimezone(dt.UTC)
         except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC time
-            raise ValidationError(
-                "Enter a date from 1700-01-01 to 4000-12-31: Salesforce holds no other dates."
-            ) from None
+            raise ValidationError(DATE_RANGE_MESSAGE, code="date_out_of_range") from None
         salesforce_date_validator(utc.date())
         return utc.isoformat()
 
